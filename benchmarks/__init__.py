@@ -1,0 +1,1 @@
+"""powerbus benchmarks: ``make bench`` (or ``python -m benchmarks``) writes benchmarks/results/."""

@@ -1,0 +1,1 @@
+"""The powerbus bus server: registry, router, reflection, health, configuration and CLI."""

@@ -1,0 +1,46 @@
+"""``powerbus``: one command line for the bus, its nodes, simulators and operators' tools.
+
+Every subcommand has ``--help`` with an example. Tables have a ``--json`` twin for scripts.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from powerbus.bus.commands.call_method import call_command
+from powerbus.bus.commands.demo import demo_command
+from powerbus.bus.commands.list_nodes import nodes_command
+from powerbus.bus.commands.policy import policy_app
+from powerbus.bus.commands.serve_bus import bus_command
+from powerbus.bus.commands.sim import sim_app
+from powerbus.bus.commands.topology import topology_command
+from powerbus.bus.commands.traffic import traffic_command
+from powerbus.bus.idl.cli import app as idl_app
+from powerbus.nodes.sdk.cli import KIND_CONTEXT, node_command
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="powerbus",
+    help="powerbus — the integration bus of a power utility's marketing systems.\n\n"
+    "Start a bus, start nodes on it, call any registered service through it, watch it.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("bus")(bus_command)
+app.command("node", context_settings=KIND_CONTEXT)(node_command)
+app.command("nodes")(nodes_command)
+app.command("call")(call_command)
+app.command("demo")(demo_command)
+app.command("traffic")(traffic_command)
+app.command("topology")(topology_command)
+app.add_typer(idl_app, name="idl", help="Generate or check the CORBA IDL derived from the protos.")
+app.add_typer(policy_app, name="policy", help="Per-service load balancing and fault tolerance.")
+app.add_typer(sim_app, name="sim", help="Simulators of the real systems adapters talk to.")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""The ``powerbus`` subcommands, one module each; ``powerbus.bus.cli`` assembles them."""

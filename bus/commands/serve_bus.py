@@ -1,0 +1,96 @@
+"""``powerbus bus``: run one bus instance."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from powerbus.bus.commands.common import configure_logging, exit_on_error
+from powerbus.bus.config import BusConfig, resolve
+from powerbus.bus.lifecycle import run_until_signalled
+from powerbus.bus.server import BusServer
+from powerbus.monitoring import load_monitoring_config
+
+__all__ = ["bus_command"]
+
+
+def bus_command(
+    grpc: Annotated[
+        str | None,
+        typer.Option(
+            "--grpc",
+            help="gRPC listen address HOST:PORT (port 0: any free port). Default 127.0.0.1:50051.",
+        ),
+    ] = None,
+    http: Annotated[
+        str | None,
+        typer.Option(
+            "--http",
+            help="HTTP listen address (dashboard, /metrics, /api). Default 127.0.0.1:8080.",
+        ),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="Registry database, a SQLAlchemy URL. Default sqlite:///powerbus.db."
+        ),
+    ] = None,
+    state_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-file",
+            help="Write the addresses actually listened on here, as JSON, once serving.",
+        ),
+    ] = None,
+    lease_ttl: Annotated[
+        str | None, typer.Option("--lease-ttl", help="Default node lease, e.g. 10s.")
+    ] = None,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy-file",
+            help="TOML file whose [policy] table sets load-balancing defaults "
+            "(default: the [policy] table of --config).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML file whose [bus] table sets options not given as flags or POWERBUS_*.",
+        ),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
+    ] = "INFO",
+) -> None:
+    """Run a bus: registry, router, health and reflection on one gRPC port, HTTP beside it.
+
+    Stops cleanly (exit 0) on SIGTERM or SIGINT.
+
+    Example:
+
+        powerbus bus --grpc 127.0.0.1:50051 --http 127.0.0.1:8080 --db sqlite:///powerbus.db
+    """
+    configure_logging(log_level)
+    with exit_on_error():
+        cfg = resolve(
+            BusConfig,
+            flags={
+                "grpc": grpc,
+                "http": http,
+                "db": db,
+                "state_file": state_file,
+                "lease_ttl": lease_ttl,
+                "policy_file": policy_file,
+            },
+            config_file=config,
+        )
+        if cfg.policy_file is None and config is not None:
+            cfg = dataclasses.replace(cfg, policy_file=config)
+        # [monitoring] and [[alerts]] of the same file: history, label limits, alert rules.
+        monitoring = load_monitoring_config(config_file=config)
+        raise typer.Exit(run_until_signalled(lambda: BusServer(config=cfg, monitoring=monitoring)))

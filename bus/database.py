@@ -1,0 +1,122 @@
+"""Database engines for the bus's stores: creating one from a URL, transactions, migrations.
+
+The registry and monitoring each keep their tables and Alembic history of their own, on
+the same database URL; this module is the part they share.
+
+SQLite gets two adjustments. Python's sqlite3 would start transactions lazily, so two
+writers that both read first deadlock into "database is locked"; instead SQLAlchemy
+emits BEGIN itself, ``BEGIN IMMEDIATE`` for writes so they queue on the lock from the
+start. WAL lets the poller read while another process writes.
+
+>>> engine = create_engine("sqlite://")
+>>> with write_transaction(engine) as conn:
+...     _ = conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+>>> with read_transaction(engine) as conn:
+...     conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one()
+0
+>>> engine.dispose()
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+from powerbus.bus.errors import ConfigError
+
+__all__ = ["create_engine", "read_transaction", "run_migrations", "write_transaction"]
+
+_WRITE = "powerbus_write"
+# A single shared connection (in-memory SQLite) must not be used by two threads at once.
+_SERIAL = "powerbus_serial_lock"
+
+
+def create_engine(db_url: str, *, pool_size: int | None = None) -> Engine:
+    """An engine for ``db_url`` (any SQLAlchemy URL; ``sqlite://`` is in memory).
+
+    ``pool_size`` bounds the connections of a server database (SQLAlchemy's default if
+    ``None``); SQLite always gets the set-up described at the top of this module.
+    """
+    try:
+        url = sa.make_url(db_url)
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError(f"db: not a database URL: {db_url!r} ({exc})") from None
+    if url.get_backend_name() != "sqlite":
+        try:
+            sizing = (
+                {} if pool_size is None else {"pool_size": pool_size, "max_overflow": pool_size}
+            )
+            return sa.create_engine(url, pool_pre_ping=True, **sizing)
+        except (ImportError, sa.exc.ArgumentError) as exc:
+            raise ConfigError(f"db: cannot use {url.drivername!r}: {exc}") from None
+    memory = url.database in (None, "", ":memory:")
+    kwargs: dict[str, Any] = {}
+    if memory:
+        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    engine = sa.create_engine(url, **kwargs)
+    _take_over_sqlite_transactions(engine, wal=not memory)
+    if memory:
+        engine.update_execution_options(**{_SERIAL: threading.Lock()})
+    return engine
+
+
+def _take_over_sqlite_transactions(engine: Engine, *, wal: bool) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        if wal:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextmanager
+def read_transaction(engine: Engine, *, snapshot: bool = False) -> Iterator[Connection]:
+    """A read-only transaction; ``snapshot`` makes every statement see the same state."""
+    with _serial(engine), engine.connect() as conn:
+        if snapshot and conn.dialect.name != "sqlite":
+            # SQLite transactions are snapshots already; PostgreSQL's default is not.
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: commits on success, rolls back on error."""
+    with _serial(engine), engine.connect() as conn:
+        conn.execution_options(**{_WRITE: True})
+        with conn.begin():
+            yield conn
+
+
+def _serial(engine: Engine) -> Any:
+    lock = engine.get_execution_options().get(_SERIAL)
+    return lock if lock is not None else nullcontext()
+
+
+def run_migrations(engine: Engine, *, script_location: Path, lock_key: int) -> None:
+    """Upgrade one Alembic history to its head (safe to run at every start).
+
+    On PostgreSQL, bus instances starting together take turns under the advisory lock
+    ``lock_key`` instead of racing on CREATE TABLE.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(script_location).replace("%", "%%"))
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")

@@ -1,0 +1,140 @@
+"""The powerbus error tree, and its one mapping onto gRPC status codes.
+
+::
+
+    PowerbusError                      (root; .retriable says whether a retry may help)
+    ├── ConfigError                    bad configuration; names the key
+    ├── InvalidArgument                a request field is wrong; names the field
+    ├── NotFound                       a named thing does not exist
+    │   └── LeaseExpired               heartbeat for a lease that lapsed: register again
+    ├── AlreadyExists                  a unique name is held by someone else
+    ├── Unimplemented                  no node registered the service
+    ├── ResourceExhausted              a limit was hit (a watcher fell too far behind)
+    ├── Unavailable        retriable   the service exists but cannot be reached now
+    │   └── NoHealthyNode  retriable   every node of the service is down or draining
+    └── DeadlineExceeded   retriable   the caller's deadline passed
+
+Every error raised across a process boundary is one of these; third-party exceptions are
+mapped into this tree at the edge of the module that calls the library.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+__all__ = [
+    "AlreadyExists",
+    "ConfigError",
+    "DeadlineExceeded",
+    "InvalidArgument",
+    "LeaseExpired",
+    "NoHealthyNode",
+    "NotFound",
+    "PowerbusError",
+    "ResourceExhausted",
+    "Unavailable",
+    "Unimplemented",
+    "error_from_status",
+    "status_of",
+]
+
+
+class PowerbusError(Exception):
+    """Root of every powerbus error."""
+
+    retriable: bool = False
+    status: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(PowerbusError):
+    """A configuration value is missing or wrong; the message names the key."""
+
+    status = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class _FieldError(PowerbusError):
+    """An error about one named field; the message starts with the field's name."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+class InvalidArgument(_FieldError):
+    """A request field is wrong.
+
+    >>> raise InvalidArgument("address", "not host:port: 'x'")
+    Traceback (most recent call last):
+    powerbus.bus.errors.InvalidArgument: address: not host:port: 'x'
+    """
+
+    status = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFound(PowerbusError):
+    status = grpc.StatusCode.NOT_FOUND
+
+
+class LeaseExpired(NotFound):
+    """The lease is unknown or lapsed; the node must register again."""
+
+
+class AlreadyExists(_FieldError):
+    """A unique name (a node id, an idempotency key) is held by someone else."""
+
+    status = grpc.StatusCode.ALREADY_EXISTS
+
+
+class Unimplemented(PowerbusError):
+    status = grpc.StatusCode.UNIMPLEMENTED
+
+
+class ResourceExhausted(PowerbusError):
+    status = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Unavailable(PowerbusError):
+    retriable = True
+    status = grpc.StatusCode.UNAVAILABLE
+
+
+class NoHealthyNode(Unavailable):
+    """Every node of a registered service is down or draining."""
+
+
+class DeadlineExceeded(PowerbusError):
+    retriable = True
+    status = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+_BY_STATUS: dict[grpc.StatusCode, type[PowerbusError]] = {
+    grpc.StatusCode.FAILED_PRECONDITION: ConfigError,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.UNIMPLEMENTED: Unimplemented,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+}
+
+
+def status_of(error: BaseException) -> grpc.StatusCode:
+    """The gRPC status code a powerbus error is sent as (UNKNOWN for anything else)."""
+    return error.status if isinstance(error, PowerbusError) else grpc.StatusCode.UNKNOWN
+
+
+def error_from_status(code: grpc.StatusCode, details: str) -> PowerbusError:
+    """The powerbus error for a gRPC status received from a peer."""
+    if code is grpc.StatusCode.INVALID_ARGUMENT:
+        field, _, problem = details.partition(": ")
+        return InvalidArgument(field, problem or details)
+    if code is grpc.StatusCode.ALREADY_EXISTS:
+        field, _, problem = details.partition(": ")
+        return AlreadyExists(field, problem or details)
+    error = _BY_STATUS.get(code, PowerbusError)(details)
+    if error.status is grpc.StatusCode.UNKNOWN:
+        error.status = code
+    return error

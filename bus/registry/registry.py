@@ -1,0 +1,261 @@
+"""The bus registry: nodes register, renew leases by heartbeat, and are watched.
+
+State lives in the database only, so several bus instances can share one (PostgreSQL)
+registry: each change bumps a revision in its own transaction, and every instance polls
+"changes after my revision" each ``sweep_interval`` to update its :class:`Directory`.
+Any instance's sweeper may mark lapsed leases down; the conditional UPDATE makes that
+safe to race. An instance applies its own writes before answering, so a node that got
+its lease is already routable through that instance.
+
+A heartbeat is not a change: it renews the lease and stores the load, and ListNodes
+(which reads the database) shows both, but the directory and Watch events carry the load
+and lease expiry as of the node's last change. This keeps the change feed to membership
+and health, instead of one event per node per heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import sqlalchemy as sa
+
+from powerbus.bus.errors import ConfigError, Unavailable
+from powerbus.bus.lifecycle import Lifecycle
+from powerbus.bus.registry._database import create_registry_engine, migrate
+from powerbus.bus.registry._servicer import RegistryServicer
+from powerbus.bus.registry._store import Store
+from powerbus.bus.registry._validation import check_registration
+from powerbus.bus.registry._watch import Watch
+from powerbus.bus.registry.directory import Directory
+from powerbus.bus.registry.records import Load, NodeRecord
+from powerbus.registry.v1 import registry_pb2
+
+__all__ = ["Registry"]
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Pollers more than this far behind reload the whole table instead of reading the log.
+CHANGE_LOG_RETENTION = timedelta(minutes=10)
+_PRUNE_EVERY_S = 60.0
+_WATCH_BACKLOG = 1024
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Registry(Lifecycle):
+    """The node registry of one bus instance, on any SQLAlchemy database.
+
+    >>> async def main() -> None:  # doctest: +SKIP
+    ...     async with Registry(db_url="sqlite:///powerbus.db", lease_ttl=timedelta(seconds=10),
+    ...                         sweep_interval=timedelta(milliseconds=500)) as registry:
+    ...         registry_pb2_grpc.add_RegistryServicer_to_server(registry.servicer, server)
+    ...         entry = registry.directory.service("powerbus.echo.v1.Echo")
+    """
+
+    def __init__(
+        self,
+        *,
+        db_url: str,
+        lease_ttl: timedelta,
+        sweep_interval: timedelta,
+        down_retention: timedelta = timedelta(hours=1),
+        clock: Callable[[], datetime] = utc_now,
+        watch_backlog: int = _WATCH_BACKLOG,
+    ) -> None:
+        for name, value in (
+            ("lease_ttl", lease_ttl),
+            ("sweep_interval", sweep_interval),
+            ("down_retention", down_retention),
+        ):
+            if value <= timedelta(0):
+                raise ConfigError(f"{name}: must be positive, got {value}")
+        if watch_backlog < 1:
+            raise ConfigError(f"watch_backlog: must be at least 1, got {watch_backlog}")
+        self._db_url = db_url
+        self._lease_ttl = lease_ttl
+        self._sweep_interval = sweep_interval
+        self._down_retention = down_retention
+        self._clock = clock
+        self._watch_backlog = watch_backlog
+        self._directory = Directory()
+        self._servicer = RegistryServicer(self)
+        self._engine: sa.Engine | None = None
+        self._store: Store | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._start_lock = asyncio.Lock()
+        self._sync_lock = asyncio.Lock()
+        self._in_flight: set[asyncio.Future[Any]] = set()
+        self._watches: set[Watch] = set()
+
+    @property
+    def servicer(self) -> RegistryServicer:
+        """The grpc.aio servicer of ``powerbus.registry.v1.Registry``."""
+        return self._servicer
+
+    @property
+    def directory(self) -> Directory:
+        return self._directory
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The registry database's engine while running; the policy store shares it."""
+        if self._engine is None:
+            raise Unavailable("the registry is not running")
+        return self._engine
+
+    async def start(self) -> None:
+        """Create the engine, migrate, load the directory, start sweeping (no-op if running)."""
+        async with self._start_lock:
+            if self._engine is not None:
+                return
+            engine = create_registry_engine(self._db_url)
+            store = Store(engine)
+            try:
+                await asyncio.to_thread(_mapped, functools.partial(migrate, engine))
+                delta = await asyncio.to_thread(_mapped, functools.partial(store.read_since, -1))
+            except BaseException:
+                await asyncio.to_thread(engine.dispose)
+                raise
+            self._engine, self._store = engine, store
+            self._directory._apply(delta)
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="registry-sweeper")
+
+    async def stop(self) -> None:
+        """Stop sweeping, end Watch streams, dispose of the engine (idempotent)."""
+        engine, sweeper = self._engine, self._sweeper
+        if engine is None:
+            return
+        self._engine = self._store = self._sweeper = None
+        if sweeper is not None:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
+        self.end_watches()
+        # Database calls already in threads finish before their connections go away.
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await asyncio.to_thread(engine.dispose)
+
+    def end_watches(self) -> None:
+        """End every open Watch stream now (status OK); clients watch again elsewhere.
+
+        For a bus that is shutting down: call it before ``server.stop(grace)``, which
+        would otherwise wait out the grace period on streams that never end by themselves.
+        """
+        for watch in list(self._watches):
+            watch.close()
+
+    # The servicer's side. Arguments are checked by then, apart from registration, whose
+    # descriptor set takes long enough to build that it goes to a thread too.
+
+    async def _register(self, request: registry_pb2.RegisterRequest) -> tuple[str, timedelta]:
+        self._require_running()
+        reg = await asyncio.to_thread(check_registration, request, default_ttl=self._lease_ttl)
+        lease_id, _expires = await self._db(Store.register, reg, self._clock())
+        await self._sync_after_write()
+        return lease_id, reg.lease_ttl
+
+    async def _heartbeat(self, node_id: str, lease_id: str, load: Load) -> datetime:
+        return await self._db(Store.heartbeat, node_id, lease_id, load, self._clock())
+
+    async def _deregister(self, node_id: str, lease_id: str) -> None:
+        await self._db(Store.deregister, node_id, lease_id, self._clock())
+        await self._sync_after_write()
+
+    async def _list_nodes(self, *, service: str | None, include_down: bool) -> list[NodeRecord]:
+        found = await self._db(Store.list_nodes)
+        return sorted(
+            (
+                n
+                for n in found
+                if (include_down or n.live) and (service is None or service in n.services)
+            ),
+            key=lambda n: n.node_id,
+        )
+
+    def _watch(self, services: frozenset[str]) -> Watch:
+        self._require_running()
+        watch = Watch(
+            self._directory, services, backlog=self._watch_backlog, on_close=self._watches.discard
+        )
+        self._watches.add(watch)
+        return watch
+
+    # Keeping the directory current.
+
+    async def _sync(self) -> None:
+        async with self._sync_lock:
+            delta = await self._db(Store.read_since, self._directory.revision)
+            self._directory._apply(delta)
+
+    async def _sync_after_write(self) -> None:
+        # The write is committed; failing the call now would only make the client retry
+        # something that worked. The next sweep catches the directory up instead.
+        try:
+            await self._sync()
+        except Unavailable as exc:
+            log.warning("directory not refreshed after a write: %s", exc)
+
+    async def _sweep_forever(self) -> None:
+        interval = self._sweep_interval.total_seconds()
+        last_prune = time.monotonic()
+        failing = False
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                now = self._clock()
+                await self._db(Store.expire, now)
+                prune = time.monotonic() - last_prune >= _PRUNE_EVERY_S
+                log_before = now - CHANGE_LOG_RETENTION if prune else None
+                down_before = now - self._down_retention
+                await self._db(Store.purge, now, down_before=down_before, log_before=log_before)
+                if prune:
+                    last_prune = time.monotonic()
+                await self._sync()
+            except Exception as exc:
+                # Keep sweeping: the database may come back. Say so once, not every tick.
+                if not failing:
+                    log.warning("registry sweep failed, will retry: %s", exc, exc_info=True)
+                failing = True
+            else:
+                if failing:
+                    log.info("registry sweep works again")
+                failing = False
+
+    def _require_running(self) -> Store:
+        if self._store is None:
+            raise Unavailable("the registry is not running")
+        return self._store
+
+    async def _db(
+        self, method: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run a Store method in a thread; it completes even if the caller is cancelled."""
+        call = functools.partial(method, self._require_running(), *args, **kwargs)
+        future = asyncio.ensure_future(asyncio.to_thread(_mapped, call))
+        self._in_flight.add(future)
+        future.add_done_callback(self._forget)
+        return await asyncio.shield(future)
+
+    def _forget(self, future: asyncio.Future[Any]) -> None:
+        self._in_flight.discard(future)
+        if not future.cancelled():
+            future.exception()  # retrieved, so a call whose caller left is not reported
+
+
+def _mapped(call: Callable[[], T]) -> T:
+    """Run ``call``, mapping database failures onto the powerbus error tree."""
+    try:
+        return call()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
+        log.warning("registry database unavailable: %s", exc)
+        raise Unavailable("the registry database is unavailable") from exc

@@ -1,0 +1,215 @@
+"""The bus process: registry, router, health and reflection on one gRPC port; HTTP beside it.
+
+Start-up order matters: the registry is loaded before the gRPC port opens, so the first
+call routed already sees every live node; the state file is written last, once both
+ports serve. Stopping is two-phase: health goes NOT_SERVING, then the server stops with
+a grace period for calls in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+import grpc
+from google.protobuf import descriptor_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from powerbus.bus.addresses import HostPort
+from powerbus.bus.config import BusConfig
+from powerbus.bus.errors import Unavailable
+from powerbus.bus.health import BusHealth
+from powerbus.bus.http_api import create_http_app
+from powerbus.bus.http_server import HttpServer
+from powerbus.bus.lifecycle import Lifecycle
+from powerbus.bus.policy import (
+    PoliciesServicer,
+    PolicyBook,
+    PolicyWatcher,
+    load_policy_defaults,
+)
+from powerbus.bus.reflection import SchemaReflection
+from powerbus.bus.registry import DirectoryChange, Registry
+from powerbus.bus.router import Balancers, HealthProber, Router, UpstreamPool
+from powerbus.bus.router.status import balancer_routes
+from powerbus.bus.schema import SchemaRegistry, descriptor_set_for
+from powerbus.bus.statefile import write_state_file
+from powerbus.monitoring import CallObserver, Monitoring, MonitoringConfig
+from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
+from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
+from powerbus.traffic.v1 import traffic_pb2, traffic_pb2_grpc
+
+__all__ = ["BusServer"]
+
+log = logging.getLogger(__name__)
+
+_SERVER_OPTIONS = (
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+)
+
+
+class BusServer(Lifecycle):
+    """One bus instance.
+
+    >>> # async with BusServer(config=resolve(BusConfig, flags={"grpc": "127.0.0.1:0"})) as bus:
+    >>> #     print(bus.grpc_address)
+    """
+
+    def __init__(
+        self,
+        *,
+        config: BusConfig,
+        observer: CallObserver | None = None,
+        monitoring: MonitoringConfig | None = None,
+    ) -> None:
+        self.config = config
+        self.registry = Registry(
+            db_url=config.db, lease_ttl=config.lease_ttl, sweep_interval=config.sweep_interval
+        )
+        self.monitoring = Monitoring(
+            config=monitoring or MonitoringConfig(),
+            db_url=config.db,
+            directory=self.registry.directory,
+            lease_ttl=config.lease_ttl,
+        )
+        # An observer given here replaces the recorder on the routed path (tests, benchmarks).
+        self._observer = observer if observer is not None else self.monitoring.observer
+        self.schema = SchemaRegistry()
+        self._own_files: list[descriptor_pb2.FileDescriptorProto] = list(
+            descriptor_set_for(
+                registry_pb2.DESCRIPTOR,
+                health_pb2.DESCRIPTOR,
+                reflection_pb2.DESCRIPTOR,
+                traffic_pb2.DESCRIPTOR,
+                policy_pb2.DESCRIPTOR,
+            ).file
+        )
+        self._upstreams = UpstreamPool()
+        # Load balancing and fault tolerance per service: defaults from the policy file,
+        # overrides from the registry database (powerbus policy set).
+        self.policies = PolicyBook(
+            load_policy_defaults(config.policy_file) if config.policy_file else None
+        )
+        self._policy_watcher: PolicyWatcher | None = None
+        self._policies_servicer: PoliciesServicer | None = None
+        self._prober: HealthProber | None = None
+        self._balancers: Balancers | None = None
+        self._router: Router | None = None
+        self._health: BusHealth | None = None
+        self._server: grpc.aio.Server | None = None
+        self._http: HttpServer | None = None
+        self._unsubscribe: Callable[[], None] = lambda: None
+        self.grpc_address: HostPort = config.grpc
+
+    @property
+    def http_address(self) -> HostPort:
+        return self._http.address if self._http else self.config.http
+
+    async def start(self) -> None:
+        await self.registry.start()
+        await self.monitoring.start()
+        directory = self.registry.directory
+        watcher = self._policy_watcher = PolicyWatcher(
+            engine=self.registry.engine, book=self.policies, interval=self.config.sweep_interval
+        )
+        await watcher.start()
+        self._policies_servicer = PoliciesServicer(watcher)
+        balancers = self._balancers = Balancers(
+            directory, policies=self.policies, local_zone=self.config.zone
+        )
+        balancers.on_addresses = self._upstreams.retain
+        watcher.add_listener(balancers.policies_changed)
+        self._prober = HealthProber(
+            balancers=lambda: [lane.balancer for lane in balancers.lanes()],
+            channel_for=self._upstreams.channel,
+        )
+        balancers.on_members = self._prober.reconcile
+        balancers.start()
+        await self._prober.start()
+        self._router = Router(
+            schema=self.schema,
+            balancers=self._balancers,
+            upstreams=self._upstreams,
+            observer=self._observer,
+        )
+        self._health = BusHealth(directory)
+        self._rebuild_schema()
+        self._unsubscribe = directory.add_listener(self._on_change)
+
+        server = self._server = grpc.aio.server(options=_SERVER_OPTIONS)
+        registry_pb2_grpc.add_RegistryServicer_to_server(self.registry.servicer, server)
+        traffic_pb2_grpc.add_TrafficReportsServicer_to_server(self.monitoring.reports, server)
+        policy_pb2_grpc.add_PoliciesServicer_to_server(self._policies_servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health.servicer, server)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            SchemaReflection(self.schema), server
+        )
+        server.add_generic_rpc_handlers((self._router,))
+        try:
+            port = server.add_insecure_port(str(self.config.grpc))
+        except RuntimeError as error:  # grpc's way of saying the bind failed
+            raise Unavailable(f"grpc: cannot listen on {self.config.grpc}: {error}") from None
+        self.grpc_address = HostPort(self.config.grpc.host, port)
+        await server.start()
+        await self._health.serving()
+
+        self._http = HttpServer(
+            create_http_app(
+                directory, routes=[*self.monitoring.routes(), *balancer_routes(balancers)]
+            ),
+            self.config.http,
+        )
+        await self._http.start()
+        if self.config.state_file:
+            write_state_file(
+                self.config.state_file,
+                {
+                    "grpc": str(self.grpc_address),
+                    "http": str(self.http_address),
+                    "pid": os.getpid(),
+                },
+            )
+        log.info("bus serving gRPC on %s, HTTP on %s", self.grpc_address, self.http_address)
+
+    async def stop(self) -> None:
+        """Stop serving; idempotent. Calls in flight get ``drain_grace`` to finish."""
+        server, self._server = self._server, None
+        if server is not None:
+            if self._health is not None:
+                await self._health.shutting_down()
+            # Watch streams never end by themselves; they would hold the grace period.
+            self.registry.end_watches()
+            if self._policies_servicer is not None:
+                self._policies_servicer.close_streams()
+            await server.stop(self.config.drain_grace.total_seconds())
+        http, self._http = self._http, None
+        if http is not None:
+            self.monitoring.close_streams()  # live streams would hold the HTTP server open
+            await http.stop()
+        self._unsubscribe()
+        if self._health is not None:
+            await self._health.close()
+        if self._prober is not None:
+            await self._prober.stop()
+        if self._balancers is not None:
+            self._balancers.stop()
+        if self._policy_watcher is not None:
+            await self._policy_watcher.stop()
+        await self._upstreams.close()
+        await self.monitoring.stop()
+        await self.registry.stop()
+
+    def _on_change(self, change: DirectoryChange) -> None:
+        self._rebuild_schema()
+        if self._health is not None:
+            self._health.schedule_refresh()
+
+    def _rebuild_schema(self) -> None:
+        files = self._own_files + self.registry.directory.file_descriptors()
+        if self.schema.rebuild(files) and self._router is not None:
+            self._router.schema_changed()

@@ -1,0 +1,104 @@
+"""Monitoring settings: the ``[monitoring]`` table and the ``[[alerts]]`` rules of the
+bus's config file, resolved like every other config (flags > ``POWERBUS_*`` > TOML).
+
+.. code-block:: toml
+
+    [monitoring]
+    retention_10s = "6h"      # 10-second rollups kept this long
+    retention_1m = "7d"
+    retention_1h = "90d"
+    max_callers = 50          # distinct caller label values; more count as "other"
+
+    [[alerts]]
+    name = "billing errors"
+    kind = "error_share"      # error_share, p99_latency, node_down, no_healthy_node,
+    service = "powerbus.billing.v1.Billing"   # lease_flapping
+    threshold = 0.02
+    window = "5m"
+    for = "1m"
+    severity = "critical"
+
+>>> cfg = load_monitoring_config(env={"POWERBUS_MAX_CALLERS": "7"})
+>>> (cfg.max_callers, [r.name for r in cfg.rules][:2])
+(7, ['node-down', 'service-without-healthy-node'])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from powerbus.bus.config import resolve
+from powerbus.bus.errors import ConfigError
+from powerbus.monitoring.rules import DEFAULT_RULES, AlertRule, parse_rules
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = ["MonitoringConfig", "load_monitoring_config"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MonitoringConfig:
+    """Settings of the bus's monitoring (``[monitoring]``; rules from ``[[alerts]]``)."""
+
+    section = "monitoring"
+
+    record_traffic: bool = True
+    """Count routed calls. Off only to measure what counting costs."""
+    history: bool = True
+    """Store rollups in the bus database."""
+    retention_10s: timedelta = timedelta(hours=6)
+    retention_1m: timedelta = timedelta(days=7)
+    retention_1h: timedelta = timedelta(days=90)
+    max_callers: int = 50
+    """Distinct ``caller`` label values; callers past this count as ``other``."""
+    max_nodes: int = 500
+    live_window: timedelta = timedelta(seconds=10)
+    """Rates, error share and percentiles of the live view are over this window."""
+    edge_window: timedelta = timedelta(minutes=1)
+    """Rates on the topology's observed edges are over this window."""
+    evaluate_interval: timedelta = timedelta(seconds=1)
+    """How often alert rules are evaluated."""
+    default_alerts: bool = True
+    """Run the built-in rules (node down, no healthy node, errors, p99, flapping)."""
+    rules: tuple[AlertRule, ...] = DEFAULT_RULES
+
+
+def load_monitoring_config(
+    *,
+    flags: Mapping[str, object | None] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+) -> MonitoringConfig:
+    """The monitoring settings of a bus, from its flags, environment and config file."""
+    cfg = resolve(MonitoringConfig, flags=flags, env=env, config_file=config_file)
+    for name in ("retention_10s", "retention_1m", "retention_1h", "live_window", "edge_window"):
+        if getattr(cfg, name) <= timedelta(0):
+            raise ConfigError(f"monitoring {name}: must be positive")
+    if cfg.max_callers < 1 or cfg.max_nodes < 1:
+        raise ConfigError("monitoring max_callers and max_nodes must be at least 1")
+    configured = parse_rules(_alert_tables(config_file)) if config_file else []
+    mine = {r.name for r in configured}
+    defaults = [r for r in DEFAULT_RULES if r.name not in mine] if cfg.default_alerts else []
+    return dataclasses.replace(cfg, rules=tuple(defaults + configured))
+
+
+def _alert_tables(path: str | os.PathLike[str]) -> list[Any]:
+    try:
+        with open(path, "rb") as f:
+            document = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    tables = document.get("alerts", [])
+    if not isinstance(tables, list):
+        raise ConfigError(f"{path}: alerts must be an array of tables ([[alerts]])")
+    return tables

@@ -1,0 +1,51 @@
+"""Reading a bus's monitoring API over HTTP, for the CLI: one place that maps failures.
+
+>>> fetch_json("127.0.0.1:9", "/api/overview", timeout=0.5)
+Traceback (most recent call last):
+powerbus.bus.errors.Unavailable: cannot reach the bus's HTTP port at 127.0.0.1:9: ...
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from powerbus.bus.errors import InvalidArgument, NotFound, Unavailable
+
+__all__ = ["fetch_json", "fetch_text"]
+
+
+def fetch_text(http: str, path: str, *, timeout: float) -> str:
+    """GET ``path`` from the bus's HTTP address ``http`` (HOST:PORT) within ``timeout`` s."""
+    url = f"http://{http}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return str(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as error:
+        body = error.read().decode("utf-8", "replace")
+        try:
+            message = json.loads(body).get("error") or body
+        except (ValueError, AttributeError):
+            message = body
+        if error.code == 404:
+            raise NotFound(f"{path}: {message}") from None
+        if error.code == 400:
+            raise InvalidArgument("query", str(message)) from None
+        raise Unavailable(f"{url}: HTTP {error.code}: {message}") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise Unavailable(f"cannot reach the bus's HTTP port at {http}: {reason}") from None
+
+
+def fetch_json(http: str, path: str, *, timeout: float, **query: str) -> Any:
+    """GET ``path`` (with ``query``) and parse the JSON answer; a 404 whose body is JSON
+    (``/api/impact`` of an unknown node) is returned, not raised."""
+    if query:
+        path = f"{path}?{urllib.parse.urlencode({k: v for k, v in query.items() if v})}"
+    try:
+        return json.loads(fetch_text(http, path, timeout=timeout))
+    except ValueError as error:
+        raise Unavailable(f"{http}{path}: not JSON: {error}") from None

@@ -1,0 +1,171 @@
+"""``/metrics``: the recorder's counts and the bus's state in Prometheus's text format.
+
+Nothing is counted twice: a :class:`Collector` reads the recorder's tallies when Prometheus
+scrapes, into an injected :class:`CollectorRegistry` (never the global one, so several
+buses in one process do not mix). Labels are bounded by the recorder's label limits.
+
+================================================  ==========================================
+``powerbus_requests_total``                       calls by service, method, node, caller,
+                                                  code, origin (routed, proxyless, iiop)
+``powerbus_request_errors_total``                 calls whose code is not OK (same labels
+                                                  but code)
+``powerbus_request_duration_seconds``             latency histogram by service, method,
+                                                  node, origin; gRPC's standard buckets
+``powerbus_request_bytes_total``                  request bytes by service, method, node,
+``powerbus_response_bytes_total``                 origin, and reply bytes
+``powerbus_requests_in_flight``                   routed calls in flight by service,
+                                                  method, node
+``powerbus_node_up``                              1 when the node takes calls, by node, kind,
+                                                  health
+``powerbus_service_healthy_nodes``                healthy nodes by service
+``powerbus_alerts_active``                        active alerts by rule and severity
+``powerbus_label_values_folded_total``            label values counted as ``other``
+================================================  ==========================================
+
+>>> from powerbus.monitoring.calls import CallRecord
+>>> recorder = TrafficRecorder()
+>>> recorder.call_finished(CallRecord("Echo", "Echo", "echo-1", "demo", "OK", 0.002, 8, 9))
+>>> registry = CollectorRegistry()
+>>> registry.register(TrafficCollector(recorder, lambda: ([], []), lambda: []))
+>>> for line in scrape(registry).decode().splitlines():
+...     if line.startswith("powerbus_requests_total"):
+...         print(line.replace(",", ", "))
+powerbus_requests_total{caller="demo", code="OK", method="Echo", node="echo-1",
+    origin="routed", service="Echo"} 1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from powerbus.monitoring.alerts import Alert
+from powerbus.monitoring.calls import LATENCY_BUCKETS_S
+from powerbus.monitoring.recorder import TrafficRecorder
+from powerbus.monitoring.tally import Sample
+from powerbus.monitoring.topology import ServiceView, TopologyNode
+
+__all__ = ["TrafficCollector", "scrape"]
+
+_CALL = ["service", "method", "node", "caller", "code", "origin"]
+_ROUTE = ["service", "method", "node", "origin"]
+_BOUNDS = [repr(float(b)) for b in LATENCY_BUCKETS_S] + ["+Inf"]
+
+State = Callable[[], tuple[Sequence[TopologyNode], Sequence[ServiceView]]]
+
+
+class TrafficCollector(Collector):
+    """Exports ``recorder`` and the bus's state (``state``, ``alerts``) at scrape time."""
+
+    def __init__(
+        self, recorder: TrafficRecorder, state: State, alerts: Callable[[], list[Alert]]
+    ) -> None:
+        self._recorder = recorder
+        self._state = state
+        self._alerts = alerts
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._traffic()
+        yield from self._bus_state()
+
+    def _traffic(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "powerbus_requests", "Calls, by how they ended.", labels=_CALL
+        )
+        errors = CounterMetricFamily(
+            "powerbus_request_errors",
+            "Calls whose status was not OK.",
+            labels=[*_CALL[:4], "origin"],
+        )
+        duration = HistogramMetricFamily(
+            "powerbus_request_duration_seconds",
+            "Call latency as the bus saw it (gRPC's standard buckets).",
+            labels=_ROUTE,
+            unit="seconds",
+        )
+        sent = CounterMetricFamily(
+            "powerbus_request_bytes", "Request message bytes.", labels=_ROUTE
+        )
+        received = CounterMetricFamily(
+            "powerbus_response_bytes", "Response message bytes.", labels=_ROUTE
+        )
+        by_route: dict[tuple[str, ...], list[Sample]] = {}
+        failed: dict[tuple[str, ...], int] = {}
+        for key, tally in list(self._recorder.tallies().items()):
+            origin = key.origin.value
+            requests.add_metric(
+                [key.service, key.method, key.node_id, key.caller, key.code, origin], tally.count
+            )
+            if key.code != "OK":
+                failing = (key.service, key.method, key.node_id, key.caller, origin)
+                failed[failing] = failed.get(failing, 0) + tally.count
+            by_route.setdefault((key.service, key.method, key.node_id, origin), []).append(
+                tally.sample()
+            )
+        for labels, count in sorted(failed.items()):
+            errors.add_metric(list(labels), count)
+        for route, samples in sorted(by_route.items()):
+            total = Sample.total(samples)
+            running = 0
+            buckets = []
+            for bound, n in zip(_BOUNDS, total.buckets, strict=True):
+                running += n
+                buckets.append((bound, running))
+            duration.add_metric(list(route), buckets, total.latency_sum)
+            sent.add_metric(list(route), total.bytes_in)
+            received.add_metric(list(route), total.bytes_out)
+        in_flight = GaugeMetricFamily(
+            "powerbus_requests_in_flight",
+            "Routed calls sent to a node and not finished.",
+            labels=["service", "method", "node"],
+        )
+        for (service, method, node), n in sorted(self._recorder.in_flight().items()):
+            in_flight.add_metric([service, method, node], n)
+        yield from (requests, errors, duration, sent, received, in_flight)
+
+    def _bus_state(self) -> Iterator[Metric]:
+        nodes, services = self._state()
+        up = GaugeMetricFamily(
+            "powerbus_node_up",
+            "1 when the node takes calls, else 0.",
+            labels=["node", "kind", "health"],
+        )
+        for node in nodes:
+            up.add_metric([node.node_id, node.kind, node.health.value], float(node.health.ok))
+        healthy = GaugeMetricFamily(
+            "powerbus_service_healthy_nodes",
+            "Nodes of the service that are up.",
+            labels=["service"],
+        )
+        for s in services:
+            healthy.add_metric([s.name], len(s.healthy))
+        alerts = GaugeMetricFamily(
+            "powerbus_alerts_active", "Active alerts.", labels=["rule", "severity"]
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for alert in self._alerts():
+            key = (alert.rule, alert.severity.value)
+            counts[key] = counts.get(key, 0) + 1
+        for (rule, severity), active in sorted(counts.items()):
+            alerts.add_metric([rule, severity], active)
+        folded = CounterMetricFamily(
+            "powerbus_label_values_folded",
+            "Label values counted as 'other' because the label had too many values.",
+            labels=["label"],
+        )
+        for label in ("caller", "node", "service", "method"):
+            folded.add_metric([label], self._recorder.folded(label))
+        yield from (up, healthy, alerts, folded)
+
+
+def scrape(registry: CollectorRegistry) -> bytes:
+    """The text exposition of ``registry`` (what ``/metrics`` answers)."""
+    return generate_latest(registry)

@@ -1,0 +1,1 @@
+"""Monitoring migrations, one module per revision, oldest first by ``down_revision``."""

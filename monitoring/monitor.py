@@ -1,0 +1,428 @@
+"""``Monitoring``: everything the bus does to watch itself, started and stopped as one.
+
+Once a second a tick samples the recorder (for the live window), evaluates the alert
+rules and, while a browser listens, publishes the overview. Every ten seconds (on the
+wall clock's tens) what was counted goes to the database as a 10 s rollup; once a
+minute the rollups are compacted and pruned. Database work runs in a thread, through a
+queue, so a slow database delays history, never the router or the tick.
+
+>>> # monitoring = Monitoring(config=MonitoringConfig(), db_url="sqlite:///bus.db",
+>>> #                         directory=registry.directory, lease_ttl=timedelta(seconds=10))
+>>> # router = Router(..., observer=monitoring.observer)
+>>> # traffic_pb2_grpc.add_TrafficReportsServicer_to_server(monitoring.reports, server)
+>>> # async with monitoring: app = create_http_app(directory, routes=monitoring.routes())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import math
+import os
+import socket
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import Engine
+from starlette.routing import BaseRoute
+
+from powerbus.bus.lifecycle import Lifecycle
+from powerbus.bus.registry import Directory, NodeHealth
+from powerbus.monitoring.alert_log import AlertLog
+from powerbus.monitoring.alerts import Alert, AlertBook
+from powerbus.monitoring.api import monitoring_routes
+from powerbus.monitoring.calls import CallObserver, NullObserver
+from powerbus.monitoring.config import MonitoringConfig
+from powerbus.monitoring.database import create_monitoring_engine, migrate
+from powerbus.monitoring.findings import findings
+from powerbus.monitoring.health import HealthLog
+from powerbus.monitoring.history import RollupStore
+from powerbus.monitoring.impact import Impact, impact_of
+from powerbus.monitoring.metrics import TrafficCollector, scrape
+from powerbus.monitoring.recorder import LabelLimits, TrafficRecorder
+from powerbus.monitoring.reports import TrafficReportsServicer
+from powerbus.monitoring.rules import AlertKind
+from powerbus.monitoring.stream import Broadcaster
+from powerbus.monitoring.tally import Sample, TallyKey
+from powerbus.monitoring.topology import (
+    DeclaredEdge,
+    ObservedEdge,
+    ServiceView,
+    Topology,
+    TopologyNode,
+)
+from powerbus.monitoring.views import breakdown_json, overview_json
+from powerbus.monitoring.window import Rates, SampleWindow, rates_by
+
+__all__ = ["Monitoring"]
+
+log = logging.getLogger(__name__)
+
+_FINE_KEEP_S = 180.0
+_COARSE_EVERY_S = 10.0
+_ROLLUP_S = 10
+_COMPACT_EVERY_S = 60.0
+_SEED_EDGES_S = 3600.0
+"""Edges seen in the last hour of history are drawn after a restart too."""
+
+
+class Monitoring(Lifecycle):
+    """Traffic recording, history, topology, alerts and the dashboard of one bus."""
+
+    def __init__(
+        self,
+        *,
+        config: MonitoringConfig,
+        db_url: str,
+        directory: Directory,
+        lease_ttl: timedelta,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.directory = directory
+        self.recorder = TrafficRecorder(
+            limits=LabelLimits(callers=config.max_callers, nodes=config.max_nodes)
+        )
+        self.reports = TrafficReportsServicer(self.recorder)
+        self.alerts = AlertBook()
+        self.health = HealthLog()
+        self.broadcaster = Broadcaster()
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(TrafficCollector(self.recorder, self._state, self.alerts.active))
+        self.now = clock
+        self._db_url = db_url
+        self._lease_ttl = lease_ttl
+        longest = max([r.window.total_seconds() for r in config.rules] + [0.0])
+        self._fine = SampleWindow(keep_s=_FINE_KEEP_S)
+        self._coarse = SampleWindow(keep_s=max(longest, config.edge_window.total_seconds()) + 60)
+        self._last_coarse = -math.inf
+        self._seeded_edges: set[tuple[str, str, str]] = set()
+        self._engine: Engine | None = None
+        self._store: RollupStore | None = None
+        self._alert_log: AlertLog | None = None
+        self._writes: asyncio.Queue[Callable[[], object]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribe: Callable[[], None] = lambda: None
+        self._flushed: dict[TallyKey, Sample] = {}
+        self._flushed_window = 0
+        self._writer = f"{socket.gethostname()}:{os.getpid()}"
+
+    @property
+    def observer(self) -> CallObserver:
+        """What the router tells about each call."""
+        return self.recorder if self.config.record_traffic else NullObserver()
+
+    def routes(self) -> list[BaseRoute]:
+        """The dashboard, ``/metrics`` and ``/api/...`` routes (see ``monitoring.api``)."""
+        return monitoring_routes(self)
+
+    # Lifecycle.
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        self._unsubscribe = self.directory.add_listener(self.health.on_change)
+        restored = await self._open_history() if self.config.history else []
+        self._restore_alerts(restored)
+        self._sample()
+        self._flushed_window = self._window_start(self.now())
+        self._flushed = dict(self._fine.latest)
+        self._tasks = [
+            asyncio.create_task(self._tick_forever(), name="monitoring-tick"),
+            asyncio.create_task(self._write_forever(), name="monitoring-writer"),
+        ]
+
+    def close_streams(self) -> None:
+        """End every live stream to a browser, so the HTTP server can stop."""
+        self.broadcaster.close()
+
+    async def stop(self) -> None:
+        """Flush what was counted since the last rollup, stop the tasks; idempotent."""
+        self.broadcaster.close()
+        tasks, self._tasks = self._tasks, []
+        self._unsubscribe()
+        self._unsubscribe = lambda: None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        engine, self._engine = self._engine, None
+        if engine is None:
+            return
+        if tasks:
+            self._sample()
+            self._queue_rollup(self._window_start(self.now()))
+        while not self._writes.empty():
+            await self._run(self._writes.get_nowait())
+        self._store = self._alert_log = None
+        await asyncio.to_thread(engine.dispose)
+
+    # What the API and the CLI read.
+
+    def scrape(self) -> bytes:
+        return scrape(self.registry)
+
+    def topology(self) -> Topology:
+        """The node-relationship graph now."""
+        unreachable = self.recorder.unreachable()
+        nodes = [
+            TopologyNode(
+                node_id=n.node_id,
+                kind=n.kind,
+                health=self.health.health_of(n, unreachable=n.node_id in unreachable),
+                services=n.services,
+                priority=n.priority.value,
+                weight=n.weight,
+                zone=n.zone,
+                address=n.address,
+            )
+            for n in self.directory.nodes(include_down=True)
+        ]
+        by_id = {n.node_id: n for n in nodes}
+        services = []
+        for name in self.directory.services():
+            entry = self.directory.service(name)
+            members = [by_id[n.node_id] for n in entry.nodes] if entry else []
+            services.append(
+                ServiceView(
+                    name=name,
+                    nodes=tuple(n.node_id for n in members if n.health.value != "left"),
+                    healthy=tuple(n.node_id for n in members if n.health.ok),
+                    left=tuple(n.node_id for n in members if n.health.value == "left"),
+                )
+            )
+        declared = [
+            DeclaredEdge(caller=n.node_id, service=d.service, required=d.required)
+            for n in self.directory.nodes(include_down=True)
+            for d in n.dependencies
+        ]
+        return Topology(
+            nodes=nodes, services=services, declared=declared, observed=self._observed_edges()
+        )
+
+    def impact(self, node_id: str) -> Impact:
+        return impact_of(self.topology(), node_id)
+
+    def overview(self, topology: Topology | None = None) -> dict[str, Any]:
+        """Services and nodes with health and live traffic, totals and alerts."""
+        live, seconds = self._fine.deltas(self.config.live_window.total_seconds())
+        return overview_json(
+            topology=topology or self.topology(),
+            live=live,
+            seconds=seconds,
+            tallies=self.recorder.tallies(),
+            in_flight=self.recorder.in_flight(),
+            alerts=self.alerts.active(),
+            recent=self.alerts.recent(20),
+            started_at=self.recorder.started_at,
+            now=self.now(),
+        )
+
+    def live(self) -> dict[str, Any]:
+        """What the live stream sends each second: the overview and the topology."""
+        topology = self.topology()
+        return {"overview": self.overview(topology), "topology": topology.as_json()}
+
+    def breakdown(self, *, service: str = "", node: str = "") -> dict[str, Any]:
+        live, seconds = self._fine.deltas(self.config.live_window.total_seconds())
+        return breakdown_json(
+            live=live,
+            seconds=seconds,
+            tallies=self.recorder.tallies(),
+            service=service,
+            node=node,
+        )
+
+    def alerts_json(self) -> dict[str, Any]:
+        return {
+            "active": [a.as_json() for a in self.alerts.active()],
+            "recent": [a.as_json() for a in self.alerts.recent()],
+            "rules": [
+                {
+                    "name": r.name,
+                    "kind": r.kind.value,
+                    "severity": r.severity.value,
+                    "service": r.service,
+                    "node": r.node,
+                    "threshold": r.threshold,
+                    "window_s": r.window.total_seconds(),
+                    "for_s": r.hold.total_seconds(),
+                }
+                for r in self.config.rules
+            ],
+        }
+
+    async def history(self, **query: Any) -> list[dict[str, Any]]:
+        """Rollups from the database (``RollupStore.query``) with what was counted since
+        the last one; empty without history."""
+        store = self._store
+        if store is None:
+            return []
+        self._sample()
+        empty = Sample()
+        unwritten = {}
+        for key, sample in self._fine.latest.items():
+            before = self._flushed.get(key)
+            if before is not sample:
+                unwritten[key] = sample - (before or empty)
+        return await asyncio.to_thread(
+            store.query, unwritten=unwritten, unwritten_at=self._flushed_window, **query
+        )
+
+    def evaluate(self) -> list[Alert]:
+        """Evaluate every alert rule now; returns the alerts raised or cleared."""
+        topology = self.topology()
+        return self.alerts.evaluate(
+            findings(
+                self.config.rules,
+                topology=topology,
+                rates=self._rates_over,
+                health=self.health,
+            ),
+            now=self.now(),
+        )
+
+    # Internals.
+
+    def _state(self) -> tuple[list[TopologyNode], list[ServiceView]]:
+        graph = self.topology()
+        return graph.nodes, graph.services
+
+    def _rates_over(self, seconds: float) -> dict[object, Rates]:
+        window = self._fine if seconds <= _FINE_KEEP_S - 5 else self._coarse
+        deltas, length = window.deltas(seconds)
+        return rates_by(deltas, length, lambda k: k.service)
+
+    def _observed_edges(self) -> list[ObservedEdge]:
+        window = self.config.edge_window.total_seconds()
+        deltas, seconds = self._coarse.deltas(window)
+        if seconds < min(window, 60.0):
+            deltas, seconds = self._fine.deltas(window)
+        edge_of: Callable[[TallyKey], object] = lambda k: (k.caller, k.service, k.node_id)  # noqa: E731
+        rates = rates_by(deltas, seconds, edge_of)
+        totals: dict[tuple[str, str, str], int] = {}
+        for key, tally in self.recorder.tallies().items():
+            edge = (key.caller, key.service, key.node_id)
+            totals[edge] = totals.get(edge, 0) + tally.count
+        edges = []
+        for edge in sorted(set(totals) | self._seeded_edges):
+            caller, service, node = edge
+            r = rates.get(edge)
+            edges.append(
+                ObservedEdge(
+                    caller=caller,
+                    service=service,
+                    node=node,
+                    qps=r.qps if r else 0.0,
+                    error_share=r.error_share if r else 0.0,
+                    requests=r.requests if r else 0,
+                    total=totals.get(edge, 0),
+                )
+            )
+        return edges
+
+    def _sample(self) -> None:
+        at = time.monotonic()
+        snapshot = self.recorder.sample()
+        self._fine.add(at, snapshot)
+        if at - self._last_coarse >= _COARSE_EVERY_S:
+            self._coarse.add(at, snapshot)
+            self._last_coarse = at
+
+    @staticmethod
+    def _window_start(now: float) -> int:
+        return int(now // _ROLLUP_S * _ROLLUP_S)
+
+    async def _tick_forever(self) -> None:
+        interval = self.config.evaluate_interval.total_seconds()
+        last_compaction = time.monotonic()
+        while True:
+            now = self.now()
+            await asyncio.sleep(interval - now % interval if interval >= 1 else interval)
+            try:
+                self._sample()
+                self.evaluate()
+                window = self._window_start(self.now())
+                if window > self._flushed_window:
+                    self._queue_rollup(window - _ROLLUP_S)
+                    self._flushed_window = window
+                if (
+                    self._store is not None
+                    and time.monotonic() - last_compaction > _COMPACT_EVERY_S
+                ):
+                    last_compaction = time.monotonic()
+                    self._writes.put_nowait(functools.partial(self._store.compact, self.now()))
+                if self.broadcaster.subscribers:
+                    self.broadcaster.publish(
+                        json.dumps(self.live(), ensure_ascii=False, separators=(",", ":"))
+                    )
+            except Exception:
+                log.exception("monitoring tick failed")
+
+    def _queue_rollup(self, window: int) -> None:
+        store = self._store
+        latest = self._fine.latest
+        previous, self._flushed = self._flushed, dict(latest)
+        if store is None:
+            return
+        empty = Sample()
+        deltas = {}
+        for key, sample in latest.items():
+            before = previous.get(key)
+            if before is not sample:
+                deltas[key] = sample - (before or empty)
+        if deltas:
+            self._writes.put_nowait(lambda: store.write(window, deltas))
+
+    async def _write_forever(self) -> None:
+        while True:
+            job = await self._writes.get()
+            await self._run(job)
+
+    async def _run(self, job: Callable[[], object]) -> None:
+        try:
+            await asyncio.to_thread(job)
+        except Exception:
+            log.exception("monitoring database write failed")
+
+    async def _open_history(self) -> list[Alert]:
+        """Open the database: migrate, seed edges seen lately, read alerts left active."""
+        engine = create_monitoring_engine(self._db_url)
+        try:
+            await asyncio.to_thread(migrate, engine)
+            store = RollupStore(
+                engine,
+                writer=self._writer,
+                retention={
+                    10: self.config.retention_10s,
+                    60: self.config.retention_1m,
+                    3600: self.config.retention_1h,
+                },
+            )
+            alert_log = AlertLog(engine, writer=self._writer)
+            keys = await asyncio.to_thread(store.recent_keys, self.now() - _SEED_EDGES_S)
+            restored = await asyncio.to_thread(alert_log.unfinished)
+        except BaseException:
+            await asyncio.to_thread(engine.dispose)
+            raise
+        self._engine, self._store, self._alert_log = engine, store, alert_log
+        for key in keys:
+            self.recorder.admit_history(key)
+            self._seeded_edges.add((key.caller, key.service, key.node_id))
+        self.alerts.add_listener(
+            lambda alert: self._writes.put_nowait(functools.partial(alert_log.record, alert))
+        )
+        return restored
+
+    def _restore_alerts(self, restored: list[Alert]) -> None:
+        self.alerts.restore(restored)
+        # Nodes found down at start-up: down if the last run had raised that, else they
+        # are taken to have left (nothing tells us they crashed).
+        raised = {a.subject for a in restored if a.kind is AlertKind.NODE_DOWN and a.active}
+        for node in self.directory.nodes(include_down=True):
+            if node.health is NodeHealth.DOWN and node.node_id not in raised:
+                self.health.mark_left(node.node_id)

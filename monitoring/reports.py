@@ -1,0 +1,153 @@
+"""``powerbus.traffic.v1.TrafficReports``: traffic the bus did not route itself.
+
+Proxyless SDK clients and the CORBA gateway count their calls per window and send the
+counts here; they land in the same :class:`TrafficRecorder` as routed calls, with their
+origin, so every view of traffic shows both paths alike.
+
+A report is counted once: a client that lost the reply sends the same (reporter,
+sequence, window) again and is told ``duplicate``. The window is part of the key because
+sequences restart at 1 when the reporter restarts.
+
+>>> # servicer = TrafficReportsServicer(recorder)
+>>> # traffic_pb2_grpc.add_TrafficReportsServicer_to_server(servicer, server)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any, TypeAlias
+
+import grpc
+
+from powerbus.bus.errors import InvalidArgument, PowerbusError
+from powerbus.monitoring.calls import CallOrigin
+from powerbus.monitoring.recorder import TrafficRecorder
+from powerbus.monitoring.tally import BUCKET_COUNT, Sample, bucket_index
+from powerbus.traffic.v1 import traffic_pb2, traffic_pb2_grpc
+
+__all__ = ["TrafficReportsServicer", "check_report"]
+
+log = logging.getLogger(__name__)
+
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
+_ORIGINS = {
+    traffic_pb2.CALL_ORIGIN_UNSPECIFIED: CallOrigin.PROXYLESS,
+    traffic_pb2.CALL_ORIGIN_PROXYLESS: CallOrigin.PROXYLESS,
+    traffic_pb2.CALL_ORIGIN_ROUTED: CallOrigin.ROUTED,
+    traffic_pb2.CALL_ORIGIN_IIOP: CallOrigin.IIOP,
+}
+# Reports remembered per reporter for de-duplication; a resend comes within a few retries.
+_REMEMBERED_PER_REPORTER = 256
+_REMEMBERED_REPORTERS = 4096
+_MAX_CALL_STATS = 10_000
+
+ReportKey = tuple[int, int, int, int, int]
+
+
+def check_report(request: traffic_pb2.ReportTrafficRequest) -> list[tuple[dict[str, str], Sample]]:
+    """The report's calls as label values and samples; :class:`InvalidArgument` naming the
+    first bad field.
+
+    >>> req = traffic_pb2.ReportTrafficRequest(reporter="r", calls=[traffic_pb2.CallStats(
+    ...     service="s", method="m", node_id="n", code="OK", count=2, latency_sum_s=0.004)])
+    >>> [(labels["service"], sample.count) for labels, sample in check_report(req)]
+    [('s', 2)]
+    """
+    if not request.reporter:
+        raise InvalidArgument("reporter", "must name the reporting node or gateway")
+    if request.origin not in _ORIGINS:
+        raise InvalidArgument("origin", f"unknown call origin {request.origin}")
+    if len(request.calls) > _MAX_CALL_STATS:
+        raise InvalidArgument("calls", f"at most {_MAX_CALL_STATS} entries per report")
+    checked: list[tuple[dict[str, str], Sample]] = []
+    for i, stats in enumerate(request.calls):
+        field = f"calls[{i}]"
+        for name in ("service", "method", "code"):
+            if not getattr(stats, name):
+                raise InvalidArgument(f"{field}.{name}", "must not be empty")
+        if stats.code not in grpc.StatusCode.__members__:
+            raise InvalidArgument(f"{field}.code", f"not a gRPC status code name: {stats.code!r}")
+        if stats.latency_sum_s < 0:
+            raise InvalidArgument(f"{field}.latency_sum_s", "must not be negative")
+        checked.append((_labels(stats), _sample(stats, field)))
+    return checked
+
+
+def _labels(stats: traffic_pb2.CallStats) -> dict[str, str]:
+    return {
+        "service": stats.service,
+        "method": stats.method,
+        "node_id": stats.node_id,
+        "caller": stats.caller,
+        "code": stats.code,
+    }
+
+
+def _sample(stats: traffic_pb2.CallStats, field: str) -> Sample:
+    buckets = list(stats.latency_bucket_counts)
+    if not buckets:
+        # No histogram sent: all calls fall where their mean does.
+        buckets = [0] * BUCKET_COUNT
+        if stats.count:
+            buckets[bucket_index(stats.latency_sum_s / stats.count)] = stats.count
+    elif len(buckets) != BUCKET_COUNT:
+        raise InvalidArgument(
+            f"{field}.latency_bucket_counts",
+            f"has {len(buckets)} entries; gRPC's standard bounds need {BUCKET_COUNT}",
+        )
+    elif sum(buckets) != stats.count:
+        raise InvalidArgument(
+            f"{field}.latency_bucket_counts",
+            f"add up to {sum(buckets)} calls, but count is {stats.count}",
+        )
+    return Sample(stats.count, stats.latency_sum_s, tuple(buckets), stats.bytes_in, stats.bytes_out)
+
+
+class TrafficReportsServicer(traffic_pb2_grpc.TrafficReportsServicer):
+    """Adds reported traffic to ``recorder``; see the module docstring."""
+
+    def __init__(self, recorder: TrafficRecorder) -> None:
+        self._recorder = recorder
+        self._seen: OrderedDict[str, OrderedDict[ReportKey, None]] = OrderedDict()
+        self.reports = 0
+        """Reports counted (duplicates excluded)."""
+
+    async def ReportTraffic(
+        self, request: traffic_pb2.ReportTrafficRequest, context: Context
+    ) -> traffic_pb2.ReportTrafficResponse:
+        try:
+            calls = check_report(request)
+        except PowerbusError as error:
+            await context.abort(error.status, error.message)
+        if self._remember(request):
+            return traffic_pb2.ReportTrafficResponse(duplicate=True)
+        origin = _ORIGINS[request.origin]
+        for labels, sample in calls:
+            self._recorder.add(origin=origin, sample=sample, **labels)
+        self.reports += 1
+        return traffic_pb2.ReportTrafficResponse(duplicate=False)
+
+    def _remember(self, request: traffic_pb2.ReportTrafficRequest) -> bool:
+        """True if this report was counted before; remembers it otherwise."""
+        key: ReportKey = (
+            request.sequence,
+            request.window_start.seconds,
+            request.window_start.nanos,
+            request.window_end.seconds,
+            request.window_end.nanos,
+        )
+        seen = self._seen.get(request.reporter)
+        if seen is None:
+            seen = self._seen[request.reporter] = OrderedDict()
+            if len(self._seen) > _REMEMBERED_REPORTERS:
+                self._seen.popitem(last=False)
+        else:
+            self._seen.move_to_end(request.reporter)
+        if key in seen:
+            return True
+        seen[key] = None
+        if len(seen) > _REMEMBERED_PER_REPORTER:
+            seen.popitem(last=False)
+        return False

@@ -1,0 +1,170 @@
+"""``powerbus node KIND``: run one node until SIGTERM/SIGINT.
+
+The main CLI wires :func:`node_command` in as its ``node`` subcommand;
+``python -m powerbus.bus node ...`` is the same command.
+
+A kind may take options of its own (``corba-gateway --ior-file PATH``): they follow the
+common ones, reach the kind's ``from_config(..., options={"ior_file": "PATH"})``, and the
+kind resolves them with :func:`kind_settings` (flags > ``POWERBUS_*`` > its TOML table).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from powerbus.bus.config import resolve
+from powerbus.bus.errors import ConfigError, PowerbusError
+from powerbus.nodes.sdk.config import NodeConfig, NodePriority
+from powerbus.nodes.sdk.kinds import NODE_KINDS, load_kind
+from powerbus.nodes.sdk.process import run_node
+
+__all__ = ["KIND_CONTEXT", "kind_settings", "node_command"]
+
+_KINDS_HELP = f"What to run: {', '.join(sorted(NODE_KINDS))}."
+
+KIND_CONTEXT: dict[str, Any] = {"allow_extra_args": True, "ignore_unknown_options": True}
+"""Context settings the ``node`` command is registered with, so kinds get their options."""
+
+T = TypeVar("T")
+
+
+def kind_settings(
+    settings_type: type[T], *, options: Mapping[str, str], config_file: Path | None
+) -> T:
+    """A kind's own settings (a frozen dataclass with a ``section``) from its options >
+    ``POWERBUS_*`` > the TOML table; an option the kind does not know is an error."""
+    known = {f.name for f in dataclasses.fields(settings_type)}  # type: ignore[arg-type]
+    unknown = sorted(set(options) - known)
+    if unknown:
+        takes = ", ".join(f"--{n.replace('_', '-')}" for n in sorted(known))
+        given = ", ".join(f"--{n.replace('_', '-')}" for n in unknown)
+        raise ConfigError(f"unknown option(s) {given}; this kind takes {takes}")
+    return resolve(settings_type, flags=dict(options), config_file=config_file)
+
+
+def _kind_options(args: Sequence[str]) -> dict[str, str]:
+    """``["--ior-file", "x", "--naming=y"]`` -> ``{"ior_file": "x", "naming": "y"}``."""
+    options: dict[str, str] = {}
+    position = 0
+    while position < len(args):
+        arg = args[position]
+        if not arg.startswith("--") or arg == "--":
+            raise ConfigError(f"unexpected argument {arg!r}")
+        name, equals, value = arg[2:].partition("=")
+        if not equals:
+            if position + 1 >= len(args) or args[position + 1].startswith("--"):
+                raise ConfigError(f"option --{name} needs a value")
+            position += 1
+            value = args[position]
+        options[name.replace("-", "_")] = value
+        position += 1
+    return options
+
+
+def _build_node(kind: str, settings: NodeConfig, config: Path | None, extra: Sequence[str]) -> Any:
+    node_class = load_kind(kind)
+    options = _kind_options(extra)
+    if "options" in inspect.signature(node_class.from_config).parameters:
+        return node_class.from_config(settings, config_file=config, options=options)  # type: ignore[call-arg]
+    if options:
+        given = ", ".join(f"--{n.replace('_', '-')}" for n in options)
+        raise ConfigError(f"kind {kind!r} takes no option {given}")
+    return node_class.from_config(settings, config_file=config)
+
+
+def node_command(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(metavar="KIND", help=_KINDS_HELP, show_default=False)],
+    bus: Annotated[
+        str | None, typer.Option("--bus", metavar="HOST:PORT", help="The bus's gRPC address.")
+    ] = None,
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            "--listen", metavar="HOST:PORT", help="Serve here; port 0 picks one. [127.0.0.1:0]"
+        ),
+    ] = None,
+    node_id: Annotated[
+        str | None, typer.Option("--id", metavar="NODE_ID", help="Unique node id, e.g. echo-1.")
+    ] = None,
+    state_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-file",
+            metavar="PATH",
+            help='Written as {"grpc": ..., "node_id": ...} once registered.',
+        ),
+    ] = None,
+    weight: Annotated[
+        int | None, typer.Option("--weight", help="Relative share of traffic. [100]")
+    ] = None,
+    zone: Annotated[str | None, typer.Option("--zone", help="Locality, e.g. a site.")] = None,
+    priority: Annotated[
+        NodePriority | None,
+        typer.Option("--priority", case_sensitive=False, help="standby: failover only."),
+    ] = None,
+    lease_ttl: Annotated[
+        str | None, typer.Option("--lease-ttl", metavar="DURATION", help="e.g. 10s; bus default")
+    ] = None,
+    drain_grace: Annotated[
+        str | None,
+        typer.Option("--drain-grace", metavar="DURATION", help="In-flight call grace. [5s]"),
+    ] = None,
+    advertise: Annotated[
+        str | None,
+        typer.Option("--advertise", metavar="HOST:PORT", help="Address to register instead."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", metavar="FILE", help="TOML file with a [node] table.")
+    ] = None,
+) -> None:
+    """Run a node: serve its gRPC services, register with the bus, heartbeat, drain on
+    SIGTERM/SIGINT and exit 0.
+
+    Settings come from flags, then POWERBUS_* environment variables (POWERBUS_BUS,
+    POWERBUS_ID, ...), then the [node] table of --config. Options of the kind itself
+    follow (corba-gateway: --iiop, --ior-file, --naming; legacy-cis: --ior-file or
+    --naming, --mapping; see docs/corba.md).
+
+    Example, an echo node on a free port, its address written to echo-1.json:
+
+    \b
+        powerbus node echo --bus 127.0.0.1:50051 --listen 127.0.0.1:0 --id echo-1 \\
+            --state-file echo-1.json
+    """
+    flags = {
+        "bus": bus,
+        "listen": listen,
+        "id": node_id,
+        "state_file": state_file,
+        "weight": weight,
+        "zone": zone,
+        "priority": priority,
+        "lease_ttl": lease_ttl,
+        "drain_grace": drain_grace,
+        "advertise": advertise,
+    }
+    try:
+        settings = resolve(NodeConfig, flags=flags, config_file=config)
+        if settings.bus is None:
+            raise ConfigError("bus: required (--bus, POWERBUS_BUS or [node] bus)")
+        node = _build_node(kind, settings, config, ctx.args)
+    except PowerbusError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(run_node(node, settings))
+    except PowerbusError as exc:
+        typer.echo(f"error: {settings.id}: {exc}", err=True)
+        raise typer.Exit(1) from None

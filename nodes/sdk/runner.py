@@ -1,0 +1,211 @@
+"""Serving a node: one gRPC server per process, health, registration and a two-phase drain.
+
+>>> async def main() -> None:
+...     config = NodeConfig(id="echo-1", bus=HostPort("127.0.0.1", 50051))
+...     async with NodeRunner(EchoNode(), config=config) as runner:
+...         await runner.wait_registered()
+...         print(runner.address)          # 127.0.0.1:40123 (port 0 picked a free port)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped, unused-ignore]
+from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped, unused-ignore]
+
+from powerbus.bus.addresses import HostPort
+from powerbus.bus.errors import Unavailable
+from powerbus.bus.lifecycle import Lifecycle
+from powerbus.bus.statefile import write_state_file
+from powerbus.nodes.sdk.channel import BusChannel
+from powerbus.nodes.sdk.config import NodeConfig
+from powerbus.nodes.sdk.interceptors import ErrorInterceptor, LoadInterceptor
+from powerbus.nodes.sdk.link import LinkService
+from powerbus.nodes.sdk.load import LoadCounter
+from powerbus.nodes.sdk.node import Node
+from powerbus.nodes.sdk.registration import Lease, Registration
+from powerbus.nodes.sdk.services import file_descriptor_set
+from powerbus.registry.v1 import registry_pb2
+
+__all__ = ["NodeRunner"]
+
+log = logging.getLogger(__name__)
+
+
+class NodeRunner(Lifecycle):
+    """Runs one :class:`Node`: serves its services and ``grpc.health.v1`` on
+    ``config.listen``, registers with ``config.bus`` (unless it is ``None``), heartbeats its
+    load, and on :meth:`stop` drains: health NOT_SERVING, deregister, ``server.stop(grace)``.
+
+    ``start()`` returns once the server is serving; registration proceeds in the background
+    (the bus may not be up yet); :meth:`wait_registered` awaits it.
+    """
+
+    def __init__(self, node: Node, *, config: NodeConfig) -> None:
+        self.node = node
+        self.config = config
+        self.load = LoadCounter()
+        self._server: grpc.aio.Server | None = None
+        self._health: health_aio.HealthServicer | None = None
+        self._bus: BusChannel | None = None
+        self._registration: Registration | None = None
+        self._address: HostPort | None = None
+        self._state_written = False
+        self._running = False
+        self._node_started = False
+        self._link: LinkService | None = None
+
+    @property
+    def node_id(self) -> str:
+        return self.config.id
+
+    @property
+    def address(self) -> HostPort:
+        """The address the server actually listens on."""
+        if self._address is None:
+            raise RuntimeError(f"{self.node_id}: not started")
+        return self._address
+
+    @property
+    def advertised(self) -> HostPort:
+        """The address registered with the bus."""
+        return self.config.advertised(self.address.port)
+
+    @property
+    def registration(self) -> Registration | None:
+        """The registration task; ``None`` when standalone or not started."""
+        return self._registration
+
+    async def start(self) -> None:
+        """Serve the node, then register in the background. Idempotent."""
+        if self._running:
+            return
+        self._running = True
+        if self.config.state_file is not None:
+            # A stale file from an earlier run would announce a dead address.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.config.state_file)
+        if self.config.bus is not None:
+            self._bus = BusChannel(
+                target=self.config.bus,
+                caller=self.node_id,
+                default_timeout=self.config.call_timeout.total_seconds(),
+            )
+        self.node.attach(node_id=self.node_id, bus=self._bus)
+        try:
+            await self.node.on_start()
+            self._node_started = True
+            await self._serve()
+        except BaseException:
+            await self.stop()
+            raise
+        if self._bus is None:
+            self._write_state_file()
+            return
+        self._registration = Registration(
+            channel=self._bus.channel,
+            request=self._register_request(),
+            load=self.load.snapshot,
+            rpc_timeout=self.config.call_timeout.total_seconds(),
+            on_registered=self._on_registered,
+        )
+        await self._registration.start()
+
+    async def _serve(self) -> None:
+        interceptors = [LoadInterceptor(self.load), ErrorInterceptor()]
+        server = self._server = grpc.aio.server(interceptors=interceptors)
+        for service in self.node.served_services():
+            service.add_to_server(self.node, server)
+        # Unary calls from the bus may also come as frames on one stream (the node link).
+        link = LinkService(self.node, interceptors=interceptors)
+        if link.methods:
+            self._link = link
+            server.add_generic_rpc_handlers((link.handler(),))
+        health = self._health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health, server)
+        try:
+            port = server.add_insecure_port(str(self.config.listen))
+        except RuntimeError as exc:  # grpc reports a failed bind this way
+            raise Unavailable(f"listen: cannot bind {self.config.listen}: {exc}") from None
+        if port == 0:  # older grpc releases report a failed bind this way
+            raise Unavailable(f"listen: cannot bind {self.config.listen}")
+        self._address = HostPort(self.config.listen.host, port)
+        await server.start()
+        for service in self.node.served_services():
+            await health.set(service.name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("%s (%s) serving on %s", self.node_id, self.node.kind, self._address)
+
+    def _register_request(self) -> registry_pb2.RegisterRequest:
+        services = self.node.served_services()
+        request = registry_pb2.RegisterRequest(
+            node_id=self.node_id,
+            kind=self.node.kind,
+            address=str(self.advertised),
+            services=[s.name for s in services],
+            weight=self.config.weight,
+            zone=self.config.zone,
+            priority=self.config.priority.to_proto(),
+            dependencies=[d.to_proto() for d in self.node.dependencies()],
+            metadata=dict(self.node.metadata()),
+            file_descriptor_set=file_descriptor_set(s.descriptor for s in services),
+        )
+        if self.config.lease_ttl:
+            request.lease_ttl.FromTimedelta(self.config.lease_ttl)
+        return request
+
+    def _on_registered(self, lease: Lease) -> None:
+        self._write_state_file()
+
+    def _write_state_file(self) -> None:
+        if self.config.state_file is None or self._state_written:
+            return
+        write_state_file(
+            self.config.state_file,
+            {"grpc": str(self.address), "node_id": self.node_id, "kind": self.node.kind},
+        )
+        self._state_written = True
+
+    async def wait_registered(self) -> Lease:
+        """Wait until the bus granted a lease (bound it with ``asyncio.wait_for``)."""
+        if self._registration is None:
+            raise RuntimeError(f"{self.node_id}: not started, or standalone (no bus)")
+        return await self._registration.wait_registered()
+
+    async def stop(self) -> None:
+        """Drain and stop: health NOT_SERVING, deregister, let calls in flight finish within
+        ``config.drain_grace``, then release everything. Idempotent."""
+        if not self._running:
+            return
+        self._running = False
+        server, self._server = self._server, None
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()
+        registration, self._registration = self._registration, None
+        if registration is not None:
+            registered = registration.lease is not None
+            await registration.stop(deregister=True)
+            if registered and self.config.deregister_delay:
+                # Bus instances that have not polled the deregistration yet still send
+                # calls here for a moment: serve them rather than refuse them.
+                await asyncio.sleep(self.config.deregister_delay.total_seconds())
+        if server is not None:
+            grace = self.config.drain_grace.total_seconds()
+            log.info("%s draining (grace %.1fs)", self.node_id, grace)
+            if self._link is not None:
+                await self._link.drain(grace)  # the link's streams would hold the grace
+            await server.stop(grace)
+        try:
+            if self._node_started:
+                self._node_started = False
+                await self.node.on_stop()
+        finally:
+            self.node.detach()
+            bus, self._bus = self._bus, None
+            if bus is not None:
+                await bus.close()
+        log.info("%s stopped", self.node_id)
