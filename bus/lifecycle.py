@@ -6,10 +6,10 @@ import abc
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["Lifecycle", "Service", "run_until_signalled"]
+__all__ = ["Lifecycle", "Service", "run_event_loop", "run_until_signalled"]
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ class Service(Protocol):
 
 
 L = TypeVar("L", bound="Lifecycle")
+T = TypeVar("T")
 
 
 class Lifecycle(abc.ABC):
@@ -52,7 +53,20 @@ def run_until_signalled(make: Callable[[], Service]) -> int:
 
     Returns the process exit status: 0 after a clean stop on a signal.
     """
-    return asyncio.run(_run(make))
+    return run_event_loop(_run(make))
+
+
+def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` to completion on uvloop where it is installed, else on asyncio's loop.
+
+    A routed call is mostly event-loop work (gRPC's completions, the node link's socket),
+    and uvloop's loop, written in C, does it for less CPU than the pure-Python one.
+    """
+    try:
+        import uvloop
+    except ImportError:  # not built for this platform: the standard loop does the same
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 async def _run(make: Callable[[], Service]) -> int:

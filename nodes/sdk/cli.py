@@ -10,7 +10,6 @@ kind resolves them with :func:`kind_settings` (flags > ``POWERBUS_*`` > its TOML
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import inspect
 import logging
@@ -22,6 +21,7 @@ import typer
 
 from powerbus.bus.config import resolve
 from powerbus.bus.errors import ConfigError, PowerbusError
+from powerbus.bus.lifecycle import run_event_loop
 from powerbus.nodes.sdk.config import NodeConfig, NodePriority
 from powerbus.nodes.sdk.kinds import NODE_KINDS, load_kind
 from powerbus.nodes.sdk.process import run_node
@@ -164,7 +164,7 @@ def node_command(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        asyncio.run(run_node(node, settings))
+        run_event_loop(run_node(node, settings))
     except PowerbusError as exc:
         typer.echo(f"error: {settings.id}: {exc}", err=True)
         raise typer.Exit(1) from None
