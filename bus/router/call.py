@@ -20,7 +20,7 @@ from powerbus.bus.router.balancers import Balancers
 from powerbus.bus.router.forwarding import Metadata, forwardable
 from powerbus.bus.router.keys import AFFINITY_KEY, CALLER_KEY, IDEMPOTENT_KEY, never_reached
 from powerbus.bus.router.link import NodeLink
-from powerbus.bus.router.link_frames import Frame
+from powerbus.bus.router.link_frames import LINK_MAX_BYTES, Frame
 from powerbus.bus.router.upstreams import UpstreamPool
 from powerbus.bus.schema import Idempotency, MethodInfo
 from powerbus.load_balancer import Attempt, Endpoint, Outcome, PickRequest, Refusal
@@ -34,8 +34,6 @@ __all__ = ["MethodRoute", "RoutedCall"]
 _TRUE = frozenset({"1", "true", "yes"})
 _STATUS = {code.value[0]: code for code in grpc.StatusCode}
 _CODE_NAMES = {number: code.name for number, code in _STATUS.items()}
-# Larger requests take the ordinary path: one stream's flow control would slow the others.
-_LINK_MAX_BYTES = 256 * 1024
 
 
 class RoutedCall:
@@ -182,7 +180,7 @@ class _UnarySend:
 
     async def __call__(self, endpoint: Endpoint, timeout: float | None) -> Attempt:
         route = self.route
-        if len(self.request) <= _LINK_MAX_BYTES:
+        if len(self.request) <= LINK_MAX_BYTES:
             link = route._upstreams.link(endpoint.address)
             if link.usable():
                 return await self._over(link, endpoint, timeout)

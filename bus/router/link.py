@@ -1,16 +1,17 @@
-"""The bus's end of a node link: unary calls as frames on one stream per node.
+"""The bus's end of a node link: unary calls as frames on one TCP connection per node.
 
-The link opens lazily, on the first call to a node; until the node's hello arrives (and
-whenever the stream is broken, or if the node has no link: UNIMPLEMENTED, asked again
-every five minutes) calls take the ordinary gRPC path, so
-the link can only make calls cheaper, never make them fail. Calls queued while a write is
-under way go together in the next message, written by the caller that found the stream
-idle.
+The link opens lazily, on the first call to a node: ``Where`` on the node's gRPC channel
+gives the link's port and token, then the connection is made and the hellos exchanged.
+Until then (and whenever the connection is down, its send buffer is full, or the node has
+no link: UNIMPLEMENTED, asked again every five minutes) calls take the ordinary gRPC
+path, so the link can only make calls cheaper, never make them fail.
 
 A call's deadline is kept here (a timer, not a task per call): when it passes the caller
-gets DEADLINE_EXCEEDED and the node a cancel frame. A stream that breaks fails the calls
-on it with UNAVAILABLE, marking those whose frame was never written as never run, so
-they are retried elsewhere whatever the method.
+gets DEADLINE_EXCEEDED and the node a cancel frame. A draining node sends goaway: new calls
+are refused here as never run (they go to other nodes) and the connection closes once its
+calls are answered. A connection
+that breaks fails the calls on it with UNAVAILABLE, marked as possibly run (the node may
+have had them), so only idempotent ones are retried elsewhere.
 """
 
 from __future__ import annotations
@@ -19,19 +20,23 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Coroutine
-from typing import Any
 
 import grpc
 
+from powerbus.bus.addresses import parse_host_port
+from powerbus.bus.errors import PowerbusError
 from powerbus.bus.router.link_frames import (
+    GOAWAY,
     HELLO,
-    LINK_PATH,
     REPLY,
+    WHERE_PATH,
     Frame,
-    decode,
+    FrameWriter,
+    MessageReader,
+    decode_where,
     encode_call,
     encode_cancel,
+    encode_hello,
 )
 
 __all__ = ["NodeLink", "broken_reply"]
@@ -41,6 +46,9 @@ log = logging.getLogger(__name__)
 _DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
 _UNAVAILABLE = grpc.StatusCode.UNAVAILABLE.value[0]
 _Metadata = tuple[tuple[str, str | bytes], ...]
+_OPEN_TIMEOUT_S = 2.0
+_NO_LINK_RETRY_S = 300.0
+_GOING_AWAY_RETRY_S = 1.0
 
 
 def broken_reply(call_id: int, code: int, details: str, *, ran: bool) -> Frame:
@@ -56,114 +64,194 @@ class NodeLink:
     def __init__(self, channel: grpc.aio.Channel, address: str) -> None:
         self.address = address
         self._channel = channel
-        self._stream: Any = None
-        self.ready = False
+        self._connection: _Connection | None = None
+        self._leaving: set[_Connection] = set()
         self.supported = True
         """False once the node answered that it has no link (it is asked again later)."""
         self._failures = 0
         self._retry_at = 0.0
         self._next_id = 0
-        self._pending: dict[int, tuple[asyncio.Future[Frame], asyncio.TimerHandle | None]] = {}
-        self._queue: list[tuple[int, bytes]] = []
-        self._unwritten: set[int] = set()
-        self._writing = False
-        self._tasks: list[asyncio.Task[None]] = []
+        self._opening: asyncio.Task[None] | None = None
         self._closed = False
+        self.draining = False
+        """The node said goaway: calls are refused here as never run (so they go to other
+        nodes) until a process at this address answers ``Where`` again."""
+
+    @property
+    def ready(self) -> bool:
+        """Whether the link is up (hellos exchanged, the node not going away)."""
+        return self._connection is not None
 
     def usable(self) -> bool:
         """Whether calls can go on the link now; starts opening it if not."""
-        if self.ready:
-            return True
-        if self._stream is None and not self._closed:
+        connection = self._connection
+        if connection is not None:
+            return not connection.paused
+        if self._opening is None and not self._closed:
             loop = asyncio.get_running_loop()
             if loop.time() >= self._retry_at:
-                self._open(loop)
-        return False
+                self._opening = loop.create_task(self._open(), name=f"link to {self.address}")
+        return self.draining
 
     async def call(
         self, method: str, metadata: _Metadata, payload: bytes, timeout: float | None
     ) -> Frame:
         """Send one call; its reply frame (made up here on a deadline or a broken link)."""
-        loop = asyncio.get_running_loop()
+        connection = self._connection
+        if connection is None:
+            problem = "is draining" if self.draining else "has no link up"
+            return broken_reply(0, _UNAVAILABLE, f"node at {self.address} {problem}", ran=False)
         self._next_id = call_id = (self._next_id + 1) & 0xFFFFFFFF
+        return await connection.call(call_id, method, metadata, payload, timeout)
+
+    async def close(self) -> None:
+        """Fail what is pending and stop; the channel is the pool's to close."""
+        self._closed = True
+        opening, self._opening = self._opening, None
+        if opening is not None:
+            opening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await opening
+        connections = [*self._leaving, *([self._connection] if self._connection else [])]
+        self._connection, self._leaving = None, set()
+        for connection in connections:
+            connection.fail("the link was closed")
+
+    async def _open(self) -> None:
+        try:
+            await asyncio.wait_for(self._connect(), _OPEN_TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() is grpc.StatusCode.UNIMPLEMENTED:
+                # Not an SDK node (or an old one): plain calls only; ask again much later,
+                # in case it is upgraded in place.
+                self.supported = False
+                self.draining = False
+            self._failed(f"no link address: {exc.code().name} {exc.details()}")
+        except (OSError, ValueError, PowerbusError, asyncio.TimeoutError) as exc:
+            self._failed(f"link not opened: {exc or type(exc).__name__}")
+        finally:
+            self._opening = None
+
+    async def _connect(self) -> None:
+        where: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(
+            WHERE_PATH
+        )
+        port, token = decode_where(await where(b"", timeout=_OPEN_TIMEOUT_S))
+        host = parse_host_port(self.address).host
+        loop = asyncio.get_running_loop()
+        connection = _Connection(self, token, loop.create_future())
+        try:
+            await loop.create_connection(lambda: connection, host, port)
+            connection.send(encode_hello(token))
+            await connection.hello
+        except BaseException:
+            connection.fail("link not opened")
+            raise
+        self.supported = True
+        self.draining = False
+        self._failures = 0
+        self._connection = connection
+
+    def _failed(self, reason: str) -> None:
+        self._failures += 1
+        loop = asyncio.get_running_loop()
+        if self.supported:
+            self._retry_at = loop.time() + random.uniform(0, min(5.0, 0.1 * 2**self._failures))
+        else:
+            self._retry_at = loop.time() + _NO_LINK_RETRY_S
+        log.debug("link to %s: %s", self.address, reason)
+
+    def _lost(self, connection: _Connection, reason: str) -> None:
+        self._leaving.discard(connection)
+        if connection is self._connection:
+            self._connection = None
+            log.info("link to %s down: %s", self.address, reason)
+            self._failed(reason)
+
+    def _going_away(self, connection: _Connection) -> None:
+        """The node drains: no new calls on this connection; it closes once answered."""
+        if connection is self._connection:
+            self._connection = None
+            self.draining = True
+            self._leaving.add(connection)
+            # Its gRPC server stops soon too: refuse here rather than race the stop.
+            self._retry_at = asyncio.get_running_loop().time() + _GOING_AWAY_RETRY_S
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection of a link: its calls in flight, frames out, replies in."""
+
+    def __init__(self, link: NodeLink, token: bytes, hello: asyncio.Future[None]) -> None:
+        self._link = link
+        self._token = token
+        self.hello = hello
+        self._reader = MessageReader()
+        self._writer = FrameWriter()
+        self.send = self._writer.send
+        self.paused = False
+        self._going_away = False
+        self._ended = False
+        self._pending: dict[int, tuple[asyncio.Future[Frame], asyncio.TimerHandle | None]] = {}
+
+    async def call(
+        self, call_id: int, method: str, metadata: _Metadata, payload: bytes, timeout: float | None
+    ) -> Frame:
+        loop = asyncio.get_running_loop()
         future: asyncio.Future[Frame] = loop.create_future()
         timer = loop.call_later(timeout, self._expire, call_id) if timeout is not None else None
         self._pending[call_id] = (future, timer)
-        self._queue.append((call_id, encode_call(call_id, method, timeout, metadata, payload)))
-        self._unwritten.add(call_id)
+        self.send(encode_call(call_id, method, timeout, metadata, payload))
         try:
-            if not self._writing:
-                await self._flush(self._stream)
             return await future
         except asyncio.CancelledError:
             self._forget(call_id)
             raise
 
-    async def close(self) -> None:
-        """Fail what is pending and stop; the channel is the pool's to close."""
-        self._closed = True
-        self._broken("the link was closed")
-        await self._settle()
+    def fail(self, reason: str) -> None:
+        """Close, failing the calls in flight (they may have run)."""
+        self._end(reason)
 
-    def _open(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._stream = self._channel.stream_stream(LINK_PATH)()
-        self._tasks = [
-            loop.create_task(self._read(self._stream), name=f"link reader {self.address}")
-        ]
+    # asyncio.Protocol
 
-    async def _read(self, stream: Any) -> None:
-        reason = "the node ended the link"
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._writer.attach(transport)  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
         try:
-            async for message in stream:
-                for frame in decode(message):
-                    if frame.kind == REPLY:
-                        entry = self._pending.pop(frame.call_id, None)
-                        if entry is not None:
-                            future, timer = entry
-                            if timer is not None:
-                                timer.cancel()
-                            if not future.done():
-                                future.set_result(frame)
-                    elif frame.kind == HELLO:
-                        self.ready = True
-                        self._failures = 0
-        except grpc.aio.AioRpcError as exc:
-            reason = f"link broke: {exc.code().name} {exc.details()}"
-            if exc.code() is grpc.StatusCode.UNIMPLEMENTED and not self.ready:
-                # Not an SDK node (or an old one): plain calls only; ask again much later,
-                # in case it is upgraded in place.
-                self.supported = False
+            for frame in self._reader.feed(data):
+                kind = frame.kind
+                if kind == REPLY:
+                    entry = self._pending.pop(frame.call_id, None)
+                    if entry is not None:
+                        future, timer = entry
+                        if timer is not None:
+                            timer.cancel()
+                        if not future.done():
+                            future.set_result(frame)
+                elif kind == GOAWAY:
+                    self._going_away = True
+                    self._link._going_away(self)
+                elif kind == HELLO and not self.hello.done():
+                    if frame.payload == self._token:
+                        self.hello.set_result(None)
+                    else:
+                        self.hello.set_exception(ValueError("the node's hello has a wrong token"))
         except ValueError as exc:
-            reason = f"link garbled: {exc}"
-        if stream is self._stream:
-            self._broken(reason)
+            self._end(f"link garbled: {exc}")
+            return
+        self._close_if_done()
 
-    async def _flush(self, stream: Any) -> None:
-        """Write what is queued, in as few messages as possible. The caller that finds no
-        write under way does the writing (no writer task to wake): calls queued meanwhile
-        go in its next message."""
-        self._writing = True
-        try:
-            while self._queue and stream is self._stream:
-                batch, self._queue = self._queue, []
-                await stream.write(b"".join(frame for _, frame in batch))
-                for call_id, _ in batch:
-                    self._unwritten.discard(call_id)
-        except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as exc:
-            if stream is self._stream:
-                self._broken(f"link write failed: {exc}")
-        except asyncio.CancelledError:
-            # The writing caller left; whoever is queued behind it still gets written.
-            if self._queue and stream is self._stream:
-                self._spawn(self._flush(stream))
-            raise
-        finally:
-            self._writing = False
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end(f"link broke: {exc}" if exc else "the node ended the link")
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.append(task)
-        task.add_done_callback(self._tasks.remove)
+    def pause_writing(self) -> None:
+        # The node reads slower than calls come: new calls take the plain path meanwhile.
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+
+    # Calls ending without a reply
 
     def _expire(self, call_id: int) -> None:
         entry = self._pending.pop(call_id, None)
@@ -171,56 +259,38 @@ class NodeLink:
             return
         future, _timer = entry
         if not future.done():
-            ran = call_id not in self._unwritten
             future.set_result(
-                broken_reply(call_id, _DEADLINE_EXCEEDED, "Deadline Exceeded", ran=ran)
+                broken_reply(call_id, _DEADLINE_EXCEEDED, "Deadline Exceeded", ran=True)
             )
-        self._cancel_on_node(call_id)
+        self.send(encode_cancel(call_id))
+        self._close_if_done()
 
     def _forget(self, call_id: int) -> None:
         entry = self._pending.pop(call_id, None)
-        if entry is not None and entry[1] is not None:
-            entry[1].cancel()
-        self._cancel_on_node(call_id)
+        if entry is not None:
+            if entry[1] is not None:
+                entry[1].cancel()
+            self.send(encode_cancel(call_id))
+        self._close_if_done()
 
-    def _cancel_on_node(self, call_id: int) -> None:
-        if call_id in self._unwritten:
-            self._unwritten.discard(call_id)
-            self._queue = [(i, f) for i, f in self._queue if i != call_id]
-        elif self.ready:
-            self._queue.append((0, encode_cancel(call_id)))
-            if not self._writing:
-                self._spawn(self._flush(self._stream))
+    def _close_if_done(self) -> None:
+        # After the node's goaway, the last answer closes the connection: the node waits
+        # for that, refusing (as never run) any call that crossed its goaway on the wire.
+        if self._going_away and not self._pending:
+            self._end("the node went away")
 
-    def _broken(self, reason: str) -> None:
-        if self._stream is None:
+    def _end(self, reason: str) -> None:
+        if self._ended:
             return
-        stream, self._stream = self._stream, None
-        if self.ready:
-            log.info("link to %s down: %s", self.address, reason)
-        self.ready = False
-        stream.cancel()
-        for task in self._tasks:
-            if task is not asyncio.current_task():
-                task.cancel()
+        self._ended = True
+        if not self.hello.done():
+            self.hello.set_exception(ConnectionError(reason))
+            self.hello.exception()  # retrieved: whoever awaited it has gone
+        self._writer.close()
         pending, self._pending = self._pending, {}
         for call_id, (future, timer) in pending.items():
             if timer is not None:
                 timer.cancel()
             if not future.done():
-                ran = call_id not in self._unwritten
-                future.set_result(broken_reply(call_id, _UNAVAILABLE, reason, ran=ran))
-        self._queue, self._unwritten = [], set()
-        self._failures += 1
-        loop = asyncio.get_running_loop()
-        if self.supported:
-            self._retry_at = loop.time() + random.uniform(0, min(5.0, 0.1 * 2**self._failures))
-        else:
-            self._retry_at = loop.time() + 300.0
-
-    async def _settle(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tasks, return_exceptions=True)
+                future.set_result(broken_reply(call_id, _UNAVAILABLE, reason, ran=True))
+        self._link._lost(self, reason)

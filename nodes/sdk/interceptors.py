@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import grpc
 
 from powerbus.bus.errors import PowerbusError
-from powerbus.bus.router.link_frames import LINK_PATH
+from powerbus.bus.router.link_frames import LINK_PREFIX
 from powerbus.nodes.sdk.load import LoadCounter
 
 __all__ = ["ErrorInterceptor", "LoadInterceptor"]
@@ -53,7 +53,7 @@ class LoadInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler[Q, R] | None:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
-        if method.startswith(_HEALTH_PREFIX) or method == LINK_PATH:
+        if method.startswith(_HEALTH_PREFIX) or method.startswith(LINK_PREFIX):
             return handler  # calls on the node link are counted one by one, inside it
         return _wrapped(handler, self._counting)
 

@@ -1,13 +1,16 @@
-"""The node's end of the link: unary calls from the bus as frames on one stream.
+"""The node's end of the link: unary calls from the bus as frames on a TCP connection.
 
-:class:`LinkService` serves ``/powerbus.link.v1.Link/Open`` beside the node's services.
-Each call frame runs the same handler a gRPC call would, through the same server
-interceptors (load counting, error mapping), with a context that offers what handlers
-use: metadata, the time left, ``abort``, codes, details and trailing metadata.
+:class:`LinkService` listens for the link on an ephemeral port beside the node's gRPC
+port, and answers ``/powerbus.link.v1.Link/Where`` on the gRPC port with that port and a
+token the bus must present first. Each call frame runs the same handler a gRPC call
+would, through the same server interceptors (load counting, error mapping), with a
+context that offers what handlers use: metadata, the time left, ``abort``, codes, details
+and trailing metadata.
 
 Draining: once :meth:`LinkService.drain` is called (the node deregistered), new call
 frames are refused as never run, so the bus retries them elsewhere; calls under way
-finish, then the streams end, before the server stops.
+finish, then the node says goaway and the bus closes each connection once its calls are
+answered, before the server stops.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
 import grpc
@@ -24,11 +28,16 @@ import grpc
 from powerbus.bus.router.link_frames import (
     CALL,
     CANCEL,
-    LINK_PATH,
+    HELLO,
+    TOKEN_BYTES,
+    WHERE_PATH,
     Frame,
-    decode,
+    FrameWriter,
+    MessageReader,
+    encode_goaway,
     encode_hello,
     encode_reply,
+    encode_where,
 )
 from powerbus.nodes.sdk.node import Node
 
@@ -40,6 +49,7 @@ _CODES = {code.value[0]: code for code in grpc.StatusCode}
 _OK = grpc.StatusCode.OK.value[0]
 _UNAVAILABLE = grpc.StatusCode.UNAVAILABLE.value[0]
 _Pairs = tuple[tuple[str, str | bytes], ...]
+_GOAWAY_WAIT_S = 1.0
 
 
 class _Abort(Exception):
@@ -125,51 +135,15 @@ class _Recorder:
             self.handlers[f"/{service}/{name}"] = method
 
 
-class _Replies:
-    """Replies of one link stream: the call that finds no write under way writes, and
-    takes along whatever was queued meanwhile (no writer task to wake)."""
-
-    def __init__(self, context: grpc.aio.ServicerContext[bytes, bytes]) -> None:
-        self._context = context
-        self._queue: list[bytes] = []
-        self._writing = False
-
-    def send(self, reply: bytes) -> None:
-        self._queue.append(reply)
-        if not self._writing:
-            task = asyncio.get_running_loop().create_task(self.flush())
-            _KEEP.add(task)
-            task.add_done_callback(_KEEP.discard)
-
-    async def put(self, reply: bytes) -> None:
-        """Queue ``reply`` and, if no write is under way, write the queue now."""
-        self._queue.append(reply)
-        await self.flush()
-
-    async def flush(self) -> None:
-        if self._writing:
-            return
-        self._writing = True
-        try:
-            while self._queue:
-                batch, self._queue = self._queue, []
-                await self._context.write(b"".join(batch))
-        except (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError) as exc:
-            log.debug("link reply not written: %s", exc)
-        finally:
-            self._writing = False
-
-
-_KEEP: set[asyncio.Task[None]] = set()
-
 Unary = Callable[[Any, Any], Awaitable[Any]]
 
 
 class LinkService:
-    """Serves the link for one node; add :meth:`handler` to its server.
+    """Serves the link for one node: :meth:`start` it, add :meth:`handler` to the server.
 
     >>> # link = LinkService(node, interceptors=[LoadInterceptor(load), ErrorInterceptor()])
-    >>> # server.add_generic_rpc_handlers((link.handler(),)); ...; await link.drain(grace)
+    >>> # await link.start("127.0.0.1"); server.add_generic_rpc_handlers((link.handler(),))
+    >>> # ...; await link.drain(grace); await link.close()
     """
 
     def __init__(self, node: Node, *, interceptors: Sequence[grpc.aio.ServerInterceptor]) -> None:
@@ -179,9 +153,15 @@ class LinkService:
         self._raw = {p: h for p, h in recorder.handlers.items() if h.unary_unary is not None}
         self._interceptors = list(interceptors)
         self._methods: dict[str, tuple[Unary, Any, Any]] = {}
+        self._token = secrets.token_bytes(TOKEN_BYTES)
+        self._server: asyncio.Server | None = None
+        self._connections: set[_LinkConnection] = set()
+        self._all_closed = asyncio.Event()
+        self._all_closed.set()
+        self.port = 0
+        """The link's port once started."""
         self._draining = False
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._streams = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self.calls = 0
@@ -192,58 +172,58 @@ class LinkService:
         """The unary methods the link serves (none: do not advertise it)."""
         return sorted(self._raw)
 
+    async def start(self, host: str) -> None:
+        """Listen for the bus on ``host`` (the node's gRPC host), on a free port."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _LinkConnection(self), host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
     def handler(self) -> grpc.GenericRpcHandler:
-        """The generic handler of ``/powerbus.link.v1.Link/Open`` (bytes in, bytes out)."""
-        open_link: grpc.RpcMethodHandler[bytes, bytes] = grpc.stream_stream_rpc_method_handler(
-            self._serve
+        """The generic handler of ``Where`` (bytes in, bytes out) for the node's server."""
+        where: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(
+            self._where
         )
 
         class _Handler(grpc.GenericRpcHandler):
             def service(self, details: grpc.HandlerCallDetails) -> Any:
-                return open_link if details.method == LINK_PATH else None
+                return where if details.method == WHERE_PATH else None
 
         return _Handler()
 
     async def drain(self, timeout: float) -> None:
-        """Refuse new calls, let those under way finish (up to ``timeout``), end streams."""
+        """Refuse new calls, let those under way finish (up to ``timeout``), say goaway,
+        and close once the bus has closed its side (or a second later)."""
         self._draining = True
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout)
+        # Frames may be on the wire already: closing now would lose them (and reset the
+        # connection). After goaway the bus sends no more and closes when answered; what
+        # crosses the goaway is refused as never run.
+        for connection in list(self._connections):
+            connection.send(encode_goaway())
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._all_closed.wait(), _GOAWAY_WAIT_S)
+        await self.close()
 
-    async def _serve(
-        self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]
-    ) -> None:
-        if self._draining:
-            return
-        stream = _Replies(context)
-        mine: dict[int, asyncio.Task[None]] = {}
-        peer = f"link:{context.peer()}"
-        await context.write(encode_hello())
-        try:
-            async for message in requests:
-                for frame in decode(message):
-                    if frame.kind == CALL:
-                        self._start(frame, stream, mine, peer)
-                    elif frame.kind == CANCEL:
-                        task = mine.get(frame.call_id)
-                        if task is not None:
-                            task.cancel()
-                if self._draining and not mine:
-                    break
-            # The bus closed its side, or we drain: end once the calls under way are done.
-            while mine:
-                await asyncio.gather(*mine.values(), return_exceptions=True)
-            await stream.flush()
-        except (grpc.aio.AioRpcError, ValueError) as exc:
-            log.debug("link from %s ended: %s", peer, exc)
-        finally:
-            for task in mine.values():
-                task.cancel()
+    async def close(self) -> None:
+        """Stop listening and close every connection (calls still running are cancelled)."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for connection in list(self._connections):
+            connection.close()
+        if server is not None:
+            await server.wait_closed()
+
+    async def _where(self, _request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        if self._server is None or self._draining:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the node link is not open")
+        return encode_where(self.port, self._token)
 
     def _start(
         self,
         frame: Frame,
-        out: _Replies,
+        out: _LinkConnection,
         mine: dict[int, asyncio.Task[None]],
         peer: str,
     ) -> None:
@@ -265,7 +245,7 @@ class LinkService:
 
         task.add_done_callback(done)
 
-    async def _call(self, frame: Frame, out: _Replies, peer: str) -> None:
+    async def _call(self, frame: Frame, out: _LinkConnection, peer: str) -> None:
         context = _LinkContext(frame.metadata, frame.timeout, peer)
         payload = b""
         try:
@@ -301,7 +281,7 @@ class LinkService:
             code, context._details = grpc.StatusCode.UNKNOWN, f"Unexpected {type(exc)}: {exc}"
         self.calls += 1
         value = code.value[0]
-        await out.put(
+        out.send(
             encode_reply(
                 frame.call_id,
                 value,
@@ -327,6 +307,53 @@ class LinkService:
             )
             self._methods[path] = found
         return found
+
+
+class _LinkConnection(asyncio.Protocol):
+    """One connection from the bus: a hello with the token first, then call frames."""
+
+    def __init__(self, service: LinkService) -> None:
+        self._service = service
+        self._reader = MessageReader()
+        self._writer = FrameWriter()
+        self.send = self._writer.send
+        self.close = self._writer.close
+        self._calls: dict[int, asyncio.Task[None]] = {}
+        self._greeted = False
+        self._peer = "link:"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._writer.attach(transport)  # type: ignore[arg-type]
+        host, port = transport.get_extra_info("peername")[:2]
+        self._peer = f"link:ipv4:{host}:{port}"
+        self._service._connections.add(self)
+        self._service._all_closed.clear()
+
+    def data_received(self, data: bytes) -> None:
+        service = self._service
+        try:
+            for frame in self._reader.feed(data):
+                if not self._greeted:
+                    if frame.kind != HELLO or frame.payload != service._token:
+                        raise ValueError("the first frame is not the bus's hello with the token")
+                    self._greeted = True
+                    self.send(encode_hello(service._token))
+                elif frame.kind == CALL:
+                    service._start(frame, self, self._calls, self._peer)
+                elif frame.kind == CANCEL:
+                    task = self._calls.get(frame.call_id)
+                    if task is not None:
+                        task.cancel()
+        except ValueError as exc:
+            log.warning("link from %s closed: %s", self._peer, exc)
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._service._connections.discard(self)
+        if not self._service._connections:
+            self._service._all_closed.set()
+        for task in list(self._calls.values()):
+            task.cancel()
 
 
 async def _intercepted(interceptor: grpc.aio.ServerInterceptor, handler: Any, path: str) -> Any:

@@ -14,8 +14,10 @@ Stubs are the ordinary generated ones::
         echo = client.stub(echo_pb2_grpc.EchoStub)
         reply = await echo.Echo(echo_pb2.EchoRequest(message="hi"), timeout=2)
 
-Unary calls get the service's fault tolerance (retries where safe, hedging, modes);
-streaming calls go to one node picked per call.
+Unary calls get the service's fault tolerance (retries where safe, hedging, modes) and,
+to SDK nodes, travel the node link as the router's do (a frame on an open connection
+instead of a gRPC call: cheaper at both ends); streaming calls go to one node picked per
+call.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from powerbus.bus.addresses import HostPort
 from powerbus.bus.lifecycle import Lifecycle
 from powerbus.bus.policy import ServicePolicy
 from powerbus.bus.router.keys import AFFINITY_KEY, IDEMPOTENT_KEY, never_reached
+from powerbus.bus.router.link import NodeLink
+from powerbus.bus.router.link_frames import LINK_MAX_BYTES
 from powerbus.bus.router.probes import HealthProber
 from powerbus.load_balancer import (
     Attempt,
@@ -51,6 +55,7 @@ from powerbus.nodes.sdk.traffic import TrafficReporter
 __all__ = ["ProxylessClient"]
 
 S = TypeVar("S")
+_STATUS = {code.value[0]: code for code in grpc.StatusCode}
 _IDEMPOTENT = (
     descriptor_pb2.MethodOptions.IDEMPOTENT,
     descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
@@ -101,6 +106,7 @@ class ProxylessClient(Lifecycle):
         self._lanes: dict[str, _Lane] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._callables: dict[tuple[str, str, str], Any] = {}
+        self._links: dict[str, NodeLink] = {}
         self._changed = asyncio.Event()
 
     @property
@@ -136,6 +142,8 @@ class ProxylessClient(Lifecycle):
         for part in (self._prober, self._nodes, self._policies, self._traffic):
             if part is not None:
                 await part.stop()
+        links, self._links = list(self._links.values()), {}
+        await asyncio.gather(*(link.close() for link in links), return_exceptions=True)
         channels, self._channels, self._callables = list(self._channels.values()), {}, {}
         await asyncio.gather(*(c.close() for c in channels), return_exceptions=True)
         await channel.close()
@@ -201,6 +209,13 @@ class ProxylessClient(Lifecycle):
                 address, options=_NODE_OPTIONS
             )
         return channel
+
+    def _link(self, address: str) -> NodeLink:
+        """The node link to ``address``, as the router has (unary calls as frames)."""
+        link = self._links.get(address)
+        if link is None:
+            link = self._links[address] = NodeLink(self._channel(address), address)
+        return link
 
     def _callable(self, address: str, path: str, shape: str, ser: Any, deser: Any) -> Any:
         key = (address, path, shape)
@@ -325,6 +340,11 @@ class _Unary(_Method):
         size = request.ByteSize() if hasattr(request, "ByteSize") else 0
 
         async def send(endpoint: Endpoint, left: float | None) -> Attempt:
+            link = self.client._link(endpoint.address)
+            if link.usable():
+                payload = self.ser(request) if self.ser is not None else request
+                if len(payload) <= LINK_MAX_BYTES:
+                    return await self._over(link, endpoint, payload, left, pairs)
             call = self.client._callable(
                 endpoint.address, self.path, "unary_unary", self.ser, self.deser
             )
@@ -363,6 +383,30 @@ class _Unary(_Method):
                 )
             raise error
         raise _error(grpc.StatusCode[result.code], f"no time left [powerbus: {result.note}]")
+
+    async def _over(
+        self,
+        link: NodeLink,
+        endpoint: Endpoint,
+        payload: bytes,
+        left: float | None,
+        pairs: tuple[tuple[str, str | bytes], ...],
+    ) -> Attempt:
+        """One attempt on the node link: what the gRPC call would give, for less."""
+        started = time.perf_counter()
+        code, got = "CANCELLED", 0
+        try:
+            frame = await link.call(self.path, pairs, payload, left)
+            status = _STATUS.get(frame.code, grpc.StatusCode.UNKNOWN)
+            code = status.name
+            if status is grpc.StatusCode.OK:
+                got = len(frame.payload)
+                reply = self.deser(frame.payload) if self.deser is not None else frame.payload
+                return Attempt("OK", reply)
+            error = _error(status, frame.details, grpc.aio.Metadata(*frame.trailing))
+            return Attempt(code, error, reached=frame.ran)
+        finally:
+            self.record(endpoint.node_id, code, time.perf_counter() - started, len(payload), got)
 
 
 class _Stream(_Method):

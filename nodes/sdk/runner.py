@@ -121,9 +121,13 @@ class NodeRunner(Lifecycle):
         server = self._server = grpc.aio.server(interceptors=interceptors)
         for service in self.node.served_services():
             service.add_to_server(self.node, server)
-        # Unary calls from the bus may also come as frames on one stream (the node link).
+        # Unary calls from the bus may also come as frames on one connection (the node link).
         link = LinkService(self.node, interceptors=interceptors)
         if link.methods:
+            try:
+                await link.start(self.config.listen.host)
+            except OSError as exc:
+                raise Unavailable(f"listen: cannot open the node link: {exc}") from None
             self._link = link
             server.add_generic_rpc_handlers((link.handler(),))
         health = self._health = health_aio.HealthServicer()
@@ -197,8 +201,11 @@ class NodeRunner(Lifecycle):
             grace = self.config.drain_grace.total_seconds()
             log.info("%s draining (grace %.1fs)", self.node_id, grace)
             if self._link is not None:
-                await self._link.drain(grace)  # the link's streams would hold the grace
+                await self._link.drain(grace)
             await server.stop(grace)
+        link, self._link = self._link, None
+        if link is not None:
+            await link.close()  # already closed after a drain; not after a failed start
         try:
             if self._node_started:
                 self._node_started = False
