@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
@@ -175,7 +176,13 @@ class LinkService:
     async def start(self, host: str) -> None:
         """Listen for the bus on ``host`` (the node's gRPC host), on a free port."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _LinkConnection(self), host, 0)
+        # One address only: a name like "localhost" would get a socket per address family,
+        # each on a port of its own, and only one port can be announced.
+        found = await loop.getaddrinfo(host, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, address = found[0][0], found[0][4][0]
+        self._server = await loop.create_server(
+            lambda: _LinkConnection(self), address, 0, family=family
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     def handler(self) -> grpc.GenericRpcHandler:
