@@ -179,7 +179,7 @@ class LinkService:
         # One address only: a name like "localhost" would get a socket per address family,
         # each on a port of its own, and only one port can be announced.
         found = await loop.getaddrinfo(host, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, address = found[0][0], found[0][4][0]
+        family, address = found[0][0], str(found[0][4][0])
         self._server = await loop.create_server(
             lambda: _LinkConnection(self), address, 0, family=family
         )
