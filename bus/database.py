@@ -19,6 +19,7 @@ start. WAL lets the poller read while another process writes.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -30,6 +31,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from powerbus.bus.errors import ConfigError
 
@@ -38,6 +40,7 @@ __all__ = ["create_engine", "read_transaction", "run_migrations", "write_transac
 _WRITE = "powerbus_write"
 # A single shared connection (in-memory SQLite) must not be used by two threads at once.
 _SERIAL = "powerbus_serial_lock"
+_WAL_SWITCH_S = 10.0
 
 
 def create_engine(db_url: str, *, pool_size: int | None = None) -> Engine:
@@ -74,12 +77,35 @@ def _take_over_sqlite_transactions(engine: Engine, *, wal: bool) -> None:
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         if wal:
-            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            _use_wal(dbapi_connection)
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(_WRITE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _use_wal(dbapi_connection: Any) -> None:
+    """Put the file in WAL mode, which it keeps once set.
+
+    Switching needs the file to itself, and SQLite answers "locked" at once, without its busy
+    wait, while another connection works on it, as when several bus instances start on one
+    fresh file together: so only when not WAL yet, and again after a short pause.
+    """
+    for attempt in Retrying(
+        stop=stop_after_delay(_WAL_SWITCH_S),
+        wait=wait_random_exponential(multiplier=0.01, max=0.5),
+        retry=retry_if_exception(_locked),
+        reraise=True,
+    ):
+        with attempt:
+            (mode,) = dbapi_connection.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+
+def _locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
 
 @contextmanager
