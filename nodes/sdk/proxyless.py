@@ -192,7 +192,16 @@ class ProxylessClient(Lifecycle):
                 lane.balancer.update(self._nodes.endpoints(name))
         if self._prober is not None:
             self._prober.reconcile()
+        self._retire_unused()
         self._changed.set()
+
+    def _retire_unused(self) -> None:
+        """Close the channels and links of nodes no service here has any more."""
+        in_use = {e.address for lane in self._lanes.values() for e in lane.balancer.members()}
+        for address in [a for a in self._channels if a not in in_use]:
+            channel = self._channels.pop(address)
+            self._callables = {k: v for k, v in self._callables.items() if k[0] != address}
+            _background(_retire(channel, self._links.pop(address, None)))
 
     def _policies_changed(self, services: set[str]) -> None:
         for name, lane in self._lanes.items():
@@ -451,10 +460,16 @@ _BACKGROUND: set[asyncio.Task[None]] = set()
 
 
 def _background(work: Any) -> None:
-    # The call is done, so its code is there at once; a task only because code() is async.
+    # A reference until it ends, or the task could be collected half-way.
     task = asyncio.ensure_future(work)
     _BACKGROUND.add(task)
     task.add_done_callback(_BACKGROUND.discard)
+
+
+async def _retire(channel: grpc.aio.Channel, link: NodeLink | None) -> None:
+    if link is not None:
+        await link.close()
+    await channel.close(grace=30.0)  # calls still on it may finish
 
 
 def _idempotency(service: str, method: str) -> int:

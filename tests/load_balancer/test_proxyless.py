@@ -5,6 +5,7 @@ Real processes: a bus and echo nodes on loopback; the client runs in the test.""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import urllib.request
 
@@ -108,3 +109,23 @@ async def test_no_node_is_a_clear_unavailable(bus):
             await echo.Echo(echo_pb2.EchoRequest(), timeout=2)
         assert failure.value.code() is grpc.StatusCode.UNAVAILABLE
         assert "powerbus.echo.v1.Echo" in failure.value.details()
+
+
+async def test_a_node_that_leaves_has_its_channel_and_link_closed(bus, nodes):
+    async with ProxylessClient(bus=bus.grpc, caller="billing-1", health_checks=False) as client:
+        await client.wait_for_nodes(ECHO, count=2, timeout=15)
+        echo = client.stub(echo_pb2_grpc.EchoStub)
+        for _ in range(4):
+            await echo.Echo(echo_pb2.EchoRequest(message="hi"), timeout=5)
+        assert set(client._channels) == {n.address for n in nodes}
+        assert await asyncio.to_thread(nodes[1].stop) == 0
+        await eventually(
+            lambda: (
+                set(client._channels) == {nodes[0].address}
+                and set(client._links) <= {nodes[0].address}
+            ),
+            timeout=15,
+            what="the departed node's channel and link retired",
+        )
+        reply = await echo.Echo(echo_pb2.EchoRequest(message="after"), timeout=5)
+        assert reply.node_id == "echo-1"
