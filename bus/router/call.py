@@ -19,7 +19,7 @@ from powerbus.bus.errors import PowerbusError
 from powerbus.bus.router.balancers import Balancers
 from powerbus.bus.router.forwarding import Metadata, forwardable
 from powerbus.bus.router.keys import AFFINITY_KEY, CALLER_KEY, IDEMPOTENT_KEY, never_reached
-from powerbus.bus.router.link import NodeLink
+from powerbus.bus.router.link import NodeLink, reply_status
 from powerbus.bus.router.link_frames import LINK_MAX_BYTES, Frame
 from powerbus.bus.router.upstreams import UpstreamPool
 from powerbus.bus.schema import Idempotency, MethodInfo
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["MethodRoute", "RoutedCall"]
 
 _TRUE = frozenset({"1", "true", "yes"})
-_STATUS = {code.value[0]: code for code in grpc.StatusCode}
-_CODE_NAMES = {number: code.name for number, code in _STATUS.items()}
 
 
 class RoutedCall:
@@ -115,7 +113,7 @@ class MethodRoute:
                 return bytes(value.payload)
             note = f" [powerbus: {result.note}]" if result.note else ""
             await context.abort(
-                _STATUS.get(value.code, grpc.StatusCode.UNKNOWN),
+                reply_status(value),
                 value.details + note,
                 value.trailing,
             )
@@ -217,7 +215,7 @@ class _UnarySend:
         code, received = "CANCELLED", 0
         try:
             reply = await link.call(route.info.path, self.metadata, self.request, timeout)
-            code = _CODE_NAMES.get(reply.code, "UNKNOWN")
+            code = reply_status(reply).name
             received = len(reply.payload)
             return Attempt(code, reply, reached=reply.ran)
         finally:

@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Coroutine
+from typing import Any
 
 import grpc
 
@@ -39,10 +41,11 @@ from powerbus.bus.router.link_frames import (
     encode_hello,
 )
 
-__all__ = ["NodeLink", "broken_reply"]
+__all__ = ["NodeLink", "broken_reply", "reply_status"]
 
 log = logging.getLogger(__name__)
 
+_STATUS = {code.value[0]: code for code in grpc.StatusCode}
 _DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
 _UNAVAILABLE = grpc.StatusCode.UNAVAILABLE.value[0]
 _Metadata = tuple[tuple[str, str | bytes], ...]
@@ -55,6 +58,15 @@ def broken_reply(call_id: int, code: int, details: str, *, ran: bool) -> Frame:
     """A reply made up here for a call the node did not answer."""
     frame = Frame(REPLY, call_id)
     frame.code, frame.details, frame.ran = code, details, ran
+    return frame
+
+
+def reply_status(frame: Frame) -> grpc.StatusCode:
+    """The gRPC status a reply frame carries."""
+    return _STATUS.get(frame.code, grpc.StatusCode.UNKNOWN)
+
+
+async def _at_once(frame: Frame) -> Frame:
     return frame
 
 
@@ -93,16 +105,19 @@ class NodeLink:
                 self._opening = loop.create_task(self._open(), name=f"link to {self.address}")
         return self.draining
 
-    async def call(
+    def call(
         self, method: str, metadata: _Metadata, payload: bytes, timeout: float | None
-    ) -> Frame:
-        """Send one call; its reply frame (made up here on a deadline or a broken link)."""
+    ) -> Coroutine[Any, Any, Frame]:
+        """Send one call; await its reply frame (made up here on a deadline or a broken
+        link). A plain function returning the connection's coroutine: one frame less to
+        resume on every call."""
         connection = self._connection
         if connection is None:
             problem = "is draining" if self.draining else "has no link up"
-            return broken_reply(0, _UNAVAILABLE, f"node at {self.address} {problem}", ran=False)
+            reply = broken_reply(0, _UNAVAILABLE, f"node at {self.address} {problem}", ran=False)
+            return _at_once(reply)
         self._next_id = call_id = (self._next_id + 1) & 0xFFFFFFFF
-        return await connection.call(call_id, method, metadata, payload, timeout)
+        return connection.call(call_id, method, metadata, payload, timeout)
 
     async def close(self) -> None:
         """Fail what is pending and stop; the channel is the pool's to close."""
@@ -115,7 +130,7 @@ class NodeLink:
         connections = [*self._leaving, *([self._connection] if self._connection else [])]
         self._connection, self._leaving = None, set()
         for connection in connections:
-            connection.fail("the link was closed")
+            connection.end("the link was closed")
 
     async def _open(self) -> None:
         try:
@@ -145,7 +160,7 @@ class NodeLink:
             connection.send(encode_hello(token))
             await connection.hello
         except BaseException:
-            connection.fail("link not opened")
+            connection.end("link not opened")
             raise
         self.supported = True
         self.draining = False
@@ -207,10 +222,6 @@ class _Connection(asyncio.Protocol):
             self._forget(call_id)
             raise
 
-    def fail(self, reason: str) -> None:
-        """Close, failing the calls in flight (they may have run)."""
-        self._end(reason)
-
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -237,12 +248,12 @@ class _Connection(asyncio.Protocol):
                     else:
                         self.hello.set_exception(ValueError("the node's hello has a wrong token"))
         except ValueError as exc:
-            self._end(f"link garbled: {exc}")
+            self.end(f"link garbled: {exc}")
             return
         self._close_if_done()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._end(f"link broke: {exc}" if exc else "the node ended the link")
+        self.end(f"link broke: {exc}" if exc else "the node ended the link")
 
     def pause_writing(self) -> None:
         # The node reads slower than calls come: new calls take the plain path meanwhile.
@@ -277,9 +288,10 @@ class _Connection(asyncio.Protocol):
         # After the node's goaway, the last answer closes the connection: the node waits
         # for that, refusing (as never run) any call that crossed its goaway on the wire.
         if self._going_away and not self._pending:
-            self._end("the node went away")
+            self.end("the node went away")
 
-    def _end(self, reason: str) -> None:
+    def end(self, reason: str) -> None:
+        """Close, failing the calls in flight (they may have run). Idempotent."""
         if self._ended:
             return
         self._ended = True

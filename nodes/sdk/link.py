@@ -46,7 +46,6 @@ __all__ = ["LinkService"]
 
 log = logging.getLogger(__name__)
 
-_CODES = {code.value[0]: code for code in grpc.StatusCode}
 _OK = grpc.StatusCode.OK.value[0]
 _UNAVAILABLE = grpc.StatusCode.UNAVAILABLE.value[0]
 _Pairs = tuple[tuple[str, str | bytes], ...]
@@ -227,19 +226,14 @@ class LinkService:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the node link is not open")
         return encode_where(self.port, self._token)
 
-    def _start(
-        self,
-        frame: Frame,
-        out: _LinkConnection,
-        mine: dict[int, asyncio.Task[None]],
-        peer: str,
-    ) -> None:
+    def _start(self, frame: Frame, out: _LinkConnection) -> None:
         if self._draining:
             out.send(
                 encode_reply(frame.call_id, _UNAVAILABLE, "node draining", (), (), b"", ran=False)
             )
             return
-        task = asyncio.get_running_loop().create_task(self._call(frame, out, peer))
+        task = asyncio.get_running_loop().create_task(self._call(frame, out))
+        mine = out.calls
         mine[frame.call_id] = task
         self._in_flight.add(task)
         self._idle.clear()
@@ -252,8 +246,8 @@ class LinkService:
 
         task.add_done_callback(done)
 
-    async def _call(self, frame: Frame, out: _LinkConnection, peer: str) -> None:
-        context = _LinkContext(frame.metadata, frame.timeout, peer)
+    async def _call(self, frame: Frame, out: _LinkConnection) -> None:
+        context = _LinkContext(frame.metadata, frame.timeout, out.peer)
         payload = b""
         try:
             found = await self._method(frame.method)
@@ -325,14 +319,16 @@ class _LinkConnection(asyncio.Protocol):
         self._writer = FrameWriter()
         self.send = self._writer.send
         self.close = self._writer.close
-        self._calls: dict[int, asyncio.Task[None]] = {}
+        self.calls: dict[int, asyncio.Task[None]] = {}
+        """The calls from this connection under way, by call id."""
         self._greeted = False
-        self._peer = "link:"
+        self.peer = "link:"
+        """Who is at the other end, as gRPC's ``context.peer()`` would say."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._writer.attach(transport)  # type: ignore[arg-type]
         host, port = transport.get_extra_info("peername")[:2]
-        self._peer = f"link:ipv4:{host}:{port}"
+        self.peer = f"link:ipv6:[{host}]:{port}" if ":" in host else f"link:ipv4:{host}:{port}"
         self._service._connections.add(self)
         self._service._all_closed.clear()
 
@@ -346,20 +342,20 @@ class _LinkConnection(asyncio.Protocol):
                     self._greeted = True
                     self.send(encode_hello(service._token))
                 elif frame.kind == CALL:
-                    service._start(frame, self, self._calls, self._peer)
+                    service._start(frame, self)
                 elif frame.kind == CANCEL:
-                    task = self._calls.get(frame.call_id)
+                    task = self.calls.get(frame.call_id)
                     if task is not None:
                         task.cancel()
         except ValueError as exc:
-            log.warning("link from %s closed: %s", self._peer, exc)
+            log.warning("link from %s closed: %s", self.peer, exc)
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._service._connections.discard(self)
         if not self._service._connections:
             self._service._all_closed.set()
-        for task in list(self._calls.values()):
+        for task in list(self.calls.values()):
             task.cancel()
 
 

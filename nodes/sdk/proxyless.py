@@ -35,7 +35,7 @@ from powerbus.bus.addresses import HostPort
 from powerbus.bus.lifecycle import Lifecycle
 from powerbus.bus.policy import ServicePolicy
 from powerbus.bus.router.keys import AFFINITY_KEY, IDEMPOTENT_KEY, never_reached
-from powerbus.bus.router.link import NodeLink
+from powerbus.bus.router.link import NodeLink, reply_status
 from powerbus.bus.router.link_frames import LINK_MAX_BYTES
 from powerbus.bus.router.probes import HealthProber
 from powerbus.load_balancer import (
@@ -55,7 +55,6 @@ from powerbus.nodes.sdk.traffic import TrafficReporter
 __all__ = ["ProxylessClient"]
 
 S = TypeVar("S")
-_STATUS = {code.value[0]: code for code in grpc.StatusCode}
 _IDEMPOTENT = (
     descriptor_pb2.MethodOptions.IDEMPOTENT,
     descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
@@ -406,7 +405,7 @@ class _Unary(_Method):
         code, got = "CANCELLED", 0
         try:
             frame = await link.call(self.path, pairs, payload, left)
-            status = _STATUS.get(frame.code, grpc.StatusCode.UNKNOWN)
+            status = reply_status(frame)
             code = status.name
             if status is grpc.StatusCode.OK:
                 got = len(frame.payload)
