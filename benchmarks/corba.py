@@ -32,7 +32,7 @@ from benchmarks.harness import environment, write_result
 from powerbus.adapters.corba.ior import read_ior_file
 from powerbus.adapters.corba.orb import Orb, OrbConfig
 from powerbus.adapters.corba.schema import CorbaSchema
-from powerbus.bus.supervisor import ProcessGroup
+from powerbus.bus.kernel.supervisor import ProcessGroup
 from powerbus.echo.v1 import echo_pb2
 
 SECONDS = 2.0

@@ -31,7 +31,7 @@ from benchmarks.harness import (
     write_result,
 )
 from benchmarks.nginx import Nginx
-from powerbus.bus.supervisor import ProcessGroup
+from powerbus.bus.kernel.supervisor import ProcessGroup
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 from powerbus.nodes.sdk.proxyless import ProxylessClient
 

@@ -25,7 +25,7 @@ from benchmarks.harness import (
     write_result,
 )
 from benchmarks.router import measure
-from powerbus.bus.supervisor import ProcessGroup
+from powerbus.bus.kernel.supervisor import ProcessGroup
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 from powerbus.monitoring import CallRecord, NullObserver, TrafficRecorder
 

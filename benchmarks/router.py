@@ -22,7 +22,7 @@ from benchmarks.harness import (
     summarize,
     write_result,
 )
-from powerbus.bus.supervisor import ProcessGroup
+from powerbus.bus.kernel.supervisor import ProcessGroup
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 
 SECONDS = 3.0

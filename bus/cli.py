@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from powerbus.adapters.corba.idl.cli import app as idl_app
 from powerbus.bus.commands.call_method import call_command
 from powerbus.bus.commands.demo import demo_command
 from powerbus.bus.commands.list_nodes import nodes_command
@@ -15,7 +16,6 @@ from powerbus.bus.commands.serve_bus import bus_command
 from powerbus.bus.commands.sim import sim_app
 from powerbus.bus.commands.topology import topology_command
 from powerbus.bus.commands.traffic import traffic_command
-from powerbus.bus.idl.cli import app as idl_app
 from powerbus.nodes.sdk.cli import KIND_CONTEXT, node_command
 
 __all__ = ["app", "main"]

@@ -1,9 +1,6 @@
-"""Typed, frozen configuration, resolved once at the edge of a process.
+"""Settings of the bus process, resolved with :func:`powerbus.bus.kernel.config.resolve`.
 
-Precedence, highest first: command-line flags, ``POWERBUS_<FIELD>`` environment variables,
-then the ``[section]`` of a TOML file given with ``--config``. The resolved object is
-passed explicitly to whatever needs it; nothing reads the environment later.
-
+>>> from powerbus.bus.kernel.config import resolve
 >>> cfg = resolve(BusConfig, flags={"grpc": "127.0.0.1:0"}, env={"POWERBUS_LEASE_TTL": "5s"})
 >>> (str(cfg.grpc), cfg.lease_ttl.total_seconds())
 ('127.0.0.1:0', 5.0)
@@ -12,41 +9,14 @@ passed explicitly to whatever needs it; nothing reads the environment later.
 from __future__ import annotations
 
 import dataclasses
-import os
-import re
-import sys
-import types
-import typing
-from collections.abc import Mapping
 from datetime import timedelta
-from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
 
-from powerbus.bus.addresses import HostPort, parse_host_port
-from powerbus.bus.errors import ConfigError, InvalidArgument
+from powerbus.bus.kernel.addresses import HostPort
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
-__all__ = ["DEFAULT_DB_URL", "BusConfig", "parse_duration", "resolve"]
+__all__ = ["DEFAULT_DB_URL", "BusConfig"]
 
 DEFAULT_DB_URL = "sqlite:///powerbus.db"
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(text: str | float | int, *, field: str = "duration") -> timedelta:
-    """``"250ms"``, ``"10s"``, ``"5m"``, ``"1h"`` or a number of seconds."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return timedelta(seconds=float(text))
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ConfigError(f"{field}: not a duration (like 250ms, 10s, 5m): {text!r}")
-    return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -72,93 +42,3 @@ class BusConfig:
     """TOML file whose ``[policy]`` table sets load-balancing defaults (docs/load-balancing.md)."""
     zone: str = ""
     """This bus instance's zone: the router prefers nodes of the same zone."""
-
-
-T = TypeVar("T")
-
-
-def resolve(
-    cls: type[T],
-    *,
-    flags: Mapping[str, object | None] | None = None,
-    env: Mapping[str, str] | None = None,
-    config_file: str | os.PathLike[str] | None = None,
-) -> T:
-    """Build ``cls`` (a frozen config dataclass) from flags > environment > TOML file.
-
-    Flags whose value is ``None`` were not given. Unknown keys in the TOML section are an
-    error, so a typo does not silently fall back to a default.
-    """
-    env = os.environ if env is None else env
-    section: str = getattr(cls, "section", "")
-    file_values = _read_toml(config_file, section) if config_file else {}
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(file_values) - names)
-    if unknown:
-        raise ConfigError(f"{config_file}: unknown key(s) in [{section}]: {', '.join(unknown)}")
-    hints = typing.get_type_hints(cls)
-    values: dict[str, Any] = {}
-    for name in names:
-        for source, raw in (
-            ("flag --" + name.replace("_", "-"), (flags or {}).get(name)),
-            ("POWERBUS_" + name.upper(), env.get("POWERBUS_" + name.upper())),
-            (f"{config_file} [{section}] {name}", file_values.get(name)),
-        ):
-            if raw is not None:
-                values[name] = _convert(hints[name], raw, source)
-                break
-    return cls(**values)
-
-
-def _read_toml(path: str | os.PathLike[str], section: str) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            document = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    table = document.get(section, {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [{section}] must be a table")
-    return table
-
-
-def _convert(hint: Any, raw: object, source: str) -> object:
-    target = _strip_optional(hint)
-    if isinstance(raw, target if isinstance(target, type) else ()):
-        return raw
-    try:
-        if target is HostPort:
-            return parse_host_port(str(raw), field=source)
-        if target is timedelta:
-            return parse_duration(raw, field=source)  # type: ignore[arg-type]
-        if target is Path:
-            return Path(str(raw))
-        if target is bool:
-            return str(raw).strip().lower() in {"1", "true", "yes", "on"}
-        if isinstance(target, type) and issubclass(target, Enum):
-            return _convert_enum(target, raw)
-        if target in (int, float, str):
-            return target(raw)
-    except InvalidArgument as exc:
-        raise ConfigError(exc.message) from None  # already names the source
-    except ValueError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-    raise ConfigError(f"{source}: unsupported setting type {hint!r}")
-
-
-def _convert_enum(target: type[Enum], raw: object) -> Enum:
-    text = str(raw).strip()
-    for member in target:
-        if text in (member.value, member.name, member.name.lower()):
-            return member
-    choices = ", ".join(str(m.value) for m in target)
-    raise ValueError(f"expected one of {choices}, got {raw!r}")
-
-
-def _strip_optional(hint: Any) -> Any:
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return args[0] if len(args) == 1 else hint
-    return hint

@@ -16,7 +16,7 @@ from google.protobuf import descriptor, descriptor_pb2, descriptor_pool, json_fo
 from google.protobuf.message_factory import GetMessageClass
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from powerbus.bus.errors import InvalidArgument, NotFound, error_from_status
+from powerbus.bus.kernel.errors import InvalidArgument, NotFound, error_from_status
 
 __all__ = ["MethodCall", "ReflectionClient", "parse_json_argument"]
 

@@ -9,8 +9,8 @@ from collections.abc import Generator
 import uvicorn
 from starlette.types import ASGIApp
 
-from powerbus.bus.addresses import HostPort
-from powerbus.bus.lifecycle import Lifecycle
+from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.lifecycle import Lifecycle
 
 __all__ = ["HttpServer"]
 

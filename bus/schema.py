@@ -8,49 +8,18 @@ as grpcurl sees every service registered on the bus.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from enum import Enum
 
-from google.protobuf import descriptor, descriptor_pb2, descriptor_pool
+from google.protobuf import descriptor_pb2, descriptor_pool
 
-__all__ = ["Idempotency", "MethodInfo", "MethodKind", "SchemaRegistry", "descriptor_set_for"]
+from powerbus.bus.kernel.descriptors import MethodInfo, idempotency_of, method_kind
 
-
-class MethodKind(str, Enum):
-    UNARY = "unary"
-    SERVER_STREAM = "server_stream"
-    CLIENT_STREAM = "client_stream"
-    BIDI_STREAM = "bidi_stream"
-
-
-class Idempotency(str, Enum):
-    """The proto ``idempotency_level`` option of a method."""
-
-    UNKNOWN = "unknown"
-    IDEMPOTENT = "idempotent"
-    NO_SIDE_EFFECTS = "no_side_effects"
-
-
-_LEVELS = {
-    descriptor_pb2.MethodOptions.IDEMPOTENT: Idempotency.IDEMPOTENT,
-    descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS: Idempotency.NO_SIDE_EFFECTS,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class MethodInfo:
-    """One method of a registered service."""
-
-    path: str
-    """``/pkg.Service/Method``, as on the wire."""
-    service: str
-    kind: MethodKind
-    idempotency: Idempotency
+__all__ = ["SchemaRegistry"]
 
 
 class SchemaRegistry:
     """Descriptors of the registered services, rebuilt when the registered files change.
 
+    >>> from powerbus.bus.kernel.descriptors import descriptor_set_for
     >>> from powerbus.echo.v1 import echo_pb2
     >>> schema = SchemaRegistry()
     >>> schema.rebuild(descriptor_set_for(echo_pb2.DESCRIPTOR).file)
@@ -107,10 +76,8 @@ class SchemaRegistry:
                     methods[path] = MethodInfo(
                         path=path,
                         service=service.full_name,
-                        kind=_kind(m.client_streaming, m.server_streaming),
-                        idempotency=_LEVELS.get(
-                            m.GetOptions().idempotency_level, Idempotency.UNKNOWN
-                        ),
+                        kind=method_kind(m.client_streaming, m.server_streaming),
+                        idempotency=idempotency_of(m.GetOptions()),
                     )
         self._pool, self._fingerprint = pool, fingerprint
         self._methods, self._services = methods, tuple(sorted(services))
@@ -139,38 +106,3 @@ def _add_with_dependencies(
         return False
     added.add(name)
     return True
-
-
-def _kind(client_streaming: bool, server_streaming: bool) -> MethodKind:
-    if client_streaming and server_streaming:
-        return MethodKind.BIDI_STREAM
-    if client_streaming:
-        return MethodKind.CLIENT_STREAM
-    if server_streaming:
-        return MethodKind.SERVER_STREAM
-    return MethodKind.UNARY
-
-
-def descriptor_set_for(*files: descriptor.FileDescriptor) -> descriptor_pb2.FileDescriptorSet:
-    """A ``FileDescriptorSet`` of ``files`` and everything they import, dependencies first.
-
-    This is what a node registers so the bus can route and reflect its services:
-
-    >>> from powerbus.echo.v1 import echo_pb2
-    >>> [f.name for f in descriptor_set_for(echo_pb2.DESCRIPTOR).file]
-    ['google/protobuf/duration.proto', 'powerbus/echo/v1/echo.proto']
-    """
-    result = descriptor_pb2.FileDescriptorSet()
-    seen: set[str] = set()
-
-    def visit(f: descriptor.FileDescriptor) -> None:
-        if f.name in seen:
-            return
-        seen.add(f.name)
-        for dependency in f.dependencies:
-            visit(dependency)
-        f.CopyToProto(result.file.add())
-
-    for f in files:
-        visit(f)
-    return result

@@ -17,13 +17,15 @@ from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from powerbus.bus.addresses import HostPort
 from powerbus.bus.config import BusConfig
-from powerbus.bus.errors import Unavailable
 from powerbus.bus.health import BusHealth
 from powerbus.bus.http_api import create_http_app
 from powerbus.bus.http_server import HttpServer
-from powerbus.bus.lifecycle import Lifecycle
+from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.descriptors import descriptor_set_for
+from powerbus.bus.kernel.errors import Unavailable
+from powerbus.bus.kernel.lifecycle import Lifecycle
+from powerbus.bus.kernel.statefile import write_state_file
 from powerbus.bus.policy import (
     PoliciesServicer,
     PolicyBook,
@@ -34,8 +36,7 @@ from powerbus.bus.reflection import SchemaReflection
 from powerbus.bus.registry import DirectoryChange, Registry
 from powerbus.bus.router import Balancers, HealthProber, Router, UpstreamPool
 from powerbus.bus.router.status import balancer_routes
-from powerbus.bus.schema import SchemaRegistry, descriptor_set_for
-from powerbus.bus.statefile import write_state_file
+from powerbus.bus.schema import SchemaRegistry
 from powerbus.monitoring import CallObserver, Monitoring, MonitoringConfig
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc

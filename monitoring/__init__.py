@@ -4,7 +4,7 @@
 >>> NullObserver().call_finished(CallRecord("s", "m", "n", "c", "OK", 0.001, 1, 1))
 """
 
-from powerbus.monitoring.calls import (
+from powerbus.bus.kernel.calls import (
     LATENCY_BUCKETS_S,
     CallObserver,
     CallOrigin,

@@ -35,8 +35,8 @@ from starlette.responses import (
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from powerbus.bus.config import parse_duration
-from powerbus.bus.errors import ConfigError
+from powerbus.bus.kernel.config import parse_duration
+from powerbus.bus.kernel.errors import ConfigError
 from powerbus.monitoring.history import GROUPS
 
 if TYPE_CHECKING:

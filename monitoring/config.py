@@ -27,19 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from powerbus.bus.config import resolve
-from powerbus.bus.errors import ConfigError
+from powerbus.bus.kernel.config import read_toml, resolve
+from powerbus.bus.kernel.errors import ConfigError
 from powerbus.monitoring.rules import DEFAULT_RULES, AlertRule, parse_rules
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 __all__ = ["MonitoringConfig", "load_monitoring_config"]
 
@@ -91,14 +85,7 @@ def load_monitoring_config(
 
 
 def _alert_tables(path: str | os.PathLike[str]) -> list[Any]:
-    try:
-        with open(path, "rb") as f:
-            document = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    tables = document.get("alerts", [])
+    tables = read_toml(path).get("alerts", [])
     if not isinstance(tables, list):
         raise ConfigError(f"{path}: alerts must be an array of tables ([[alerts]])")
     return tables

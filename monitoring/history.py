@@ -30,7 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from powerbus.monitoring.calls import CallOrigin
+from powerbus.bus.kernel.calls import CallOrigin
 from powerbus.monitoring.database import read_transaction, write_transaction
 from powerbus.monitoring.tables import rollup_state, rollups
 from powerbus.monitoring.tally import Sample, TallyKey

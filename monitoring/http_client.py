@@ -2,7 +2,7 @@
 
 >>> fetch_json("127.0.0.1:9", "/api/overview", timeout=0.5)
 Traceback (most recent call last):
-powerbus.bus.errors.Unavailable: cannot reach the bus's HTTP port at 127.0.0.1:9: ...
+powerbus.bus.kernel.errors.Unavailable: cannot reach the bus's HTTP port at 127.0.0.1:9: ...
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from powerbus.bus.errors import InvalidArgument, NotFound, Unavailable
+from powerbus.bus.kernel.errors import InvalidArgument, NotFound, Unavailable
 
 __all__ = ["fetch_json", "fetch_text"]
 

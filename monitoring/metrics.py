@@ -22,7 +22,7 @@ buses in one process do not mix). Labels are bounded by the recorder's label lim
 ``powerbus_label_values_folded_total``            label values counted as ``other``
 ================================================  ==========================================
 
->>> from powerbus.monitoring.calls import CallRecord
+>>> from powerbus.bus.kernel.calls import CallRecord
 >>> recorder = TrafficRecorder()
 >>> recorder.call_finished(CallRecord("Echo", "Echo", "echo-1", "demo", "OK", 0.002, 8, 9))
 >>> registry = CollectorRegistry()
@@ -47,8 +47,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from powerbus.bus.kernel.calls import LATENCY_BUCKETS_S
 from powerbus.monitoring.alerts import Alert
-from powerbus.monitoring.calls import LATENCY_BUCKETS_S
 from powerbus.monitoring.recorder import TrafficRecorder
 from powerbus.monitoring.tally import Sample
 from powerbus.monitoring.topology import ServiceView, TopologyNode

@@ -31,12 +31,12 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 from starlette.routing import BaseRoute
 
-from powerbus.bus.lifecycle import Lifecycle
+from powerbus.bus.kernel.calls import CallObserver, NullObserver
+from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.registry import Directory, NodeHealth
 from powerbus.monitoring.alert_log import AlertLog
 from powerbus.monitoring.alerts import Alert, AlertBook
 from powerbus.monitoring.api import monitoring_routes
-from powerbus.monitoring.calls import CallObserver, NullObserver
 from powerbus.monitoring.config import MonitoringConfig
 from powerbus.monitoring.database import create_monitoring_engine, migrate
 from powerbus.monitoring.findings import findings

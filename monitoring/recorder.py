@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from powerbus.monitoring.calls import CallOrigin, CallRecord
+from powerbus.bus.kernel.calls import CallOrigin, CallRecord
 from powerbus.monitoring.labels import LabelLimit
 from powerbus.monitoring.tally import Sample, Tally, TallyKey
 

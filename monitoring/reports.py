@@ -20,8 +20,8 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from powerbus.bus.errors import InvalidArgument, PowerbusError
-from powerbus.monitoring.calls import CallOrigin
+from powerbus.bus.kernel.calls import CallOrigin
+from powerbus.bus.kernel.errors import InvalidArgument, PowerbusError
 from powerbus.monitoring.recorder import TrafficRecorder
 from powerbus.monitoring.tally import BUCKET_COUNT, Sample, bucket_index
 from powerbus.traffic.v1 import traffic_pb2, traffic_pb2_grpc

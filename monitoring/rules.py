@@ -14,8 +14,8 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any
 
-from powerbus.bus.config import parse_duration
-from powerbus.bus.errors import ConfigError
+from powerbus.bus.kernel.config import parse_duration
+from powerbus.bus.kernel.errors import ConfigError
 
 __all__ = ["DEFAULT_RULES", "AlertKind", "AlertRule", "Severity", "parse_rules"]
 

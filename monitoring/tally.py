@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from powerbus.monitoring.calls import LATENCY_BUCKETS_S, CallOrigin
+from powerbus.bus.kernel.calls import LATENCY_BUCKETS_S, CallOrigin
 
 __all__ = ["BUCKET_COUNT", "Sample", "Tally", "TallyKey", "bucket_index", "quantile"]
 

@@ -1,7 +1,7 @@
 """Protobuf messages <-> the IDL structs generated from them, field by field.
 
 Nothing here knows any particular message: a :class:`MessageCodec` is built on first use
-from the message's descriptor, the proto -> IDL names of ``powerbus.bus.idl.idl_names``
+from the message's descriptor, the proto -> IDL names of ``powerbus.adapters.corba.idl.idl_names``
 and the omniORB type descriptors of the loaded stubs, then reused. The IDL follows the
 mapping of docs/idl-mapping.md, so each proto shape has one IDL shape:
 
@@ -33,7 +33,7 @@ from google.protobuf.message_factory import GetMessageClass
 from powerbus.adapters.corba.fields import enum_type, is_message, is_repeated, message_type
 from powerbus.adapters.corba.ior import repository_id
 from powerbus.adapters.corba.stubs import python_name
-from powerbus.bus.errors import InvalidArgument
+from powerbus.bus.kernel.errors import InvalidArgument
 
 __all__ = ["IdlCodec", "MessageCodec"]
 

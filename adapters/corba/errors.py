@@ -2,7 +2,7 @@
 
 Codes about the caller's data become the IDL user exceptions of the bus's CORBA face
 (``::powerbus::NotFound``, ``Conflict``, ``FailedPrecondition``; see
-``powerbus.bus.idl.exceptions``); every other code becomes a CORBA system exception:
+``powerbus.adapters.corba.idl.exceptions``); every other code becomes a CORBA system exception:
 
 =====================  ======================  =====================================
 gRPC status            CORBA system exception  back to gRPC
@@ -41,8 +41,8 @@ from typing import Any
 
 import grpc
 
-from powerbus.bus.errors import PowerbusError, error_from_status
-from powerbus.bus.idl.exceptions import DOMAIN_EXCEPTIONS, exception_for_code
+from powerbus.adapters.corba.idl.exceptions import DOMAIN_EXCEPTIONS, exception_for_code
+from powerbus.bus.kernel.errors import PowerbusError, error_from_status
 
 __all__ = [
     "POWERBUS_VMCID",

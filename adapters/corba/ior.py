@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from powerbus.bus.addresses import HostPort
-from powerbus.bus.errors import InvalidArgument, NotFound
-from powerbus.bus.statefile import write_state_file
+from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.errors import InvalidArgument, NotFound
+from powerbus.bus.kernel.statefile import write_state_file
 
 __all__ = ["ObjectRef", "parse_ior", "read_ior_file", "repository_id", "write_ior_file"]
 

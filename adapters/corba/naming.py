@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from powerbus.adapters.corba.orb import Orb
-from powerbus.bus.errors import InvalidArgument, NotFound, Unavailable
+from powerbus.bus.kernel.errors import InvalidArgument, NotFound, Unavailable
 
 __all__ = ["NamingService", "name_of"]
 

@@ -22,8 +22,8 @@ from types import TracebackType
 from typing import Any
 
 from powerbus.adapters.corba.ior import parse_ior
-from powerbus.bus.addresses import HostPort
-from powerbus.bus.errors import ConfigError, Unavailable
+from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.errors import ConfigError, Unavailable
 
 __all__ = ["Orb", "OrbConfig"]
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
+from powerbus.adapters.corba.idl import generate_idl, idl_exceptions, idl_names
 from powerbus.adapters.corba.stubs import Stubs, load_stubs
-from powerbus.bus.idl import generate_idl, idl_exceptions, idl_names
-from powerbus.bus.schema import descriptor_set_for
+from powerbus.bus.kernel.descriptors import descriptor_set_for
 
 __all__ = ["CorbaSchema", "Interface", "Operation", "installed_proto_modules", "installed_services"]
 

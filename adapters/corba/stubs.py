@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from powerbus.adapters.corba.ior import repository_id
-from powerbus.bus.errors import ConfigError, InvalidArgument
+from powerbus.bus.kernel.errors import ConfigError, InvalidArgument
 
 __all__ = ["CACHE_ENV", "Stubs", "load_stubs", "omniidl_command", "python_name"]
 

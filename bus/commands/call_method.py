@@ -9,7 +9,7 @@ import typer
 
 from powerbus.bus.commands.common import BusOption, TimeoutOption, bus_channel, exit_on_error
 from powerbus.bus.dynamic_call import ReflectionClient, parse_json_argument
-from powerbus.bus.errors import InvalidArgument
+from powerbus.bus.kernel.errors import InvalidArgument
 
 __all__ = ["call_command"]
 

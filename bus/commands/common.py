@@ -11,7 +11,7 @@ from typing import Annotated
 import grpc
 import typer
 
-from powerbus.bus.errors import PowerbusError
+from powerbus.bus.kernel.errors import PowerbusError
 
 __all__ = [
     "BusOption",

@@ -13,7 +13,7 @@ from typing import Annotated
 import grpc
 import typer
 
-from powerbus.bus.supervisor import ProcessError, ProcessGroup
+from powerbus.bus.kernel.supervisor import ProcessError, ProcessGroup
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 
 __all__ = ["demo_command"]

@@ -20,7 +20,7 @@ from powerbus.bus.commands.common import (
     bus_channel,
     exit_on_error,
 )
-from powerbus.bus.errors import InvalidArgument
+from powerbus.bus.kernel.errors import InvalidArgument
 from powerbus.bus.policy import ServicePolicy, policy_keys
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
 

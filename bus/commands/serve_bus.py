@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 
 from powerbus.bus.commands.common import configure_logging, exit_on_error
-from powerbus.bus.config import BusConfig, resolve
-from powerbus.bus.lifecycle import run_until_signalled
+from powerbus.bus.config import BusConfig
+from powerbus.bus.kernel.config import resolve
+from powerbus.bus.kernel.lifecycle import run_until_signalled
 from powerbus.bus.server import BusServer
 from powerbus.monitoring import load_monitoring_config
 

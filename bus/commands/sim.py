@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from powerbus.bus.addresses import parse_host_port
 from powerbus.bus.commands.common import configure_logging, exit_on_error
+from powerbus.bus.kernel.addresses import parse_host_port
 
 __all__ = ["sim_app"]
 

@@ -14,20 +14,15 @@ the file, and a service's own settings beat everyone's.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from powerbus.bus.errors import ConfigError, InvalidArgument
+from powerbus.bus.kernel.config import read_toml
+from powerbus.bus.kernel.errors import ConfigError, InvalidArgument
 from powerbus.bus.policy.model import ServicePolicy
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 __all__ = ["ALL_SERVICES", "PolicyBook", "PolicyDefaults", "StoredPolicy", "load_policy_defaults"]
 
@@ -61,14 +56,7 @@ def load_policy_defaults(path: str | Path) -> PolicyDefaults:
     max_attempts = 2`` or ``"retry.max_attempts" = 2``), and ``[policy.services."NAME"]``
     tables for single services.
     """
-    try:
-        with open(path, "rb") as f:
-            document = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"policy file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    table = document.get("policy", {})
+    table = read_toml(path, what="policy file").get("policy", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [policy] must be a table")
     services = table.pop("services", {})

@@ -11,7 +11,7 @@ and so on (``powerbus policy keys`` lists them all). Durations are keys whose fi
 ('peak_ewma', 2, 0.0)
 >>> ServicePolicy.from_settings({"retry.max_attemps": "2"})
 Traceback (most recent call last):
-powerbus.bus.errors.InvalidArgument: retry.max_attemps: unknown policy setting
+powerbus.bus.kernel.errors.InvalidArgument: retry.max_attemps: unknown policy setting
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from powerbus.bus.config import parse_duration
-from powerbus.bus.errors import ConfigError, InvalidArgument
+from powerbus.bus.kernel.config import parse_duration
+from powerbus.bus.kernel.errors import ConfigError, InvalidArgument
 from powerbus.load_balancer import BalancerSettings, CallPolicy
 
 __all__ = ["STATUS_CODES", "PolicyKey", "ServicePolicy", "policy_keys"]

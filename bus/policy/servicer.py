@@ -9,7 +9,7 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from powerbus.bus.errors import PowerbusError
+from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.bus.policy.book import ALL_SERVICES
 from powerbus.bus.policy.store import check_service
 from powerbus.bus.policy.watcher import PolicyWatcher

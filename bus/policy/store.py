@@ -20,7 +20,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from powerbus.bus.errors import InvalidArgument
+from powerbus.bus.kernel.errors import InvalidArgument
 from powerbus.bus.policy._tables import STATE_ROW, overrides, state
 from powerbus.bus.policy.book import ALL_SERVICES, StoredPolicy
 from powerbus.bus.policy.model import ServicePolicy

@@ -18,8 +18,8 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from powerbus.bus.errors import Unavailable
-from powerbus.bus.lifecycle import Lifecycle
+from powerbus.bus.kernel.errors import Unavailable
+from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.policy.book import PolicyBook, StoredPolicy
 from powerbus.bus.policy.store import PolicyStore
 

@@ -14,7 +14,12 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from powerbus.bus.database import create_engine, read_transaction, run_migrations, write_transaction
+from powerbus.bus.kernel.database import (
+    create_engine,
+    read_transaction,
+    run_migrations,
+    write_transaction,
+)
 
 __all__ = [
     "MIGRATIONS",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.message import DecodeError
 
-from powerbus.bus.errors import InvalidArgument
+from powerbus.bus.kernel.errors import InvalidArgument
 
 __all__ = ["check_descriptor_set", "parse_files"]
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from powerbus.bus.errors import PowerbusError
+from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.bus.registry._validation import (
     check_heartbeat,
     check_lease,

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from google.protobuf import descriptor_pb2
 from sqlalchemy.engine import Connection, Engine
 
-from powerbus.bus.errors import AlreadyExists, LeaseExpired, NotFound
+from powerbus.bus.kernel.errors import AlreadyExists, LeaseExpired, NotFound
 from powerbus.bus.registry._database import read_transaction, write_transaction
 from powerbus.bus.registry._descriptors import parse_files
 from powerbus.bus.registry._tables import STATE_ROW, changes, nodes, state

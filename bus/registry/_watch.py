@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from powerbus.bus.errors import ResourceExhausted
+from powerbus.bus.kernel.errors import ResourceExhausted
 from powerbus.bus.registry.directory import Directory
 from powerbus.bus.registry.records import ChangeKind, DirectoryChange, NodeRecord
 from powerbus.registry.v1 import registry_pb2

@@ -25,8 +25,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 
-from powerbus.bus.errors import ConfigError, Unavailable
-from powerbus.bus.lifecycle import Lifecycle
+from powerbus.bus.kernel.errors import ConfigError, Unavailable
+from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.registry._database import create_registry_engine, migrate
 from powerbus.bus.registry._servicer import RegistryServicer
 from powerbus.bus.registry._store import Store

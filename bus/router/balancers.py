@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from powerbus.bus.errors import NoHealthyNode, Unimplemented
+from powerbus.bus.kernel.errors import NoHealthyNode, Unimplemented
 from powerbus.bus.policy import ALL_SERVICES, PolicyBook
 from powerbus.bus.registry import Directory, DirectoryChange, NodeRecord
 from powerbus.load_balancer import (

@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import grpc
 
-from powerbus.bus.errors import PowerbusError
+from powerbus.bus.kernel.calls import CallObserver, CallRecord
+from powerbus.bus.kernel.descriptors import Idempotency, MethodInfo
+from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.bus.router.balancers import Balancers
 from powerbus.bus.router.forwarding import Metadata, forwardable
 from powerbus.bus.router.keys import AFFINITY_KEY, CALLER_KEY, IDEMPOTENT_KEY, never_reached
 from powerbus.bus.router.link import NodeLink, reply_status
 from powerbus.bus.router.link_frames import LINK_MAX_BYTES, Frame
 from powerbus.bus.router.upstreams import UpstreamPool
-from powerbus.bus.schema import Idempotency, MethodInfo
 from powerbus.load_balancer import Attempt, Endpoint, Outcome, PickRequest, Refusal
-from powerbus.monitoring import CallObserver, CallRecord
 
 if TYPE_CHECKING:
     from powerbus.bus.router.forwarding import Context

@@ -25,8 +25,8 @@ from typing import Any
 
 import grpc
 
-from powerbus.bus.addresses import parse_host_port
-from powerbus.bus.errors import PowerbusError
+from powerbus.bus.kernel.addresses import parse_host_port
+from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.bus.router.link_frames import (
     GOAWAY,
     HELLO,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from powerbus.bus.lifecycle import Lifecycle
+from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.load_balancer import Balancer
 
 __all__ = ["HealthProber"]

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from powerbus.bus.errors import PowerbusError, Unimplemented
+from powerbus.bus.kernel.calls import CallObserver, NullObserver
+from powerbus.bus.kernel.descriptors import MethodKind
+from powerbus.bus.kernel.errors import PowerbusError, Unimplemented
 from powerbus.bus.router.balancers import Balancers
 from powerbus.bus.router.call import MethodRoute
 from powerbus.bus.router.forwarding import forward_to_reply, forward_to_reply_stream
 from powerbus.bus.router.upstreams import UpstreamPool
-from powerbus.bus.schema import MethodKind, SchemaRegistry
-from powerbus.monitoring import CallObserver, NullObserver
+from powerbus.bus.schema import SchemaRegistry
 
 __all__ = ["Router"]
 

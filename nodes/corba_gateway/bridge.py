@@ -24,8 +24,8 @@ from powerbus.adapters.corba.codec import IdlCodec
 from powerbus.adapters.corba.errors import corba_exception_for_status
 from powerbus.adapters.corba.schema import Interface, Operation
 from powerbus.adapters.corba.stubs import Stubs, python_name
-from powerbus.bus.errors import PowerbusError
-from powerbus.monitoring import CallObserver, CallOrigin, CallRecord
+from powerbus.bus.kernel.calls import CallObserver, CallOrigin, CallRecord
+from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.nodes.sdk.channel import CALLER_KEY
 
 __all__ = ["PEER_KEY", "OperationBridge", "corba_caller", "servant_class"]

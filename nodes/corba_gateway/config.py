@@ -1,6 +1,6 @@
 """Settings of the CORBA gateway beyond those of every node: ``[corba_gateway]`` in TOML.
 
->>> from powerbus.bus.config import resolve
+>>> from powerbus.bus.kernel.config import resolve
 >>> settings = resolve(GatewaySettings, flags={"naming": "corbaloc::127.0.0.1:2809/NameService"},
 ...                    env={})
 >>> (str(settings.iiop), settings.naming_prefix)
@@ -13,8 +13,8 @@ import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
-from powerbus.bus.addresses import HostPort
-from powerbus.bus.errors import ConfigError
+from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.errors import ConfigError
 
 __all__ = ["GatewaySettings"]
 

@@ -27,7 +27,7 @@ from powerbus.adapters.corba.ior import repository_id, write_ior_file
 from powerbus.adapters.corba.naming import NamingService
 from powerbus.adapters.corba.orb import Orb, OrbConfig
 from powerbus.adapters.corba.schema import CorbaSchema, Interface, installed_services
-from powerbus.bus.errors import ConfigError, PowerbusError
+from powerbus.bus.kernel.errors import ConfigError, PowerbusError
 from powerbus.nodes.corba_gateway.bridge import OperationBridge, servant_class
 from powerbus.nodes.corba_gateway.config import GatewaySettings
 from powerbus.nodes.sdk.cli import kind_settings

@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 from google.protobuf.duration_pb2 import Duration
 
-from powerbus.bus.errors import InvalidArgument
+from powerbus.bus.kernel.errors import InvalidArgument
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 from powerbus.nodes.sdk.node import Node
 

@@ -1,6 +1,6 @@
 """Settings of the legacy CIS adapter node beyond those of every node: ``[legacy_cis]``.
 
->>> from powerbus.bus.config import resolve
+>>> from powerbus.bus.kernel.config import resolve
 >>> resolve(LegacySettings, flags={"ior_file": "cis.json"}, env={}).legacy_timeout.total_seconds()
 10.0
 """
@@ -11,7 +11,7 @@ import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
-from powerbus.bus.errors import ConfigError
+from powerbus.bus.kernel.errors import ConfigError
 
 __all__ = ["LegacySettings"]
 

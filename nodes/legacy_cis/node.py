@@ -29,7 +29,7 @@ from powerbus.adapters.corba.legacy.paths import legacy_file
 from powerbus.adapters.corba.legacy.target import LegacyTarget
 from powerbus.adapters.corba.orb import Orb, OrbConfig
 from powerbus.adapters.corba.stubs import load_stubs
-from powerbus.bus.errors import PowerbusError, Unimplemented
+from powerbus.bus.kernel.errors import PowerbusError, Unimplemented
 from powerbus.crm.v1 import crm_pb2_grpc
 from powerbus.nodes.legacy_cis.config import LegacySettings
 from powerbus.nodes.sdk.cli import kind_settings

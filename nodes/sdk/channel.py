@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from powerbus.bus.addresses import HostPort
+from powerbus.bus.kernel.addresses import HostPort
 
 __all__ = ["CALLER_KEY", "BusChannel", "caller_interceptors"]
 

@@ -19,9 +19,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from powerbus.bus.config import resolve
-from powerbus.bus.errors import ConfigError, PowerbusError
-from powerbus.bus.lifecycle import run_event_loop
+from powerbus.bus.kernel.config import resolve
+from powerbus.bus.kernel.errors import ConfigError, PowerbusError
+from powerbus.bus.kernel.lifecycle import run_event_loop
 from powerbus.nodes.sdk.config import NodeConfig, NodePriority
 from powerbus.nodes.sdk.kinds import NODE_KINDS, load_kind
 from powerbus.nodes.sdk.process import run_node

@@ -1,6 +1,6 @@
 """Settings of one node process, resolved once at the edge (flags > ``POWERBUS_*`` > TOML).
 
->>> from powerbus.bus.config import resolve
+>>> from powerbus.bus.kernel.config import resolve
 >>> cfg = resolve(NodeConfig, flags={"bus": "127.0.0.1:50051", "id": "echo-1"}, env={})
 >>> (str(cfg.listen), cfg.weight, cfg.priority.value)
 ('127.0.0.1:0', 100, 'primary')
@@ -13,8 +13,8 @@ from datetime import timedelta
 from enum import Enum
 from pathlib import Path
 
-from powerbus.bus.addresses import HostPort
-from powerbus.bus.errors import ConfigError
+from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.errors import ConfigError
 from powerbus.registry.v1 import registry_pb2
 
 __all__ = ["NodeConfig", "NodePriority"]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import grpc
 
-from powerbus.bus.lifecycle import Lifecycle
+from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.policy import ALL_SERVICES, ServicePolicy
 from powerbus.load_balancer import Endpoint, Tier
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc

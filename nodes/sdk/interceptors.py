@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from powerbus.bus.errors import PowerbusError
+from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.bus.router.link_frames import LINK_PREFIX
 from powerbus.nodes.sdk.load import LoadCounter
 

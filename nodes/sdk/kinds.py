@@ -4,7 +4,7 @@
 'EchoNode'
 >>> load_kind("nope")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
-powerbus.bus.errors.InvalidArgument: kind: unknown node kind 'nope'; supported: ...echo...
+powerbus.bus.kernel.errors.InvalidArgument: kind: unknown node kind 'nope'; supported: ...echo...
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from powerbus.bus.errors import InvalidArgument
+from powerbus.bus.kernel.errors import InvalidArgument
 from powerbus.nodes.sdk.node import Node
 
 __all__ = ["NODE_KINDS", "load_kind"]

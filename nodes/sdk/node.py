@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 import grpc
 
-from powerbus.bus.errors import Unavailable
+from powerbus.bus.kernel.errors import Unavailable
 from powerbus.nodes.sdk.services import ServedService, is_generated_servicer, service_of_stub
 from powerbus.registry.v1 import registry_pb2
 

@@ -31,8 +31,9 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
 
-from powerbus.bus.addresses import HostPort
-from powerbus.bus.lifecycle import Lifecycle
+from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.calls import CallObserver, CallOrigin, CallRecord
+from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.policy import ServicePolicy
 from powerbus.bus.router.keys import AFFINITY_KEY, IDEMPOTENT_KEY, never_reached
 from powerbus.bus.router.link import NodeLink, reply_status
@@ -47,7 +48,6 @@ from powerbus.load_balancer import (
     PickRequest,
     Refusal,
 )
-from powerbus.monitoring import CallObserver, CallOrigin, CallRecord
 from powerbus.nodes.sdk.channel import CALLER_KEY
 from powerbus.nodes.sdk.feeds import NodeFeed, PolicyFeed
 from powerbus.nodes.sdk.traffic import TrafficReporter

@@ -24,8 +24,8 @@ from tenacity import (
     wait_random,
 )
 
-from powerbus.bus.errors import PowerbusError, Unavailable, error_from_status
-from powerbus.bus.lifecycle import Lifecycle
+from powerbus.bus.kernel.errors import PowerbusError, Unavailable, error_from_status
+from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 
 __all__ = ["Lease", "Registration"]

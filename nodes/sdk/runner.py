@@ -18,10 +18,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped, unused-ignore]
 from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped, unused-ignore]
 
-from powerbus.bus.addresses import HostPort
-from powerbus.bus.errors import Unavailable
-from powerbus.bus.lifecycle import Lifecycle
-from powerbus.bus.statefile import write_state_file
+from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.errors import Unavailable
+from powerbus.bus.kernel.lifecycle import Lifecycle
+from powerbus.bus.kernel.statefile import write_state_file
 from powerbus.nodes.sdk.channel import BusChannel
 from powerbus.nodes.sdk.config import NodeConfig
 from powerbus.nodes.sdk.interceptors import ErrorInterceptor, LoadInterceptor

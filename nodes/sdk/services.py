@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
-from powerbus.bus.schema import descriptor_set_for
+from powerbus.bus.kernel.descriptors import descriptor_set_for
 
 __all__ = [
     "ServedService",

@@ -6,7 +6,7 @@ and sends one ``ReportTrafficRequest`` per window. A report that fails is sent a
 the same sequence and window, which the bus counts once; reports that cannot be sent
 within a few windows are dropped (and logged), never allowed to pile up.
 
->>> from powerbus.monitoring import CallRecord
+>>> from powerbus.bus.kernel.calls import CallRecord
 >>> window = TrafficWindow()
 >>> window.add(CallRecord("s", "Echo", "echo-1", "me", "OK", 0.0004, 10, 20))
 >>> [(c.count, c.bytes_out, list(c.latency_bucket_counts).index(1)) for c in window.stats()]
@@ -25,8 +25,8 @@ from datetime import datetime, timezone
 import grpc
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from powerbus.bus.lifecycle import Lifecycle
-from powerbus.monitoring import LATENCY_BUCKETS_S, CallRecord
+from powerbus.bus.kernel.calls import LATENCY_BUCKETS_S, CallRecord
+from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.traffic.v1 import traffic_pb2, traffic_pb2_grpc
 
 __all__ = ["TrafficReporter", "TrafficWindow"]

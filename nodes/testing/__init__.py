@@ -1,7 +1,7 @@
 """Testing powerbus nodes with real processes; the pytest plugin is
 ``powerbus.nodes.testing.plugin`` (fixtures ``bus``, ``bus_factory``, ``node_factory``)."""
 
-from powerbus.bus.supervisor import (
+from powerbus.bus.kernel.supervisor import (
     BUS_COMMAND,
     NODE_COMMAND,
     BusHandle,

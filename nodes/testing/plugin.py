@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 import pytest
 
-from powerbus.bus.addresses import HostPort
-from powerbus.bus.supervisor import BusHandle, NodeHandle, ProcessGroup
+from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.supervisor import BusHandle, NodeHandle, ProcessGroup
 from powerbus.nodes.testing.leaks import Snapshot
 
 __all__ = [

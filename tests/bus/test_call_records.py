@@ -13,8 +13,8 @@ import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
 
-from powerbus.bus.addresses import HostPort
 from powerbus.bus.config import BusConfig
+from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.server import BusServer
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 from powerbus.monitoring import CallRecord

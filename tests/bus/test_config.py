@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from powerbus.bus.addresses import HostPort, parse_host_port
-from powerbus.bus.config import BusConfig, parse_duration, resolve
-from powerbus.bus.errors import ConfigError, InvalidArgument
+from powerbus.bus.config import BusConfig
+from powerbus.bus.kernel.addresses import HostPort, parse_host_port
+from powerbus.bus.kernel.config import parse_duration, resolve
+from powerbus.bus.kernel.errors import ConfigError, InvalidArgument
 
 
 def test_flags_beat_environment_beat_file(tmp_path):

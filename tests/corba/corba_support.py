@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from powerbus.bus.supervisor import ProcessGroup, ProcessHandle
+from powerbus.bus.kernel.supervisor import ProcessGroup, ProcessHandle
 
 REPO = Path(__file__).resolve().parents[2]
 IDL = REPO / "idl" / "powerbus.idl"

@@ -25,7 +25,7 @@ from powerbus.adapters.corba.errors import POWERBUS_VMCID
 from powerbus.adapters.corba.ior import parse_ior, repository_id
 from powerbus.adapters.corba.schema import CorbaSchema
 from powerbus.adapters.corba.sim.cis_data import CisDatabase
-from powerbus.bus.supervisor import BusHandle, NodeHandle, ProcessGroup, ProcessHandle
+from powerbus.bus.kernel.supervisor import BusHandle, NodeHandle, ProcessGroup, ProcessHandle
 from powerbus.crm.v1 import crm_pb2, crm_pb2_grpc
 from powerbus.nodes.testing import eventually_sync
 

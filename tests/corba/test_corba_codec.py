@@ -19,10 +19,10 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from powerbus.adapters.corba.codec import IdlCodec
+from powerbus.adapters.corba.idl import compile_protos, generate_idl, idl_names
 from powerbus.adapters.corba.schema import CorbaSchema
 from powerbus.adapters.corba.stubs import load_stubs
-from powerbus.bus.errors import InvalidArgument
-from powerbus.bus.idl import compile_protos, generate_idl, idl_names
+from powerbus.bus.kernel.errors import InvalidArgument
 
 
 class Fixture:

@@ -13,7 +13,7 @@ from powerbus.adapters.corba.errors import (
     error_for_corba_exception,
     status_for_corba_exception,
 )
-from powerbus.bus.errors import DeadlineExceeded, InvalidArgument, NotFound, Unavailable
+from powerbus.bus.kernel.errors import DeadlineExceeded, InvalidArgument, NotFound, Unavailable
 
 S = grpc.StatusCode
 

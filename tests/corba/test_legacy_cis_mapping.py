@@ -23,7 +23,7 @@ from powerbus.adapters.corba.sim.cis_data import CisDatabase
 from powerbus.adapters.corba.sim.cis_server import servant_for
 from powerbus.adapters.corba.stubs import Stubs
 from powerbus.billing.v1 import billing_pb2
-from powerbus.bus.errors import ConfigError, InvalidArgument
+from powerbus.bus.kernel.errors import ConfigError, InvalidArgument
 from powerbus.crm.v1 import crm_pb2
 
 BEIJING = timezone(timedelta(hours=8))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
-from powerbus.bus.idl import compile_protos, generate_idl
+from powerbus.adapters.corba.idl import compile_protos, generate_idl
 
 REPO = Path(__file__).resolve().parents[2]
 PROTOS = REPO / "protos"

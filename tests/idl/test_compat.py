@@ -15,8 +15,8 @@ import pytest
 from conftest import PROTOS, REPO
 from typer.testing import CliRunner
 
-from powerbus.bus.idl import compare, compile_protos, generate_idl, git_revision_exists
-from powerbus.bus.idl.cli import app
+from powerbus.adapters.corba.idl import compare, compile_protos, generate_idl, git_revision_exists
+from powerbus.adapters.corba.idl.cli import app
 
 BEFORE = Path(__file__).resolve().parent / "compat_fixtures"
 SHOP = "powerbus/shop/v1/shop.proto"

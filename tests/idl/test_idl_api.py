@@ -1,9 +1,9 @@
-"""The public surface of powerbus.bus.idl."""
+"""The public surface of powerbus.adapters.corba.idl."""
 
 from __future__ import annotations
 
-import powerbus.bus.idl as idl
-from powerbus.bus.idl._names import Scope, escape, sanitize
+import powerbus.adapters.corba.idl as idl
+from powerbus.adapters.corba.idl._names import Scope, escape, sanitize
 
 
 def test_exported_members_are_pinned() -> None:

@@ -9,9 +9,9 @@ import pytest
 from conftest import COMMITTED_IDL, FIXTURES, PROTOS
 from typer.testing import CliRunner
 
-from powerbus.bus.errors import InvalidArgument
-from powerbus.bus.idl import check_idl, compile_protos
-from powerbus.bus.idl.cli import app
+from powerbus.adapters.corba.idl import check_idl, compile_protos
+from powerbus.adapters.corba.idl.cli import app
+from powerbus.bus.kernel.errors import InvalidArgument
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import re
 from conftest import COMMITTED_IDL, FIXTURES, PROTOS
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
-from powerbus.bus.idl import check_idl, compile_protos, generate_idl, idl_names
+from powerbus.adapters.corba.idl import check_idl, compile_protos, generate_idl, idl_names
 
 V1 = "::powerbus::fixture::v1::"
 

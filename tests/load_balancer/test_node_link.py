@@ -17,8 +17,8 @@ from google.protobuf.duration_pb2 import Duration
 from hypothesis import given
 from hypothesis import strategies as st
 
-from powerbus.bus.addresses import HostPort
 from powerbus.bus.config import BusConfig
+from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.router.link import NodeLink
 from powerbus.bus.router.link_frames import (
     CALL,

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from powerbus.bus.addresses import HostPort
 from powerbus.bus.config import BusConfig
+from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.server import BusServer
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 from powerbus.nodes.echo import EchoNode

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from powerbus.bus.addresses import HostPort
 from powerbus.bus.config import BusConfig
+from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.server import BusServer
 from powerbus.monitoring import MonitoringConfig
 from powerbus.nodes.sdk import Node, NodeConfig, NodeRunner

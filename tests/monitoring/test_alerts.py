@@ -11,7 +11,7 @@ import grpc
 import pytest
 from monitoring_support import ECHO, get_json, quick
 
-from powerbus.bus.errors import ConfigError
+from powerbus.bus.kernel.errors import ConfigError
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 from powerbus.monitoring import AlertKind, AlertRule, Severity, load_monitoring_config
 from powerbus.monitoring.alerts import AlertBook, Finding

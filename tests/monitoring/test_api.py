@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from monitoring_support import get_json, get_text, quick
 
-from powerbus.bus.errors import InvalidArgument
+from powerbus.bus.kernel.errors import InvalidArgument
 from powerbus.monitoring.api import auto_step, parse_since, parse_step
 
 

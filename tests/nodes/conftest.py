@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from powerbus.bus.addresses import HostPort
+from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.registry import Registry
 from powerbus.echo.v1 import echo_pb2_grpc
 from powerbus.nodes.echo import EchoNode

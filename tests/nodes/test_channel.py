@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from powerbus.bus.errors import Unimplemented
+from powerbus.bus.kernel.errors import Unimplemented
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 from powerbus.nodes.sdk import CALLER_KEY, BusChannel, BusClient, Node, NodeConfig, NodeRunner
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from powerbus.bus.addresses import HostPort
-from powerbus.bus.config import resolve
-from powerbus.bus.errors import ConfigError
+from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.config import resolve
+from powerbus.bus.kernel.errors import ConfigError
 from powerbus.nodes.sdk import NodeConfig, NodePriority
 from powerbus.registry.v1 import registry_pb2
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from google.protobuf import descriptor_pb2
 
-from powerbus.bus.errors import InvalidArgument, Unavailable
+from powerbus.bus.kernel.errors import InvalidArgument, Unavailable
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 from powerbus.nodes.echo import EchoNode
 from powerbus.nodes.sdk import NODE_KINDS, BusClient, Node, file_descriptor_set, load_kind

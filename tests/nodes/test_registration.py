@@ -12,7 +12,7 @@ from datetime import timedelta
 import grpc
 import pytest
 
-from powerbus.bus.addresses import HostPort
+from powerbus.bus.kernel.addresses import HostPort
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 from powerbus.nodes.echo import EchoNode
 from powerbus.nodes.sdk import BusClient, Node, NodeConfig, NodePriority, NodeRunner

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from powerbus.bus.errors import ConfigError, InvalidArgument
+from powerbus.bus.kernel.errors import ConfigError, InvalidArgument
 from powerbus.bus.policy import (
     PolicyBook,
     PolicyDefaults,

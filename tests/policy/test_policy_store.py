@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from powerbus.bus.errors import InvalidArgument
+from powerbus.bus.kernel.errors import InvalidArgument
 from powerbus.bus.policy import PolicyBook, PolicyWatcher
 from powerbus.bus.registry import Registry
 from powerbus.nodes.testing import eventually

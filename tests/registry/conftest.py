@@ -20,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 from google.protobuf.descriptor import FileDescriptor
 
+from powerbus.bus.kernel.descriptors import descriptor_set_for
 from powerbus.bus.registry import Registry
-from powerbus.bus.schema import descriptor_set_for
 from powerbus.echo.v1 import echo_pb2
 from powerbus.nodes.testing import eventually as wait_until
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc

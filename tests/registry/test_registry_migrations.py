@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from powerbus.bus.errors import ConfigError, Unavailable
+from powerbus.bus.kernel.errors import ConfigError, Unavailable
 from powerbus.bus.registry import Registry
 from powerbus.bus.registry._database import MIGRATIONS, VERSION_TABLE
 

@@ -38,7 +38,7 @@ from powerbus.adapters.corba.legacy.types import (
     to_any,
 )
 from powerbus.adapters.corba.stubs import Stubs, python_name
-from powerbus.bus.errors import ConfigError, PowerbusError
+from powerbus.bus.kernel.errors import ConfigError, PowerbusError
 
 __all__ = ["LegacyMethod", "LegacyService"]
 

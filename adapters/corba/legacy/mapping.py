@@ -28,18 +28,13 @@ against the IDL and the protos and runs it. The tables:
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from powerbus.bus.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from powerbus.bus.kernel.config import read_toml
+from powerbus.bus.kernel.errors import ConfigError
 
 __all__ = [
     "ArgSpec",
@@ -137,14 +132,7 @@ class MappingSpec:
     def load(cls, path: Path) -> MappingSpec:
         """Read and shape-check a mapping file; :class:`ConfigError` names what is wrong."""
         path = Path(path)
-        try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
-        except FileNotFoundError:
-            raise ConfigError(f"mapping: {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"mapping: {path} is not valid TOML: {exc}") from None
-        return _Reader(path).mapping(data)
+        return _Reader(path).mapping(read_toml(path, what="mapping file"))
 
 
 class _Reader:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from powerbus.bus.errors import ConfigError
+from powerbus.bus.kernel.errors import ConfigError
 
 __all__ = ["legacy_dirs", "legacy_file"]
 

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from powerbus.adapters.corba.ior import read_ior_file
 from powerbus.adapters.corba.naming import NamingService
 from powerbus.adapters.corba.orb import Orb
-from powerbus.bus.errors import ConfigError, InvalidArgument, Unavailable
+from powerbus.bus.kernel.errors import ConfigError, InvalidArgument, Unavailable
 
 __all__ = ["LegacyTarget"]
 

@@ -19,7 +19,7 @@ from powerbus.adapters.corba.fields import enum_type, is_message, is_repeated
 from powerbus.adapters.corba.legacy import values
 from powerbus.adapters.corba.legacy.mapping import FieldSpec, TypeSpec
 from powerbus.adapters.corba.stubs import Stubs, python_name
-from powerbus.bus.errors import ConfigError
+from powerbus.bus.kernel.errors import ConfigError
 
 __all__ = ["Context", "TypeMapping", "idl_default", "proto_path", "read_path", "write_path"]
 

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from powerbus.bus.errors import ConfigError, InvalidArgument
+from powerbus.bus.kernel.errors import ConfigError, InvalidArgument
 
 __all__ = [
     "CodeTable",

@@ -24,8 +24,8 @@ from powerbus.adapters.corba.naming import NamingService
 from powerbus.adapters.corba.orb import Orb, OrbConfig
 from powerbus.adapters.corba.sim.cis_data import CisAccount, CisCustomer, CisDatabase, QueryError
 from powerbus.adapters.corba.stubs import Stubs, load_stubs
-from powerbus.bus.addresses import HostPort
-from powerbus.bus.statefile import write_state_file
+from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.statefile import write_state_file
 
 __all__ = ["INTERFACE", "CisServant", "SimSettings", "run_simulator", "servant_for"]
 

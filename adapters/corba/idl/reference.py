@@ -24,8 +24,8 @@ from pathlib import Path
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
 from google.protobuf.message import DecodeError
 
-from powerbus.bus.errors import InvalidArgument, NotFound
-from powerbus.bus.idl.protoc import compile_protos
+from powerbus.adapters.corba.idl.protoc import compile_protos
+from powerbus.bus.kernel.errors import InvalidArgument, NotFound
 
 __all__ = ["git_revision_exists", "load_reference"]
 

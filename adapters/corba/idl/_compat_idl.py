@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
-from powerbus.bus.idl._builder import build_decls
-from powerbus.bus.idl._index import ProtoIndex
-from powerbus.bus.idl._model import Decl, DeclKind, Member, Operation
-from powerbus.bus.idl._naming import assign_names
-from powerbus.bus.idl._writer import type_texts
+from powerbus.adapters.corba.idl._builder import build_decls
+from powerbus.adapters.corba.idl._index import ProtoIndex
+from powerbus.adapters.corba.idl._model import Decl, DeclKind, Member, Operation
+from powerbus.adapters.corba.idl._naming import assign_names
+from powerbus.adapters.corba.idl._writer import type_texts
 
 __all__ = ["IdlChange", "idl_changes"]
 

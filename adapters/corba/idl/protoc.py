@@ -10,7 +10,7 @@ from pathlib import Path
 
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
-from powerbus.bus.errors import ConfigError, InvalidArgument
+from powerbus.bus.kernel.errors import ConfigError, InvalidArgument
 
 __all__ = ["compile_protos"]
 

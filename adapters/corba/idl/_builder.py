@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from google.protobuf.descriptor_pb2 import FieldDescriptorProto
 
-from powerbus.bus.idl._index import MessageInfo, ProtoIndex, is_message_field, real_oneof
-from powerbus.bus.idl._model import (
+from powerbus.adapters.corba.idl._index import MessageInfo, ProtoIndex, is_message_field, real_oneof
+from powerbus.adapters.corba.idl._model import (
     INTERFACE,
     SCALAR_HELPER,
     SCALARS,
@@ -20,9 +20,9 @@ from powerbus.bus.idl._model import (
     Streaming,
     TypeRef,
 )
-from powerbus.bus.idl._names import camel
-from powerbus.bus.idl._recursion import RecursionCuts, find_cuts
-from powerbus.bus.idl.exceptions import DOMAIN_EXCEPTIONS, EXCEPTION_MODULE
+from powerbus.adapters.corba.idl._names import camel
+from powerbus.adapters.corba.idl._recursion import RecursionCuts, find_cuts
+from powerbus.adapters.corba.idl.exceptions import DOMAIN_EXCEPTIONS, EXCEPTION_MODULE
 
 __all__ = ["PACKAGE_PREFIX", "build_decls", "included_names"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from powerbus.bus.errors import InvalidArgument
+from powerbus.bus.kernel.errors import InvalidArgument
 
 __all__ = ["HostPort", "parse_host_port"]
 

@@ -26,8 +26,8 @@ from enum import Enum
 
 from google.protobuf.descriptor_pb2 import FieldDescriptorProto, FileDescriptorSet
 
-from powerbus.bus.idl._compat_idl import idl_changes
-from powerbus.bus.idl._index import ProtoIndex, real_oneof
+from powerbus.adapters.corba.idl._compat_idl import idl_changes
+from powerbus.adapters.corba.idl._index import ProtoIndex, real_oneof
 
 __all__ = ["Finding", "Severity", "Surface", "compare", "proto_changes"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from powerbus.bus.idl._model import ENUMERATORS, Decl
-from powerbus.bus.idl._names import Scope
+from powerbus.adapters.corba.idl._model import ENUMERATORS, Decl
+from powerbus.adapters.corba.idl._names import Scope
 
 __all__ = ["Modules", "assign_names"]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from powerbus.bus.idl._layout import Item
-from powerbus.bus.idl._model import Decl, DeclKind, Member, Operation, Streaming, TypeRef
-from powerbus.bus.idl._names import escape
-from powerbus.bus.idl._naming import Modules
-from powerbus.bus.idl.exceptions import DOMAIN_EXCEPTIONS
+from powerbus.adapters.corba.idl._layout import Item
+from powerbus.adapters.corba.idl._model import Decl, DeclKind, Member, Operation, Streaming, TypeRef
+from powerbus.adapters.corba.idl._names import escape
+from powerbus.adapters.corba.idl._naming import Modules
+from powerbus.adapters.corba.idl.exceptions import DOMAIN_EXCEPTIONS
 
 __all__ = ["render", "type_texts"]
 

@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from powerbus.bus.addresses import HostPort
-from powerbus.bus.statefile import wait_for_state_file
+from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.statefile import wait_for_state_file
 
 __all__ = [
     "BUS_COMMAND",

@@ -69,7 +69,7 @@ class InvalidArgument(_FieldError):
 
     >>> raise InvalidArgument("address", "not host:port: 'x'")
     Traceback (most recent call last):
-    powerbus.bus.errors.InvalidArgument: address: not host:port: 'x'
+    powerbus.bus.kernel.errors.InvalidArgument: address: not host:port: 'x'
     """
 
     status = grpc.StatusCode.INVALID_ARGUMENT

@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
-from powerbus.bus.errors import ConfigError
+from powerbus.bus.kernel.errors import ConfigError
 
 __all__ = ["create_engine", "read_transaction", "run_migrations", "write_transaction"]
 

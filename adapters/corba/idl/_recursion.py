@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from powerbus.bus.idl._index import ProtoIndex, real_oneof
+from powerbus.adapters.corba.idl._index import ProtoIndex, real_oneof
 
 __all__ = ["FieldKey", "RecursionCuts", "find_cuts"]
 

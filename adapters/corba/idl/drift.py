@@ -5,8 +5,8 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from powerbus.bus.idl.generate import generate_idl
-from powerbus.bus.idl.protoc import compile_protos
+from powerbus.adapters.corba.idl.generate import generate_idl
+from powerbus.adapters.corba.idl.protoc import compile_protos
 
 __all__ = ["check_idl", "idl_diff"]
 

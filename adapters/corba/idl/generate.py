@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
-from powerbus.bus.idl._builder import build_decls
-from powerbus.bus.idl._index import ProtoIndex
-from powerbus.bus.idl._layout import layout
-from powerbus.bus.idl._model import Decl, DeclKind
-from powerbus.bus.idl._naming import Modules, assign_names
-from powerbus.bus.idl._writer import render
+from powerbus.adapters.corba.idl._builder import build_decls
+from powerbus.adapters.corba.idl._index import ProtoIndex
+from powerbus.adapters.corba.idl._layout import layout
+from powerbus.adapters.corba.idl._model import Decl, DeclKind
+from powerbus.adapters.corba.idl._naming import Modules, assign_names
+from powerbus.adapters.corba.idl._writer import render
 
 __all__ = ["generate_idl", "idl_exceptions", "idl_names"]
 
@@ -73,7 +73,7 @@ def idl_names(descriptor_set: FileDescriptorSet) -> dict[str, str]:
 
 def idl_exceptions(descriptor_set: FileDescriptorSet) -> dict[str, str]:
     """The domain exceptions the IDL declares: their name in
-    :data:`~powerbus.bus.idl.exceptions.DOMAIN_EXCEPTIONS` -> IDL scoped name. Empty when
+    :data:`~powerbus.adapters.corba.idl.exceptions.DOMAIN_EXCEPTIONS` -> IDL scoped name. Empty when
     the descriptors hold no powerbus service (nothing raises them then).
 
     >>> idl_exceptions(fds)["NotFound"]  # doctest: +SKIP

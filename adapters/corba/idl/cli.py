@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
-from powerbus.bus.errors import PowerbusError
-from powerbus.bus.idl.compat import Finding, compare
-from powerbus.bus.idl.drift import idl_diff
-from powerbus.bus.idl.generate import generate_idl
-from powerbus.bus.idl.protoc import compile_protos
-from powerbus.bus.idl.reference import load_reference
+from powerbus.adapters.corba.idl.compat import Finding, compare
+from powerbus.adapters.corba.idl.drift import idl_diff
+from powerbus.adapters.corba.idl.generate import generate_idl
+from powerbus.adapters.corba.idl.protoc import compile_protos
+from powerbus.adapters.corba.idl.reference import load_reference
+from powerbus.bus.kernel.errors import PowerbusError
 
 __all__ = ["app"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from powerbus.bus.idl._builder import PACKAGE_PREFIX
-from powerbus.bus.idl._model import INTERFACE, TYPE, TYPE_HELPER, Decl, DeclKind
+from powerbus.adapters.corba.idl._builder import PACKAGE_PREFIX
+from powerbus.adapters.corba.idl._model import INTERFACE, TYPE, TYPE_HELPER, Decl, DeclKind
 
 __all__ = ["Item", "layout"]
 

@@ -1,0 +1,29 @@
+"""Metadata keys of the powerbus call contract, and how their values are read.
+
+>>> IDEMPOTENT_KEY
+'x-powerbus-idempotent'
+>>> asserts_idempotent(" Yes ")
+True
+"""
+
+from __future__ import annotations
+
+__all__ = ["AFFINITY_KEY", "CALLER_KEY", "IDEMPOTENT_KEY", "asserts_idempotent"]
+
+AFFINITY_KEY = "x-powerbus-key"
+"""Affinity key for consistent hashing (a meter or account id)."""
+CALLER_KEY = "x-powerbus-caller"
+"""The calling node's id."""
+IDEMPOTENT_KEY = "x-powerbus-idempotent"
+"""The caller asserts the call is safe to retry, for methods whose proto does not say so."""
+
+_TRUE = frozenset({"1", "true", "yes"})
+
+
+def asserts_idempotent(value: str | bytes | None) -> bool:
+    """Whether an ``x-powerbus-idempotent`` value says yes (``1``, ``true``, ``yes``, any case)."""
+    if value is None:
+        return False
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return value.strip().lower() in _TRUE
