@@ -17,6 +17,7 @@ from google.protobuf.message_factory import GetMessageClass
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from powerbus.bus.kernel.errors import InvalidArgument, NotFound, error_from_status
+from powerbus.bus.transport.grpc_status import from_grpc
 
 __all__ = ["MethodCall", "ReflectionClient", "parse_json_argument"]
 
@@ -101,7 +102,7 @@ class ReflectionClient:
             for reply in replies:
                 yield json_format.MessageToDict(reply, preserving_proto_field_name=True)
         except grpc.RpcError as error:
-            raise error_from_status(error.code(), error.details() or "") from None
+            raise error_from_status(from_grpc(error.code()), error.details() or "") from None
 
     def _load_symbol(self, symbol: str) -> None:
         if symbol in self._loaded:
@@ -131,7 +132,9 @@ class ReflectionClient:
         try:
             replies = list(self._stub.ServerReflectionInfo(iter([request]), timeout=self._timeout))
         except grpc.RpcError as error:
-            raise error_from_status(error.code(), f"reflection: {error.details()}") from None
+            raise error_from_status(
+                from_grpc(error.code()), f"reflection: {error.details()}"
+            ) from None
         for reply in replies:
             if reply.HasField("error_response"):
                 raise NotFound(f"reflection: {reply.error_response.error_message}")

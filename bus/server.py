@@ -34,9 +34,11 @@ from powerbus.bus.policy import (
 )
 from powerbus.bus.reflection import SchemaReflection
 from powerbus.bus.registry import DirectoryChange, Registry
-from powerbus.bus.router import Balancers, HealthProber, Router, UpstreamPool
+from powerbus.bus.router import Balancers, Router
 from powerbus.bus.router.status import balancer_routes
 from powerbus.bus.schema import SchemaRegistry
+from powerbus.bus.transport.pool import UpstreamPool
+from powerbus.bus.transport.probes import HealthProber
 from powerbus.monitoring import CallObserver, Monitoring, MonitoringConfig
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc

@@ -15,16 +15,11 @@ from powerbus.load_balancer.balancer import Balancer
 from powerbus.load_balancer.breaker import BreakerSettings, BreakerState, CircuitBreaker
 from powerbus.load_balancer.endpoint import Endpoint, Tier
 from powerbus.load_balancer.executor import Attempt, CallExecutor, CallPolicy, Send
+from powerbus.load_balancer.lane import Lane
 from powerbus.load_balancer.least_request import LeastRequestPicker
 from powerbus.load_balancer.outlier import OutlierDetector, OutlierSettings
 from powerbus.load_balancer.peak_ewma import PeakEwmaPicker, PeakEwmaSettings
-from powerbus.load_balancer.picker import (
-    NODE_FAILURE_CODES,
-    UNUSED,
-    Outcome,
-    Picker,
-    PickRequest,
-)
+from powerbus.load_balancer.picker import UNUSED, Outcome, Picker, PickRequest
 from powerbus.load_balancer.pickers import make_picker
 from powerbus.load_balancer.refusal import BalancerSnapshot, NodeView, Refusal, RefusalReason
 from powerbus.load_balancer.retry import FaultTolerance, HedgeSettings, RetryBudget, RetrySettings
@@ -38,6 +33,7 @@ from powerbus.load_balancer.settings import (
     SlowStartSettings,
     ZoneSettings,
 )
+from powerbus.load_balancer.status import NODE_FAILURE_CODES, StatusCode
 from powerbus.load_balancer.weighted import SmoothRoundRobinPicker, WeightedRandomPicker
 
 __all__ = [
@@ -56,6 +52,7 @@ __all__ = [
     "FaultTolerance",
     "HealthCheckSettings",
     "HedgeSettings",
+    "Lane",
     "LeastRequestPicker",
     "NodeView",
     "Outcome",
@@ -77,6 +74,7 @@ __all__ = [
     "Send",
     "SlowStartSettings",
     "SmoothRoundRobinPicker",
+    "StatusCode",
     "Tier",
     "WeightedRandomPicker",
     "ZoneSettings",

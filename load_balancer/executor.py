@@ -3,8 +3,8 @@
 The transport (the bus router forwarding raw bytes, or the SDK's proxyless client) gives
 a ``send(endpoint, timeout)`` coroutine that makes one attempt and describes it as an
 :class:`Attempt` without raising; everything else is here, shared by both:
-the service breaker, picks that avoid the node that just failed, retries with tenacity
-(exponential back-off with full jitter, inside the deadline, within the retry budget,
+the service breaker, picks that avoid the node that just failed, retries (exponential
+back-off with full jitter, inside the deadline, within the retry budget,
 only where safe), hedging, forking and broadcast.
 
 On the common path (one attempt that works) this costs one pick, one report and no task.
@@ -13,17 +13,17 @@ On the common path (one attempt that works) this costs one pick, one report and 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-
-from tenacity import AsyncRetrying, RetryCallState, retry_if_result, wait_random_exponential
 
 from powerbus.load_balancer.balancer import Balancer
 from powerbus.load_balancer.endpoint import Endpoint
 from powerbus.load_balancer.picker import Outcome, PickRequest
 from powerbus.load_balancer.refusal import Refusal
 from powerbus.load_balancer.retry import FaultTolerance, HedgeSettings, RetryBudget, RetrySettings
+from powerbus.load_balancer.status import StatusCode
 
 __all__ = ["Attempt", "CallExecutor", "CallPolicy", "Send"]
 
@@ -51,7 +51,7 @@ class Attempt:
 
     __slots__ = ("code", "endpoint", "latency_s", "note", "reached", "value")
 
-    def __init__(self, code: str, value: object, *, reached: bool = True) -> None:
+    def __init__(self, code: StatusCode, value: object, *, reached: bool = True) -> None:
         self.code = code
         self.value = value
         self.reached = reached
@@ -62,7 +62,7 @@ class Attempt:
 
     @property
     def ok(self) -> bool:
-        return self.code == "OK"
+        return self.code is StatusCode.OK
 
 
 Send = Callable[[Endpoint, "float | None"], Awaitable[Attempt]]
@@ -134,19 +134,19 @@ class CallExecutor:
             clock = self._clock
             start = clock()
             timeout = self._timeout(start, deadline)
-            code = "CANCELLED"
+            code = StatusCode.CANCELLED
             try:
                 if timeout is not None and timeout <= 0:
-                    first = Attempt("DEADLINE_EXCEEDED", None, reached=False)
+                    first = Attempt(StatusCode.DEADLINE_EXCEEDED, None, reached=False)
                 else:
                     first = await send(endpoint, timeout)
                 code = first.code
             finally:
                 latency = clock() - start
-                balancer.report(endpoint, Outcome(code == "OK", latency, code))
+                balancer.report(endpoint, Outcome(code is StatusCode.OK, latency, code))
             first.endpoint = endpoint
             first.latency_s = latency
-            if code == "OK":
+            if code is StatusCode.OK:
                 return first
         if isinstance(first, Refusal) or first.ok or not self._worth_retrying(first, mode):
             return first
@@ -156,16 +156,16 @@ class CallExecutor:
         clock = self._clock
         start = clock()
         timeout = self._timeout(start, deadline)
-        code = "CANCELLED"
+        code = StatusCode.CANCELLED
         try:
             if timeout is not None and timeout <= 0:
-                attempt = Attempt("DEADLINE_EXCEEDED", None, reached=False)
+                attempt = Attempt(StatusCode.DEADLINE_EXCEEDED, None, reached=False)
             else:
                 attempt = await send(endpoint, timeout)
             code = attempt.code
         finally:
             latency = clock() - start
-            self.balancer.report(endpoint, Outcome(code == "OK", latency, code))
+            self.balancer.report(endpoint, Outcome(code is StatusCode.OK, latency, code))
         attempt.endpoint = endpoint
         attempt.latency_s = latency
         return attempt
@@ -185,7 +185,9 @@ class CallExecutor:
         if attempt.code in self.policy.retry.retry_on:
             return True
         # A per-try timeout that fired before the call's own deadline.
-        return attempt.code == "DEADLINE_EXCEEDED" and self.policy.retry.per_try_timeout_s > 0
+        return (
+            attempt.code is StatusCode.DEADLINE_EXCEEDED and self.policy.retry.per_try_timeout_s > 0
+        )
 
     async def _retry(
         self,
@@ -196,81 +198,66 @@ class CallExecutor:
         mode: FaultTolerance,
     ) -> Attempt | Refusal:
         settings = self.policy.retry
-        last: list[Attempt] = [first]
-
+        attempts = [first]
         # Attempts that never reached a node (transparent retries) do not count against
         # max_attempts; a bound on all attempts remains.
         bound = settings.max_attempts + len(self.balancer.members())
+        last = first
+        while self._allowed(last, mode):
+            if sum(a.reached for a in attempts) >= settings.max_attempts or len(attempts) >= bound:
+                last.note = f"gave up after {len(attempts)} attempts"
+                break
+            # Exponential back-off with full jitter (AWS's "full jitter"): the n-th retry
+            # waits a uniform share of base * 2^(n-1), capped.
+            ceiling = settings.backoff_base_s * 2 ** (len(attempts) - 1)
+            pause = random.uniform(0.0, min(settings.backoff_max_s, ceiling))
+            if deadline is not None and deadline - self._clock() - pause < settings.min_attempt_s:
+                last.note = "no time left for another attempt"
+                break
+            await self._sleep(pause)
+            result = await self._again(attempts, request, send, deadline)
+            if result is last or isinstance(result, Refusal):
+                return result
+            attempts.append(result)
+            last = result
+        return last
 
-        def stop(state: RetryCallState) -> bool:
-            reached = sum(1 for a in last if a.reached)
-            if reached >= settings.max_attempts or len(last) >= bound:
-                last[-1].note = last[-1].note or f"gave up after {len(last)} attempts"
-                return True
-            if deadline is not None:
-                start = self._clock() + (state.upcoming_sleep or 0.0)
-                if deadline - start < settings.min_attempt_s:
-                    last[-1].note = last[-1].note or "no time left for another attempt"
-                    return True
-            return False
-
-        def again(result: Attempt | Refusal) -> bool:
-            return isinstance(result, Attempt) and self._allowed(result, mode)
-
-        async def attempt() -> Attempt | Refusal:
-            previous = last[-1]
-            assert previous.endpoint is not None
-            failed_on = previous.endpoint.node_id
-            # Never the node that just failed; nodes tried before only if nothing else is left.
-            tried = frozenset(a.endpoint.node_id for a in last if a.endpoint is not None)
-            budgeted = previous.reached
-            if budgeted and not self.budget.acquire(active=self.balancer.active):
-                previous.note = (
-                    f"{failed_on} failed, not retried: retry budget of service "
-                    f"{self.balancer.service} exhausted ({self.budget.in_flight} retries in flight)"
-                )
-                return previous
-            try:
+    async def _again(
+        self, attempts: list[Attempt], request: PickRequest, send: Send, deadline: float | None
+    ) -> Attempt | Refusal:
+        """One more attempt, on another node; the previous attempt (with a note saying why)
+        when none may be made."""
+        previous = attempts[-1]
+        assert previous.endpoint is not None
+        failed_on = previous.endpoint.node_id
+        # Never the node that just failed; nodes tried before only if nothing else is left.
+        tried = frozenset(a.endpoint.node_id for a in attempts if a.endpoint is not None)
+        budgeted = previous.reached
+        if budgeted and not self.budget.acquire(active=self.balancer.active):
+            previous.note = (
+                f"{failed_on} failed, not retried: retry budget of service "
+                f"{self.balancer.service} exhausted ({self.budget.in_flight} retries in flight)"
+            )
+            return previous
+        try:
+            endpoint = self.balancer.pick(
+                PickRequest(request.method, request.key, request.exclude | tried)
+            )
+            if endpoint is not None and endpoint.node_id in tried and len(tried) > 1:
+                self.balancer.release(endpoint)  # every node tried: any but the last
                 endpoint = self.balancer.pick(
-                    PickRequest(request.method, request.key, request.exclude | tried)
+                    PickRequest(request.method, request.key, request.exclude | {failed_on})
                 )
-                if endpoint is not None and endpoint.node_id in tried and len(tried) > 1:
-                    self.balancer.release(endpoint)  # every node tried: any but the last
-                    endpoint = self.balancer.pick(
-                        PickRequest(request.method, request.key, request.exclude | {failed_on})
-                    )
-                if endpoint is None:
-                    return self.balancer.refusal()
-                if endpoint.node_id == failed_on:
-                    self.balancer.release(endpoint)
-                    previous.note = f"not retried: no node other than {failed_on}"
-                    return previous
-                result = await self._send(endpoint, send, deadline)
-            finally:
-                if budgeted:
-                    self.budget.release()
-            last.append(result)
-            return result
-
-        made = 0
-
-        async def first_then_retries() -> Attempt | Refusal:
-            # tenacity counts the attempt already made as its first.
-            nonlocal made
-            made += 1
-            return first if made == 1 else await attempt()
-
-        retrying = AsyncRetrying(
-            stop=stop,
-            wait=wait_random_exponential(
-                multiplier=settings.backoff_base_s, max=settings.backoff_max_s
-            ),
-            retry=retry_if_result(again),
-            retry_error_callback=lambda _state: last[-1],
-            sleep=self._sleep,
-        )
-        result: Attempt | Refusal = await retrying(first_then_retries)
-        return result
+            if endpoint is None:
+                return self.balancer.refusal()
+            if endpoint.node_id == failed_on:
+                self.balancer.release(endpoint)
+                previous.note = f"not retried: no node other than {failed_on}"
+                return previous
+            return await self._send(endpoint, send, deadline)
+        finally:
+            if budgeted:
+                self.budget.release()
 
     def _allowed(self, attempt: Attempt, mode: FaultTolerance) -> bool:
         return not attempt.ok and not attempt.note and self._worth_retrying(attempt, mode)

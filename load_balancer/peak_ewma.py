@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from powerbus.load_balancer.endpoint import Endpoint
 from powerbus.load_balancer.least_request import candidates, two_choices
-from powerbus.load_balancer.picker import NODE_FAILURE_CODES, UNUSED, Outcome, PickRequest
+from powerbus.load_balancer.picker import UNUSED, Outcome, PickRequest
+from powerbus.load_balancer.status import NODE_FAILURE_CODES
 
 __all__ = ["PeakEwmaPicker", "PeakEwmaSettings"]
 

@@ -12,15 +12,9 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from powerbus.load_balancer.endpoint import Endpoint
+from powerbus.load_balancer.status import NODE_FAILURE_CODES, StatusCode
 
-__all__ = ["NODE_FAILURE_CODES", "UNUSED", "Outcome", "PickRequest", "Picker"]
-
-NODE_FAILURE_CODES: frozenset[str] = frozenset(
-    {"UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN", "DATA_LOSS"}
-)
-"""Status codes that say the node failed, not the request: they count towards outlier
-ejection and circuit breakers. ``NOT_FOUND``, ``INVALID_ARGUMENT`` and other answers
-about the request are a healthy node's replies; ``CANCELLED`` is the caller's doing."""
+__all__ = ["UNUSED", "Outcome", "PickRequest", "Picker"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +33,15 @@ class PickRequest:
 class Outcome:
     """How a call to an endpoint ended, reported back so pickers can learn.
 
-    >>> Outcome(ok=False, latency_s=0.002, code="UNAVAILABLE").node_failure
+    >>> Outcome(ok=False, latency_s=0.002, code=StatusCode.UNAVAILABLE).node_failure
     True
     """
 
     ok: bool
     latency_s: float
-    code: str = "OK"
+    code: StatusCode = StatusCode.OK
+    called: bool = True
+    """False for a pick given back unused (:data:`UNUSED`): nothing is learned from it."""
 
     @property
     def node_failure(self) -> bool:
@@ -53,7 +49,7 @@ class Outcome:
         return self.code in NODE_FAILURE_CODES
 
 
-UNUSED = Outcome(ok=False, latency_s=0.0, code="UNUSED")
+UNUSED = Outcome(ok=False, latency_s=0.0, code=StatusCode.CANCELLED, called=False)
 """Reported for an endpoint that was picked but not called (a fork that was not needed):
 pickers stop counting it in flight and learn nothing from it."""
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from powerbus.load_balancer.status import StatusCode
+
 __all__ = ["FaultTolerance", "HedgeSettings", "RetryBudget", "RetrySettings"]
 
 
@@ -38,7 +40,7 @@ class RetrySettings:
     """Attempts in all, the first included."""
     backoff_base_s: float = 0.025
     backoff_max_s: float = 0.250
-    retry_on: frozenset[str] = frozenset({"UNAVAILABLE"})
+    retry_on: frozenset[StatusCode] = frozenset({StatusCode.UNAVAILABLE})
     """Status codes worth another node's try (a per-try timeout always is)."""
     per_try_timeout_s: float = 0.0
     """Deadline of one attempt inside the call's; 0 gives each attempt all that is left."""

@@ -13,6 +13,7 @@ from powerbus.load_balancer.breaker import BreakerSettings
 from powerbus.load_balancer.outlier import OutlierSettings
 from powerbus.load_balancer.peak_ewma import PeakEwmaSettings
 from powerbus.load_balancer.ring_hash import RingHashSettings
+from powerbus.load_balancer.status import NODE_FAILURE_CODES, StatusCode
 
 __all__ = [
     "BalancerSettings",
@@ -106,7 +107,5 @@ class BalancerSettings:
         )
     )
     health: HealthCheckSettings = field(default_factory=HealthCheckSettings)
-    failure_codes: frozenset[str] = frozenset(
-        {"UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN", "DATA_LOSS"}
-    )
+    failure_codes: frozenset[StatusCode] = NODE_FAILURE_CODES
     """Status codes counted as the node's failure by outlier ejection and breakers."""

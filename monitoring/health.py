@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from enum import Enum
 
-from powerbus.bus.registry import ChangeKind, DirectoryChange, NodeHealth, NodeRecord
+from powerbus.bus.kernel.nodes import ChangeKind, DirectoryChange, NodeHealth, NodeRecord
 
 __all__ = ["HealthLog", "OperatorHealth"]
 
@@ -52,7 +52,7 @@ class HealthLog:
         self._changes: dict[str, deque[float]] = {}
 
     def on_change(self, change: DirectoryChange) -> None:
-        """A :class:`Directory` listener."""
+        """A directory listener (:class:`~powerbus.bus.kernel.nodes.DirectoryView`)."""
         node, previous = change.node, change.previous
         node_id = node.node_id
         if change.kind is ChangeKind.REMOVED:
@@ -97,7 +97,7 @@ class HealthLog:
 
 def _node(node_id: str, health: NodeHealth) -> NodeRecord:
     """A node record for examples and tests."""
-    from powerbus.bus.registry.records import EPOCH
+    from powerbus.bus.kernel.nodes import EPOCH
 
     return NodeRecord(
         node_id=node_id,

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from powerbus.bus.kernel.calls import CallOrigin
+from powerbus.load_balancer import StatusCode
 from powerbus.monitoring.database import read_transaction, write_transaction
 from powerbus.monitoring.tables import rollup_state, rollups
 from powerbus.monitoring.tally import Sample, TallyKey
@@ -136,7 +137,7 @@ class RollupStore:
                 sample = _sample(row)
                 bucket = totals.setdefault(slot, {})
                 bucket[name] = bucket[name] + sample if name in bucket else sample
-                if row.code != "OK":
+                if row.code != StatusCode.OK:
                     failed = errors.setdefault(slot, {})
                     failed[name] = failed.get(name, 0) + int(row.count)
         # The last point may cover less than a step: its rates are over what it covers.

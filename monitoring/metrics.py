@@ -48,6 +48,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from powerbus.bus.kernel.calls import LATENCY_BUCKETS_S
+from powerbus.load_balancer import StatusCode
 from powerbus.monitoring.alerts import Alert
 from powerbus.monitoring.recorder import TrafficRecorder
 from powerbus.monitoring.tally import Sample
@@ -104,7 +105,7 @@ class TrafficCollector(Collector):
             requests.add_metric(
                 [key.service, key.method, key.node_id, key.caller, key.code, origin], tally.count
             )
-            if key.code != "OK":
+            if key.code != StatusCode.OK:
                 failing = (key.service, key.method, key.node_id, key.caller, origin)
                 failed[failing] = failed.get(failing, 0) + tally.count
             by_route.setdefault((key.service, key.method, key.node_id, origin), []).append(

@@ -33,7 +33,7 @@ from starlette.routing import BaseRoute
 
 from powerbus.bus.kernel.calls import CallObserver, NullObserver
 from powerbus.bus.kernel.lifecycle import Lifecycle
-from powerbus.bus.registry import Directory, NodeHealth
+from powerbus.bus.kernel.nodes import DirectoryView, NodeHealth
 from powerbus.monitoring.alert_log import AlertLog
 from powerbus.monitoring.alerts import Alert, AlertBook
 from powerbus.monitoring.api import monitoring_routes
@@ -79,7 +79,7 @@ class Monitoring(Lifecycle):
         *,
         config: MonitoringConfig,
         db_url: str,
-        directory: Directory,
+        directory: DirectoryView,
         lease_ttl: timedelta,
         clock: Callable[[], float] = time.time,
     ) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from powerbus.bus.kernel.calls import CallOrigin, CallRecord
+from powerbus.load_balancer import StatusCode
 from powerbus.monitoring.labels import LabelLimit
 from powerbus.monitoring.tally import Sample, Tally, TallyKey
 
@@ -95,7 +96,7 @@ class TrafficRecorder:
             key = (record.service, record.method, record.node_id)
             left = self._in_flight.get(key, 0) - 1
             self._in_flight[key] = left if left > 0 else 0
-        if record.code != "OK":
+        if record.code != StatusCode.OK:
             self._failed(record.node_id, record.code)
         elif self._failing:
             self._failing.pop(record.node_id, None)
@@ -197,10 +198,10 @@ class TrafficRecorder:
         self._by_raw[raw] = tally
         return tally
 
-    def _failed(self, node_id: str, code: str) -> None:
+    def _failed(self, node_id: str, code: StatusCode) -> None:
         if not node_id:
             return
-        if code == "UNAVAILABLE":
+        if code == StatusCode.UNAVAILABLE:
             count = self._failing.get(node_id, (0, 0.0))[0]
             self._failing[node_id] = (count + 1, self._clock())
         else:

@@ -22,6 +22,8 @@ import grpc
 
 from powerbus.bus.kernel.calls import CallOrigin
 from powerbus.bus.kernel.errors import InvalidArgument, PowerbusError
+from powerbus.bus.transport.grpc_status import abort_with
+from powerbus.load_balancer import StatusCode
 from powerbus.monitoring.recorder import TrafficRecorder
 from powerbus.monitoring.tally import BUCKET_COUNT, Sample, bucket_index
 from powerbus.traffic.v1 import traffic_pb2, traffic_pb2_grpc
@@ -67,7 +69,7 @@ def check_report(request: traffic_pb2.ReportTrafficRequest) -> list[tuple[dict[s
         for name in ("service", "method", "code"):
             if not getattr(stats, name):
                 raise InvalidArgument(f"{field}.{name}", "must not be empty")
-        if stats.code not in grpc.StatusCode.__members__:
+        if stats.code not in StatusCode.__members__:
             raise InvalidArgument(f"{field}.code", f"not a gRPC status code name: {stats.code!r}")
         if stats.latency_sum_s < 0:
             raise InvalidArgument(f"{field}.latency_sum_s", "must not be negative")
@@ -81,7 +83,7 @@ def _labels(stats: traffic_pb2.CallStats) -> dict[str, str]:
         "method": stats.method,
         "node_id": stats.node_id,
         "caller": stats.caller,
-        "code": stats.code,
+        "code": StatusCode[stats.code],
     }
 
 
@@ -120,7 +122,7 @@ class TrafficReportsServicer(traffic_pb2_grpc.TrafficReportsServicer):
         try:
             calls = check_report(request)
         except PowerbusError as error:
-            await context.abort(error.status, error.message)
+            await abort_with(context, error)
         if self._remember(request):
             return traffic_pb2.ReportTrafficResponse(duplicate=True)
         origin = _ORIGINS[request.origin]

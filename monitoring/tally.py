@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from powerbus.bus.kernel.calls import LATENCY_BUCKETS_S, CallOrigin
+from powerbus.load_balancer import StatusCode
 
 __all__ = ["BUCKET_COUNT", "Sample", "Tally", "TallyKey", "bucket_index", "quantile"]
 
@@ -35,7 +36,7 @@ class TallyKey(NamedTuple):
     method: str
     node_id: str
     caller: str
-    code: str
+    code: StatusCode
     origin: CallOrigin
 
 

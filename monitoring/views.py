@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from powerbus.load_balancer import StatusCode
 from powerbus.monitoring.alerts import Alert
 from powerbus.monitoring.tally import Sample, Tally, TallyKey
 from powerbus.monitoring.topology import Topology
@@ -143,7 +144,7 @@ def _totals(
         requests, errors = found.get(name, (0, 0))
         found[name] = (
             requests + tally.count,
-            errors + (tally.count if key.code != "OK" else 0),
+            errors + (tally.count if key.code != StatusCode.OK else 0),
         )
     return found
 

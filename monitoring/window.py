@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from powerbus.load_balancer import StatusCode
 from powerbus.monitoring.tally import Sample, TallyKey
 
 __all__ = ["Rates", "SampleWindow", "rates_by"]
@@ -118,5 +119,5 @@ def rates_by(
 def _rates(items: Iterable[tuple[TallyKey, Sample]], seconds: float) -> Rates:
     items = list(items)
     total = Sample.total(s for _, s in items)
-    errors = sum(s.count for k, s in items if k.code != "OK")
+    errors = sum(s.count for k, s in items if k.code != StatusCode.OK)
     return Rates(requests=total.count, errors=errors, seconds=seconds, sample=total)

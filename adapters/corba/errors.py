@@ -43,6 +43,7 @@ import grpc
 
 from powerbus.adapters.corba.idl.exceptions import DOMAIN_EXCEPTIONS, exception_for_code
 from powerbus.bus.kernel.errors import PowerbusError, error_from_status
+from powerbus.load_balancer import StatusCode
 
 __all__ = [
     "POWERBUS_VMCID",
@@ -174,7 +175,7 @@ def error_for_status(code: grpc.StatusCode, details: str) -> PowerbusError:
     details name none."""
     if code in (_S.INVALID_ARGUMENT, _S.ALREADY_EXISTS) and ": " not in details:
         details = f"request: {details}"
-    return error_from_status(code, details)
+    return error_from_status(StatusCode[code.name], details)
 
 
 def _completion(exc: Any) -> str:

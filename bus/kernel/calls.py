@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
+from powerbus.load_balancer.status import StatusCode
+
 __all__ = ["LATENCY_BUCKETS_S", "CallObserver", "CallOrigin", "CallRecord", "NullObserver"]
 
 LATENCY_BUCKETS_S: tuple[float, ...] = (
@@ -74,8 +76,10 @@ class CallOrigin(str, Enum):
 class CallRecord:
     """One finished call.
 
+    >>> from powerbus.load_balancer import StatusCode
     >>> CallRecord(service="powerbus.echo.v1.Echo", method="Echo", node_id="echo-1",
-    ...            caller="billing-1", code="OK", latency_s=0.0012, bytes_in=12, bytes_out=30).ok
+    ...            caller="billing-1", code=StatusCode.OK, latency_s=0.0012,
+    ...            bytes_in=12, bytes_out=30).ok
     True
     """
 
@@ -85,8 +89,7 @@ class CallRecord:
     """The node that served it; empty when none was picked."""
     caller: str
     """``x-powerbus-caller``, or the peer address when the caller did not say."""
-    code: str
-    """gRPC status code name, e.g. ``"OK"``, ``"UNAVAILABLE"``."""
+    code: StatusCode
     latency_s: float
     bytes_in: int
     """Request bytes (all messages of a client stream)."""
@@ -96,7 +99,7 @@ class CallRecord:
 
     @property
     def ok(self) -> bool:
-        return self.code == "OK"
+        return self.code == StatusCode.OK
 
 
 class CallObserver(Protocol):

@@ -1,4 +1,4 @@
-"""The powerbus error tree, and its one mapping onto gRPC status codes.
+"""The powerbus error tree, and its one mapping onto status codes.
 
 ::
 
@@ -20,7 +20,7 @@ mapped into this tree at the edge of the module that calls the library.
 
 from __future__ import annotations
 
-import grpc
+from powerbus.load_balancer.status import StatusCode
 
 __all__ = [
     "AlreadyExists",
@@ -43,7 +43,7 @@ class PowerbusError(Exception):
     """Root of every powerbus error."""
 
     retriable: bool = False
-    status: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    status: StatusCode = StatusCode.UNKNOWN
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -53,7 +53,7 @@ class PowerbusError(Exception):
 class ConfigError(PowerbusError):
     """A configuration value is missing or wrong; the message names the key."""
 
-    status = grpc.StatusCode.FAILED_PRECONDITION
+    status = StatusCode.FAILED_PRECONDITION
 
 
 class _FieldError(PowerbusError):
@@ -72,11 +72,11 @@ class InvalidArgument(_FieldError):
     powerbus.bus.kernel.errors.InvalidArgument: address: not host:port: 'x'
     """
 
-    status = grpc.StatusCode.INVALID_ARGUMENT
+    status = StatusCode.INVALID_ARGUMENT
 
 
 class NotFound(PowerbusError):
-    status = grpc.StatusCode.NOT_FOUND
+    status = StatusCode.NOT_FOUND
 
 
 class LeaseExpired(NotFound):
@@ -86,20 +86,20 @@ class LeaseExpired(NotFound):
 class AlreadyExists(_FieldError):
     """A unique name (a node id, an idempotency key) is held by someone else."""
 
-    status = grpc.StatusCode.ALREADY_EXISTS
+    status = StatusCode.ALREADY_EXISTS
 
 
 class Unimplemented(PowerbusError):
-    status = grpc.StatusCode.UNIMPLEMENTED
+    status = StatusCode.UNIMPLEMENTED
 
 
 class ResourceExhausted(PowerbusError):
-    status = grpc.StatusCode.RESOURCE_EXHAUSTED
+    status = StatusCode.RESOURCE_EXHAUSTED
 
 
 class Unavailable(PowerbusError):
     retriable = True
-    status = grpc.StatusCode.UNAVAILABLE
+    status = StatusCode.UNAVAILABLE
 
 
 class NoHealthyNode(Unavailable):
@@ -108,33 +108,33 @@ class NoHealthyNode(Unavailable):
 
 class DeadlineExceeded(PowerbusError):
     retriable = True
-    status = grpc.StatusCode.DEADLINE_EXCEEDED
+    status = StatusCode.DEADLINE_EXCEEDED
 
 
-_BY_STATUS: dict[grpc.StatusCode, type[PowerbusError]] = {
-    grpc.StatusCode.FAILED_PRECONDITION: ConfigError,
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
-    grpc.StatusCode.UNIMPLEMENTED: Unimplemented,
-    grpc.StatusCode.UNAVAILABLE: Unavailable,
-    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+_BY_STATUS: dict[StatusCode, type[PowerbusError]] = {
+    StatusCode.FAILED_PRECONDITION: ConfigError,
+    StatusCode.NOT_FOUND: NotFound,
+    StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    StatusCode.UNIMPLEMENTED: Unimplemented,
+    StatusCode.UNAVAILABLE: Unavailable,
+    StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
 }
 
 
-def status_of(error: BaseException) -> grpc.StatusCode:
-    """The gRPC status code a powerbus error is sent as (UNKNOWN for anything else)."""
-    return error.status if isinstance(error, PowerbusError) else grpc.StatusCode.UNKNOWN
+def status_of(error: BaseException) -> StatusCode:
+    """The status code a powerbus error is sent as (UNKNOWN for anything else)."""
+    return error.status if isinstance(error, PowerbusError) else StatusCode.UNKNOWN
 
 
-def error_from_status(code: grpc.StatusCode, details: str) -> PowerbusError:
-    """The powerbus error for a gRPC status received from a peer."""
-    if code is grpc.StatusCode.INVALID_ARGUMENT:
+def error_from_status(code: StatusCode, details: str) -> PowerbusError:
+    """The powerbus error for a status received from a peer."""
+    if code is StatusCode.INVALID_ARGUMENT:
         field, _, problem = details.partition(": ")
         return InvalidArgument(field, problem or details)
-    if code is grpc.StatusCode.ALREADY_EXISTS:
+    if code is StatusCode.ALREADY_EXISTS:
         field, _, problem = details.partition(": ")
         return AlreadyExists(field, problem or details)
     error = _BY_STATUS.get(code, PowerbusError)(details)
-    if error.status is grpc.StatusCode.UNKNOWN:
+    if error.status is StatusCode.UNKNOWN:
         error.status = code
     return error

@@ -10,6 +10,7 @@ them through ``powerbus.policy.v1.Policies/WatchPolicies``.
 3
 """
 
+from powerbus.bus.kernel.policy import PolicyKey, ServicePolicy, policy_keys
 from powerbus.bus.policy.book import (
     ALL_SERVICES,
     PolicyBook,
@@ -17,7 +18,6 @@ from powerbus.bus.policy.book import (
     StoredPolicy,
     load_policy_defaults,
 )
-from powerbus.bus.policy.model import PolicyKey, ServicePolicy, policy_keys
 from powerbus.bus.policy.servicer import PoliciesServicer, policy_message
 from powerbus.bus.policy.store import PolicyStore
 from powerbus.bus.policy.watcher import PolicyListener, PolicyWatcher

@@ -22,11 +22,10 @@ from typing import Any
 
 from powerbus.bus.kernel.config import read_toml
 from powerbus.bus.kernel.errors import ConfigError, InvalidArgument
-from powerbus.bus.policy.model import ServicePolicy
+from powerbus.bus.kernel.policy import ALL_SERVICES, ServicePolicy
 
 __all__ = ["ALL_SERVICES", "PolicyBook", "PolicyDefaults", "StoredPolicy", "load_policy_defaults"]
 
-ALL_SERVICES = "*"
 """The service name under which overrides for every service are stored."""
 
 

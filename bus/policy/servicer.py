@@ -13,6 +13,7 @@ from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.bus.policy.book import ALL_SERVICES
 from powerbus.bus.policy.store import check_service
 from powerbus.bus.policy.watcher import PolicyWatcher
+from powerbus.bus.transport.grpc_status import abort_with
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
 
 __all__ = ["PoliciesServicer", "policy_message"]
@@ -82,7 +83,7 @@ class PoliciesServicer(policy_pb2_grpc.PoliciesServicer):
         try:
             return await change()
         except PowerbusError as exc:
-            await context.abort(exc.status, exc.message)
+            await abort_with(context, exc)
             raise  # pragma: no cover - abort raises
 
     async def WatchPolicies(
@@ -132,5 +133,5 @@ async def _answer(context: Context, build: Callable[[], policy_pb2.Policy]) -> p
     try:
         return build()
     except PowerbusError as exc:
-        await context.abort(exc.status, exc.message)
+        await abort_with(context, exc)
         raise  # pragma: no cover

@@ -21,11 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from powerbus.bus.kernel.errors import InvalidArgument
+from powerbus.bus.kernel.policy import ServicePolicy
 from powerbus.bus.policy._tables import STATE_ROW, overrides, state
 from powerbus.bus.policy.book import ALL_SERVICES, StoredPolicy
-from powerbus.bus.policy.model import ServicePolicy
 from powerbus.bus.registry._database import read_transaction, write_transaction
-from powerbus.bus.registry.records import EPOCH
+from powerbus.bus.kernel.nodes import EPOCH
 
 __all__ = ["EPOCH", "PolicyStore", "check_service"]
 

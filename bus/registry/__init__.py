@@ -11,7 +11,7 @@ registry between bus instances) and serves ``powerbus.registry.v1.Registry`` thr
 
 from powerbus.bus.registry._watch import WatchFellBehind
 from powerbus.bus.registry.directory import Directory, Listener
-from powerbus.bus.registry.records import (
+from powerbus.bus.kernel.nodes import (
     ChangeKind,
     Dependency,
     DirectoryChange,

@@ -20,6 +20,7 @@ from powerbus.bus.registry._validation import (
     check_service_name,
     check_service_names,
 )
+from powerbus.bus.transport.grpc_status import abort_with
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ async def _abort(context: Context, exc: Exception, method: str) -> NoReturn:
     if isinstance(exc, grpc.aio.AbortError):
         raise exc
     if isinstance(exc, PowerbusError):
-        await context.abort(exc.status, exc.message)
+        await abort_with(context, exc)
     log.error("registry %s failed", method, exc_info=exc)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error in the registry's {method}")
     raise AssertionError("context.abort returned")  # pragma: no cover

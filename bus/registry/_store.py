@@ -24,7 +24,7 @@ from powerbus.bus.registry._database import read_transaction, write_transaction
 from powerbus.bus.registry._descriptors import parse_files
 from powerbus.bus.registry._tables import STATE_ROW, changes, nodes, state
 from powerbus.bus.registry._validation import Registration
-from powerbus.bus.registry.records import Dependency, Load, NodeHealth, NodeRecord, Priority
+from powerbus.bus.kernel.nodes import Dependency, Load, NodeHealth, NodeRecord, Priority
 
 __all__ = ["Delta", "Store", "StoredNode"]
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from powerbus.bus.kernel.errors import ResourceExhausted
 from powerbus.bus.registry.directory import Directory
-from powerbus.bus.registry.records import ChangeKind, DirectoryChange, NodeRecord
+from powerbus.bus.kernel.nodes import ChangeKind, DirectoryChange, NodeRecord
 from powerbus.registry.v1 import registry_pb2
 
 __all__ = ["Watch", "WatchFellBehind"]

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from google.protobuf import descriptor_pb2
 
 from powerbus.bus.registry._store import Delta, StoredNode
-from powerbus.bus.registry.records import (
+from powerbus.bus.kernel.nodes import (
     ChangeKind,
     DirectoryChange,
     NodeRecord,

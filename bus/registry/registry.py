@@ -33,7 +33,7 @@ from powerbus.bus.registry._store import Store
 from powerbus.bus.registry._validation import check_registration
 from powerbus.bus.registry._watch import Watch
 from powerbus.bus.registry.directory import Directory
-from powerbus.bus.registry.records import Load, NodeRecord
+from powerbus.bus.kernel.nodes import Load, NodeRecord
 from powerbus.registry.v1 import registry_pb2
 
 __all__ = ["Registry"]

@@ -15,17 +15,9 @@ from collections.abc import Callable, Iterable
 from powerbus.bus.kernel.errors import NoHealthyNode, Unimplemented
 from powerbus.bus.policy import ALL_SERVICES, PolicyBook
 from powerbus.bus.registry import Directory, DirectoryChange, NodeRecord
-from powerbus.load_balancer import (
-    Balancer,
-    CallExecutor,
-    Endpoint,
-    Outcome,
-    Picker,
-    PickRequest,
-    Tier,
-)
+from powerbus.load_balancer import Endpoint, Lane, Outcome, Picker, PickRequest, Tier
 
-__all__ = ["Balancers", "Lane", "endpoint_of"]
+__all__ = ["Balancers", "endpoint_of"]
 
 
 def endpoint_of(node: NodeRecord) -> Endpoint:
@@ -37,17 +29,6 @@ def endpoint_of(node: NodeRecord) -> Endpoint:
         zone=node.zone,
         tier=Tier(node.priority.value),
     )
-
-
-class Lane:
-    """A service's balancer and executor."""
-
-    __slots__ = ("balancer", "executor", "service")
-
-    def __init__(self, service: str, balancer: Balancer, executor: CallExecutor) -> None:
-        self.service = service
-        self.balancer = balancer
-        self.executor = executor
 
 
 class Balancers:
@@ -120,8 +101,7 @@ class Balancers:
             lane = self._lanes.get(name)
             if lane is not None:
                 policy = self._book.policy(name)
-                lane.balancer.configure(policy.balancer)
-                lane.executor.configure(policy.calls)
+                lane.configure(policy.balancer, policy.calls)
         self.on_members()
 
     def _on_change(self, change: DirectoryChange) -> None:
@@ -144,5 +124,4 @@ class Balancers:
 
     def _new_lane(self, service: str) -> Lane:
         policy = self._book.policy(service)
-        balancer = Balancer(service, settings=policy.balancer, local_zone=self._zone)
-        return Lane(service, balancer, CallExecutor(balancer, policy.calls))
+        return Lane(service, policy.balancer, policy.calls, local_zone=self._zone)

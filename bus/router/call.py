@@ -1,8 +1,8 @@
 """One method's route, and one call along it: the node picked and how the call went.
 
-Unary calls run through the service's :class:`~powerbus.load_balancer.CallExecutor`, so
-they get the service's fault tolerance (retries where safe, hedging, forking, broadcast);
-each attempt is one call to one node. Streaming calls go to one node, picked once.
+Unary calls take the call path the SDK's proxyless client takes too
+(:mod:`powerbus.bus.transport.unary`): the service's fault tolerance, each attempt one call
+to one node, recorded once. Streaming calls go to one node, picked once.
 
 Every attempt ends in the call observer (monitoring) and in the balancer's report,
 however it ends, so balancers learn from latency and failures.
@@ -11,27 +11,29 @@ however it ends, so balancers learn from latency and failures.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any
 
-import grpc
-
-from powerbus.bus.kernel.calls import CallObserver, CallRecord
-from powerbus.bus.kernel.descriptors import Idempotency, MethodInfo
+from powerbus.bus.kernel.calls import CallRecord
+from powerbus.bus.kernel.descriptors import MethodInfo, MethodKind
 from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.bus.router.balancers import Balancers
 from powerbus.bus.router.forwarding import Metadata, forwardable
-from powerbus.bus.router.keys import AFFINITY_KEY, CALLER_KEY, IDEMPOTENT_KEY, never_reached
-from powerbus.bus.router.link import NodeLink, reply_status
-from powerbus.bus.router.link_frames import LINK_MAX_BYTES, Frame
-from powerbus.bus.router.upstreams import UpstreamPool
-from powerbus.load_balancer import Attempt, Endpoint, Outcome, PickRequest, Refusal
+from powerbus.bus.transport.grpc_status import abort_with, to_grpc
+from powerbus.bus.transport.pool import UpstreamPool
+from powerbus.bus.transport.unary import UnaryCalls, read_headers
+from powerbus.load_balancer import Endpoint, Outcome, PickRequest, StatusCode
 
 if TYPE_CHECKING:
     from powerbus.bus.router.forwarding import Context
 
 __all__ = ["MethodRoute", "RoutedCall"]
 
-_TRUE = frozenset({"1", "true", "yes"})
+_SHAPES = {
+    MethodKind.UNARY: "unary_unary",
+    MethodKind.SERVER_STREAM: "unary_stream",
+    MethodKind.CLIENT_STREAM: "stream_unary",
+    MethodKind.BIDI_STREAM: "stream_stream",
+}
 
 
 class RoutedCall:
@@ -54,7 +56,8 @@ class RoutedCall:
         self.endpoint = endpoint
         self.metadata = metadata
         self.caller = caller
-        self.code = "OK"
+        self.code = StatusCode.OK
+        """Set by forwarding."""
         self.bytes_in = 0
         self.bytes_out = 0
         self.started = time.perf_counter()
@@ -69,201 +72,70 @@ class MethodRoute:
         *,
         balancers: Balancers,
         upstreams: UpstreamPool,
-        observer: CallObserver,
+        calls: UnaryCalls,
     ) -> None:
         self.info = info
         self.service = info.service
         self._method = info.path.rpartition("/")[2]
         self._balancers = balancers
         self._upstreams = upstreams
-        self._observer = observer
-        self._idempotent = info.idempotency is not Idempotency.UNKNOWN
-        self._side_effect_free = info.idempotency is Idempotency.NO_SIDE_EFFECTS
+        self._calls = calls
 
     async def unary(self, request: bytes, context: Context) -> bytes:
         """Forward a unary call under the service's fault tolerance."""
         lane = self._balancers.lane(self.service)
         if lane is None:
-            await _abort(context, self._balancers.missing(self.service))
-        metadata, key, caller, idempotent = _read(context)
+            await abort_with(context, self._balancers.missing(self.service))
+        metadata = forwardable(context.invocation_metadata())
+        headers = read_headers(metadata)
+        headers.caller = headers.caller or _peer_host(context.peer())
         remaining = context.time_remaining()
         if remaining is None:
             timeout = lane.executor.policy.timeout_s
             deadline = time.monotonic() + timeout if timeout > 0 else None
         else:
             deadline = time.monotonic() + remaining
-        send = _UnarySend(self, request, metadata, caller or _peer_host(context.peer()))
-        result = await lane.executor.run(
-            PickRequest(self.info.path, key),
-            send,
-            idempotent=self._idempotent or idempotent,
-            side_effect_free=self._side_effect_free,
-            deadline=deadline,
+        reply = await self._calls.run(
+            lane, self.info, request, metadata, headers, deadline=deadline
         )
-        if isinstance(result, Refusal):
-            self._record("", send.caller, "UNAVAILABLE", 0.0, len(request), 0)
-            await context.abort(grpc.StatusCode.UNAVAILABLE, result.message)
-        value = result.value
-        if isinstance(value, Frame):  # over the node link
-            if value.initial:
-                await context.send_initial_metadata(value.initial)
-            if value.trailing:
-                context.set_trailing_metadata(value.trailing)
-            if result.ok:
-                return bytes(value.payload)
-            note = f" [powerbus: {result.note}]" if result.note else ""
-            await context.abort(
-                reply_status(value),
-                value.details + note,
-                value.trailing,
-            )
-        if result.ok:
-            reply, upstream = cast("tuple[bytes, Any]", value)
-            initial = await upstream.initial_metadata()
-            if initial:
-                await context.send_initial_metadata(initial)
-            trailing = await upstream.trailing_metadata()
-            if trailing:
-                context.set_trailing_metadata(tuple(trailing))
-            return reply
-        await _relay_failure(context, result)
+        if reply.initial:
+            await context.send_initial_metadata(reply.initial)
+        if reply.trailing:
+            context.set_trailing_metadata(reply.trailing)
+        if reply.ok:
+            return reply.payload
+        await context.abort(to_grpc(reply.code), reply.details, reply.trailing)
+        raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
     async def begin(self, context: Context) -> RoutedCall:
         """Pick a node for a streaming call, or end the call with the reason there is none."""
-        metadata, key, caller, _idempotent = _read(context)
+        metadata = forwardable(context.invocation_metadata())
+        headers = read_headers(metadata)
         try:
-            endpoint = self._balancers.pick(self.service, PickRequest(self.info.path, key))
+            endpoint = self._balancers.pick(self.service, PickRequest(self.info.path, headers.key))
         except PowerbusError as error:
-            await _abort(context, error)
-        node = self._upstreams.callable(endpoint.address, self.info.path, self.info.kind.value)
-        self._observer.call_started(self.service, self._method, endpoint.node_id)
-        return RoutedCall(node, endpoint, metadata, caller or _peer_host(context.peer()))
+            await abort_with(context, error)
+        node = self._upstreams.callable(endpoint.address, self.info.path, _SHAPES[self.info.kind])
+        self._calls.observer.call_started(self.service, self._method, endpoint.node_id)
+        return RoutedCall(node, endpoint, metadata, headers.caller or _peer_host(context.peer()))
 
     def finish(self, call: RoutedCall) -> None:
         latency = time.perf_counter() - call.started
-        self._balancers.report(
-            self.service, call.endpoint, Outcome(call.code == "OK", latency, call.code)
-        )
-        self._record(
-            call.endpoint.node_id, call.caller, call.code, latency, call.bytes_in, call.bytes_out
-        )
-
-    def _record(
-        self, node_id: str, caller: str, code: str, latency: float, sent: int, received: int
-    ) -> None:
-        self._observer.call_finished(
+        code = call.code
+        outcome = Outcome(code is StatusCode.OK, latency, code)
+        self._balancers.report(self.service, call.endpoint, outcome)
+        self._calls.observer.call_finished(
             CallRecord(
                 service=self.service,
                 method=self._method,
-                node_id=node_id,
-                caller=caller,
+                node_id=call.endpoint.node_id,
+                caller=call.caller,
                 code=code,
                 latency_s=latency,
-                bytes_in=sent,
-                bytes_out=received,
+                bytes_in=call.bytes_in,
+                bytes_out=call.bytes_out,
             )
         )
-
-
-class _UnarySend:
-    """One attempt of a unary call on one node: what the executor's ``send`` does."""
-
-    __slots__ = ("caller", "metadata", "request", "route")
-
-    def __init__(self, route: MethodRoute, request: bytes, metadata: Metadata, caller: str) -> None:
-        self.route = route
-        self.request = request
-        self.metadata = metadata
-        self.caller = caller
-
-    async def __call__(self, endpoint: Endpoint, timeout: float | None) -> Attempt:
-        route = self.route
-        if len(self.request) <= LINK_MAX_BYTES:
-            link = route._upstreams.link(endpoint.address)
-            if link.usable():
-                return await self._over(link, endpoint, timeout)
-        node = route._upstreams.callable(endpoint.address, route.info.path, "unary")
-        route._observer.call_started(route.service, route._method, endpoint.node_id)
-        started = time.perf_counter()
-        upstream = node(self.request, timeout=timeout, metadata=self.metadata)
-        code = "CANCELLED"
-        received = 0
-        try:
-            reply: bytes = await upstream
-            code = "OK"
-            received = len(reply)
-            return Attempt("OK", (reply, upstream))
-        except grpc.aio.AioRpcError as error:
-            code = error.code().name
-            return Attempt(code, error, reached=not never_reached(error))
-        finally:
-            upstream.cancel()  # no-op once done; ends the node's call if ours was cancelled
-            route._record(
-                endpoint.node_id,
-                self.caller,
-                code,
-                time.perf_counter() - started,
-                len(self.request),
-                received,
-            )
-
-    async def _over(self, link: NodeLink, endpoint: Endpoint, timeout: float | None) -> Attempt:
-        """The attempt on the node link: one frame out, one back."""
-        route = self.route
-        route._observer.call_started(route.service, route._method, endpoint.node_id)
-        started = time.perf_counter()
-        code, received = "CANCELLED", 0
-        try:
-            reply = await link.call(route.info.path, self.metadata, self.request, timeout)
-            code = reply_status(reply).name
-            received = len(reply.payload)
-            return Attempt(code, reply, reached=reply.ran)
-        finally:
-            route._record(
-                endpoint.node_id,
-                self.caller,
-                code,
-                time.perf_counter() - started,
-                len(self.request),
-                received,
-            )
-
-
-def _read(context: Context) -> tuple[Metadata, str | None, str, bool]:
-    """Forwardable metadata, affinity key, caller and the idempotency flag of a call."""
-    metadata = forwardable(context.invocation_metadata())
-    key = caller = None
-    idempotent = False
-    for k, v in metadata:
-        if k == AFFINITY_KEY:
-            key = v
-        elif k == CALLER_KEY:
-            caller = v
-        elif k == IDEMPOTENT_KEY:
-            idempotent = isinstance(v, str) and v.strip().lower() in _TRUE
-    return (
-        metadata,
-        key if isinstance(key, str) else None,
-        caller if isinstance(caller, str) else "",
-        idempotent,
-    )
-
-
-async def _abort(context: Context, error: PowerbusError) -> NoReturn:
-    await context.abort(error.status, error.message)
-    raise AssertionError("unreachable: abort raises")  # pragma: no cover
-
-
-async def _relay_failure(context: Context, attempt: Attempt) -> NoReturn:
-    error = attempt.value
-    note = f" [powerbus: {attempt.note}]" if attempt.note else ""
-    if isinstance(error, grpc.aio.AioRpcError):
-        await context.abort(
-            error.code(), (error.details() or "") + note, tuple(error.trailing_metadata() or ())
-        )
-    node = attempt.endpoint.node_id if attempt.endpoint else "?"
-    await context.abort(grpc.StatusCode[attempt.code], f"no time left to call node {node}{note}")
-    raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
 
 def _peer_host(peer: str | None) -> str:

@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 
+from powerbus.bus.transport.grpc_status import from_grpc
+from powerbus.bus.transport.reply import Metadata
+from powerbus.load_balancer import StatusCode
+
 __all__ = [
     "Context",
     "Metadata",
@@ -19,7 +23,6 @@ __all__ = [
     "forward_to_reply_stream",
 ]
 
-Metadata = tuple[tuple[str, str | bytes], ...]
 if TYPE_CHECKING:
     from powerbus.bus.router.call import RoutedCall
 
@@ -51,7 +54,7 @@ def forwardable(metadata: Any) -> Metadata:
 async def _relay_failure(
     context: Context, call: RoutedCall, error: grpc.aio.AioRpcError
 ) -> NoReturn:
-    call.code = error.code().name
+    call.code = from_grpc(error.code())
     await context.abort(error.code(), error.details() or "", tuple(error.trailing_metadata() or ()))
     raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
@@ -92,7 +95,7 @@ async def forward_to_reply(
     except grpc.aio.AioRpcError as error:
         await _relay_failure(context, call, error)
     except BaseException:
-        call.code = "CANCELLED"
+        call.code = StatusCode.CANCELLED
         raise
     finally:
         upstream.cancel()  # no-op once done; ends the node's call if ours was cancelled
@@ -118,7 +121,7 @@ async def forward_to_reply_stream(
     except grpc.aio.AioRpcError as error:
         await _relay_failure(context, call, error)
     except BaseException:
-        call.code = "CANCELLED"
+        call.code = StatusCode.CANCELLED
         raise
     finally:
         upstream.cancel()

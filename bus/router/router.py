@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from powerbus.bus.kernel.calls import CallObserver, NullObserver
+from powerbus.bus.kernel.calls import CallObserver, CallOrigin, NullObserver
 from powerbus.bus.kernel.descriptors import MethodKind
 from powerbus.bus.kernel.errors import PowerbusError, Unimplemented
 from powerbus.bus.router.balancers import Balancers
 from powerbus.bus.router.call import MethodRoute
 from powerbus.bus.router.forwarding import forward_to_reply, forward_to_reply_stream
-from powerbus.bus.router.upstreams import UpstreamPool
 from powerbus.bus.schema import SchemaRegistry
+from powerbus.bus.transport.grpc_status import abort_with
+from powerbus.bus.transport.pool import UpstreamPool
+from powerbus.bus.transport.unary import UnaryCalls
 
 __all__ = ["Router"]
 
@@ -44,9 +46,9 @@ class Router(grpc.GenericRpcHandler):
         observer: CallObserver | None = None,
     ) -> None:
         self._schema = schema
-        self._observer: CallObserver = observer or NullObserver()
         self._balancers = balancers
         self._upstreams = upstreams
+        self._calls = UnaryCalls(upstreams.transport, observer or NullObserver(), CallOrigin.ROUTED)
         self._handlers: dict[str, Handler] = {}
 
     def schema_changed(self) -> None:
@@ -66,7 +68,7 @@ class Router(grpc.GenericRpcHandler):
         if info is None:
             return _refusal(self._explain_unknown(path))
         route = MethodRoute(
-            info, balancers=self._balancers, upstreams=self._upstreams, observer=self._observer
+            info, balancers=self._balancers, upstreams=self._upstreams, calls=self._calls
         )
         if info.kind is MethodKind.UNARY:
             return grpc.unary_unary_rpc_method_handler(route.unary)
@@ -106,6 +108,6 @@ class Router(grpc.GenericRpcHandler):
 def _refusal(error: PowerbusError) -> Handler:
     # A stream-stream handler answers any call shape without reading a request first.
     async def refuse(_requests: AsyncIterator[bytes], context: Context) -> None:
-        await context.abort(error.status, error.message)
+        await abort_with(context, error)
 
     return grpc.stream_stream_rpc_method_handler(refuse)

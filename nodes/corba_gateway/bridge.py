@@ -26,6 +26,8 @@ from powerbus.adapters.corba.schema import Interface, Operation
 from powerbus.adapters.corba.stubs import Stubs, python_name
 from powerbus.bus.kernel.calls import CallObserver, CallOrigin, CallRecord
 from powerbus.bus.kernel.errors import PowerbusError
+from powerbus.bus.transport.grpc_status import from_grpc, to_grpc
+from powerbus.load_balancer import StatusCode
 from powerbus.nodes.sdk.channel import CALLER_KEY
 
 __all__ = ["PEER_KEY", "OperationBridge", "corba_caller", "servant_class"]
@@ -78,7 +80,7 @@ class OperationBridge:
         started = time.perf_counter()
         info = omniORB.currentCallInfo()
         peer = str(info["peer_address"]) if info else ""
-        code = "UNKNOWN"
+        code = StatusCode.UNKNOWN
         bytes_in = bytes_out = 0
         try:
             if self._streams_in:
@@ -97,18 +99,18 @@ class OperationBridge:
             else:
                 bytes_out = result.ByteSize()
                 converted = self._reply.to_idl(result)
-            code = "OK"
+            code = StatusCode.OK
             return converted
         except grpc.RpcError as exc:
             status: grpc.StatusCode = exc.code()
             details: str = exc.details() or ""
-            code = status.name
+            code = from_grpc(status)
             raise corba_exception_for_status(
                 status, details, user_exceptions=self._user_exceptions
             ) from None
         except PowerbusError as exc:  # a value the other side cannot represent
-            code = exc.status.name
-            raise corba_exception_for_status(exc.status, exc.message) from None
+            code = exc.status
+            raise corba_exception_for_status(to_grpc(exc.status), exc.message) from None
         finally:
             self._traffic.call_finished(
                 CallRecord(

@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 import grpc
 
 from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.metadata import CALLER_KEY
 
 __all__ = ["CALLER_KEY", "BusChannel", "caller_interceptors"]
 
-CALLER_KEY = "x-powerbus-caller"
 
 S = TypeVar("S")
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import grpc
 
 from powerbus.bus.kernel.lifecycle import Lifecycle
-from powerbus.bus.policy import ALL_SERVICES, ServicePolicy
+from powerbus.bus.kernel.policy import ALL_SERVICES, ServicePolicy
 from powerbus.load_balancer import Endpoint, Tier
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc

@@ -2,10 +2,11 @@
 
 :class:`LinkService` listens for the link on an ephemeral port beside the node's gRPC
 port, and answers ``/powerbus.link.v1.Link/Where`` on the gRPC port with that port and a
-token the bus must present first. Each call frame runs the same handler a gRPC call
-would, through the same server interceptors (load counting, error mapping), with a
-context that offers what handlers use: metadata, the time left, ``abort``, codes, details
-and trailing metadata.
+token the bus must present first. Each call frame runs the node's handler for the method
+(found from the service descriptors, as the generated code would register it) through
+the same middleware chain as gRPC calls (:mod:`powerbus.nodes.sdk.middleware`), with a
+:class:`LinkContext` that offers what handlers use: the call's metadata, the peer, the time
+left, ``abort``, codes, details and both sets of metadata.
 
 Draining: once :meth:`LinkService.drain` is called (the node deregistered), new call
 frames are refused as never run, so the bus retries them elsewhere; calls under way
@@ -21,12 +22,13 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import grpc
+from google.protobuf.message_factory import GetMessageClass
 
-from powerbus.bus.router.link_frames import (
+from powerbus.bus.transport.frames import (
     CALL,
     CANCEL,
     HELLO,
@@ -40,9 +42,10 @@ from powerbus.bus.router.link_frames import (
     encode_reply,
     encode_where,
 )
+from powerbus.nodes.sdk.middleware import Middleware, call_through
 from powerbus.nodes.sdk.node import Node
 
-__all__ = ["LinkService"]
+__all__ = ["LinkContext", "LinkService"]
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +56,13 @@ _GOAWAY_WAIT_S = 1.0
 
 
 class _Abort(Exception):
-    """Raised by the context's ``abort``, as grpc's own AbortError is."""
+    """Raised by :meth:`LinkContext.abort`, as grpc's own AbortError is."""
 
 
-class _LinkContext:
-    """What a handler gets for a call that came over the link (a ServicerContext subset)."""
+class LinkContext:
+    """The context of a call that came over the link: the part of
+    ``grpc.aio.ServicerContext`` that handlers and middleware use, with the call's own
+    metadata, peer and deadline."""
 
     def __init__(self, metadata: _Pairs, timeout: float | None, peer: str) -> None:
         self._metadata = metadata
@@ -113,46 +118,42 @@ class _LinkContext:
         return False
 
 
-class _Details:
-    """The ``HandlerCallDetails`` interceptors are given."""
+class _Method:
+    """One unary method the link serves: the node's handler and the message codecs."""
 
-    def __init__(self, method: str) -> None:
-        self.method = method
-        self.invocation_metadata: _Pairs = ()
+    __slots__ = ("deserialize", "handler", "serialize")
 
-
-class _Recorder:
-    """Stands in for a server to learn the handlers a generated ``add_...`` registers."""
-
-    def __init__(self) -> None:
-        self.handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
-
-    def add_generic_rpc_handlers(self, handlers: Sequence[Any]) -> None:
-        """The same handlers come through :meth:`add_registered_method_handlers`."""
-
-    def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
-        for name, method in handlers.items():
-            self.handlers[f"/{service}/{name}"] = method
+    def __init__(self, handler: Callable[[Any, Any], Any], request: Any, reply: Any) -> None:
+        self.handler = handler
+        self.deserialize = request.FromString
+        self.serialize = reply.SerializeToString
 
 
-Unary = Callable[[Any, Any], Awaitable[Any]]
+def _unary_methods(node: Node) -> dict[str, _Method]:
+    """The node's unary methods by path, from the descriptors of the services it serves."""
+    methods: dict[str, _Method] = {}
+    for service in node.served_services():
+        for m in service.descriptor.methods:
+            if not (m.client_streaming or m.server_streaming):
+                methods[f"/{service.name}/{m.name}"] = _Method(
+                    getattr(node, m.name),
+                    GetMessageClass(m.input_type),
+                    GetMessageClass(m.output_type),
+                )
+    return methods
 
 
 class LinkService:
     """Serves the link for one node: :meth:`start` it, add :meth:`handler` to the server.
 
-    >>> # link = LinkService(node, interceptors=[LoadInterceptor(load), ErrorInterceptor()])
+    >>> # link = LinkService(node, middleware=[LoadMiddleware(load), ErrorMiddleware()])
     >>> # await link.start("127.0.0.1"); server.add_generic_rpc_handlers((link.handler(),))
     >>> # ...; await link.drain(grace); await link.close()
     """
 
-    def __init__(self, node: Node, *, interceptors: Sequence[grpc.aio.ServerInterceptor]) -> None:
-        recorder = _Recorder()
-        for service in node.served_services():
-            service.add_to_server(node, recorder)  # type: ignore[arg-type]
-        self._raw = {p: h for p, h in recorder.handlers.items() if h.unary_unary is not None}
-        self._interceptors = list(interceptors)
-        self._methods: dict[str, tuple[Unary, Any, Any]] = {}
+    def __init__(self, node: Node, *, middleware: Sequence[Middleware]) -> None:
+        self._methods = _unary_methods(node)
+        self._chain = tuple(middleware)
         self._token = secrets.token_bytes(TOKEN_BYTES)
         self._server: asyncio.Server | None = None
         self._connections: set[_LinkConnection] = set()
@@ -170,7 +171,7 @@ class LinkService:
     @property
     def methods(self) -> list[str]:
         """The unary methods the link serves (none: do not advertise it)."""
-        return sorted(self._raw)
+        return sorted(self._methods)
 
     async def start(self, host: str) -> None:
         """Listen for the bus on ``host`` (the node's gRPC host), on a free port."""
@@ -247,39 +248,31 @@ class LinkService:
         task.add_done_callback(done)
 
     async def _call(self, frame: Frame, out: _LinkConnection) -> None:
-        context = _LinkContext(frame.metadata, frame.timeout, out.peer)
+        context = LinkContext(frame.metadata, frame.timeout, out.peer)
         payload = b""
+        method = self._methods.get(frame.method)
         try:
-            found = await self._method(frame.method)
-        except KeyError:
-            found = None
-        try:
-            if found is None:
+            if method is None:
                 await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
-            behavior, deserialize, serialize = found
-            reply = await behavior(deserialize(frame.payload), context)
-            payload = serialize(reply)
+            reply = await call_through(
+                self._chain,
+                frame.method,
+                context,
+                method.handler,
+                method.deserialize(frame.payload),
+            )
+            payload = method.serialize(reply)
             code = context.code() or grpc.StatusCode.OK
-        except _Abort:
-            code = context.code() or grpc.StatusCode.UNKNOWN
-        except grpc.aio.AbortError:
+        except (_Abort, grpc.aio.AbortError):
             code = context.code() or grpc.StatusCode.UNKNOWN
         except asyncio.CancelledError:
-            out.send(
-                encode_reply(
-                    frame.call_id,
-                    grpc.StatusCode.CANCELLED.value[0],
-                    "cancelled",
-                    (),
-                    (),
-                    b"",
-                    ran=True,
-                )
-            )
+            cancelled = grpc.StatusCode.CANCELLED.value[0]
+            out.send(encode_reply(frame.call_id, cancelled, "cancelled", (), (), b"", ran=True))
             raise
         except Exception as exc:
             log.exception("%s failed on the link", frame.method)
-            code, context._details = grpc.StatusCode.UNKNOWN, f"Unexpected {type(exc)}: {exc}"
+            code = grpc.StatusCode.UNKNOWN
+            context.set_details(f"Unexpected {type(exc)}: {exc}")
         self.calls += 1
         value = code.value[0]
         out.send(
@@ -293,21 +286,6 @@ class LinkService:
                 ran=True,
             )
         )
-
-    async def _method(self, path: str) -> tuple[Unary, Any, Any]:
-        found = self._methods.get(path)
-        if found is None:
-            raw = self._raw[path]  # KeyError: not a unary method this node serves
-            handler: Any = raw
-            for interceptor in reversed(self._interceptors):
-                handler = await _intercepted(interceptor, handler, path)
-            found = (
-                handler.unary_unary,
-                raw.request_deserializer or _identity,
-                raw.response_serializer or _identity,
-            )
-            self._methods[path] = found
-        return found
 
 
 class _LinkConnection(asyncio.Protocol):
@@ -357,14 +335,3 @@ class _LinkConnection(asyncio.Protocol):
             self._service._all_closed.set()
         for task in list(self.calls.values()):
             task.cancel()
-
-
-async def _intercepted(interceptor: grpc.aio.ServerInterceptor, handler: Any, path: str) -> Any:
-    async def continuation(_details: Any) -> Any:
-        return handler
-
-    return await interceptor.intercept_service(continuation, _Details(path))
-
-
-def _identity(value: Any) -> Any:
-    return value

@@ -19,7 +19,7 @@ __all__ = ["LoadCounter"]
 class LoadCounter:
     """In-flight calls, totals of calls and failed calls, and CPU use between snapshots.
 
-    Fed by :class:`~powerbus.nodes.sdk.interceptors.LoadInterceptor`, never by handlers.
+    Fed by :class:`~powerbus.nodes.sdk.middleware.LoadMiddleware`, never by handlers.
     Only touched from the event loop's thread, so plain integers suffice.
     """
 

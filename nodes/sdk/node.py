@@ -20,7 +20,7 @@ per process, registration, heartbeats and draining are its job, not the node's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from powerbus.nodes.sdk.channel import BusChannel
     from powerbus.nodes.sdk.config import NodeConfig
+    from powerbus.nodes.sdk.middleware import Middleware
 
 __all__ = ["BusClient", "Node"]
 
@@ -115,6 +116,11 @@ class Node:
     def metadata(self) -> Mapping[str, str]:
         """Free-form facts registered with the node (version, site, ...)."""
         return {}
+
+    def middleware(self) -> Sequence[Middleware]:
+        """Middleware of this node's own, run around every call it serves (on gRPC and on
+        the node link alike), inside the SDK's load counting and error mapping."""
+        return ()
 
     async def on_start(self) -> None:
         """Called before the node starts serving."""

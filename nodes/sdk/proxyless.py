@@ -29,51 +29,30 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf import descriptor_pool
 
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.calls import CallObserver, CallOrigin, CallRecord
+from powerbus.bus.kernel.descriptors import Idempotency, MethodInfo, MethodKind, idempotency_of
 from powerbus.bus.kernel.lifecycle import Lifecycle
-from powerbus.bus.policy import ServicePolicy
-from powerbus.bus.router.keys import AFFINITY_KEY, IDEMPOTENT_KEY, never_reached
-from powerbus.bus.router.link import NodeLink, reply_status
-from powerbus.bus.router.link_frames import LINK_MAX_BYTES
-from powerbus.bus.router.probes import HealthProber
-from powerbus.load_balancer import (
-    Attempt,
-    Balancer,
-    CallExecutor,
-    Endpoint,
-    Outcome,
-    PickRequest,
-    Refusal,
+from powerbus.bus.kernel.metadata import CALLER_KEY
+from powerbus.bus.kernel.policy import ServicePolicy
+from powerbus.bus.transport import (
+    HealthProber,
+    Reply,
+    UnaryCalls,
+    UpstreamPool,
+    from_grpc,
+    read_headers,
+    to_grpc,
 )
-from powerbus.nodes.sdk.channel import CALLER_KEY
+from powerbus.load_balancer import Balancer, Lane, Outcome, PickRequest, StatusCode
 from powerbus.nodes.sdk.feeds import NodeFeed, PolicyFeed
 from powerbus.nodes.sdk.traffic import TrafficReporter
 
 __all__ = ["ProxylessClient"]
 
 S = TypeVar("S")
-_IDEMPOTENT = (
-    descriptor_pb2.MethodOptions.IDEMPOTENT,
-    descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
-)
-# Node channels as the router's: keepalive finds dead nodes, no retries of grpc's own.
-_NODE_OPTIONS: tuple[tuple[str, Any], ...] = (
-    ("grpc.keepalive_time_ms", 10_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.enable_retries", 0),
-)
-
-
-class _Lane:
-    __slots__ = ("balancer", "executor")
-
-    def __init__(self, balancer: Balancer, executor: CallExecutor) -> None:
-        self.balancer = balancer
-        self.executor = executor
 
 
 class ProxylessClient(Lifecycle):
@@ -102,10 +81,10 @@ class ProxylessClient(Lifecycle):
         self._report_interval = report_interval
         self._health_checks = health_checks
         self._extra_observer = observer
-        self._lanes: dict[str, _Lane] = {}
-        self._channels: dict[str, grpc.aio.Channel] = {}
-        self._callables: dict[tuple[str, str, str], Any] = {}
-        self._links: dict[str, NodeLink] = {}
+        self._lanes: dict[str, Lane] = {}
+        self._pool = UpstreamPool()
+        self._calls = UnaryCalls(self._pool.transport, _Observers(self), CallOrigin.PROXYLESS)
+        self._streams: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
 
     @property
@@ -125,7 +104,7 @@ class ProxylessClient(Lifecycle):
         self._policies = PolicyFeed(channel, on_change=self._policies_changed)
         self._prober = HealthProber(
             balancers=lambda: [lane.balancer for lane in self._lanes.values()],
-            channel_for=self._channel,
+            channel_for=self._pool.channel,
         )
         await self._traffic.start()
         await self._policies.start()
@@ -138,13 +117,14 @@ class ProxylessClient(Lifecycle):
         channel, self._bus_channel = self._bus_channel, None
         if channel is None:
             return
-        for part in (self._prober, self._nodes, self._policies, self._traffic):
+        for part in (self._prober, self._nodes, self._policies):
             if part is not None:
                 await part.stop()
-        links, self._links = list(self._links.values()), {}
-        await asyncio.gather(*(link.close() for link in links), return_exceptions=True)
-        channels, self._channels, self._callables = list(self._channels.values()), {}, {}
-        await asyncio.gather(*(c.close() for c in channels), return_exceptions=True)
+        # Streams still open are cut by closing their channels; their reports come first.
+        await self._pool.close()
+        await asyncio.gather(*self._streams, return_exceptions=True)
+        if self._traffic is not None:
+            await self._traffic.stop()
         await channel.close()
 
     async def wait_for_nodes(self, service: str, *, count: int = 1, timeout: float) -> None:
@@ -163,20 +143,25 @@ class ProxylessClient(Lifecycle):
         """The balancer of ``service`` (for operators and tests)."""
         return self._lane(service).balancer
 
+    def connected(self) -> set[str]:
+        """Addresses of the nodes this client keeps connections to (a channel, and the node
+        link on it once used)."""
+        return self._pool.addresses()
+
     def stub(self, stub_type: Callable[[Any], S]) -> S:
         """A generated stub whose calls this client balances."""
         return stub_type(_BalancedChannel(self))
 
     # Keeping lanes current.
 
-    def _lane(self, service: str) -> _Lane:
+    def _lane(self, service: str) -> Lane:
         lane = self._lanes.get(service)
         if lane is None:
             policy = self._policy(service)
-            balancer = Balancer(service, settings=policy.balancer, local_zone=self.zone)
-            lane = self._lanes[service] = _Lane(balancer, CallExecutor(balancer, policy.calls))
+            lane = Lane(service, policy.balancer, policy.calls, local_zone=self.zone)
+            self._lanes[service] = lane
             if self._nodes is not None:
-                balancer.update(self._nodes.endpoints(service))
+                lane.balancer.update(self._nodes.endpoints(service))
             if self._prober is not None:
                 self._prober.reconcile()
         return lane
@@ -195,45 +180,27 @@ class ProxylessClient(Lifecycle):
         self._changed.set()
 
     def _retire_unused(self) -> None:
-        """Close the channels and links of nodes no service here has any more."""
-        in_use = {e.address for lane in self._lanes.values() for e in lane.balancer.members()}
-        for address in [a for a in self._channels if a not in in_use]:
-            channel = self._channels.pop(address)
-            self._callables = {k: v for k, v in self._callables.items() if k[0] != address}
-            _background(_retire(channel, self._links.pop(address, None)))
+        """Close the connections of nodes no service here has any more."""
+        self._pool.retain(
+            {e.address for lane in self._lanes.values() for e in lane.balancer.members()}
+        )
 
     def _policies_changed(self, services: set[str]) -> None:
         for name, lane in self._lanes.items():
             if "*" in services or name in services:
                 policy = self._policy(name)
-                lane.balancer.configure(policy.balancer)
-                lane.executor.configure(policy.calls)
+                lane.configure(policy.balancer, policy.calls)
         self._changed.set()
 
-    def _channel(self, address: str) -> grpc.aio.Channel:
-        channel = self._channels.get(address)
-        if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(
-                address, options=_NODE_OPTIONS
-            )
-        return channel
+    def _follow(self, stream: Any, finish: Callable[[Any], Any]) -> None:
+        """Report a stream when it ends; the task is awaited by :meth:`stop`."""
 
-    def _link(self, address: str) -> NodeLink:
-        """The node link to ``address``, as the router has (unary calls as frames)."""
-        link = self._links.get(address)
-        if link is None:
-            link = self._links[address] = NodeLink(self._channel(address), address)
-        return link
+        def done(finished: Any) -> None:
+            task = asyncio.ensure_future(finish(finished))
+            self._streams.add(task)
+            task.add_done_callback(self._streams.discard)
 
-    def _callable(self, address: str, path: str, shape: str, ser: Any, deser: Any) -> Any:
-        key = (address, path, shape)
-        found = self._callables.get(key)
-        if found is None:
-            factory = getattr(self._channel(address), shape)
-            found = self._callables[key] = factory(
-                path, request_serializer=ser, response_deserializer=deser
-            )
-        return found
+        stream.add_done_callback(done)
 
     def _record(self, record: CallRecord) -> None:
         if self._traffic is not None:
@@ -291,25 +258,37 @@ class _BalancedChannel:
         )
 
 
+class _Observers:
+    """The client's observers: its traffic reporter and the one it was given."""
+
+    def __init__(self, client: ProxylessClient) -> None:
+        self._client = client
+
+    def call_started(self, service: str, method: str, node_id: str) -> None:
+        """Nothing to count: traffic reports carry finished calls only."""
+
+    def call_finished(self, record: CallRecord) -> None:
+        self._client._record(record)
+
+
 class _Method:
     def __init__(self, client: ProxylessClient, path: str, ser: Any, deser: Any) -> None:
         self.client = client
         self.path = path
         self.service, _, self.method = path.lstrip("/").rpartition("/")
-        self.ser = ser
-        self.deser = deser
+        self.ser = ser or _identity
+        self.deser = deser or _identity
         self.caller_only = ((CALLER_KEY, client.caller),)
-        level = _idempotency(self.service, self.method)
-        self.idempotent = level in _IDEMPOTENT
-        self.side_effect_free = level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS
 
     def metadata(self, metadata: Any) -> tuple[tuple[str, str | bytes], ...]:
-        pairs = tuple(metadata or ())
+        if not metadata:
+            return self.caller_only
+        pairs = tuple(metadata)
         if not any(k == CALLER_KEY for k, _ in pairs):
-            pairs += ((CALLER_KEY, self.client.caller),)
+            pairs += self.caller_only
         return pairs
 
-    def record(self, node_id: str, code: str, latency: float, sent: int, got: int) -> None:
+    def record(self, node_id: str, code: StatusCode, latency: float) -> None:
         self.client._record(
             CallRecord(
                 service=self.service,
@@ -318,103 +297,42 @@ class _Method:
                 caller=self.client.caller,
                 code=code,
                 latency_s=latency,
-                bytes_in=sent,
-                bytes_out=got,
+                bytes_in=0,
+                bytes_out=0,
                 origin=CallOrigin.PROXYLESS,
             )
         )
 
 
 class _Unary(_Method):
+    """A unary method: the call path the router takes (:mod:`powerbus.bus.transport.unary`)."""
+
+    def __init__(self, client: ProxylessClient, path: str, ser: Any, deser: Any) -> None:
+        super().__init__(client, path, ser, deser)
+        self.info = MethodInfo(path, self.service, MethodKind.UNARY, _idempotency(path))
+
     def __call__(
         self, request: Any, *, timeout: float | None = None, metadata: Any = None, **_: Any
     ) -> Any:
         return self._call(request, timeout, metadata)
 
     async def _call(self, request: Any, timeout: float | None, metadata: Any) -> Any:
-        lane = self.client._lane(self.service)
-        key: str | None = None
-        flagged = False
-        if metadata:
-            pairs = self.metadata(metadata)
-            for k, v in pairs:
-                if k == AFFINITY_KEY and isinstance(v, str):
-                    key = v
-                elif k == IDEMPOTENT_KEY and v in ("1", "true"):
-                    flagged = True
-        else:
-            pairs = self.caller_only
-        deadline = time.monotonic() + (self.client.default_timeout if timeout is None else timeout)
-        size = request.ByteSize() if hasattr(request, "ByteSize") else 0
-
-        async def send(endpoint: Endpoint, left: float | None) -> Attempt:
-            link = self.client._link(endpoint.address)
-            if link.usable():
-                payload = self.ser(request) if self.ser is not None else request
-                if len(payload) <= LINK_MAX_BYTES:
-                    return await self._over(link, endpoint, payload, left, pairs)
-            call = self.client._callable(
-                endpoint.address, self.path, "unary_unary", self.ser, self.deser
-            )
-            started = time.perf_counter()
-            code, got = "CANCELLED", 0
-            try:
-                reply = await call(request, timeout=left, metadata=pairs)
-                code = "OK"
-                got = reply.ByteSize() if hasattr(reply, "ByteSize") else 0
-                return Attempt("OK", reply)
-            except grpc.aio.AioRpcError as error:
-                code = error.code().name
-                return Attempt(code, error, reached=not never_reached(error))
-            finally:
-                self.record(endpoint.node_id, code, time.perf_counter() - started, size, got)
-
-        result = await lane.executor.run(
-            PickRequest(self.path, key),
-            send,
-            idempotent=self.idempotent or flagged,
-            side_effect_free=self.side_effect_free,
+        client = self.client
+        pairs = self.metadata(metadata)
+        headers = read_headers(pairs)
+        headers.caller = client.caller
+        deadline = time.monotonic() + (client.default_timeout if timeout is None else timeout)
+        reply = await client._calls.run(
+            client._lane(self.service),
+            self.info,
+            self.ser(request),
+            pairs,
+            headers,
             deadline=deadline,
         )
-        if isinstance(result, Refusal):
-            self.record("", "UNAVAILABLE", 0.0, size, 0)
-            raise _error(grpc.StatusCode.UNAVAILABLE, result.message)
-        if result.ok:
-            return result.value
-        error = result.value
-        if isinstance(error, grpc.aio.AioRpcError):
-            if result.note:
-                raise _error(
-                    error.code(),
-                    f"{error.details()} [powerbus: {result.note}]",
-                    error.trailing_metadata(),
-                )
-            raise error
-        raise _error(grpc.StatusCode[result.code], f"no time left [powerbus: {result.note}]")
-
-    async def _over(
-        self,
-        link: NodeLink,
-        endpoint: Endpoint,
-        payload: bytes,
-        left: float | None,
-        pairs: tuple[tuple[str, str | bytes], ...],
-    ) -> Attempt:
-        """One attempt on the node link: what the gRPC call would give, for less."""
-        started = time.perf_counter()
-        code, got = "CANCELLED", 0
-        try:
-            frame = await link.call(self.path, pairs, payload, left)
-            status = reply_status(frame)
-            code = status.name
-            if status is grpc.StatusCode.OK:
-                got = len(frame.payload)
-                reply = self.deser(frame.payload) if self.deser is not None else frame.payload
-                return Attempt("OK", reply)
-            error = _error(status, frame.details, grpc.aio.Metadata(*frame.trailing))
-            return Attempt(code, error, reached=frame.ran)
-        finally:
-            self.record(endpoint.node_id, code, time.perf_counter() - started, len(payload), got)
+        if reply.ok:
+            return self.deser(reply.payload)
+        raise _error(reply)
 
 
 class _Stream(_Method):
@@ -429,13 +347,13 @@ class _Stream(_Method):
     def __call__(
         self, request: Any, *, timeout: float | None = None, metadata: Any = None, **_: Any
     ) -> Any:
-        lane = self.client._lane(self.service)
-        balancer = lane.balancer
+        balancer = self.client._lane(self.service).balancer
         refusal = balancer.admit()
         endpoint = balancer.pick(PickRequest(self.path)) if refusal is None else None
         if endpoint is None:
-            raise _error(grpc.StatusCode.UNAVAILABLE, (refusal or balancer.refusal()).message)
-        call_on = self.client._callable(
+            message = (refusal or balancer.refusal()).message
+            raise _error(Reply(StatusCode.UNAVAILABLE, details=message, ran=False))
+        call_on = self.client._pool.callable(
             endpoint.address, self.path, self.shape, self.ser, self.deser
         )
         started = time.perf_counter()
@@ -446,40 +364,35 @@ class _Stream(_Method):
         )
 
         async def finish(finished: Any) -> None:
-            code = "CANCELLED" if finished.cancelled() else (await finished.code()).name
+            if finished.cancelled():
+                code = StatusCode.CANCELLED
+            else:
+                code = from_grpc(await finished.code())
             latency = time.perf_counter() - started
-            balancer.report(endpoint, Outcome(code == "OK", latency, code))
-            self.record(endpoint.node_id, code, latency, 0, 0)
+            balancer.report(endpoint, Outcome(code is StatusCode.OK, latency, code))
+            self.record(endpoint.node_id, code, latency)
 
-        call.add_done_callback(lambda finished: _background(finish(finished)))
+        self.client._follow(call, finish)
         return call
 
 
-_BACKGROUND: set[asyncio.Task[None]] = set()
+def _identity(value: Any) -> Any:
+    return value
 
 
-def _background(work: Any) -> None:
-    # A reference until it ends, or the task could be collected half-way.
-    task = asyncio.ensure_future(work)
-    _BACKGROUND.add(task)
-    task.add_done_callback(_BACKGROUND.discard)
-
-
-async def _retire(channel: grpc.aio.Channel, link: NodeLink | None) -> None:
-    if link is not None:
-        await link.close()
-    await channel.close(grace=30.0)  # calls still on it may finish
-
-
-def _idempotency(service: str, method: str) -> int:
+def _idempotency(path: str) -> Idempotency:
+    """The method's ``idempotency_level``, from the generated code loaded in this process."""
     try:
-        found = descriptor_pool.Default().FindMethodByName(f"{service}.{method}")
+        found = descriptor_pool.Default().FindMethodByName(path.lstrip("/").replace("/", "."))
     except KeyError:
-        return descriptor_pb2.MethodOptions.IDEMPOTENCY_UNKNOWN
-    return int(found.GetOptions().idempotency_level)
+        return Idempotency.UNKNOWN
+    return idempotency_of(found.GetOptions())
 
 
-def _error(code: grpc.StatusCode, details: str, trailing: Any = None) -> grpc.aio.AioRpcError:
+def _error(reply: Reply) -> grpc.aio.AioRpcError:
     return grpc.aio.AioRpcError(
-        code, grpc.aio.Metadata(), trailing or grpc.aio.Metadata(), details=details
+        to_grpc(reply.code),
+        grpc.aio.Metadata(*reply.initial),
+        grpc.aio.Metadata(*reply.trailing),
+        details=reply.details,
     )

@@ -26,6 +26,7 @@ from tenacity import (
 
 from powerbus.bus.kernel.errors import PowerbusError, Unavailable, error_from_status
 from powerbus.bus.kernel.lifecycle import Lifecycle
+from powerbus.bus.transport.grpc_status import from_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 
 __all__ = ["Lease", "Registration"]
@@ -225,4 +226,4 @@ def _is_transient(exc: BaseException) -> bool:
 
 
 def _mapped(exc: grpc.aio.AioRpcError) -> PowerbusError:
-    return error_from_status(exc.code(), exc.details() or "")
+    return error_from_status(from_grpc(exc.code()), exc.details() or "")

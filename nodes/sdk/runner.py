@@ -24,9 +24,9 @@ from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.statefile import write_state_file
 from powerbus.nodes.sdk.channel import BusChannel
 from powerbus.nodes.sdk.config import NodeConfig
-from powerbus.nodes.sdk.interceptors import ErrorInterceptor, LoadInterceptor
 from powerbus.nodes.sdk.link import LinkService
 from powerbus.nodes.sdk.load import LoadCounter
+from powerbus.nodes.sdk.middleware import ErrorMiddleware, LoadMiddleware, MiddlewareInterceptor
 from powerbus.nodes.sdk.node import Node
 from powerbus.nodes.sdk.registration import Lease, Registration
 from powerbus.nodes.sdk.services import file_descriptor_set
@@ -117,12 +117,12 @@ class NodeRunner(Lifecycle):
         await self._registration.start()
 
     async def _serve(self) -> None:
-        interceptors = [LoadInterceptor(self.load), ErrorInterceptor()]
-        server = self._server = grpc.aio.server(interceptors=interceptors)
+        chain = (LoadMiddleware(self.load), ErrorMiddleware(), *self.node.middleware())
+        server = self._server = grpc.aio.server(interceptors=[MiddlewareInterceptor(chain)])
         for service in self.node.served_services():
             service.add_to_server(self.node, server)
         # Unary calls from the bus may also come as frames on one connection (the node link).
-        link = LinkService(self.node, interceptors=interceptors)
+        link = LinkService(self.node, middleware=chain)
         if link.methods:
             try:
                 await link.start(self.config.listen.host)

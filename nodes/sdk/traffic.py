@@ -8,7 +8,8 @@ within a few windows are dropped (and logged), never allowed to pile up.
 
 >>> from powerbus.bus.kernel.calls import CallRecord
 >>> window = TrafficWindow()
->>> window.add(CallRecord("s", "Echo", "echo-1", "me", "OK", 0.0004, 10, 20))
+>>> from powerbus.load_balancer import StatusCode
+>>> window.add(CallRecord("s", "Echo", "echo-1", "me", StatusCode.OK, 0.0004, 10, 20))
 >>> [(c.count, c.bytes_out, list(c.latency_bucket_counts).index(1)) for c in window.stats()]
 [(1, 20, 5)]
 """

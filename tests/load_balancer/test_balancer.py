@@ -20,12 +20,13 @@ from powerbus.load_balancer import (
     PrioritySettings,
     RefusalReason,
     SlowStartSettings,
+    StatusCode,
     Tier,
 )
 
-FAIL = Outcome(False, 0.001, "UNAVAILABLE")
+FAIL = Outcome(False, 0.001, StatusCode.UNAVAILABLE)
 OK = Outcome(True, 0.001)
-BUSINESS_ERROR = Outcome(False, 0.001, "NOT_FOUND")
+BUSINESS_ERROR = Outcome(False, 0.001, StatusCode.NOT_FOUND)
 
 
 class Clock:

@@ -25,6 +25,7 @@ from powerbus.load_balancer import (
     Refusal,
     RefusalReason,
     RetrySettings,
+    StatusCode,
 )
 
 QUIET = BalancerSettings(
@@ -57,13 +58,13 @@ class Nodes:
             try:
                 if timeout is not None and timeout < what:
                     await asyncio.sleep(timeout)
-                    return Attempt("DEADLINE_EXCEEDED", node)
+                    return Attempt(StatusCode.DEADLINE_EXCEEDED, node)
                 await asyncio.sleep(what)
             except asyncio.CancelledError:
                 self.cancelled.append(node)
                 raise
-            return Attempt("OK", node)
-        return Attempt(what, node, reached=self.reached or what == "OK")
+            return Attempt(StatusCode.OK, node)
+        return Attempt(StatusCode(what), node, reached=self.reached or what == "OK")
 
 
 def fast(policy: CallPolicy) -> CallExecutor:

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from powerbus.bus.config import BusConfig
 from powerbus.bus.kernel.addresses import HostPort
-from powerbus.bus.router.link import NodeLink
-from powerbus.bus.router.link_frames import (
+from powerbus.bus.server import BusServer
+from powerbus.bus.transport.frames import (
     CALL,
     REPLY,
     TOKEN_BYTES,
@@ -34,7 +34,7 @@ from powerbus.bus.router.link_frames import (
     encode_where,
     framed,
 )
-from powerbus.bus.server import BusServer
+from powerbus.bus.transport.link import NodeLink
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 from powerbus.nodes.echo import EchoNode
 from powerbus.nodes.sdk import NodeConfig, NodeRunner

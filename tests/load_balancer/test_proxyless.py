@@ -117,13 +117,10 @@ async def test_a_node_that_leaves_has_its_channel_and_link_closed(bus, nodes):
         echo = client.stub(echo_pb2_grpc.EchoStub)
         for _ in range(4):
             await echo.Echo(echo_pb2.EchoRequest(message="hi"), timeout=5)
-        assert set(client._channels) == {n.address for n in nodes}
+        assert client.connected() == {n.address for n in nodes}
         assert await asyncio.to_thread(nodes[1].stop) == 0
         await eventually(
-            lambda: (
-                set(client._channels) == {nodes[0].address}
-                and set(client._links) <= {nodes[0].address}
-            ),
+            lambda: client.connected() == {nodes[0].address},
             timeout=15,
             what="the departed node's channel and link retired",
         )

@@ -27,12 +27,11 @@ import grpc
 
 from powerbus.bus.kernel.addresses import parse_host_port
 from powerbus.bus.kernel.errors import PowerbusError
-from powerbus.bus.router.link_frames import (
+from powerbus.bus.transport.frames import (
     GOAWAY,
     HELLO,
     REPLY,
     WHERE_PATH,
-    Frame,
     FrameWriter,
     MessageReader,
     decode_where,
@@ -40,38 +39,25 @@ from powerbus.bus.router.link_frames import (
     encode_cancel,
     encode_hello,
 )
+from powerbus.bus.transport.reply import Metadata, Reply
+from powerbus.load_balancer.status import StatusCode
 
-__all__ = ["NodeLink", "broken_reply", "reply_status"]
+__all__ = ["NodeLink"]
 
 log = logging.getLogger(__name__)
 
-_STATUS = {code.value[0]: code for code in grpc.StatusCode}
-_DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
-_UNAVAILABLE = grpc.StatusCode.UNAVAILABLE.value[0]
-_Metadata = tuple[tuple[str, str | bytes], ...]
 _OPEN_TIMEOUT_S = 2.0
 _NO_LINK_RETRY_S = 300.0
 _GOING_AWAY_RETRY_S = 1.0
 
 
-def broken_reply(call_id: int, code: int, details: str, *, ran: bool) -> Frame:
-    """A reply made up here for a call the node did not answer."""
-    frame = Frame(REPLY, call_id)
-    frame.code, frame.details, frame.ran = code, details, ran
-    return frame
-
-
-def reply_status(frame: Frame) -> grpc.StatusCode:
-    """The gRPC status a reply frame carries."""
-    return _STATUS.get(frame.code, grpc.StatusCode.UNKNOWN)
-
-
-async def _at_once(frame: Frame) -> Frame:
-    return frame
+async def _at_once(reply: Reply) -> Reply:
+    return reply
 
 
 class NodeLink:
-    """The link to one node; ``usable()`` before each call, ``call()`` to make one."""
+    """The link to one node (a :class:`~powerbus.bus.transport.reply.Transport`):
+    ``usable()`` before each call, ``call()`` to make one."""
 
     def __init__(self, channel: grpc.aio.Channel, address: str) -> None:
         self.address = address
@@ -106,18 +92,18 @@ class NodeLink:
         return self.draining
 
     def call(
-        self, method: str, metadata: _Metadata, payload: bytes, timeout: float | None
-    ) -> Coroutine[Any, Any, Frame]:
-        """Send one call; await its reply frame (made up here on a deadline or a broken
-        link). A plain function returning the connection's coroutine: one frame less to
-        resume on every call."""
+        self, path: str, metadata: Metadata, payload: bytes, timeout: float | None
+    ) -> Coroutine[Any, Any, Reply]:
+        """Send one call; await its reply (made up here on a deadline or a broken link).
+        A plain function returning the connection's coroutine: one frame less to resume on
+        every call."""
         connection = self._connection
         if connection is None:
             problem = "is draining" if self.draining else "has no link up"
-            reply = broken_reply(0, _UNAVAILABLE, f"node at {self.address} {problem}", ran=False)
-            return _at_once(reply)
+            details = f"node at {self.address} {problem}"
+            return _at_once(Reply(StatusCode.UNAVAILABLE, details=details, ran=False))
         self._next_id = call_id = (self._next_id + 1) & 0xFFFFFFFF
-        return connection.call(call_id, method, metadata, payload, timeout)
+        return connection.call(call_id, path, metadata, payload, timeout)
 
     async def close(self) -> None:
         """Fail what is pending and stop; the channel is the pool's to close."""
@@ -206,13 +192,13 @@ class _Connection(asyncio.Protocol):
         self.paused = False
         self._going_away = False
         self._ended = False
-        self._pending: dict[int, tuple[asyncio.Future[Frame], asyncio.TimerHandle | None]] = {}
+        self._pending: dict[int, tuple[asyncio.Future[Reply], asyncio.TimerHandle | None]] = {}
 
     async def call(
-        self, call_id: int, method: str, metadata: _Metadata, payload: bytes, timeout: float | None
-    ) -> Frame:
+        self, call_id: int, method: str, metadata: Metadata, payload: bytes, timeout: float | None
+    ) -> Reply:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Frame] = loop.create_future()
+        future: asyncio.Future[Reply] = loop.create_future()
         timer = loop.call_later(timeout, self._expire, call_id) if timeout is not None else None
         self._pending[call_id] = (future, timer)
         self.send(encode_call(call_id, method, timeout, metadata, payload))
@@ -238,7 +224,16 @@ class _Connection(asyncio.Protocol):
                         if timer is not None:
                             timer.cancel()
                         if not future.done():
-                            future.set_result(frame)
+                            future.set_result(
+                                Reply(
+                                    StatusCode.from_number(frame.code),
+                                    bytes(frame.payload),
+                                    details=frame.details,
+                                    initial=frame.initial,
+                                    trailing=frame.trailing,
+                                    ran=frame.ran,
+                                )
+                            )
                 elif kind == GOAWAY:
                     self._going_away = True
                     self._link._going_away(self)
@@ -270,9 +265,7 @@ class _Connection(asyncio.Protocol):
             return
         future, _timer = entry
         if not future.done():
-            future.set_result(
-                broken_reply(call_id, _DEADLINE_EXCEEDED, "Deadline Exceeded", ran=True)
-            )
+            future.set_result(Reply(StatusCode.DEADLINE_EXCEEDED, details="Deadline Exceeded"))
         self.send(encode_cancel(call_id))
         self._close_if_done()
 
@@ -300,9 +293,9 @@ class _Connection(asyncio.Protocol):
             self.hello.exception()  # retrieved: whoever awaited it has gone
         self._writer.close()
         pending, self._pending = self._pending, {}
-        for call_id, (future, timer) in pending.items():
+        for future, timer in pending.values():
             if timer is not None:
                 timer.cancel()
             if not future.done():
-                future.set_result(broken_reply(call_id, _UNAVAILABLE, reason, ran=True))
+                future.set_result(Reply(StatusCode.UNAVAILABLE, details=reason))
         self._link._lost(self, reason)

@@ -1,4 +1,5 @@
-"""Records of the registry: what a node registered, and how the directory changes.
+"""Registered nodes as everyone sees them: what a node registered, how the directory of
+nodes changes, and the read-only view of it that monitoring watches.
 
 Every record is a frozen dataclass, so the router can hold one across an ``await``
 without it changing underneath; a change to a node replaces its record.
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
+from typing import Protocol
 
 from google.protobuf import timestamp_pb2
 
@@ -28,6 +30,7 @@ __all__ = [
     "ChangeKind",
     "Dependency",
     "DirectoryChange",
+    "DirectoryView",
     "Load",
     "NodeHealth",
     "NodeRecord",
@@ -217,3 +220,24 @@ class DirectoryChange:
     node: NodeRecord
     revision: int
     previous: NodeRecord | None = None
+
+
+class DirectoryView(Protocol):
+    """What the bus's directory of registered nodes offers to those who watch it
+    (monitoring), without their depending on the registry that keeps it."""
+
+    def nodes(self, *, service: str | None = None, include_down: bool = False) -> list[NodeRecord]:
+        """Nodes sorted by id, optionally only those serving ``service``."""
+        ...
+
+    def service(self, name: str) -> ServiceEntry | None:
+        """The nodes serving ``name``; None if no node lists it."""
+        ...
+
+    def services(self) -> list[str]:
+        """Every service some node lists, sorted."""
+        ...
+
+    def add_listener(self, callback: Callable[[DirectoryChange], None]) -> Callable[[], None]:
+        """Call ``callback`` with each change; returns an unsubscribe."""
+        ...

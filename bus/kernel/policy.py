@@ -26,30 +26,13 @@ from typing import Any
 from powerbus.bus.kernel.config import parse_duration
 from powerbus.bus.kernel.errors import ConfigError, InvalidArgument
 from powerbus.load_balancer import BalancerSettings, CallPolicy
+from powerbus.load_balancer.status import StatusCode
 
-__all__ = ["STATUS_CODES", "PolicyKey", "ServicePolicy", "policy_keys"]
+__all__ = ["ALL_SERVICES", "PolicyKey", "ServicePolicy", "policy_keys"]
 
-STATUS_CODES = frozenset(
-    {
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    }
-)
+ALL_SERVICES = "*"
+"""The policy name that applies to every service."""
+
 # Key prefixes that differ from the field's name.
 _ALIASES = {"node_breaker": "breaker"}
 _SHARES = {
@@ -126,11 +109,11 @@ class PolicyKey:
             return float(str(raw).strip())
         if typing.get_origin(kind) is frozenset:
             items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
-            codes = frozenset(str(c).strip().upper() for c in items if str(c).strip())
-            unknown = sorted(codes - STATUS_CODES)
+            names = [str(c).strip().upper() for c in items if str(c).strip()]
+            unknown = sorted(n for n in names if n not in StatusCode.__members__)
             if unknown:
                 raise ValueError(f"not gRPC status code names: {', '.join(unknown)}")
-            return codes
+            return frozenset(StatusCode[n] for n in names)
         raise ValueError(f"unsupported setting type {kind!r}")  # pragma: no cover
 
     def _check(self, value: object) -> None:

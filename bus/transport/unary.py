@@ -1,0 +1,150 @@
+"""The one unary call path, shared by the bus router and the SDK's proxyless client.
+
+A call runs through its service's :class:`~powerbus.load_balancer.CallExecutor` (the
+service breaker, picks, retries where safe, hedging, modes); each attempt goes to the
+picked node's :class:`~powerbus.bus.transport.reply.Transport` and is told to the call
+observer exactly once, however it ends. What comes back is always a
+:class:`~powerbus.bus.transport.reply.Reply`: the router relays it to its caller, the
+proxyless client turns it into a message or an ``AioRpcError``. Both travel this code,
+so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from powerbus.bus.kernel.calls import CallObserver, CallOrigin, CallRecord
+from powerbus.bus.kernel.descriptors import Idempotency, MethodInfo
+from powerbus.bus.kernel.metadata import (
+    AFFINITY_KEY,
+    CALLER_KEY,
+    IDEMPOTENT_KEY,
+    asserts_idempotent,
+)
+from powerbus.bus.transport.reply import Metadata, Reply, Transport
+from powerbus.load_balancer import Attempt, Endpoint, Lane, PickRequest, Refusal, StatusCode
+
+__all__ = ["CallHeaders", "UnaryCalls", "read_headers"]
+
+
+class CallHeaders:
+    """What the call contract's metadata says of one call."""
+
+    __slots__ = ("caller", "idempotent", "key")
+
+    def __init__(self, caller: str, key: str | None, idempotent: bool) -> None:
+        self.caller = caller
+        self.key = key
+        self.idempotent = idempotent
+
+
+def read_headers(metadata: Metadata) -> CallHeaders:
+    """Caller, affinity key and the idempotency assertion from a call's metadata.
+
+    >>> h = read_headers((("x-powerbus-key", "m-1"), ("x-powerbus-idempotent", " True")))
+    >>> (h.key, h.idempotent, h.caller)
+    ('m-1', True, '')
+    """
+    caller, key, idempotent = "", None, False
+    for k, v in metadata:
+        if k == AFFINITY_KEY:
+            key = v if isinstance(v, str) else None
+        elif k == CALLER_KEY:
+            caller = v if isinstance(v, str) else ""
+        elif k == IDEMPOTENT_KEY:
+            idempotent = asserts_idempotent(v)
+    return CallHeaders(caller, key, idempotent)
+
+
+class UnaryCalls:
+    """Makes unary calls to nodes under their service's fault tolerance.
+
+    >>> # calls = UnaryCalls(pool.transport, observer, CallOrigin.ROUTED)
+    >>> # reply = await calls.run(lane, info, payload, metadata, headers, deadline=...)
+    """
+
+    def __init__(
+        self,
+        transports: Callable[[str], Transport],
+        observer: CallObserver,
+        origin: CallOrigin,
+    ) -> None:
+        self.transports = transports
+        self.observer = observer
+        self.origin = origin
+
+    async def run(
+        self,
+        lane: Lane,
+        info: MethodInfo,
+        payload: bytes,
+        metadata: Metadata,
+        headers: CallHeaders,
+        *,
+        deadline: float | None,
+    ) -> Reply:
+        """Make the call; the reply of its last attempt, or one saying why none was made."""
+        attempt = _Attempt(self, info, payload, metadata, headers.caller)
+        result = await lane.executor.run(
+            PickRequest(info.path, headers.key),
+            attempt,
+            idempotent=headers.idempotent or info.idempotency is not Idempotency.UNKNOWN,
+            side_effect_free=info.idempotency is Idempotency.NO_SIDE_EFFECTS,
+            deadline=deadline,
+        )
+        if isinstance(result, Refusal):
+            attempt.record("", StatusCode.UNAVAILABLE, 0.0, 0)
+            return Reply(StatusCode.UNAVAILABLE, details=result.message, ran=False)
+        note = f" [powerbus: {result.note}]" if result.note else ""
+        reply = result.value
+        if not isinstance(reply, Reply):  # the deadline passed before an attempt was made
+            node = result.endpoint.node_id if result.endpoint else "?"
+            return Reply(result.code, details=f"no time left to call node {node}{note}")
+        if note:
+            reply.details += note
+        return reply
+
+
+class _Attempt:
+    """One call's ``send`` for the executor: one attempt on one node, recorded once."""
+
+    __slots__ = ("caller", "calls", "info", "metadata", "method", "payload")
+
+    def __init__(
+        self, calls: UnaryCalls, info: MethodInfo, payload: bytes, metadata: Metadata, caller: str
+    ) -> None:
+        self.calls = calls
+        self.info = info
+        self.method = info.path.rpartition("/")[2]
+        self.payload = payload
+        self.metadata = metadata
+        self.caller = caller
+
+    async def __call__(self, endpoint: Endpoint, timeout: float | None) -> Attempt:
+        calls = self.calls
+        calls.observer.call_started(self.info.service, self.method, endpoint.node_id)
+        started = time.perf_counter()
+        code, received = StatusCode.CANCELLED, 0
+        try:
+            transport = calls.transports(endpoint.address)
+            reply = await transport.call(self.info.path, self.metadata, self.payload, timeout)
+            code, received = reply.code, len(reply.payload)
+            return Attempt(code, reply, reached=reply.ran)
+        finally:
+            self.record(endpoint.node_id, code, time.perf_counter() - started, received)
+
+    def record(self, node_id: str, code: StatusCode, latency: float, received: int) -> None:
+        self.calls.observer.call_finished(
+            CallRecord(
+                service=self.info.service,
+                method=self.method,
+                node_id=node_id,
+                caller=self.caller,
+                code=code,
+                latency_s=latency,
+                bytes_in=len(self.payload),
+                bytes_out=received,
+                origin=self.calls.origin,
+            )
+        )

@@ -1,0 +1,163 @@
+"""Per-call middleware: what every handler needs and none should write itself.
+
+A :class:`Middleware` wraps each call in an async context manager, given the method path
+and the call's context (``grpc.aio.ServicerContext`` on gRPC, the node link's own context
+on the link; both offer the real metadata, the peer, the time left and the status code).
+:func:`call_through` runs one unary call through a chain of middleware; the gRPC server
+gets the same chain through :class:`MiddlewareInterceptor` (streams are wrapped whole),
+so a middleware behaves the same whichever way a call arrived.
+
+Built in:
+
+- :class:`LoadMiddleware` counts calls in flight, calls and failed calls for heartbeats;
+- :class:`ErrorMiddleware` sends a powerbus error raised by a handler as its status, the
+  one place node handlers' errors meet the wire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+import grpc
+
+from powerbus.bus.kernel.errors import PowerbusError
+from powerbus.bus.transport.grpc_status import abort_with
+from powerbus.nodes.sdk.load import LoadCounter
+
+__all__ = [
+    "ErrorMiddleware",
+    "LoadMiddleware",
+    "Middleware",
+    "MiddlewareInterceptor",
+    "call_through",
+]
+
+Q = TypeVar("Q")
+R = TypeVar("R")
+
+# The bus probes health often; counting probes would drown the node's real traffic.
+_UNCOUNTED_PREFIXES = ("/grpc.health.v1.Health/", "/powerbus.link.v1.Link/")
+_OK_CODES = (None, grpc.StatusCode.OK)
+_BEHAVIORS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+
+
+class Middleware(Protocol):
+    """Wraps every call a node serves.
+
+    ``around`` is entered before the handler runs and left after it returned (for a
+    stream: after its last message), with the handler's exception, if any, raised inside.
+
+    >>> class Timing:
+    ...     @contextlib.asynccontextmanager
+    ...     async def around(self, method, context):
+    ...         started = time.monotonic()
+    ...         yield
+    ...         log.info("%s took %.3fs", method, time.monotonic() - started)
+    """
+
+    def around(self, method: str, context: Any) -> contextlib.AbstractAsyncContextManager[None]:
+        """The context manager for one call of ``method``."""
+        ...
+
+
+async def call_through(
+    chain: Sequence[Middleware],
+    method: str,
+    context: Any,
+    handler: Callable[[Any, Any], Any],
+    request: Any,
+) -> Any:
+    """Run a unary ``handler(request, context)`` inside every middleware of ``chain``,
+    the first outermost."""
+    async with contextlib.AsyncExitStack() as stack:
+        for middleware in chain:
+            await stack.enter_async_context(middleware.around(method, context))
+        result = handler(request, context)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+class LoadMiddleware:
+    """Feeds a :class:`LoadCounter` from every call but health checks.
+
+    A call failed when its handler raised (``context.abort`` included) or set a non-OK code.
+    """
+
+    def __init__(self, counter: LoadCounter) -> None:
+        self._counter = counter
+
+    @contextlib.asynccontextmanager
+    async def around(self, method: str, context: Any) -> AsyncIterator[None]:
+        if method.startswith(_UNCOUNTED_PREFIXES):
+            yield
+            return
+        self._counter.begin()
+        failed = True
+        try:
+            yield
+            failed = context.code() not in _OK_CODES
+        finally:
+            self._counter.end(failed=failed)
+
+
+class ErrorMiddleware:
+    """Aborts a call whose handler raised a :class:`PowerbusError` with that error's status
+    and message, so handlers raise ``InvalidArgument("field", "problem")`` and move on."""
+
+    @contextlib.asynccontextmanager
+    async def around(self, method: str, context: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        except PowerbusError as exc:
+            await abort_with(context, exc)
+
+
+class MiddlewareInterceptor(grpc.aio.ServerInterceptor):
+    """Puts a middleware chain around every call of a ``grpc.aio`` server."""
+
+    def __init__(self, chain: Sequence[Middleware]) -> None:
+        self._chain = tuple(chain)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Q, R] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Q, R] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:  # unknown method: grpc answers UNIMPLEMENTED itself
+            return None
+        method: str = handler_call_details.method
+        for kind in _BEHAVIORS:
+            behavior = getattr(handler, kind, None)
+            if behavior is not None:
+                # grpc's handlers are namedtuples; replacing one field keeps the
+                # (de)serializers.
+                wrapped: grpc.RpcMethodHandler[Q, R] = handler._replace(  # type: ignore[attr-defined]
+                    **{kind: self._wrap(method, behavior)}
+                )
+                return wrapped
+        return handler
+
+    def _wrap(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        chain = self._chain
+        if not inspect.isasyncgenfunction(behavior):
+
+            async def call(request: Any, context: Any) -> Any:
+                return await call_through(chain, method, context, behavior, request)
+
+            return call
+
+        async def stream(request: Any, context: Any) -> Any:
+            async with contextlib.AsyncExitStack() as stack:
+                for middleware in chain:
+                    await stack.enter_async_context(middleware.around(method, context))
+                async for response in behavior(request, context):
+                    yield response
+
+        return stream
