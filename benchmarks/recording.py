@@ -27,6 +27,7 @@ from benchmarks.harness import (
 from benchmarks.router import measure
 from powerbus.bus.kernel.supervisor import ProcessGroup
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
+from powerbus.load_balancer import StatusCode
 from powerbus.monitoring import CallRecord, NullObserver, TrafficRecorder
 
 ROUNDS = 5
@@ -99,7 +100,8 @@ def main() -> Path:
 def recorder_cost() -> dict[str, float]:
     """Nanoseconds per call the router spends telling the observer, recorder vs none."""
     keys = [
-        (f"caller-{i % 8}", f"echo-{i % 2}", "OK" if i % 50 else "UNAVAILABLE") for i in range(64)
+        (f"caller-{i % 8}", f"echo-{i % 2}", StatusCode.OK if i % 50 else StatusCode.UNAVAILABLE)
+        for i in range(64)
     ]
     records = [
         CallRecord("powerbus.echo.v1.Echo", "Echo", node, caller, code, 0.0012, 80, 120)

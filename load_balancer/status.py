@@ -46,8 +46,11 @@ class StatusCode(str, Enum):
 
     # The same text on every Python: 3.10 and 3.11 format a str-mixin enum by its name
     # and 3.12 by its value otherwise.
-    __str__ = str.__str__
-    __format__ = str.__format__
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, format_spec: str) -> str:
+        return str.__format__(self, format_spec)
 
     @property
     def number(self) -> int:

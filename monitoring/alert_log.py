@@ -3,9 +3,10 @@
 It lets ``/api/alerts`` show history across restarts, and a restarted bus take over the
 alerts its previous run left active (clearing them if their condition is gone).
 
->>> from powerbus.monitoring.database import create_monitoring_engine, migrate
+>>> from powerbus.bus.kernel.database import create_engine
+>>> from powerbus.monitoring.migrations import MIGRATIONS
 >>> from powerbus.monitoring.rules import AlertKind, Severity
->>> engine = create_monitoring_engine("sqlite://"); migrate(engine)
+>>> engine = create_engine("sqlite://"); MIGRATIONS.run(engine)
 >>> book = AlertLog(engine, writer="bus-1")
 >>> book.record(Alert(rule="node-down", kind=AlertKind.NODE_DOWN, severity=Severity.CRITICAL,
 ...                   subject="echo-2", message="lease lapsed", raised_at=1700000000.0))
@@ -21,8 +22,8 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from powerbus.bus.kernel.database import read_transaction, write_transaction
 from powerbus.monitoring.alerts import Alert
-from powerbus.monitoring.database import read_transaction, write_transaction
 from powerbus.monitoring.rules import AlertKind, Severity
 from powerbus.monitoring.tables import alerts
 

@@ -9,8 +9,9 @@ it is compacted, and finer rows for the recent part that is not yet.
 
 Everything here blocks on the database; :class:`Monitoring` calls it in a thread.
 
->>> from powerbus.monitoring.database import create_monitoring_engine, migrate
->>> engine = create_monitoring_engine("sqlite://"); migrate(engine)
+>>> from powerbus.bus.kernel.database import create_engine
+>>> from powerbus.monitoring.migrations import MIGRATIONS
+>>> engine = create_engine("sqlite://"); MIGRATIONS.run(engine)
 >>> store = RollupStore(engine, writer="bus-1")
 >>> key = TallyKey("svc", "M", "n1", "c", "OK", CallOrigin.ROUTED)
 >>> store.write(1_700_000_000, {key: Sample(count=3)})
@@ -31,8 +32,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from powerbus.bus.kernel.calls import CallOrigin
+from powerbus.bus.kernel.database import read_transaction, write_transaction
 from powerbus.load_balancer import StatusCode
-from powerbus.monitoring.database import read_transaction, write_transaction
 from powerbus.monitoring.tables import rollup_state, rollups
 from powerbus.monitoring.tally import Sample, TallyKey
 from powerbus.monitoring.window import Rates

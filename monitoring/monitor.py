@@ -32,18 +32,19 @@ from sqlalchemy.engine import Engine
 from starlette.routing import BaseRoute
 
 from powerbus.bus.kernel.calls import CallObserver, NullObserver
+from powerbus.bus.kernel.database import create_engine
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.nodes import DirectoryView, NodeHealth
 from powerbus.monitoring.alert_log import AlertLog
 from powerbus.monitoring.alerts import Alert, AlertBook
 from powerbus.monitoring.api import monitoring_routes
 from powerbus.monitoring.config import MonitoringConfig
-from powerbus.monitoring.database import create_monitoring_engine, migrate
 from powerbus.monitoring.findings import findings
 from powerbus.monitoring.health import HealthLog
 from powerbus.monitoring.history import RollupStore
 from powerbus.monitoring.impact import Impact, impact_of
 from powerbus.monitoring.metrics import TrafficCollector, scrape
+from powerbus.monitoring.migrations import MIGRATIONS
 from powerbus.monitoring.recorder import LabelLimits, TrafficRecorder
 from powerbus.monitoring.reports import TrafficReportsServicer
 from powerbus.monitoring.rules import AlertKind
@@ -391,9 +392,9 @@ class Monitoring(Lifecycle):
 
     async def _open_history(self) -> list[Alert]:
         """Open the database: migrate, seed edges seen lately, read alerts left active."""
-        engine = create_monitoring_engine(self._db_url)
+        engine = create_engine(self._db_url, pool_size=2)
         try:
-            await asyncio.to_thread(migrate, engine)
+            await asyncio.to_thread(MIGRATIONS.run, engine)
             store = RollupStore(
                 engine,
                 writer=self._writer,

@@ -47,7 +47,7 @@ class LabelLimits:
     methods: int = 2000
 
 
-RawKey = tuple[str, str, str, str, str, CallOrigin]
+RawKey = tuple[str, str, str, str, StatusCode, CallOrigin]
 
 
 class TrafficRecorder:
@@ -110,7 +110,7 @@ class TrafficRecorder:
         method: str,
         node_id: str,
         caller: str,
-        code: str,
+        code: StatusCode,
         origin: CallOrigin,
         sample: Sample,
     ) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import grpc
 
@@ -28,7 +28,7 @@ from powerbus.monitoring.recorder import TrafficRecorder
 from powerbus.monitoring.tally import BUCKET_COUNT, Sample, bucket_index
 from powerbus.traffic.v1 import traffic_pb2, traffic_pb2_grpc
 
-__all__ = ["TrafficReportsServicer", "check_report"]
+__all__ = ["ReportedCalls", "TrafficReportsServicer", "check_report"]
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +48,23 @@ _MAX_CALL_STATS = 10_000
 ReportKey = tuple[int, int, int, int, int]
 
 
-def check_report(request: traffic_pb2.ReportTrafficRequest) -> list[tuple[dict[str, str], Sample]]:
+class ReportedCalls(NamedTuple):
+    """The labels of one entry of a traffic report."""
+
+    service: str
+    method: str
+    node_id: str
+    caller: str
+    code: StatusCode
+
+
+def check_report(request: traffic_pb2.ReportTrafficRequest) -> list[tuple[ReportedCalls, Sample]]:
     """The report's calls as label values and samples; :class:`InvalidArgument` naming the
     first bad field.
 
     >>> req = traffic_pb2.ReportTrafficRequest(reporter="r", calls=[traffic_pb2.CallStats(
     ...     service="s", method="m", node_id="n", code="OK", count=2, latency_sum_s=0.004)])
-    >>> [(labels["service"], sample.count) for labels, sample in check_report(req)]
+    >>> [(labels.service, sample.count) for labels, sample in check_report(req)]
     [('s', 2)]
     """
     if not request.reporter:
@@ -63,7 +73,7 @@ def check_report(request: traffic_pb2.ReportTrafficRequest) -> list[tuple[dict[s
         raise InvalidArgument("origin", f"unknown call origin {request.origin}")
     if len(request.calls) > _MAX_CALL_STATS:
         raise InvalidArgument("calls", f"at most {_MAX_CALL_STATS} entries per report")
-    checked: list[tuple[dict[str, str], Sample]] = []
+    checked: list[tuple[ReportedCalls, Sample]] = []
     for i, stats in enumerate(request.calls):
         field = f"calls[{i}]"
         for name in ("service", "method", "code"):
@@ -77,14 +87,10 @@ def check_report(request: traffic_pb2.ReportTrafficRequest) -> list[tuple[dict[s
     return checked
 
 
-def _labels(stats: traffic_pb2.CallStats) -> dict[str, str]:
-    return {
-        "service": stats.service,
-        "method": stats.method,
-        "node_id": stats.node_id,
-        "caller": stats.caller,
-        "code": StatusCode[stats.code],
-    }
+def _labels(stats: traffic_pb2.CallStats) -> ReportedCalls:
+    return ReportedCalls(
+        stats.service, stats.method, stats.node_id, stats.caller, StatusCode[stats.code]
+    )
 
 
 def _sample(stats: traffic_pb2.CallStats, field: str) -> Sample:
@@ -127,7 +133,15 @@ class TrafficReportsServicer(traffic_pb2_grpc.TrafficReportsServicer):
             return traffic_pb2.ReportTrafficResponse(duplicate=True)
         origin = _ORIGINS[request.origin]
         for labels, sample in calls:
-            self._recorder.add(origin=origin, sample=sample, **labels)
+            self._recorder.add(
+                service=labels.service,
+                method=labels.method,
+                node_id=labels.node_id,
+                caller=labels.caller,
+                code=labels.code,
+                origin=origin,
+                sample=sample,
+            )
         self.reports += 1
         return traffic_pb2.ReportTrafficResponse(duplicate=False)
 

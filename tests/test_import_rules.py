@@ -82,9 +82,8 @@ def violations(root: Path) -> list[str]:
             for line, target in imports_of(root, path):
                 where = f"{path.relative_to(root)}:{line}"
                 target_unit = unit_of(target)
-                if target_unit is not None and target_unit != source_unit:
-                    if target_unit not in ALLOWED[source_unit]:
-                        found.append(f"{where}: {source_unit} imports {target}")
+                if target_unit not in (None, source_unit, *ALLOWED[source_unit]):
+                    found.append(f"{where}: {source_unit} imports {target}")
                 for banned in BANNED_LIBRARIES.get(source_unit, ()):
                     if target == banned or target.startswith(banned + "."):
                         found.append(f"{where}: {source_unit} imports {target}")

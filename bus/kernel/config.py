@@ -92,7 +92,7 @@ def read_toml(path: str | os.PathLike[str], *, what: str = "config file") -> dic
     that names the file (``what`` says which kind of file it is: "policy file", ...)."""
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            document: dict[str, Any] = tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"{what} not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -101,6 +101,7 @@ def read_toml(path: str | os.PathLike[str], *, what: str = "config file") -> dic
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"{what} {path}: {exc.strerror}") from None
+    return document
 
 
 def _read_section(path: str | os.PathLike[str], section: str) -> dict[str, Any]:

@@ -19,10 +19,12 @@ start. WAL lets the poller read while another process writes.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from powerbus.bus.kernel.errors import ConfigError
 
-__all__ = ["create_engine", "read_transaction", "run_migrations", "write_transaction"]
+__all__ = ["Migrations", "create_engine", "read_transaction", "write_transaction"]
 
 _WRITE = "powerbus_write"
 # A single shared connection (in-memory SQLite) must not be used by two threads at once.
@@ -133,16 +135,69 @@ def _serial(engine: Engine) -> Any:
     return lock if lock is not None else nullcontext()
 
 
-def run_migrations(engine: Engine, *, script_location: Path, lock_key: int) -> None:
-    """Upgrade one Alembic history to its head (safe to run at every start).
+@dataclass(frozen=True)
+class Migrations:
+    """One Alembic history of one store's tables, beside other stores' in the same database.
 
-    On PostgreSQL, bus instances starting together take turns under the advisory lock
-    ``lock_key`` instead of racing on CREATE TABLE.
+    Each store has its own version table and its own PostgreSQL advisory lock (bus
+    instances starting together take turns instead of racing on CREATE TABLE), and its
+    autogenerate sees only its own tables.
+
+    >>> from pathlib import Path
+    >>> m = Migrations(Path("migrations"), store="events")
+    >>> m.version_table
+    'events_alembic_version'
     """
-    config = Config()
-    config.set_main_option("script_location", str(script_location).replace("%", "%%"))
-    with write_transaction(engine) as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+
+    script_location: Path
+    store: str
+    """The store's name (``registry``, ``monitoring``)."""
+
+    @property
+    def version_table(self) -> str:
+        return f"{self.store}_alembic_version"
+
+    @property
+    def lock_key(self) -> int:
+        # Stable across processes (unlike hash()), and a positive bigint.
+        return int.from_bytes(hashlib.sha256(self.store.encode()).digest()[:8], "big") >> 1
+
+    def run(self, engine: Engine) -> None:
+        """Upgrade the store's tables to the newest revision (safe to run every start)."""
+        config = self._config()
+        with write_transaction(engine) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.lock_key})
+            config.attributes["connection"] = conn
+            config.attributes["migrations"] = self
+            command.upgrade(config, "head")
+
+    def configure(self, context: Any, metadata: sa.MetaData) -> None:
+        """What a store's ``env.py`` does: migrate on the connection :meth:`run` opened,
+        with this store's version table, touching only this store's tables."""
+        connection = context.config.attributes.get("connection")
+        if connection is None or context.is_offline_mode():
+            raise RuntimeError(f"{self.store} migrations run from Migrations.run")
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table=self.version_table,
+            # SQLite cannot ALTER most things; batch mode copies the table instead.
+            render_as_batch=connection.dialect.name == "sqlite",
+            # Other stores' tables share the database: leave them out of comparisons.
+            include_name=lambda name, type_, _parent: type_ != "table" or name in metadata.tables,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    def revision(self, message: str) -> None:
+        """Write an empty revision file into versions/ for ``message`` (development)."""
+        config = self._config()
+        # A module name that is a Python identifier, so linters and mypy read it too.
+        config.set_main_option("file_template", "v%%(rev)s_%%(slug)s")
+        command.revision(config, message=message)
+
+    def _config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(self.script_location).replace("%", "%%"))
+        return config

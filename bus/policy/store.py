@@ -2,8 +2,9 @@
 
 Blocking calls, each one short transaction, run in a worker thread by the watcher.
 
->>> from powerbus.bus.registry._database import create_registry_engine, migrate
->>> engine = create_registry_engine("sqlite://"); migrate(engine)
+>>> from powerbus.bus.kernel.database import create_engine
+>>> from powerbus.bus.registry.migrations import MIGRATIONS
+>>> engine = create_engine("sqlite://"); MIGRATIONS.run(engine)
 >>> store = PolicyStore(engine)
 >>> store.write("s", set_={"picker": "random"}, unset=(), reset=False, by="ops", now=EPOCH).revision
 1
@@ -20,12 +21,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from powerbus.bus.kernel.database import read_transaction, write_transaction
 from powerbus.bus.kernel.errors import InvalidArgument
+from powerbus.bus.kernel.nodes import EPOCH
 from powerbus.bus.kernel.policy import ServicePolicy
 from powerbus.bus.policy._tables import STATE_ROW, overrides, state
 from powerbus.bus.policy.book import ALL_SERVICES, StoredPolicy
-from powerbus.bus.registry._database import read_transaction, write_transaction
-from powerbus.bus.kernel.nodes import EPOCH
 
 __all__ = ["EPOCH", "PolicyStore", "check_service"]
 

@@ -9,8 +9,6 @@ registry between bus instances) and serves ``powerbus.registry.v1.Registry`` thr
 ``Registry.servicer``; ``Registry.directory`` is this instance's in-memory view.
 """
 
-from powerbus.bus.registry._watch import WatchFellBehind
-from powerbus.bus.registry.directory import Directory, Listener
 from powerbus.bus.kernel.nodes import (
     ChangeKind,
     Dependency,
@@ -21,6 +19,8 @@ from powerbus.bus.kernel.nodes import (
     Priority,
     ServiceEntry,
 )
+from powerbus.bus.registry._watch import WatchFellBehind
+from powerbus.bus.registry.directory import Directory, Listener
 from powerbus.bus.registry.registry import Registry
 
 __all__ = [

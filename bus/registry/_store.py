@@ -19,12 +19,12 @@ import sqlalchemy as sa
 from google.protobuf import descriptor_pb2
 from sqlalchemy.engine import Connection, Engine
 
+from powerbus.bus.kernel.database import read_transaction, write_transaction
 from powerbus.bus.kernel.errors import AlreadyExists, LeaseExpired, NotFound
-from powerbus.bus.registry._database import read_transaction, write_transaction
+from powerbus.bus.kernel.nodes import Dependency, Load, NodeHealth, NodeRecord, Priority
 from powerbus.bus.registry._descriptors import parse_files
 from powerbus.bus.registry._tables import STATE_ROW, changes, nodes, state
 from powerbus.bus.registry._validation import Registration
-from powerbus.bus.kernel.nodes import Dependency, Load, NodeHealth, NodeRecord, Priority
 
 __all__ = ["Delta", "Store", "StoredNode"]
 

@@ -22,8 +22,8 @@ from google.protobuf import descriptor_pb2
 
 from powerbus.bus.kernel.addresses import parse_host_port
 from powerbus.bus.kernel.errors import InvalidArgument
-from powerbus.bus.registry._descriptors import check_descriptor_set
 from powerbus.bus.kernel.nodes import DEFAULT_WEIGHT, Dependency, Load, Priority
+from powerbus.bus.registry._descriptors import check_descriptor_set
 from powerbus.registry.v1 import registry_pb2
 
 __all__ = [

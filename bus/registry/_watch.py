@@ -16,8 +16,8 @@ import asyncio
 from collections.abc import Callable
 
 from powerbus.bus.kernel.errors import ResourceExhausted
-from powerbus.bus.registry.directory import Directory
 from powerbus.bus.kernel.nodes import ChangeKind, DirectoryChange, NodeRecord
+from powerbus.bus.registry.directory import Directory
 from powerbus.registry.v1 import registry_pb2
 
 __all__ = ["Watch", "WatchFellBehind"]

@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterable
 
 from google.protobuf import descriptor_pb2
 
-from powerbus.bus.registry._store import Delta, StoredNode
 from powerbus.bus.kernel.nodes import (
     ChangeKind,
     DirectoryChange,
     NodeRecord,
     ServiceEntry,
 )
+from powerbus.bus.registry._store import Delta, StoredNode
 
 __all__ = ["Directory", "Listener"]
 

@@ -25,15 +25,16 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 
+from powerbus.bus.kernel.database import create_engine
 from powerbus.bus.kernel.errors import ConfigError, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
-from powerbus.bus.registry._database import create_registry_engine, migrate
+from powerbus.bus.kernel.nodes import Load, NodeRecord
 from powerbus.bus.registry._servicer import RegistryServicer
 from powerbus.bus.registry._store import Store
 from powerbus.bus.registry._validation import check_registration
 from powerbus.bus.registry._watch import Watch
 from powerbus.bus.registry.directory import Directory
-from powerbus.bus.kernel.nodes import Load, NodeRecord
+from powerbus.bus.registry.migrations import MIGRATIONS
 from powerbus.registry.v1 import registry_pb2
 
 __all__ = ["Registry"]
@@ -119,10 +120,10 @@ class Registry(Lifecycle):
         async with self._start_lock:
             if self._engine is not None:
                 return
-            engine = create_registry_engine(self._db_url)
+            engine = create_engine(self._db_url)
             store = Store(engine)
             try:
-                await asyncio.to_thread(_mapped, functools.partial(migrate, engine))
+                await asyncio.to_thread(_mapped, functools.partial(MIGRATIONS.run, engine))
                 delta = await asyncio.to_thread(_mapped, functools.partial(store.read_since, -1))
             except BaseException:
                 await asyncio.to_thread(engine.dispose)

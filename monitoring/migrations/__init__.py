@@ -1,23 +1,17 @@
-"""Alembic migrations of the monitoring tables, run by ``Monitoring.start()``.
+"""Alembic migrations of the monitoring's tables, run by ``Monitoring.start()``.
 
-To add one during development (from the repository root)::
+To add one during development, from the repository root::
 
-    .venv/bin/python -c "from powerbus.monitoring.migrations import revision; revision('add x')"
+    .venv/bin/python -c "from powerbus.monitoring.migrations import MIGRATIONS; \\
+        MIGRATIONS.revision('add x')"
 """
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config
+from pathlib import Path
 
-__all__ = ["revision"]
+from powerbus.bus.kernel.database import Migrations
 
+__all__ = ["MIGRATIONS"]
 
-def revision(message: str) -> None:
-    """Write an empty revision file into versions/ for ``message``."""
-    from powerbus.monitoring.database import MIGRATIONS
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
-    config.set_main_option("file_template", "m%%(rev)s_%%(slug)s")
-    command.revision(config, message=message)
+MIGRATIONS = Migrations(Path(__file__).resolve().parent, store="monitoring")

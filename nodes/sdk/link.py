@@ -219,6 +219,10 @@ class LinkService:
             server.close()
         for connection in list(self._connections):
             connection.close()
+        calls = list(self._in_flight)
+        for task in calls:
+            task.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
         if server is not None:
             await server.wait_closed()
 

@@ -26,7 +26,12 @@ from powerbus.nodes.sdk.channel import BusChannel
 from powerbus.nodes.sdk.config import NodeConfig
 from powerbus.nodes.sdk.link import LinkService
 from powerbus.nodes.sdk.load import LoadCounter
-from powerbus.nodes.sdk.middleware import ErrorMiddleware, LoadMiddleware, MiddlewareInterceptor
+from powerbus.nodes.sdk.middleware import (
+    ErrorMiddleware,
+    LoadMiddleware,
+    Middleware,
+    MiddlewareInterceptor,
+)
 from powerbus.nodes.sdk.node import Node
 from powerbus.nodes.sdk.registration import Lease, Registration
 from powerbus.nodes.sdk.services import file_descriptor_set
@@ -117,7 +122,11 @@ class NodeRunner(Lifecycle):
         await self._registration.start()
 
     async def _serve(self) -> None:
-        chain = (LoadMiddleware(self.load), ErrorMiddleware(), *self.node.middleware())
+        chain: tuple[Middleware, ...] = (
+            LoadMiddleware(self.load),
+            ErrorMiddleware(),
+            *self.node.middleware(),
+        )
         server = self._server = grpc.aio.server(interceptors=[MiddlewareInterceptor(chain)])
         for service in self.node.served_services():
             service.add_to_server(self.node, server)

@@ -14,10 +14,15 @@ conftest, then::
 
 Every test is also checked for leaks: child processes or non-daemon threads it started and
 left running fail it (override the ``powerbus_leak_guard`` fixture to opt out).
+
+A test that takes ``db_url`` gets a fresh database: a SQLite file, and in a second run a
+PostgreSQL schema of its own when ``POWERBUS_TEST_PG_URL`` is set
+(:mod:`powerbus.nodes.testing.databases`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 from typing import Any, Protocol
 
@@ -25,6 +30,7 @@ import pytest
 
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.supervisor import BusHandle, NodeHandle, ProcessGroup
+from powerbus.nodes.testing.databases import PG_ENV, postgres_schema
 from powerbus.nodes.testing.leaks import Snapshot
 
 __all__ = [
@@ -32,6 +38,7 @@ __all__ = [
     "NodeFactory",
     "bus",
     "bus_factory",
+    "db_url",
     "node_factory",
     "powerbus_leak_guard",
     "powerbus_processes",
@@ -54,6 +61,24 @@ class NodeFactory(Protocol):
         node_id: str | None = None,
         **options: Any,
     ) -> NodeHandle: ...
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test that takes ``db_url`` on SQLite, and on PostgreSQL when configured."""
+    if "db_url" in metafunc.fixturenames:
+        kinds = [pytest.param("sqlite", id="sqlite")]
+        if os.environ.get(PG_ENV):
+            kinds.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres))
+        metafunc.parametrize("db_kind", kinds)
+
+
+@pytest.fixture
+def db_url(db_kind: str, tmp_path: Any) -> Iterator[str]:
+    """A fresh, empty database URL (``db_kind``: ``sqlite`` or ``postgresql``)."""
+    if db_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'powerbus.db'}"
+        return
+    yield from postgres_schema(os.environ[PG_ENV])
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import grpc
 import pytest
 from corba_support import MAPPING
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -25,6 +24,7 @@ from powerbus.adapters.corba.stubs import Stubs
 from powerbus.billing.v1 import billing_pb2
 from powerbus.bus.kernel.errors import ConfigError, InvalidArgument
 from powerbus.crm.v1 import crm_pb2
+from powerbus.load_balancer import StatusCode
 
 BEIJING = timezone(timedelta(hours=8))
 
@@ -184,11 +184,11 @@ def test_legacy_exceptions_become_the_declared_statuses(
     with pytest.raises(Exception) as caught:
         service.call(cis, "GetCustomer", crm_pb2.GetCustomerRequest(customer_id="9999"))
     error = service.error_for(caught.value)
-    assert error.status is grpc.StatusCode.NOT_FOUND
+    assert error.status is StatusCode.NOT_FOUND
     assert error.message == "customer 9999 does not exist: 客户不存在"
     with pytest.raises(Exception) as caught:
         service.call(cis, "SearchCustomers", crm_pb2.SearchCustomersRequest())
-    assert service.error_for(caught.value).status is grpc.StatusCode.INVALID_ARGUMENT
+    assert service.error_for(caught.value).status is StatusCode.INVALID_ARGUMENT
 
 
 def test_only_mapped_rpcs_are_served(service: LegacyService) -> None:

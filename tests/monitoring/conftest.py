@@ -1,22 +1,19 @@
 """Fixtures for the monitoring tests: a bus served in this process (so tests can read its
 monitoring directly), node runners on it, and HTTP reads of its API.
 
-Every test that takes ``db_url`` runs on SQLite, and also on PostgreSQL when
-POWERBUS_TEST_PG_URL is set (each such test gets a schema of its own, dropped afterwards).
+Tests that take ``db_url`` (the plugin's) run on SQLite, and on PostgreSQL when
+POWERBUS_TEST_PG_URL is set.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from powerbus.bus.config import BusConfig
 from powerbus.bus.kernel.addresses import HostPort
@@ -24,39 +21,7 @@ from powerbus.bus.server import BusServer
 from powerbus.monitoring import MonitoringConfig
 from powerbus.nodes.sdk import Node, NodeConfig, NodeRunner
 
-PG_ENV = "POWERBUS_TEST_PG_URL"
 LOOPBACK = HostPort("127.0.0.1", 0)
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "db_kind" in metafunc.fixturenames:
-        kinds = [pytest.param("sqlite", id="sqlite")]
-        if os.environ.get(PG_ENV):
-            kinds.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres))
-        metafunc.parametrize("db_kind", kinds)
-
-
-@pytest.fixture
-def db_url(db_kind: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database for the monitoring tables."""
-    if db_kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'bus.db'}"
-        return
-    admin = sa.create_engine(os.environ[PG_ENV], poolclass=sa.pool.NullPool)
-    schema = f"monitoring_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        pytest.fail(f"{PG_ENV} is set but PostgreSQL is unreachable: {exc}")
-    url = sa.make_url(os.environ[PG_ENV]).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 BusFactory = Callable[..., Awaitable[BusServer]]

@@ -8,14 +8,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from powerbus.bus.kernel.database import create_engine, read_transaction
 from powerbus.monitoring import CallOrigin
-from powerbus.monitoring.database import (
-    VERSION_TABLE,
-    create_monitoring_engine,
-    migrate,
-    read_transaction,
-)
 from powerbus.monitoring.history import RollupStore
+from powerbus.monitoring.migrations import MIGRATIONS
 from powerbus.monitoring.tally import Sample, Tally, TallyKey
 
 HOUR = 1_700_000_000 // 3600 * 3600  # a whole hour
@@ -34,8 +30,8 @@ def calls(n: int, latency: float = 0.002) -> Sample:
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[sa.Engine]:
-    engine = create_monitoring_engine(db_url)
-    migrate(engine)
+    engine = create_engine(db_url, pool_size=2)
+    MIGRATIONS.run(engine)
     yield engine
     engine.dispose()
 
@@ -53,10 +49,10 @@ def rows(engine: sa.Engine, resolution: int) -> list[tuple[int, int]]:
 
 
 def test_migrations_keep_their_own_version_table(engine: sa.Engine) -> None:
-    migrate(engine)  # a second start changes nothing
+    MIGRATIONS.run(engine)  # a second start changes nothing
     tables = set(sa.inspect(engine).get_table_names())
     assert {"monitoring_rollups", "monitoring_rollup_state", "monitoring_alerts"} <= tables
-    assert VERSION_TABLE in tables and "registry_alembic_version" not in tables
+    assert MIGRATIONS.version_table in tables and "registry_alembic_version" not in tables
 
 
 def test_points_sum_rows_per_step_and_fill_gaps_with_zeros(engine: sa.Engine) -> None:

@@ -1,23 +1,16 @@
-"""Fixtures for the registry tests: a database per test, registries, served stubs.
-
-Every test that takes ``db_url`` runs on SQLite, and also on PostgreSQL when
-POWERBUS_TEST_PG_URL is set (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test). Each
-PostgreSQL test gets a schema of its own, dropped afterwards. When the variable is set
-but the server cannot be reached, those tests fail rather than skip.
+"""Fixtures for the registry tests: registries on the plugin's ``db_url`` (SQLite, and
+PostgreSQL when POWERBUS_TEST_PG_URL is set), served stubs.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import grpc
 import pytest
-import sqlalchemy as sa
 from google.protobuf.descriptor import FileDescriptor
 
 from powerbus.bus.kernel.descriptors import descriptor_set_for
@@ -26,48 +19,12 @@ from powerbus.echo.v1 import echo_pb2
 from powerbus.nodes.testing import eventually as wait_until
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 
-PG_ENV = "POWERBUS_TEST_PG_URL"
 ECHO = "powerbus.echo.v1.Echo"
 REGISTRY = "powerbus.registry.v1.Registry"
 DEADLINE = 5.0
 
 RegistryFactory = Callable[..., Awaitable[Registry]]
 Serve = Callable[[Registry], Awaitable[registry_pb2_grpc.RegistryStub]]
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "db_kind" in metafunc.fixturenames:
-        kinds = [pytest.param("sqlite", id="sqlite")]
-        if os.environ.get(PG_ENV):
-            kinds.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres))
-        metafunc.parametrize("db_kind", kinds)
-
-
-@pytest.fixture
-def db_url(db_kind: str, tmp_path: Any) -> Iterator[str]:
-    """A fresh, empty registry database."""
-    if db_kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'registry.db'}"
-        return
-    yield from _postgres_schema(os.environ[PG_ENV])
-
-
-def _postgres_schema(base_url: str) -> Iterator[str]:
-    admin = sa.create_engine(base_url, poolclass=sa.pool.NullPool)
-    schema = f"registry_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        pytest.fail(f"{PG_ENV} is set but PostgreSQL is unreachable: {exc}")
-    url = sa.make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -12,15 +12,16 @@ from alembic.script import ScriptDirectory
 
 from powerbus.bus.kernel.errors import ConfigError, Unavailable
 from powerbus.bus.registry import Registry
-from powerbus.bus.registry._database import MIGRATIONS, VERSION_TABLE
+from powerbus.bus.registry.migrations import MIGRATIONS
 
 T = 5.0
+VERSION_TABLE = MIGRATIONS.version_table
 TABLES = {"registry_nodes", "registry_state", "registry_changes", VERSION_TABLE}
 
 
 def _head() -> str:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(MIGRATIONS.script_location))
     head = ScriptDirectory.from_config(config).get_current_head()
     assert head is not None
     return head
@@ -84,8 +85,8 @@ async def test_instances_starting_together_on_a_fresh_database(db_url: str) -> N
 
 
 def test_migrations_ship_inside_the_package() -> None:
-    assert (MIGRATIONS / "env.py").is_file()
-    assert any(MIGRATIONS.joinpath("versions").glob("v*.py"))
+    assert (MIGRATIONS.script_location / "env.py").is_file()
+    assert any(MIGRATIONS.script_location.joinpath("versions").glob("v*.py"))
 
 
 async def test_bad_urls_fail_at_start(tmp_path) -> None:

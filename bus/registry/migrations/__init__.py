@@ -1,24 +1,17 @@
 """Alembic migrations of the registry's tables, run by ``Registry.start()``.
 
-To add one during development (from the repository root)::
+To add one during development, from the repository root::
 
-    .venv/bin/python -c "from powerbus.bus.registry.migrations import revision; revision('add x')"
+    .venv/bin/python -c "from powerbus.bus.registry.migrations import MIGRATIONS; \\
+        MIGRATIONS.revision('add x')"
 """
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config
+from pathlib import Path
 
-__all__ = ["revision"]
+from powerbus.bus.kernel.database import Migrations
 
+__all__ = ["MIGRATIONS"]
 
-def revision(message: str) -> None:
-    """Write an empty revision file into versions/ for ``message``."""
-    from powerbus.bus.registry._database import MIGRATIONS
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
-    # A module name that is a Python identifier, so linters and mypy read it too.
-    config.set_main_option("file_template", "v%%(rev)s_%%(slug)s")
-    command.revision(config, message=message)
+MIGRATIONS = Migrations(Path(__file__).resolve().parent, store="registry")

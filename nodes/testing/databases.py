@@ -1,0 +1,37 @@
+"""Test databases: a fresh SQLite file, or a PostgreSQL schema of its own.
+
+When ``POWERBUS_TEST_PG_URL`` is set, every test that takes the plugin's ``db_url``
+fixture runs on PostgreSQL too; set but unreachable fails the test rather than skipping
+it, so CI cannot pass on SQLite alone by accident.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+__all__ = ["PG_ENV", "postgres_schema"]
+
+PG_ENV = "POWERBUS_TEST_PG_URL"
+
+
+def postgres_schema(base_url: str) -> Iterator[str]:
+    """Yield a URL of ``base_url`` whose search path is a new schema; drop it afterwards."""
+    admin = sa.create_engine(base_url, poolclass=sa.pool.NullPool)
+    schema = f"powerbus_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        pytest.fail(f"{PG_ENV} is set but PostgreSQL is unreachable: {exc}")
+    url = sa.make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
