@@ -1,3 +1,4 @@
+# ruff: noqa: RUF002, RUF003  (hand calculations: ×, − and – are meant)
 """Hand-computed bills for every shipped tariff, tier and period edges included.
 
 Each expected figure was worked out by hand from the tariff's file comment (kWh × price,
@@ -98,7 +99,7 @@ def test_jiangsu_tou(ytd: str, peak: str, valley: str, total: str) -> None:
 
 
 def test_jiangsu_has_no_flat_price_so_kwh_alone_is_refused() -> None:
-    with pytest.raises(InvalidUsage, match="tou_kwh: .*no flat price"):
+    with pytest.raises(InvalidUsage, match=r"tou_kwh: .*no flat price"):
         quote_kwh("cn-jiangsu-residential-tou", "100")
 
 
@@ -238,7 +239,7 @@ def test_hubei_two_part_basic_charge(fields: dict[str, object], total: str) -> N
 
 
 def test_hubei_two_part_refuses_a_contract_below_40_percent_and_a_missing_basis() -> None:
-    with pytest.raises(InvalidUsage, match="contract_demand_kw: 399 kW is below 0.40"):
+    with pytest.raises(InvalidUsage, match=r"contract_demand_kw: 399 kW is below 0\.40"):
         _two_part(
             demand_basis=DemandBasis.MAX_DEMAND,
             max_demand_kw=Decimal(300),

@@ -20,9 +20,9 @@ __all__ = ["InvalidTariff", "InvalidUsage", "TariffNotFound"]
 class InvalidTariff(InvalidArgument):
     """A tariff is refused; the message is ``"<source>: <field>: <reason>"``.
 
-    >>> raise InvalidTariff("cn-x.toml", "versions[0].tiers[1].up_to_kwh", "not above 240")
+    >>> raise InvalidTariff("x.toml", "tiers[1].up_to_kwh", "not above 240")
     Traceback (most recent call last):
-    powerbus.nodes.billing.tariff._errors.InvalidTariff: cn-x.toml: versions[0].tiers[1].up_to_kwh: not above 240
+    powerbus.nodes.billing.tariff._errors.InvalidTariff: x.toml: tiers[1].up_to_kwh: not above 240
     """
 
     def __init__(self, source: str, field: str, reason: str) -> None:
