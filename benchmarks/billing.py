@@ -105,7 +105,8 @@ def main() -> Path:
     data_out = {
         "benchmark": "billing",
         "what": f"{BILLS:,} residential bills (annual tiers + peak/valley TOU, "
-        f"{', '.join(TARIFFS)}) from milli-kWh usage in memory, one process; Decimal engine (quote) on a random "
+        f"{', '.join(TARIFFS)}) from milli-kWh usage in memory, one process; "
+        "Decimal engine (quote) on a random "
         f"sample of {SAMPLE:,}; {ROUNDS} interleaved rounds, medians",
         "environment": environment(),
         "integer_engine": {
