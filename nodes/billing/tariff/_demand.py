@@ -65,7 +65,9 @@ def basic_lines(tariff: Tariff, usage: Usage, days: tuple[int, int] | None) -> l
     excess = usage.max_demand_kw - threshold
     price = charge.demand_price * charge.excess_multiplier
     fen = _amount(excess, price, days)
-    zh, en = excess_text(excess, threshold, price, fen, days)
+    zh, en = excess_text(
+        excess, usage.contract_demand_kw, charge.excess_threshold, price, fen, days
+    )
     return [
         _line(DemandBasis.MAX_DEMAND, threshold, charge.demand_price, days),
         BillLine(

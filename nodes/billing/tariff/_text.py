@@ -80,15 +80,21 @@ def demand_text(
 
 
 def excess_text(
-    quantity: Decimal, threshold: Decimal, price: Decimal, fen: int, days: tuple[int, int] | None
+    quantity: Decimal,
+    contract: Decimal,
+    threshold: Decimal,
+    price: Decimal,
+    fen: int,
+    days: tuple[int, int] | None,
 ) -> Text:
-    """超需量 line: demand above the contract threshold at the excess price."""
+    """超需量 line: demand above contract × threshold at the excess price."""
     zh_days, en_days = _days(days)
     sums = f"{n(quantity)} kW × {n(price)}"
+    limit = f"{n(contract)} kW × {n(threshold)}"
     return (
-        f"超需量基本电费（超过核定需量 {n(threshold)} kW 部分）{sums} 元/kW·月{zh_days}"
+        f"超需量基本电费（超过核定需量 {limit} 的部分）{sums} 元/kW·月{zh_days}"
         f" = {format_fen(fen)} 元",
-        f"Excess demand above {n(threshold)} kW: {sums} yuan/kW·month{en_days}"
+        f"Excess demand above contract {limit}: {sums} yuan/kW·month{en_days}"
         f" = {format_fen(fen)} yuan",
     )
 
