@@ -236,3 +236,9 @@ def test_a_file_that_is_not_toml_is_a_config_error_naming_it(tmp_path: Path) -> 
     path = _write(tmp_path, GOOD + "\nthis is not toml\n")
     with pytest.raises(ConfigError, match=f"{path}: not valid TOML"):
         load_tariff_file(path)
+
+
+def test_a_catalogue_refuses_two_versions_starting_the_same_day(tmp_path: Path) -> None:
+    version = load_tariff_file(_write(tmp_path, GOOD))[0]
+    with pytest.raises(InvalidTariff, match="effective_from: 2026-01-01 given twice"):
+        TariffCatalogue.of([version, version])
