@@ -167,6 +167,14 @@ def test_hubei_commercial_prices_each_period_and_keeps_funds_informational() -> 
     ]
 
 
+def test_hubei_commercial_in_march() -> None:
+    # 55.69995 → 55.70, 496.924 → 496.92, 0.357843 → 0.36
+    bill = quote_tou(
+        "cn-hubei-commercial-10kv", month=3, sharp_peak="50", valley="1000", flat="0.5"
+    )
+    assert yuan(bill) == "552.98"
+
+
 def test_hubei_commercial_flat_quote_and_unpriced_period() -> None:
     assert yuan(quote_kwh("cn-hubei-commercial-10kv", "1000")) == "715.69"  # 715.686
     with pytest.raises(InvalidUsage, match="deep_valley"):
