@@ -210,3 +210,16 @@ def test_the_sdk_client_side_imports_no_database_web_or_metrics_framework():
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_tariff_engine_needs_no_grpc_protobuf_or_database():
+    probe = (
+        "import sys\n"
+        "import powerbus.nodes.billing.tariff\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'grpc', 'sqlalchemy'}),"
+        " 'google.protobuf' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "[] False", out.stdout

@@ -1,4 +1,3 @@
-# ruff: noqa: RUF003  (hand calculations: ×, − and – are meant)
 """Every worked example of FACTS.md §3 (Chinese tariffs), to the fen."""
 
 from __future__ import annotations

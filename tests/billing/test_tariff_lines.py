@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001, RUF003  (bill text: ×, − and – are meant)
 """Bill lines: what they say in both languages, funds on top or inside, power-factor
 tables from the tariff, and usage that cannot be priced."""
 

@@ -1,4 +1,3 @@
-# ruff: noqa: RUF002, RUF003  (hand calculations: ×, − and – are meant)
 """Properties of pricing that must hold for any usage (hypothesis)."""
 
 from __future__ import annotations

@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001, RUF003  (hand calculations: ×, − and – are meant)
 """Part months and version changes inside a month, prorated by days."""
 
 from __future__ import annotations

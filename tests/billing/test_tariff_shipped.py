@@ -1,4 +1,3 @@
-# ruff: noqa: RUF002, RUF003  (hand calculations: ×, − and – are meant)
 """Hand-computed bills for every shipped tariff, tier and period edges included.
 
 Each expected figure was worked out by hand from the tariff's file comment (kWh × price,

@@ -1,4 +1,3 @@
-# ruff: noqa: RUF002, RUF003  (Chinese bill text: full-width punctuation, ×, − and – are meant)
 """The exact tariff engine (电价计算): pure domain code, no I/O beyond reading tariff files.
 
 Tariffs are data (:class:`Tariff`, one version each, kept in a :class:`TariffCatalogue`);

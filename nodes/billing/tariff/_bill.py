@@ -1,4 +1,3 @@
-# ruff: noqa: RUF002, RUF003  (Chinese bill text: full-width punctuation, ×, − and – are meant)
 """Bills: lines that explain themselves, each rounded to the fen, and their sum.
 
 Rounding is half up in the decimal module's sense (ROUND_HALF_UP: a half goes away from

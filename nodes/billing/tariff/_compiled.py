@@ -1,4 +1,3 @@
-# ruff: noqa: RUF002, RUF003  (Chinese bill text: full-width punctuation, ×, − and – are meant)
 """A tariff version compiled to integers, for pricing millions of residential bills.
 
 Every price becomes an integer count of 10⁻ˢ yuan/kWh (s = the most decimal places of any

@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001, RUF002, RUF003  (Chinese bill text: full-width punctuation, ×, − and – are meant)
 """基本电费 of a two-part tariff, with the demand rules of 发改办价格〔2016〕1583号.
 
 On maximum demand with a contract (核定) demand C and an excess threshold of 105 %: if the

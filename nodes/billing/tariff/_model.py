@@ -1,4 +1,3 @@
-# ruff: noqa: RUF002, RUF003  (Chinese bill text: full-width punctuation, ×, − and – are meant)
 """One version of a tariff (电价) and its parts, shaped like ``powerbus.billing.v1.Tariff``.
 
 Every record is a frozen dataclass and every price a :class:`~decimal.Decimal` in yuan per

@@ -1,4 +1,3 @@
-# ruff: noqa: RUF002, RUF003  (Chinese bill text: full-width punctuation, ×, − and – are meant)
 """Power-factor adjustment (功率因数调整电费办法, (83)水电财字第215号).
 
 The actual power factor is kWh / √(kWh² + kvarh²) rounded half up to two decimals. It is

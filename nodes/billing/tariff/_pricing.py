@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001, RUF003  (Chinese bill text: full-width punctuation, ×, − and – are meant)
 """Pricing: usage and a tariff in, a :class:`Bill` out. The reference engine: every
 product is an exact Decimal (or Fraction, once days divide it) and rounded once, per line.
 

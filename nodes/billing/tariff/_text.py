@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001, RUF002, RUF003  (Chinese bill text: full-width punctuation, ×, − and – are meant)
 """The Chinese and English wording of bill lines, in one place so both stay in step."""
 
 from __future__ import annotations
