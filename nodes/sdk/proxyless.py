@@ -38,6 +38,7 @@ from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.metadata import CALLER_KEY
 from powerbus.bus.kernel.policy import ServicePolicy
 from powerbus.bus.transport import (
+    CallHeaders,
     HealthProber,
     Reply,
     UnaryCalls,
@@ -318,9 +319,12 @@ class _Unary(_Method):
 
     async def _call(self, request: Any, timeout: float | None, metadata: Any) -> Any:
         client = self.client
-        pairs = self.metadata(metadata)
-        headers = read_headers(pairs)
-        headers.caller = client.caller
+        if metadata:
+            pairs = self.metadata(metadata)
+            headers = read_headers(pairs)
+            headers.caller = client.caller
+        else:  # the common case: nothing to read
+            pairs, headers = self.caller_only, CallHeaders(client.caller, None, False)
         deadline = time.monotonic() + (client.default_timeout if timeout is None else timeout)
         reply = await client._calls.run(
             client._lane(self.service),
