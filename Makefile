@@ -8,6 +8,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 GEN := build/generated
+CODEGEN := build/.codegen-stamp
 PROTOS := $(shell find protos -name '*.proto' | sort)
 # Debian packages the tests and benchmarks drive as real peers.
 DEB_PACKAGES ?= chromium fonts-wqy-microhei prometheus nginx
@@ -17,7 +18,7 @@ PYTEST_ARGS ?=
 
 all: setup
 
-setup: $(VENV)/.installed $(GEN)/.stamp $(GEN)/.corba-stamp
+setup: $(VENV)/.installed $(CODEGEN) $(GEN)/.corba-stamp
 
 system-deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -31,28 +32,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip setuptools wheel
 
-# Code generation needs grpcio-tools before the package itself can be installed, because
-# the editable install maps the `powerbus` namespace onto the generated tree.
-$(VENV)/.tools: $(BIN)/python
-	$(BIN)/pip install -q grpcio-tools mypy-protobuf
-	touch $@
-
-$(GEN)/.stamp: $(VENV)/.tools $(PROTOS)
-	rm -rf $(GEN).tmp && mkdir -p $(GEN).tmp $(GEN)
-	$(BIN)/python -m grpc_tools.protoc -Iprotos \
-	  --plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy \
-	  --plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
-	  --python_out=$(GEN).tmp --mypy_out=$(GEN).tmp \
-	  --grpc_python_out=$(GEN).tmp --mypy_grpc_out=$(GEN).tmp \
-	  $(PROTOS)
-	find $(GEN).tmp/powerbus -type d -exec touch {}/py.typed \;
-	# Swap in place only after protoc succeeded, so a failed run leaves the old tree.
-	rm -rf $(GEN)/powerbus && mv $(GEN).tmp/powerbus $(GEN)/powerbus && rm -rf $(GEN).tmp
-	touch $@
-
-$(VENV)/.installed: pyproject.toml $(VENV)/.tools $(GEN)/.stamp
+# The editable install is a plain path entry to this folder: `powerbus/` holds a link per
+# code folder and the generated packages, so a changed or new .proto needs only `make`.
+$(VENV)/.installed: $(BIN)/python pyproject.toml setup.py
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
+
+# The same generator setup.py's build step runs (tools/codegen.py), here in place.
+$(CODEGEN): $(VENV)/.installed $(PROTOS) tools/codegen.py
+	$(BIN)/python tools/codegen.py
+	mkdir -p $(dir $@) && touch $@
 
 # The committed IDL and the legacy IDLs must compile with omniidl. Their stubs go in a
 # package of their own: a top-level `powerbus` of stubs would shadow ours. The gateway and
@@ -64,8 +53,8 @@ $(GEN)/.corba-stamp: $(VENV)/.installed $(wildcard idl/*.idl) $(wildcard idl/leg
 
 gen: setup
 
-# Generated code only (no package install): what the Docker build needs.
-generate: $(GEN)/.stamp
+# Regenerate powerbus.<domain>.v1 after editing protos/.
+generate: $(CODEGEN)
 
 idl-check: setup
 	$(BIN)/powerbus idl check
@@ -79,18 +68,15 @@ test: setup system-deps
 bench: setup system-deps
 	$(BIN)/python -m benchmarks
 
-# mypy cannot follow the editable install's import hook, so it reads a symlinked view of
-# the `powerbus` namespace: our folders beside the generated packages.
-LINT := build/lint/powerbus
 FOLDERS := bus nodes load_balancer monitoring adapters
 
+# mypy reads the `powerbus/` namespace as Python imports it: folder links + generated code.
 lint: setup
-	rm -rf build/lint && mkdir -p $(LINT)
-	for f in $(FOLDERS); do ln -s ../../../$$f $(LINT)/$$f; done
-	for g in $(GEN)/powerbus/*/; do ln -s ../../../$$g $(LINT)/$$(basename $$g); done
-	$(BIN)/ruff check $(FOLDERS) tests benchmarks
-	$(BIN)/ruff format --check $(FOLDERS) tests benchmarks
-	MYPYPATH=build/lint $(BIN)/mypy $(addprefix -p powerbus.,$(FOLDERS))
+	$(BIN)/ruff check $(FOLDERS) tools tests benchmarks setup.py
+	$(BIN)/ruff format --check $(FOLDERS) tools tests benchmarks setup.py
+	$(BIN)/mypy -p powerbus
 
+# Everything in powerbus/ but the committed folder links is generated.
 clean:
-	rm -rf build $(VENV) .pytest_cache .mypy_cache
+	rm -rf build $(VENV) .pytest_cache .mypy_cache *.egg-info
+	find powerbus -mindepth 1 -maxdepth 1 ! -type l -exec rm -rf {} +
