@@ -137,3 +137,96 @@ def test_dockerfile_runs_the_cli_and_exposes_its_ports():
         assert re.search(rf"^{re.escape(target)}:", makefile, re.M), (
             f"Makefile has no target {target}"
         )
+
+
+# --- the build context --------------------------------------------------------------------
+
+CONTEXT = DOCKER.parent  # compose: context "..", dockerfile docker/Dockerfile
+
+
+def dockerignore_rules() -> list[tuple[re.Pattern[str], bool]]:
+    """(pattern, excludes) per line of .dockerignore, with Docker's matching rules: paths
+    relative to the context, ``*`` within one segment, ``**`` across segments, a match on
+    a folder covers what is in it, and the last matching line decides."""
+    rules = []
+    for line in (CONTEXT / ".dockerignore").read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        excludes = not line.startswith("!")
+        pattern = line.lstrip("!").strip("/")
+        regex = ""
+        for part in re.split(r"(\*\*/?|\*|\?|\[[^]]*\])", pattern):
+            if part.startswith("**"):
+                regex += "(?:.*/)?" if part.endswith("/") else ".*"
+            elif part == "*":
+                regex += "[^/]*"
+            elif part == "?":
+                regex += "[^/]"
+            elif part.startswith("["):
+                regex += part
+            else:
+                regex += re.escape(part)
+        rules.append((re.compile(rf"{regex}(?:/.*)?"), excludes))
+    return rules
+
+
+def in_context(path: str) -> bool:
+    excluded = False
+    for pattern, excludes in dockerignore_rules():
+        if pattern.fullmatch(path):
+            excluded = excludes
+    return not excluded
+
+
+def git_files() -> list[str]:
+    if not (CONTEXT / ".git").exists():
+        pytest.skip("not a git checkout")
+    done = subprocess.run(
+        ["git", "-C", str(CONTEXT), "ls-files", "-z"], capture_output=True, text=True, check=True
+    )
+    return [p for p in done.stdout.split("\0") if p]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".venv/bin/python",
+        "nodes/.venv/lib/x.py",
+        "build/lib/powerbus/bus/cli.py",
+        "build/generated/powerbus/echo/v1/echo_pb2.py",
+        "powerbus/echo/v1/echo_pb2.py",
+        "powerbus.egg-info/PKG-INFO",
+        "bus/__pycache__/cli.cpython-311.pyc",
+        "__pycache__/setup.cpython-311.pyc",
+        ".mypy_cache/3.10/x.json",
+        ".ruff_cache/x",
+        ".pytest_cache/v/cache/lastfailed",
+        ".hypothesis/examples/x",
+        "test-output/junit.xml",
+        "powerbus.db",
+        "dist/powerbus-0.1.0-py3-none-any.whl",
+        ".git/HEAD",
+    ],
+)
+def test_host_artifacts_stay_out_of_the_build_context(path):
+    assert not in_context(path)
+
+
+def test_every_source_file_is_in_the_build_context():
+    missing = [p for p in git_files() if not in_context(p)]
+    assert missing == []
+
+
+def test_the_image_builds_its_wheel_from_the_sources_alone():
+    # No host venv, no make step: `pip wheel .` generates the code (setup.py's build_py).
+    text = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
+    build = re.split(r"^FROM ", text, flags=re.M)[1]
+    assert build.rstrip().split("\n")[0].endswith(" AS build")
+    assert "COPY . ." in build
+    runs = " ".join(re.findall(r"^RUN (.+)$", build, re.M))
+    assert "pip wheel" in runs and ".venv" not in runs and "make" not in runs
+    requires = re.search(r"^requires = (\[.*\])$", (CONTEXT / "pyproject.toml").read_text(), re.M)
+    assert requires and {"grpcio-tools", "mypy-protobuf"} <= {
+        re.split(r"[<>=!~ ;\[]", r)[0] for r in json.loads(requires[1])
+    }
