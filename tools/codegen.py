@@ -123,7 +123,7 @@ def _remove(path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     root = Path(__file__).resolve().parents[1]
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description="Generate powerbus.<domain>.v1 from protos/.")
     parser.add_argument("--protos", type=Path, default=root / "protos")
     parser.add_argument(
         "--out",
