@@ -10,6 +10,8 @@ BIN := $(VENV)/bin
 GEN := build/generated
 CODEGEN := build/.codegen-stamp
 PROTOS := $(shell find protos -name '*.proto' | sort)
+# Folders too: removing a domain changes its parent folder, not any remaining .proto.
+PROTO_DIRS := $(shell find protos -type d | sort)
 # Debian packages the tests and benchmarks drive as real peers.
 DEB_PACKAGES ?= chromium fonts-wqy-microhei prometheus nginx
 PYTEST_ARGS ?=
@@ -39,7 +41,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml setup.py
 	touch $@
 
 # The same generator setup.py's build step runs (tools/codegen.py), here in place.
-$(CODEGEN): $(VENV)/.installed $(PROTOS) tools/codegen.py
+$(CODEGEN): $(VENV)/.installed $(PROTOS) $(PROTO_DIRS) tools/codegen.py
 	$(BIN)/python tools/codegen.py
 	mkdir -p $(dir $@) && touch $@
 
