@@ -58,13 +58,20 @@ def _codegen() -> ModuleType:
 
 
 def _packages() -> list[str]:
-    links = sorted(p.name for p in NAMESPACE.iterdir() if p.is_symlink())
-    if not links:
+    # The folders are the links in a checkout, plain folders in an sdist (which copies the
+    # files through the links); generated packages beside them are made anew by build_py.
+    generated = set(_codegen().domains(ROOT / "protos"))
+    folders = sorted(
+        p.name
+        for p in NAMESPACE.iterdir()
+        if p.is_dir() and p.name.isidentifier() and p.name not in generated
+    )
+    if not folders:
         raise SystemExit(
             "powerbus/ has no folder links: check out with symlinks (git config core.symlinks true)"
         )
     packages = ["powerbus"]  # a namespace: no __init__.py, but it makes the layout "simple"
-    for name in links:
+    for name in folders:
         packages.append(f"powerbus.{name}")
         found = find_namespace_packages(str(NAMESPACE / name), exclude=["*__pycache__*"])
         packages += [f"powerbus.{name}.{p}" for p in found]
