@@ -13,6 +13,7 @@ calls reach both nodes through the bus. About 10 s, so it runs with the rest of 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -116,6 +117,26 @@ def test_the_wheel_has_every_module_and_data_file_of_the_folders(installed: Inst
     domains = {p.parent.parent.name for p in (REPO / "protos" / "powerbus").glob("*/v1/*.proto")}
     assert {n.split("/")[1] for n in generated} == domains
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+
+
+def version(pattern: str, text: str) -> tuple[int, ...]:
+    found = re.search(pattern, text)
+    assert found, pattern
+    return tuple(int(n) for n in re.split(r"[.,\s]+", found[1].strip()))
+
+
+def test_the_dependency_floors_cover_the_generated_code(installed: Installed) -> None:
+    # Generated code refuses to import on a grpcio or protobuf older than its generator.
+    wheel = zipfile.ZipFile(installed.wheel)
+    metadata = wheel.read(next(n for n in wheel.namelist() if n.endswith("METADATA"))).decode()
+    grpc_code = wheel.read("powerbus/echo/v1/echo_pb2_grpc.py").decode()
+    pb_code = wheel.read("powerbus/echo/v1/echo_pb2.py").decode()
+    assert version(r"Requires-Dist: grpcio>=([\d.]+)", metadata) >= version(
+        r"GRPC_GENERATED_VERSION = '([\d.]+)'", grpc_code
+    )
+    assert version(r"Requires-Dist: protobuf>=([\d.]+)", metadata) >= version(
+        r"Domain.PUBLIC,\s*(\d+,\s*\d+,\s*\d+),", pb_code
+    )
 
 
 def test_the_installed_package_is_the_wheel_not_the_checkout(
