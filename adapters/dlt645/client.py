@@ -1,0 +1,243 @@
+"""A DL/T 645-2007 line through a transparent serial gateway: requests, replies matched
+to them, typed errors, and the meter's own history (daily freezes, load profile).
+
+>>> client = Dlt645Client(HostPort("127.0.0.1", 6000))  # connects on first use
+>>> # total = await client.read_value("D1", "000102030425", DI.ENERGY_FORWARD)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import TypeVar
+
+from powerbus.adapters.dlt645.bcd import BcdError, decode_bcd, decode_datetime, encode_datetime
+from powerbus.adapters.dlt645.frame import BROADCAST, Control, Corrupt, Frame, FrameDecoder
+from powerbus.adapters.dlt645.history import (
+    DailyFreeze,
+    ProfileRecord,
+    decode_energy_block,
+    decode_profile_records,
+    encode_profile_request,
+)
+from powerbus.adapters.dlt645.identifiers import (
+    DI,
+    ITEMS,
+    LoadProfile,
+    daily_freeze,
+    di_bytes,
+)
+from powerbus.adapters.meters.driver import ReadScope
+from powerbus.adapters.meters.errors import (
+    DeviceRejected,
+    FrameError,
+    FrameProblem,
+    MeterTimeout,
+)
+from powerbus.adapters.meters.line import LineConfig, TcpLine
+from powerbus.adapters.meters.records import MeterReading, MeterSpec, Quantity, Reading
+from powerbus.bus.kernel.addresses import HostPort
+
+T = TypeVar("T")
+
+__all__ = ["ERROR_BITS", "NO_DATA", "Dlt645Client"]
+
+NO_DATA = 0x02
+ERROR_BITS = {
+    0x01: "other error",
+    0x02: "no requested data",
+    0x04: "password error / unauthorised",
+    0x08: "baud rate cannot be changed",
+    0x10: "annual time zones exceeded",
+    0x20: "daily periods exceeded",
+    0x40: "rates exceeded",
+}
+
+
+class Dlt645Client:
+    """The :class:`~powerbus.adapters.meters.driver.MeterDriver` of one DL/T 645 line."""
+
+    def __init__(self, gateway: HostPort, *, config: LineConfig | None = None) -> None:
+        self.gateway = gateway
+        self.line = TcpLine(gateway, config=config)
+        self._decoder = FrameDecoder()
+
+    @property
+    def discarded_bytes(self) -> int:
+        """Garbage bytes skipped on this line so far (a health figure)."""
+        return self._decoder.discarded
+
+    async def request(self, meter: str, address: str, di: int, extra: bytes = b"") -> bytes:
+        """Send a read (11H) of ``di`` and return the reply's data after the DI."""
+        request = Frame(address, Control.READ, di_bytes(di) + extra)
+        async with self.line.lock:
+            await self.line.send(request.encode(), meter=meter)
+            reply = await self._reply(meter, request)
+        return reply.data[4:]
+
+    async def read_value(self, meter: str, address: str, di: int) -> float:
+        """One BCD item (energy, voltage, current, power...) as a float in our units."""
+        item = ITEMS[di]
+        data = await self.request(meter, address, di)
+        return self._decode(meter, data[: item.size], item.decimals, item.signed)
+
+    async def read_energy(
+        self, meter: str, address: str, *, reverse: bool = False
+    ) -> tuple[float, ...]:
+        """(total, rate 1..4) forward or reverse active energy, kWh."""
+        di = DI.ENERGY_REVERSE_BLOCK if reverse else DI.ENERGY_FORWARD_BLOCK
+        data = await self.request(meter, address, di)
+        return self._checked(meter, lambda: decode_energy_block(data[:20]))
+
+    async def read_clock(self, meter: str, address: str) -> datetime:
+        """The meter's date and time (naive, the meter's local time)."""
+        date = await self.request(meter, address, DI.DATE)
+        time = await self.request(meter, address, DI.TIME)
+        return self._checked(meter, lambda: decode_datetime(date[1:4] + time[:3], fields="YMDhms"))
+
+    async def read_daily_freeze(self, meter: str, address: str, day: int = 1) -> DailyFreeze:
+        """The ``day``-th most recent daily freeze (1 = last midnight)."""
+        when = await self.request(meter, address, daily_freeze(0, day))
+        forward = await self.request(meter, address, daily_freeze(1, day))
+        reverse = await self.request(meter, address, daily_freeze(2, day))
+        return self._checked(
+            meter,
+            lambda: DailyFreeze(
+                decode_datetime(when[:5]),
+                decode_energy_block(forward[:20]),
+                decode_energy_block(reverse[:20]),
+            ),
+        )
+
+    async def read_load_profile(
+        self, meter: str, address: str, *, start: datetime, count: int
+    ) -> list[ProfileRecord]:
+        """Up to ``count`` 15-minute records from ``start`` (meter local time), fetched
+        ``LoadProfile.MAX_BLOCKS_PER_FRAME`` per frame; stops early where the meter has
+        no more (a "no requested data" reply after the first frame)."""
+        records: list[ProfileRecord] = []
+        step = timedelta(minutes=LoadProfile.INTERVAL_MINUTES)
+        while len(records) < count:
+            blocks = min(LoadProfile.MAX_BLOCKS_PER_FRAME, count - len(records))
+            at = start + step * len(records)
+            try:
+                data = await self.request(
+                    meter, address, DI.LOAD_PROFILE_AT, encode_profile_request(at, blocks)
+                )
+            except DeviceRejected as rejected:
+                if rejected.code & NO_DATA and records:
+                    break
+                raise
+            got = self._checked(meter, functools.partial(decode_profile_records, data))
+            if not got:
+                break
+            records += got
+        return records
+
+    async def broadcast_time(self, when: datetime, *, meter: str = "*") -> None:
+        """Set every meter's clock on the line (08H to 999999999999; nobody replies)."""
+        frame = Frame(BROADCAST, Control.BROADCAST_TIME, encode_datetime(when, "YMDhms"))
+        async with self.line.lock:
+            await self.line.send(frame.encode(), meter=meter)
+
+    async def read(self, meter: MeterSpec, *, scope: ReadScope = ReadScope.FULL) -> MeterReading:
+        """Energy (total and rates, forward and reverse); with FULL also voltage, current,
+        power, power factor and the meter's clock."""
+        mid, addr = meter.meter_id, meter.address
+        forward = await self.read_energy(mid, addr)
+        readings = [Reading(Quantity.ENERGY_FORWARD, v, tou=i) for i, v in enumerate(forward)]
+        reverse = await self.read_value(mid, addr, DI.ENERGY_REVERSE)
+        readings.append(Reading(Quantity.ENERGY_REVERSE, reverse))
+        meter_time = None
+        if scope is ReadScope.FULL:
+            for quantity, di in (
+                (Quantity.VOLTAGE, DI.VOLTAGE_A),
+                (Quantity.CURRENT, DI.CURRENT_A),
+                (Quantity.POWER, DI.POWER),
+                (Quantity.POWER_FACTOR, DI.POWER_FACTOR),
+            ):
+                phase = 1 if quantity in (Quantity.VOLTAGE, Quantity.CURRENT) else 0
+                readings.append(
+                    Reading(quantity, await self.read_value(mid, addr, di), phase=phase)
+                )
+            meter_time = await self.read_clock(mid, addr)
+        return MeterReading(mid, datetime.now(timezone.utc), tuple(readings), meter_time=meter_time)
+
+    async def close(self) -> None:
+        await self.line.close()
+
+    async def _reply(self, meter: str, request: Frame) -> Frame:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.line.config.request_timeout.total_seconds()
+        decoder = self._decoder
+        decoder.clear()  # anything still buffered answers an earlier request
+        garbage_before = decoder.discarded
+        gateway = str(self.gateway)
+        while True:
+            chunk = await self.line.read_some(deadline=deadline, meter=meter)
+            if not chunk:
+                break
+            for event in decoder.feed(chunk):
+                if isinstance(event, Corrupt):
+                    if event.address == request.address:
+                        raise FrameError(
+                            meter=meter,
+                            gateway=gateway,
+                            reason=FrameProblem.CHECKSUM,
+                            problem=f"bad checksum or end in {event.raw.hex(' ')}",
+                        )
+                    continue
+                if _answers(event, request):
+                    return self._accept(meter, event)
+        if decoder.pending:
+            decoder.clear()
+            raise FrameError(
+                meter=meter,
+                gateway=gateway,
+                reason=FrameProblem.TRUNCATED,
+                problem="reply cut short",
+            )
+        if decoder.discarded > garbage_before:
+            raise FrameError(
+                meter=meter,
+                gateway=gateway,
+                reason=FrameProblem.GARBAGE,
+                problem=f"{decoder.discarded - garbage_before} bytes that are no frame",
+            )
+        raise MeterTimeout(meter=meter, gateway=gateway, problem="no reply before the deadline")
+
+    def _accept(self, meter: str, reply: Frame) -> Frame:
+        if reply.is_error:
+            code = reply.data[0] if reply.data else 0
+            names = [name for bit, name in ERROR_BITS.items() if code & bit] or ["error"]
+            raise DeviceRejected(
+                meter=meter, gateway=str(self.gateway), code=code, problem=", ".join(names)
+            )
+        return reply
+
+    def _decode(self, meter: str, raw: bytes, decimals: int, signed: bool) -> float:
+        return self._checked(meter, lambda: decode_bcd(raw, decimals=decimals, signed=signed))
+
+    def _checked(self, meter: str, decode: Callable[[], T]) -> T:
+        try:
+            return decode()
+        except (BcdError, IndexError) as bad:
+            raise FrameError(
+                meter=meter,
+                gateway=str(self.gateway),
+                reason=FrameProblem.GARBAGE,
+                problem=str(bad),
+            ) from None
+
+
+def _answers(reply: Frame, request: Frame) -> bool:
+    """Whether ``reply`` is the answer to ``request``: same meter, a reply to the same
+    function, and (for a normal reply) the same DI. Anything else is a late answer to an
+    earlier request and is dropped."""
+    if reply.address != request.address or not reply.is_reply:
+        return False
+    if (reply.control & 0x1F) != (request.control & 0x1F):
+        return False
+    return reply.is_error or reply.data[:4] == request.data[:4]

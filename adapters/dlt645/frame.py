@@ -1,0 +1,178 @@
+"""DL/T 645-2007 frames: encoding, checksum, +33H scrambling and a resynchronising decoder.
+
+``[FE FE FE FE] 68 A0..A5 68 C L DATA CS 16``: the address is 12 BCD digits sent low
+byte first, every DATA byte is sent +33H, CS is the byte sum from the first 68H.
+
+>>> frame = Frame(address="000102030425", control=Control.READ, data=bytes.fromhex("00000100"))
+>>> frame.encode(preamble=0).hex(" ")
+'68 25 04 03 02 01 00 68 11 04 33 33 34 33 e1 16'
+>>> decoder = FrameDecoder()
+>>> [type(e).__name__ for e in decoder.feed(b"\\x00\\xfe" + frame.encode())]
+['Frame']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import IntEnum
+
+__all__ = [
+    "BROADCAST",
+    "MAX_DATA",
+    "Control",
+    "Corrupt",
+    "Frame",
+    "FrameDecoder",
+    "checksum",
+    "decode_address",
+    "encode_address",
+    "scramble",
+    "unscramble",
+]
+
+START = 0x68
+END = 0x16
+PREAMBLE = 0xFE
+MAX_DATA = 200  # the standard's limit for read replies; anything longer is not a header
+BROADCAST = "999999999999"
+_HEADER = 10  # 68 A0..A5 68 C L
+
+
+class Control(IntEnum):
+    """Control codes (D4-D0 function, D7 direction, D6 abnormal)."""
+
+    BROADCAST_TIME = 0x08
+    READ = 0x11
+    READ_FOLLOW = 0x12
+    READ_ADDRESS = 0x13
+    READ_REPLY = 0x91
+    READ_FOLLOW_REPLY = 0xB1  # normal reply with D5 set: more follows
+    READ_ADDRESS_REPLY = 0x93
+    READ_ERROR = 0xD1
+
+
+def checksum(data: bytes | bytearray | memoryview) -> int:
+    """Sum of the bytes modulo 256."""
+    return sum(data) & 0xFF
+
+
+def scramble(data: bytes) -> bytes:
+    """Add 33H to every byte (what the sender does)."""
+    return bytes((b + 0x33) & 0xFF for b in data)
+
+
+def unscramble(data: bytes | bytearray | memoryview) -> bytes:
+    """Subtract 33H from every byte (what the receiver does)."""
+    return bytes((b - 0x33) & 0xFF for b in data)
+
+
+def encode_address(address: str) -> bytes:
+    """12 digits to 6 BCD bytes, low byte first; ``A`` digits (wildcard) become nibble A.
+
+    >>> encode_address("000102030425").hex()
+    '250403020100'
+    """
+    if len(address) != 12:
+        raise ValueError(f"a DL/T 645 address has 12 digits: {address!r}")
+    return bytes(int(address[i : i + 2], 16) for i in range(10, -1, -2))
+
+
+def decode_address(raw: bytes | bytearray | memoryview) -> str:
+    """6 BCD bytes (low byte first) to the 12-digit address."""
+    return "".join(f"{b:02X}" for b in reversed(bytes(raw)))
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One frame with its data already unscrambled."""
+
+    address: str
+    control: int
+    data: bytes = b""
+
+    def encode(self, *, preamble: int = 4) -> bytes:
+        """The bytes on the wire, with ``preamble`` wake-up FE bytes."""
+        if len(self.data) > 255:
+            raise ValueError("DL/T 645 data is at most 255 bytes")
+        body = (
+            bytes((START,))
+            + encode_address(self.address)
+            + bytes((START, self.control, len(self.data)))
+            + scramble(self.data)
+        )
+        return bytes((PREAMBLE,)) * preamble + body + bytes((checksum(body), END))
+
+    @property
+    def is_reply(self) -> bool:
+        return bool(self.control & 0x80)
+
+    @property
+    def is_error(self) -> bool:
+        return bool(self.control & 0x40)
+
+
+@dataclass(frozen=True, slots=True)
+class Corrupt:
+    """Bytes that looked like a frame but failed the checksum or the end byte."""
+
+    address: str
+    raw: bytes
+
+
+class FrameDecoder:
+    """Incremental decoder: feed it bytes as they arrive, get frames out.
+
+    Garbage before a frame, FE preambles and frames that fail their checks are skipped
+    one byte at a time, so the decoder finds the next real frame even when the garbage
+    contains 68H bytes or a frame is cut. ``discarded`` counts skipped non-preamble bytes
+    (the line's health), ``pending`` says whether a started frame is still incomplete.
+    """
+
+    __slots__ = ("_buffer", "discarded")
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self.discarded = 0
+
+    @property
+    def pending(self) -> bool:
+        """True when the buffer holds the start of a frame that has not ended yet."""
+        return bool(self._buffer) and self._buffer[0] == START
+
+    def clear(self) -> None:
+        """Forget buffered bytes (e.g. after reconnecting)."""
+        self._buffer.clear()
+
+    def feed(self, data: bytes) -> Iterator[Frame | Corrupt]:
+        """Add ``data`` and yield every complete frame (or corrupt candidate) in it."""
+        buf = self._buffer
+        buf += data
+        while buf:
+            start = buf.find(START)
+            if start < 0:
+                self._skip(len(buf))
+                return
+            if start:
+                self._skip(start)
+            if len(buf) < _HEADER:
+                return
+            length = buf[9]
+            if buf[7] != START or length > MAX_DATA:
+                self._skip(1)
+                continue
+            total = _HEADER + length + 2
+            if len(buf) < total:
+                return
+            body = bytes(buf[: total - 2])
+            if buf[total - 1] != END or buf[total - 2] != checksum(body):
+                yield Corrupt(decode_address(body[1:7]), bytes(buf[:total]))
+                self._skip(1)
+                continue
+            del buf[:total]
+            yield Frame(decode_address(body[1:7]), body[8], unscramble(body[_HEADER:]))
+
+    def _skip(self, count: int) -> None:
+        skipped = self._buffer[:count]
+        self.discarded += count - skipped.count(PREAMBLE)
+        del self._buffer[:count]
