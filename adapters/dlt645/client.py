@@ -95,7 +95,7 @@ class Dlt645Client:
         """The meter's date and time (naive, the meter's local time)."""
         date = await self.request(meter, address, DI.DATE)
         time = await self.request(meter, address, DI.TIME)
-        return self._checked(meter, lambda: decode_datetime(date[1:4] + time[:3], fields="YMDhms"))
+        return self._checked(meter, lambda: decode_datetime(time[:3] + date[1:4], fields="YMDhms"))
 
     async def read_daily_freeze(self, meter: str, address: str, day: int = 1) -> DailyFreeze:
         """The ``day``-th most recent daily freeze (1 = last midnight)."""

@@ -71,7 +71,8 @@ class Acquisition(Lifecycle):
                 factory = DRIVERS[meter.protocol]
             except KeyError:
                 supported = ", ".join(p.value for p in DRIVERS)
-                raise InvalidArgument("protocol", f"{meter.protocol}; supported: {supported}") from None
+                problem = f"{meter.protocol}; supported: {supported}"
+                raise InvalidArgument("protocol", problem) from None
             held = (meter.protocol, factory(meter.gateway, self.config))
             self._drivers[meter.gateway] = held
         elif held[0] is not meter.protocol:

@@ -1,12 +1,13 @@
 """``powerbus sim KIND``: simulators of the real systems the adapters talk to.
 
-Each simulator is a command of the ``sim`` sub-app (``legacy-cis`` here; ``meters`` and
-``bank`` join it). Simulators listen on loopback by default, write a state file once
+Each simulator is a command of the ``sim`` sub-app (``legacy-cis``, ``meters``; ``bank``
+joins them). Simulators listen on loopback by default, write a state file once
 ready, and stop cleanly on SIGTERM/SIGINT with exit status 0.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -86,3 +87,81 @@ def legacy_cis_command(
             idl=idl,
         )
         raise typer.Exit(run_simulator(settings))
+
+
+@sim_app.command("meters")
+def meters_command(
+    meters: Annotated[int, typer.Option("--meters", min=1, help="How many meters.")] = 20,
+    gateways: Annotated[
+        int, typer.Option("--gateways", min=1, help="How many gateways (RS-485 lines).")
+    ] = 2,
+    baud: Annotated[int, typer.Option("--baud", min=300, help="Line speed, bit/s.")] = 9600,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same farm.")] = 2026,
+    faults: Annotated[
+        str,
+        typer.Option(
+            "--faults",
+            metavar="SPEC",
+            help="METER=FAULT[:ARG][,...];... e.g. M00003=no-answer;M00004=clock-jump:-600. "
+            "Faults: no-answer exception garbage frozen rollover reset reverse clock-jump "
+            "wire-break.",
+        ),
+    ] = "",
+    state_file: Annotated[
+        Path,
+        typer.Option("--state-file", metavar="PATH", help="Where to write the state."),
+    ] = Path("meters-sim.json"),
+    meters_file: Annotated[
+        Path | None,
+        typer.Option("--meters-file", metavar="PATH", help="The meters CSV [STATE.meters.csv]."),
+    ] = None,
+    speed: Annotated[
+        float, typer.Option("--speed", min=0.001, help="Simulated seconds per real second.")
+    ] = 1.0,
+    start: Annotated[
+        str | None,
+        typer.Option("--start", metavar="ISO", help="Simulated start, e.g. 2026-12-01T00:00Z."),
+    ] = None,
+    turnaround_ms: Annotated[
+        float, typer.Option("--turnaround-ms", min=0, help="Meter reply delay on the line.")
+    ] = 5.0,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
+    ] = "INFO",
+) -> None:
+    """A farm of meters behind serial gateways: SDM630/SDM120 and 8-channel pulse terminals
+    on Modbus TCP, DL/T 645-2007 meters on transparent gateways, with load profiles, TOU
+    registers, serial-line timing, stored history and injectable faults (a JSON-lines
+    control endpoint; see docs/metering.md).
+
+    Example:
+
+    \b
+        powerbus sim meters --meters 200 --gateways 4 --speed 60 --state-file farm.json
+    """
+    configure_logging(log_level)
+    from powerbus.adapters.meters.sim import FarmSettings, run_farm
+    from powerbus.bus.kernel.errors import InvalidArgument
+
+    with exit_on_error():
+        try:
+            when = datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None
+        except ValueError:
+            raise InvalidArgument("--start", f"not an ISO time: {start!r}") from None
+        if when is not None and when.tzinfo is None:
+            raise InvalidArgument("--start", "give a UTC offset, e.g. 2026-12-01T00:00+08:00")
+        settings = FarmSettings(
+            meters=meters,
+            gateways=gateways,
+            baud=baud,
+            seed=seed,
+            faults=faults,
+            state_file=state_file,
+            meters_file=meters_file,
+            speed=speed,
+            start=when,
+            turnaround=turnaround_ms / 1000,
+            host=host,
+        )
+        raise typer.Exit(run_farm(settings))

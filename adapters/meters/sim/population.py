@@ -1,0 +1,114 @@
+"""The farm's meters, generated from a seed: which lines, which models, which customers.
+
+Gateways alternate Modbus and DL/T 645 lines (gateway 0 is Modbus); meters are dealt to
+gateways in turn. On a Modbus line the meters cycle SDM630, SDM120, SDM120, then pulse
+channels, packed eight to a terminal. Ports are filled in when the gateways listen.
+
+>>> plan = plan_farm(meters=12, gateways=2, seed=1)
+>>> sorted({s.model.value for s in plan.slots})
+['dlt645', 'pulse8', 'sdm120', 'sdm630']
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from powerbus.adapters.meters.records import Model, WireProtocol
+from powerbus.adapters.meters.sim.profile import CustomerClass
+
+__all__ = ["FarmPlan", "MeterSlot", "plan_farm"]
+
+PULSE_CONSTANTS = (1000, 1200, 1600, 3200, 6400)  # imp/kWh (FACTS §2)
+_MODBUS_CYCLE = (Model.SDM630, Model.SDM120, Model.SDM120, Model.PULSE8, Model.PULSE8)
+# (share of meters, mean kW range) per class
+_CLASSES = (
+    (CustomerClass.RESIDENTIAL, 0.7, (0.25, 0.9)),
+    (CustomerClass.COMMERCIAL, 0.2, (3.0, 25.0)),
+    (CustomerClass.INDUSTRIAL, 0.1, (40.0, 300.0)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSlot:
+    """One meter of the plan: where it sits and what it is."""
+
+    meter_id: str
+    gateway: int
+    protocol: WireProtocol
+    model: Model
+    address: str
+    customer: CustomerClass
+    mean_kw: float
+    initial_kwh: float
+    seed: int
+    pulse_constant: int | None = None
+
+    @property
+    def unit(self) -> int:
+        return int(self.address.partition("/")[0])
+
+
+@dataclass(frozen=True, slots=True)
+class FarmPlan:
+    gateways: tuple[WireProtocol, ...]
+    slots: tuple[MeterSlot, ...]
+
+
+def plan_farm(*, meters: int, gateways: int, seed: int) -> FarmPlan:
+    """Deal ``meters`` over ``gateways`` lines (same seed, same farm)."""
+    if meters < 1 or gateways < 1:
+        raise ValueError("need at least one meter and one gateway")
+    rng = random.Random(seed)
+    kinds = tuple(WireProtocol.DLT645 if g % 2 else WireProtocol.MODBUS for g in range(gateways))
+    position = [0] * gateways  # meters dealt to each line so far
+    next_unit = [1] * gateways
+    terminal: dict[int, tuple[int, int]] = {}  # line -> (unit, channels used)
+    slots = []
+    for index in range(meters):
+        g = index % gateways
+        n = position[g]
+        position[g] += 1
+        customer, mean_kw = _customer(rng)
+        if kinds[g] is WireProtocol.DLT645:
+            model, address, constant = Model.DLT645, f"{seed % 100:02d}{g:04d}{n:06d}", None
+        else:
+            model = _MODBUS_CYCLE[n % len(_MODBUS_CYCLE)]
+            constant = None
+            if model is Model.PULSE8:
+                unit, used = terminal.get(g, (0, 8))
+                if used == 8:
+                    unit, used = next_unit[g], 0
+                    next_unit[g] += 1
+                terminal[g] = (unit, used + 1)
+                address, constant = f"{unit}/{used + 1}", rng.choice(PULSE_CONSTANTS)
+                mean_kw = min(mean_kw, 20.0)  # an S0 output tops out around 20 kW
+            else:
+                address = str(next_unit[g])
+                next_unit[g] += 1
+            if next_unit[g] > 248:
+                raise ValueError(f"too many Modbus devices on gateway {g}; add gateways")
+        slots.append(
+            MeterSlot(
+                meter_id=f"M{index + 1:05d}",
+                gateway=g,
+                protocol=kinds[g],
+                model=model,
+                address=address,
+                customer=customer,
+                mean_kw=round(mean_kw, 3),
+                initial_kwh=round(rng.uniform(100, 40000), 2),
+                seed=rng.randrange(1 << 30),
+                pulse_constant=constant,
+            )
+        )
+    return FarmPlan(kinds, tuple(slots))
+
+
+def _customer(rng: random.Random) -> tuple[CustomerClass, float]:
+    pick = rng.random()
+    for customer, share, (low, high) in _CLASSES:
+        if pick < share:
+            return customer, rng.uniform(low, high)
+        pick -= share
+    return _CLASSES[0][0], _CLASSES[0][2][0]
