@@ -163,7 +163,14 @@ class FrameDecoder:
                 continue
             total = _HEADER + length + 2
             if len(buf) < total:
-                return
+                # A cut frame followed by a real one can look like the start of a long
+                # frame; if a complete, valid frame already sits further on, the start
+                # here was debris: resynchronise on that frame instead of waiting.
+                later = self._complete_frame_after(1)
+                if later < 0:
+                    return
+                self._skip(later)
+                continue
             body = bytes(buf[: total - 2])
             if buf[total - 1] != END or buf[total - 2] != checksum(body):
                 yield Corrupt(decode_address(body[1:7]), bytes(buf[:total]))
@@ -171,6 +178,24 @@ class FrameDecoder:
                 continue
             del buf[:total]
             yield Frame(decode_address(body[1:7]), body[8], unscramble(body[_HEADER:]))
+
+    def _complete_frame_after(self, offset: int) -> int:
+        """Index of the first complete frame with a good checksum at or after ``offset``."""
+        buf = self._buffer
+        i = buf.find(START, offset)
+        while i >= 0 and i + _HEADER <= len(buf):
+            length = buf[i + 9]
+            total = _HEADER + length + 2
+            if (
+                buf[i + 7] == START
+                and length <= MAX_DATA
+                and i + total <= len(buf)
+                and buf[i + total - 1] == END
+                and buf[i + total - 2] == checksum(memoryview(buf)[i : i + total - 2])
+            ):
+                return i
+            i = buf.find(START, i + 1)
+        return -1
 
     def _skip(self, count: int) -> None:
         skipped = self._buffer[:count]

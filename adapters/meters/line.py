@@ -112,7 +112,7 @@ class TcpLine:
         if self._writer is not None and not self._writer.is_closing():
             return self._writer
         try:
-            self._reader, self._writer = await asyncio.wait_for(
+            reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(self.gateway.host, self.gateway.port),
                 self.config.connect_timeout.total_seconds(),
             )
@@ -120,4 +120,5 @@ class TcpLine:
             raise GatewayUnreachable(
                 meter=meter, gateway=str(self.gateway), problem=f"cannot connect: {error!r}"
             ) from None
-        return self._writer
+        self._reader, self._writer = reader, writer
+        return writer

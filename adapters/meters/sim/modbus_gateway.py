@@ -89,7 +89,7 @@ class ModbusGateway:
                 await upstream[1].wait_closed()
         backend, self._backend = self._backend, None
         if backend is not None:
-            await backend.shutdown()
+            await backend.shutdown()  # type: ignore[no-untyped-call]
 
     async def _fill(
         self,
