@@ -34,6 +34,7 @@ from powerbus.adapters.meters.errors import (
     DeviceRejected,
     FrameError,
     FrameProblem,
+    GatewayUnreachable,
     MeterTimeout,
 )
 from powerbus.adapters.meters.line import LineConfig, TcpLine
@@ -73,8 +74,7 @@ class Dlt645Client:
         """Send a read (11H) of ``di`` and return the reply's data after the DI."""
         request = Frame(address, Control.READ, di_bytes(di) + extra)
         async with self.line.lock:
-            await self.line.send(request.encode(), meter=meter)
-            reply = await self._reply(meter, request)
+            reply = await self._exchange(meter, request)
         return reply.data[4:]
 
     async def read_value(self, meter: str, address: str, di: int) -> float:
@@ -168,29 +168,55 @@ class Dlt645Client:
     async def close(self) -> None:
         await self.line.close()
 
-    async def _reply(self, meter: str, request: Frame) -> Frame:
+    async def _exchange(self, meter: str, request: Frame) -> Frame:
+        """Send ``request`` and wait for its answer; the line's lock must be held."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.line.config.request_timeout.total_seconds()
         decoder = self._decoder
         decoder.clear()  # anything still buffered answers an earlier request
         garbage_before = decoder.discarded
         gateway = str(self.gateway)
-        while True:
-            chunk = await self.line.read_some(deadline=deadline, meter=meter)
-            if not chunk:
-                break
-            for event in decoder.feed(chunk):
+        answer: asyncio.Future[Frame | None] = loop.create_future()
+
+        def receive(data: bytes) -> None:
+            if answer.done():
+                return
+            for event in decoder.feed(data):
                 if isinstance(event, Corrupt):
                     if event.address == request.address:
-                        raise FrameError(
-                            meter=meter,
-                            gateway=gateway,
-                            reason=FrameProblem.CHECKSUM,
-                            problem=f"bad checksum or end in {event.raw.hex(' ')}",
+                        answer.set_exception(
+                            FrameError(
+                                meter=meter,
+                                gateway=gateway,
+                                reason=FrameProblem.CHECKSUM,
+                                problem=f"bad checksum or end in {event.raw.hex(' ')}",
+                            )
                         )
-                    continue
-                if _answers(event, request):
-                    return self._accept(meter, event)
+                        return
+                elif _answers(event, request):
+                    answer.set_result(event)
+                    return
+
+        def lost(exc: Exception | None) -> None:
+            if not answer.done():
+                problem = f"connection lost: {exc!r}" if exc else "gateway closed the connection"
+                answer.set_exception(
+                    GatewayUnreachable(meter=meter, gateway=gateway, problem=problem)
+                )
+
+        def expire() -> None:
+            if not answer.done():
+                answer.set_result(None)
+
+        self.line.receiver, self.line.on_lost = receive, lost
+        timer = loop.call_later(self.line.config.request_timeout.total_seconds(), expire)
+        try:
+            await self.line.send(request.encode(), meter=meter)
+            reply = await answer
+        finally:
+            timer.cancel()
+            self.line.receiver = self.line.on_lost = None
+        if reply is not None:
+            return self._accept(meter, reply)
         if decoder.pending:
             decoder.clear()
             raise FrameError(

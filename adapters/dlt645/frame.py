@@ -57,14 +57,18 @@ def checksum(data: bytes | bytearray | memoryview) -> int:
     return sum(data) & 0xFF
 
 
+_ADD33 = bytes((b + 0x33) & 0xFF for b in range(256))
+_SUB33 = bytes((b - 0x33) & 0xFF for b in range(256))
+
+
 def scramble(data: bytes) -> bytes:
     """Add 33H to every byte (what the sender does)."""
-    return bytes((b + 0x33) & 0xFF for b in data)
+    return data.translate(_ADD33)
 
 
 def unscramble(data: bytes | bytearray | memoryview) -> bytes:
     """Subtract 33H from every byte (what the receiver does)."""
-    return bytes((b - 0x33) & 0xFF for b in data)
+    return bytes(data).translate(_SUB33)
 
 
 def encode_address(address: str) -> bytes:
@@ -75,12 +79,12 @@ def encode_address(address: str) -> bytes:
     """
     if len(address) != 12:
         raise ValueError(f"a DL/T 645 address has 12 digits: {address!r}")
-    return bytes(int(address[i : i + 2], 16) for i in range(10, -1, -2))
+    return bytes.fromhex(address)[::-1]
 
 
 def decode_address(raw: bytes | bytearray | memoryview) -> str:
     """6 BCD bytes (low byte first) to the 12-digit address."""
-    return "".join(f"{b:02X}" for b in reversed(bytes(raw)))
+    return bytes(raw)[::-1].hex().upper()
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,11 @@ An RS-485 line has one master, so every request on it is serialised by the line'
 different lines run in parallel because each has its own connection and lock. Every
 network await has a deadline from :class:`LineConfig`.
 
+The transport is an ``asyncio.Protocol`` rather than streams: bytes go straight to the
+receiver the current request installed, and a request waits on one future with one
+timer, so an exchange creates no task. Bytes that arrive while no request is waiting
+answer an earlier, timed-out request and are dropped.
+
 >>> LineConfig().request_timeout.total_seconds()
 1.0
 """
@@ -11,16 +16,16 @@ network await has a deadline from :class:`LineConfig`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from powerbus.adapters.meters.errors import GatewayUnreachable
 from powerbus.bus.kernel.addresses import HostPort
 
-__all__ = ["LineConfig", "TcpLine"]
+__all__ = ["LineConfig", "Receiver", "TcpLine"]
 
-_CHUNK = 4096
+Receiver = Callable[[bytes], None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,89 +41,74 @@ class LineConfig:
     request_timeout: timedelta = timedelta(seconds=1)
 
 
+class _LineProtocol(asyncio.Protocol):
+    def __init__(self, line: TcpLine) -> None:
+        self._line = line
+
+    def data_received(self, data: bytes) -> None:
+        receiver = self._line.receiver
+        if receiver is not None:
+            receiver(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._line._lost(self, exc)
+
+
 class TcpLine:
     """The byte transport of a transparent serial gateway (used by DL/T 645).
 
-    Callers hold :attr:`lock` around a request and its reply; :meth:`read_some` returns
-    what arrived before a deadline. The connection is opened lazily and dropped by
-    :meth:`reset` after an error, so the next request starts on a clean stream.
+    A request holds :attr:`lock`, sets :attr:`receiver`, calls :meth:`send`, and waits
+    for its reply; :attr:`on_lost` hears of a dropped connection. The connection opens
+    lazily and is dropped by :meth:`reset`, so a broken stream never outlives a request.
     """
 
     def __init__(self, gateway: HostPort, *, config: LineConfig | None = None) -> None:
         self.gateway = gateway
         self.config = config or LineConfig()
         self.lock = asyncio.Lock()
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self.receiver: Receiver | None = None
+        self.on_lost: Callable[[Exception | None], None] | None = None
+        self._transport: asyncio.Transport | None = None
+        self._protocol: _LineProtocol | None = None
 
     @property
     def connected(self) -> bool:
-        return self._writer is not None and not self._writer.is_closing()
+        return self._transport is not None and not self._transport.is_closing()
 
     async def send(self, data: bytes, *, meter: str) -> None:
-        """Write ``data``, connecting first if needed."""
-        writer = await self._connect(meter)
-        try:
-            writer.write(data)
-            await asyncio.wait_for(writer.drain(), self.config.request_timeout.total_seconds())
-        except (OSError, asyncio.TimeoutError) as error:
-            await self.reset()
-            raise GatewayUnreachable(
-                meter=meter, gateway=str(self.gateway), problem=f"send failed: {error!r}"
-            ) from None
-
-    async def read_some(self, *, deadline: float, meter: str) -> bytes:
-        """Bytes that arrive before ``deadline`` (loop time); b"" when none did."""
-        reader = self._reader
-        if reader is None:
-            raise GatewayUnreachable(
-                meter=meter, gateway=str(self.gateway), problem="not connected"
-            )
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            return b""
-        try:
-            data = await asyncio.wait_for(reader.read(_CHUNK), remaining)
-        except asyncio.TimeoutError:
-            return b""
-        except OSError as error:
-            await self.reset()
-            raise GatewayUnreachable(
-                meter=meter, gateway=str(self.gateway), problem=f"read failed: {error!r}"
-            ) from None
-        if not data:
-            await self.reset()
-            raise GatewayUnreachable(
-                meter=meter, gateway=str(self.gateway), problem="gateway closed the connection"
-            )
-        return data
+        """Write ``data``, connecting first if needed (frames are small: no drain)."""
+        if not self.connected:
+            await self._connect(meter)
+        assert self._transport is not None
+        self._transport.write(data)
 
     async def reset(self) -> None:
         """Drop the connection; the next request reconnects."""
-        writer, self._reader, self._writer = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            # The socket is closed either way; a peer's reset is not our error.
-            with contextlib.suppress(OSError, asyncio.TimeoutError):
-                await asyncio.wait_for(
-                    writer.wait_closed(), self.config.connect_timeout.total_seconds()
-                )
+        transport, self._transport, self._protocol = self._transport, None, None
+        if transport is not None:
+            transport.close()
 
     async def close(self) -> None:
         """Close the connection (idempotent)."""
         await self.reset()
 
-    async def _connect(self, meter: str) -> asyncio.StreamWriter:
-        if self._writer is not None and not self._writer.is_closing():
-            return self._writer
+    def _lost(self, protocol: _LineProtocol, exc: Exception | None) -> None:
+        if protocol is not self._protocol:
+            return  # an old connection, already replaced
+        self._transport = self._protocol = None
+        if self.on_lost is not None:
+            self.on_lost(exc)
+
+    async def _connect(self, meter: str) -> None:
+        loop = asyncio.get_running_loop()
+        protocol = _LineProtocol(self)
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.gateway.host, self.gateway.port),
+            transport, _ = await asyncio.wait_for(
+                loop.create_connection(lambda: protocol, self.gateway.host, self.gateway.port),
                 self.config.connect_timeout.total_seconds(),
             )
         except (OSError, asyncio.TimeoutError) as error:
             raise GatewayUnreachable(
                 meter=meter, gateway=str(self.gateway), problem=f"cannot connect: {error!r}"
             ) from None
-        self._reader, self._writer = reader, writer
-        return writer
+        self._transport, self._protocol = transport, protocol

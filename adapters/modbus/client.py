@@ -60,11 +60,10 @@ class ModbusLine:
         async with self._lock:
             client = await self._connect(meter)
             self._received = 0
+            # The deadline is pymodbus's own (timeout= on the client, one attempt): a
+            # second wait_for here would cost a task per request and add nothing.
             try:
-                response = await asyncio.wait_for(
-                    self._call(client, unit, table, address, count),
-                    self.config.request_timeout.total_seconds() * 1.5,
-                )
+                response = await self._call(client, unit, table, address, count)
             except (ModbusException, asyncio.TimeoutError, OSError) as error:
                 raise await self._failure(meter, error) from None
             return self._registers(meter, response, count)
