@@ -166,6 +166,7 @@ class Dlt645Client:
         return MeterReading(mid, datetime.now(timezone.utc), tuple(readings), meter_time=meter_time)
 
     async def close(self) -> None:
+        """Close the line's connection (idempotent)."""
         await self.line.close()
 
     async def _exchange(self, meter: str, request: Frame) -> Frame:

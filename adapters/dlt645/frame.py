@@ -109,10 +109,12 @@ class Frame:
 
     @property
     def is_reply(self) -> bool:
+        """D7 set: sent by a slave."""
         return bool(self.control & 0x80)
 
     @property
     def is_error(self) -> bool:
+        """D6 set: an abnormal reply carrying an error byte."""
         return bool(self.control & 0x40)
 
 

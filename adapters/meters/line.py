@@ -73,6 +73,7 @@ class TcpLine:
 
     @property
     def connected(self) -> bool:
+        """Whether the gateway connection is open."""
         return self._transport is not None and not self._transport.is_closing()
 
     async def send(self, data: bytes, *, meter: str) -> None:

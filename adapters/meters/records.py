@@ -79,6 +79,7 @@ class Reading:
 
     @property
     def unit(self) -> str:
+        """The unit of the value: kWh, kW, V, A, Hz, or "" for ratios and counts."""
         return UNITS[self.quantity]
 
 

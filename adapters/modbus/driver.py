@@ -69,6 +69,7 @@ class ModbusDriver:
         return decode_uint32(words[:PULSE_STATUS]), words[PULSE_STATUS]
 
     async def close(self) -> None:
+        """Close the line's connection (idempotent)."""
         await self.line.close()
 
     async def _read_pulse(self, meter: MeterSpec) -> MeterReading:

@@ -43,6 +43,8 @@ class Table(str, Enum):
 
 
 class ValueType(str, Enum):
+    """How a value is laid out in registers (words high first)."""
+
     FLOAT32 = "float32"
     UINT32 = "uint32"
     UINT16 = "uint16"
@@ -60,6 +62,7 @@ class Register:
 
     @property
     def words(self) -> int:
+        """Registers the value takes."""
         return 1 if self.type is ValueType.UINT16 else 2
 
 

@@ -84,6 +84,11 @@ class MeterFarm(Lifecycle):
         self.specs: list[MeterSpec] = []
         self.control_address: HostPort | None = None
         self._control = ControlServer(self._handle)
+        now = self.clock.epoch()
+        for meter in self.meters.values():
+            # integrate each meter's history up to now once, before serving: done on the
+            # first read instead, it would stall the whole farm for the first poll
+            meter.registers(now)
         for fault in parse_faults(settings.faults):
             self._meter(fault.meter).inject(fault.fault, at=self.clock.epoch(), arg=fault.arg)
 

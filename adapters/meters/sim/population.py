@@ -51,6 +51,8 @@ class MeterSlot:
 
 @dataclass(frozen=True, slots=True)
 class FarmPlan:
+    """The protocol of each gateway and every meter's slot."""
+
     gateways: tuple[WireProtocol, ...]
     slots: tuple[MeterSlot, ...]
 

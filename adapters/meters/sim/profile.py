@@ -24,6 +24,8 @@ RATES = 4  # DL/T 645 rates 1-4: 尖峰, 峰, 平, 谷
 
 
 class CustomerClass(str, Enum):
+    """Whose load a meter measures; picks the load shape."""
+
     RESIDENTIAL = "residential"
     COMMERCIAL = "commercial"
     INDUSTRIAL = "industrial"

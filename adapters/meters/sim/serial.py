@@ -66,8 +66,10 @@ class SerialLine:
         self._cut_until = float("inf") if real_seconds is None else time.monotonic() + real_seconds
 
     def restore(self) -> None:
+        """End a cut."""
         self._cut_until = 0.0
 
     @property
     def is_cut(self) -> bool:
+        """Whether the line is cut now (requests vanish, nothing is answered)."""
         return time.monotonic() < self._cut_until

@@ -1,0 +1,203 @@
+"""Meter acquisition: one full poll of a meter farm against the lines' physical limit.
+
+The farm (``powerbus sim meters``, its own process) has 10,000 meters behind 50 gateways
+at 9,600 baud: 25 Modbus TCP lines (SDM630, SDM120, 8-channel pulse terminals) and 25
+DL/T 645 lines, 200 meters each. Measured side by side in one run:
+
+- ``acquisition``: ``Acquisition.read_all`` of every meter (energy scope), lines in
+  parallel, one request in flight per line. Its wall time is compared with the physical
+  limit: the sum of frame times (wire time at 11 bits/byte plus turnaround) on the
+  busiest line during the poll, as the farm's line statistics report it (target ≤ 1.10).
+  Client CPU per reading is this process's CPU time over the poll / readings (target
+  ≤ 80 µs).
+- ``naive``: a straightforward sequential pymodbus loop (one ``AsyncModbusTcpClient``
+  per gateway, every meter read one after another, ``read_input_registers`` /
+  ``read_holding_registers`` and ``convert_from_registers``) over a sample of the
+  Modbus meters, extrapolated linearly to the same farm (a full sequential pass would
+  take about a quarter of an hour).
+
+Writes benchmarks/results/metering.json and metering.md.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pymodbus.client import AsyncModbusTcpClient
+
+from benchmarks.harness import environment, write_result
+from powerbus.adapters.meters import (
+    Acquisition,
+    LineConfig,
+    MeterReading,
+    MeterSpec,
+    Model,
+    ReadScope,
+    load_meters,
+)
+from powerbus.bus.kernel.lifecycle import run_event_loop
+from powerbus.bus.kernel.supervisor import ProcessHandle
+
+METERS = 10_000
+GATEWAYS = 50
+BAUD = 9600
+ROUNDS = 3
+NAIVE_SAMPLE_PER_LINE = 8
+TARGET_RATIO = 1.10
+TARGET_CPU_US = 80.0
+
+
+def _control(address: str, request: dict[str, Any]) -> dict[str, Any]:
+    host, _, port = address.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(json.dumps(request).encode() + b"\n")
+        reply: dict[str, Any] = json.loads(conn.makefile().readline())
+    return reply
+
+
+def _busy(control: str) -> dict[str, float]:
+    return {
+        line["gateway"]: line["busy_seconds"]
+        for line in _control(control, {"op": "stats"})["lines"]
+    }
+
+
+async def poll(meters: list[MeterSpec], control: str) -> dict[str, float]:
+    """One full poll; wall time, busiest line's wire time, client CPU per reading."""
+    async with Acquisition(config=LineConfig()) as acquisition:
+        before = _busy(control)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        results = await acquisition.read_all(meters, scope=ReadScope.ENERGY)
+        wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
+        after = _busy(control)
+    readings = sum(isinstance(r, MeterReading) for r in results)
+    limit = max(after[g] - before.get(g, 0.0) for g in after)
+    return {
+        "wall_s": round(wall, 3),
+        "busiest_line_wire_s": round(limit, 3),
+        "ratio": round(wall / limit, 4),
+        "readings": readings,
+        "errors": len(results) - readings,
+        # user + system CPU of this process (the farm runs in its own process)
+        "client_cpu_us_per_reading": round(cpu / max(readings, 1) * 1e6, 1),
+    }
+
+
+async def naive(meters: list[MeterSpec]) -> dict[str, float]:
+    """The sequential pymodbus loop over a sample; seconds per meter and the farm's total."""
+    sample: list[MeterSpec] = []
+    per_line: dict[str, int] = {}
+    for m in meters:
+        if m.model is not Model.DLT645 and per_line.get(str(m.gateway), 0) < NAIVE_SAMPLE_PER_LINE:
+            per_line[str(m.gateway)] = per_line.get(str(m.gateway), 0) + 1
+            sample.append(m)
+    clients: dict[str, AsyncModbusTcpClient] = {}
+    for m in sample:
+        if str(m.gateway) not in clients:
+            client = AsyncModbusTcpClient(m.gateway.host, port=m.gateway.port, timeout=2)
+            await client.connect()
+            clients[str(m.gateway)] = client
+    start = time.perf_counter()
+    for m in sample:
+        client = clients[str(m.gateway)]
+        if m.model is Model.PULSE8:
+            rr = await client.read_holding_registers(0, count=17, device_id=m.unit)
+            client.convert_from_registers(rr.registers[:16], client.DATATYPE.UINT32)
+        else:
+            rr = await client.read_input_registers(0x48, count=4, device_id=m.unit)
+            client.convert_from_registers(rr.registers, client.DATATYPE.FLOAT32, word_order="big")
+    elapsed = time.perf_counter() - start
+    for client in clients.values():
+        client.close()
+    per_meter = elapsed / len(sample)
+    return {
+        "sample_meters": len(sample),
+        "sample_s": round(elapsed, 3),
+        "s_per_meter": round(per_meter, 5),
+        "full_poll_s_extrapolated": round(per_meter * len(meters), 1),
+    }
+
+
+def main() -> Path:
+    directory = Path(tempfile.mkdtemp(prefix="powerbus-metering-bench-"))
+    state_file = directory / "farm.json"
+    farm = ProcessHandle(
+        name="farm",
+        args=[
+            sys.executable, "-m", "powerbus.bus", "sim", "meters",
+            "--meters", str(METERS), "--gateways", str(GATEWAYS), "--baud", str(BAUD),
+            "--state-file", str(state_file), "--log-level", "WARNING",
+        ],
+        directory=directory,
+        state_file=state_file,
+    )  # fmt: skip
+    try:
+        state = farm.wait_ready(timeout=120)
+        meters = load_meters(str(state["meters_file"]))
+        control = str(state["control"])
+        run_event_loop(poll(meters, control))  # warm-up: connections, caches, both sides
+        polls = []
+        naives = []
+        for _ in range(ROUNDS):  # interleaved: poll, naive, poll, naive
+            polls.append(run_event_loop(poll(meters, control)))
+            naives.append(run_event_loop(naive(meters)))
+    finally:
+        farm.stop()
+    ratio = statistics.median(p["ratio"] for p in polls)
+    cpu = statistics.median(p["client_cpu_us_per_reading"] for p in polls)
+    wall = statistics.median(p["wall_s"] for p in polls)
+    limit = statistics.median(p["busiest_line_wire_s"] for p in polls)
+    naive_full = statistics.median(n["full_poll_s_extrapolated"] for n in naives)
+    data = {
+        "benchmark": "metering",
+        "what": f"one full energy poll of {METERS} meters behind {GATEWAYS} gateways at "
+        f"{BAUD} baud (powerbus sim meters), Acquisition.read_all vs a sequential pymodbus "
+        "loop (sampled, extrapolated)",
+        "environment": environment(),
+        "rounds": {"acquisition": polls, "naive": naives},
+        "results": {
+            "poll_wall_s": wall,
+            "busiest_line_wire_s": limit,
+            "ratio_to_physical_limit": ratio,
+            "client_cpu_us_per_reading": cpu,
+            "naive_full_poll_s_extrapolated": naive_full,
+            "naive_ratio_to_physical_limit": round(naive_full / limit, 2),
+        },
+        "targets": {
+            "ratio_to_physical_limit": {
+                "target": f"<= {TARGET_RATIO}",
+                "met": ratio <= TARGET_RATIO,
+            },
+            "client_cpu_us_per_reading": {
+                "target": f"<= {TARGET_CPU_US}",
+                "met": cpu <= TARGET_CPU_US,
+            },
+        },
+    }
+    table = "\n".join(
+        [
+            f"# Metering: one full poll, {METERS} meters / {GATEWAYS} gateways / {BAUD} baud",
+            "",
+            "| figure | value | target |",
+            "|---|---|---|",
+            f"| poll wall time | {wall:.2f} s | |",
+            f"| busiest line's frame time (physical limit) | {limit:.2f} s | |",
+            f"| ratio to the physical limit | {ratio:.3f} | ≤ {TARGET_RATIO} |",
+            f"| client CPU per reading | {cpu:.1f} µs | ≤ {TARGET_CPU_US:.0f} µs |",
+            f"| naive sequential pymodbus loop (extrapolated) | {naive_full:.0f} s "
+            f"({naive_full / limit:.1f}x the limit) | |",
+        ]
+    )
+    return write_result("metering", data, table)
+
+
+if __name__ == "__main__":
+    print(f"wrote {main()}")
