@@ -156,7 +156,7 @@ def main() -> Path:
     wall = statistics.median(p["wall_s"] for p in polls)
     limit = statistics.median(p["busiest_line_wire_s"] for p in polls)
     naive_full = statistics.median(n["full_poll_s_extrapolated"] for n in naives)
-    data = {
+    data: dict[str, object] = {
         "benchmark": "metering",
         "what": f"one full energy poll of {METERS} meters behind {GATEWAYS} gateways at "
         f"{BAUD} baud (powerbus sim meters), Acquisition.read_all vs a sequential pymodbus "
