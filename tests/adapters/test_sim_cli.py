@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -60,3 +61,15 @@ def test_bad_fault_spec_fails_with_a_message(
     handle.expected_exit = True
     assert handle.process.wait(30) == 1
     assert "unknown fault 'melted'" in handle.stderr_path.read_text()
+
+
+def test_help_has_an_example() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "powerbus.bus", "sim", "meters", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Example" in done.stdout and "--faults" in done.stdout
