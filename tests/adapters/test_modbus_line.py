@@ -1,0 +1,117 @@
+"""The Modbus line against a scripted Modbus TCP gateway on 127.0.0.1: exception codes,
+short replies, garbage and silence become typed errors, and the line keeps working."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from powerbus.adapters.meters import (
+    DeviceRejected,
+    FrameError,
+    FrameProblem,
+    GatewayUnreachable,
+    LineConfig,
+    MeterError,
+    MeterTimeout,
+)
+from powerbus.adapters.modbus import ModbusLine, Table
+from powerbus.bus.kernel.addresses import HostPort
+
+CONFIG = LineConfig(request_timeout=timedelta(seconds=0.25))
+
+
+def reply(request: bytes, pdu: bytes) -> bytes:
+    """A Modbus TCP reply to ``request`` carrying ``pdu``."""
+    return request[:4] + (len(pdu) + 1).to_bytes(2, "big") + request[6:7] + pdu
+
+
+def registers(request: bytes, count: int) -> bytes:
+    return reply(request, bytes((request[7], 2 * count)) + bytes(range(2 * count)))
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[tuple[HostPort, list[str]]]:
+    script: list[str] = []
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        try:
+            while True:
+                header = await reader.readexactly(7)
+                request = header + await reader.readexactly(int.from_bytes(header[4:6], "big") - 1)
+                count = int.from_bytes(request[10:12], "big")
+                action = script.pop(0)
+                if action == "good":
+                    writer.write(registers(request, count))
+                elif action == "short":
+                    writer.write(registers(request, count - 1))
+                elif action == "garbage":
+                    writer.write(b"\x13\x37" * 9)
+                elif action.startswith("exception"):
+                    code = int(action.split(":")[1], 16)
+                    writer.write(reply(request, bytes((request[7] | 0x80, code))))
+                # "silent": nothing
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            tasks.discard(task)
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    yield HostPort("127.0.0.1", server.sockets[0].getsockname()[1]), script
+    server.close()
+    for task in list(tasks):
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await server.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("action", "error", "retriable"),
+    [
+        ("exception:02", DeviceRejected, False),
+        ("exception:04", DeviceRejected, False),
+        ("exception:06", DeviceRejected, True),
+        ("exception:0B", MeterTimeout, True),
+        ("exception:0A", GatewayUnreachable, True),
+        ("short", FrameError, True),
+        ("garbage", FrameError, True),
+        ("silent", MeterTimeout, True),
+    ],
+)
+async def test_failures_are_typed_and_the_line_recovers(
+    gateway: tuple[HostPort, list[str]], action: str, error: type[MeterError], retriable: bool
+) -> None:
+    address, script = gateway
+    script += [action, "good"]
+    line = ModbusLine(address, config=CONFIG)
+    try:
+        with pytest.raises(error) as caught:
+            await line.read(meter="S1", unit=3, table=Table.INPUT, address=0x48, count=4)
+        assert caught.value.meter == "S1" and caught.value.gateway == str(address)
+        assert caught.value.retriable is retriable
+        if action == "short":
+            assert isinstance(caught.value, FrameError)
+            assert caught.value.reason is FrameProblem.TRUNCATED
+        words = await line.read(meter="S1", unit=3, table=Table.HOLDING, address=0, count=4)
+        assert words == [0x0001, 0x0203, 0x0405, 0x0607]
+    finally:
+        await line.close()
+
+
+async def test_nothing_listening_is_unreachable() -> None:
+    probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = probe.sockets[0].getsockname()[1]
+    probe.close()
+    await probe.wait_closed()
+    line = ModbusLine(HostPort("127.0.0.1", port), config=CONFIG)
+    with pytest.raises(GatewayUnreachable):
+        await line.read(meter="S1", unit=1, table=Table.INPUT, address=0, count=2)
+    await line.close()
