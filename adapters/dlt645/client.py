@@ -177,6 +177,10 @@ class Dlt645Client:
         garbage_before = decoder.discarded
         gateway = str(self.gateway)
         answer: asyncio.Future[Frame | None] = loop.create_future()
+        # A frame from our meter that fails its checksum is remembered, not fatal: it may
+        # be a reply cut short with the real one right behind it (the decoder finds that
+        # one). Only if nothing good comes before the deadline is it the reason we give.
+        corrupt: list[Corrupt] = []
 
         def receive(data: bytes) -> None:
             if answer.done():
@@ -184,15 +188,7 @@ class Dlt645Client:
             for event in decoder.feed(data):
                 if isinstance(event, Corrupt):
                     if event.address == request.address:
-                        answer.set_exception(
-                            FrameError(
-                                meter=meter,
-                                gateway=gateway,
-                                reason=FrameProblem.CHECKSUM,
-                                problem=f"bad checksum or end in {event.raw.hex(' ')}",
-                            )
-                        )
-                        return
+                        corrupt.append(event)
                 elif _answers(event, request):
                     answer.set_result(event)
                     return
@@ -218,6 +214,14 @@ class Dlt645Client:
             self.line.receiver = self.line.on_lost = None
         if reply is not None:
             return self._accept(meter, reply)
+        if corrupt:
+            decoder.clear()
+            raise FrameError(
+                meter=meter,
+                gateway=gateway,
+                reason=FrameProblem.CHECKSUM,
+                problem=f"bad checksum or end in {corrupt[-1].raw.hex(' ')}",
+            )
         if decoder.pending:
             decoder.clear()
             raise FrameError(

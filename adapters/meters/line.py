@@ -16,6 +16,7 @@ answer an earlier, timed-out request and are dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -44,6 +45,7 @@ class LineConfig:
 class _LineProtocol(asyncio.Protocol):
     def __init__(self, line: TcpLine) -> None:
         self._line = line
+        self.closed = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:
         receiver = self._line.receiver
@@ -51,6 +53,8 @@ class _LineProtocol(asyncio.Protocol):
             receiver(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
         self._line._lost(self, exc)
 
 
@@ -85,9 +89,15 @@ class TcpLine:
 
     async def reset(self) -> None:
         """Drop the connection; the next request reconnects."""
-        transport, self._transport, self._protocol = self._transport, None, None
-        if transport is not None:
+        transport, protocol = self._transport, self._protocol
+        self._transport = self._protocol = None
+        if transport is not None and protocol is not None:
             transport.close()
+            # wait for the close to finish, so a stopped client leaves no open socket
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.shield(protocol.closed), self.config.connect_timeout.total_seconds()
+                )
 
     async def close(self) -> None:
         """Close the connection (idempotent)."""

@@ -4,10 +4,13 @@ its typed error, and the next request on the same line works (the line resynchro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from powerbus.adapters.dlt645 import DI, Control, Dlt645Client, Frame, FrameDecoder
 from powerbus.adapters.dlt645.bcd import encode_bcd
@@ -137,3 +140,45 @@ async def test_a_dropped_connection_is_unreachable_then_reconnects(
         assert await client.read_value("M1", ADDRESS, DI.ENERGY_FORWARD) == 1206.42
     finally:
         await client.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(prefix=st.binary(max_size=48), cut=st.integers(0, 20), chunk=st.integers(1, 16))
+def test_noise_and_cut_frames_before_the_reply_over_a_socket(
+    prefix: bytes, cut: int, chunk: int
+) -> None:
+    """Whatever precedes the reply on the wire, in whatever chunks, the client finds it."""
+
+    handlers: list[asyncio.Task[None]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.append(task)
+        decoder = FrameDecoder()
+        try:
+            while data := await reader.read(4096):
+                for frame in decoder.feed(data):
+                    assert isinstance(frame, Frame)
+                    answer = good(frame)
+                    wire = prefix + answer[:cut] + answer
+                    for i in range(0, len(wire), chunk):
+                        writer.write(wire[i : i + chunk])
+                        await writer.drain()
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def scenario() -> float:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        client = Dlt645Client(HostPort("127.0.0.1", server.sockets[0].getsockname()[1]))
+        try:
+            return await client.read_value("M1", ADDRESS, DI.ENERGY_FORWARD)
+        finally:
+            await client.close()
+            await asyncio.gather(*handlers, return_exceptions=True)  # they end on EOF
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(scenario()) == 1206.42
