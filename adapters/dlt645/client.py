@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
@@ -35,6 +35,7 @@ from powerbus.adapters.meters.errors import (
     FrameError,
     FrameProblem,
     GatewayUnreachable,
+    MeterError,
     MeterTimeout,
 )
 from powerbus.adapters.meters.line import LineConfig, TcpLine
@@ -164,6 +165,18 @@ class Dlt645Client:
                 )
             meter_time = await self.read_clock(mid, addr)
         return MeterReading(mid, datetime.now(timezone.utc), tuple(readings), meter_time=meter_time)
+
+    async def read_many(
+        self, meters: Sequence[MeterSpec], *, scope: ReadScope = ReadScope.ENERGY
+    ) -> list[MeterReading | MeterError]:
+        """Read ``meters`` one after another; a failing meter does not stop the rest."""
+        results: list[MeterReading | MeterError] = []
+        for meter in meters:
+            try:
+                results.append(await self.read(meter, scope=scope))
+            except MeterError as error:
+                results.append(error)
+        return results
 
     async def close(self) -> None:
         """Close the line's connection (idempotent)."""

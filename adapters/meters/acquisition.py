@@ -102,18 +102,20 @@ class Acquisition(Lifecycle):
         self, meters: Sequence[MeterSpec], *, scope: ReadScope = ReadScope.ENERGY
     ) -> list[MeterReading | MeterError]:
         """Read ``meters``, every line in parallel; each result is a reading or the typed
-        error of that meter, in the order given. A failing meter does not stop its line."""
+        error of that meter, in the order given. A failing meter does not stop its line,
+        and the channels of one pulse terminal are one read."""
         results: list[MeterReading | MeterError | None] = [None] * len(meters)
         by_line: dict[HostPort, list[int]] = {}
         for index, meter in enumerate(meters):
+            self.driver(meter)  # a meter on a line of another protocol fails here, up front
             by_line.setdefault(meter.gateway, []).append(index)
 
         async def poll_line(indexes: list[int]) -> None:
-            for index in indexes:
-                try:
-                    results[index] = await self.read(meters[index], scope=scope)
-                except MeterError as error:
-                    results[index] = error
+            line = [meters[i] for i in indexes]
+            for index, result in zip(
+                indexes, await self.driver(line[0]).read_many(line, scope=scope), strict=True
+            ):
+                results[index] = result
 
         await asyncio.gather(*(poll_line(indexes) for indexes in by_line.values()))
         return [r for r in results if r is not None]

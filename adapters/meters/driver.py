@@ -6,9 +6,11 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
 from typing import Protocol
 
+from powerbus.adapters.meters.errors import MeterError
 from powerbus.adapters.meters.records import MeterReading, MeterSpec
 from powerbus.bus.kernel.addresses import HostPort
 
@@ -34,6 +36,14 @@ class MeterDriver(Protocol):
 
     async def read(self, meter: MeterSpec, *, scope: ReadScope = ReadScope.FULL) -> MeterReading:
         """Read ``meter``; raises a :class:`~powerbus.adapters.meters.errors.MeterError`."""
+        ...
+
+    async def read_many(
+        self, meters: Sequence[MeterSpec], *, scope: ReadScope = ReadScope.ENERGY
+    ) -> list[MeterReading | MeterError]:
+        """Read ``meters`` (all on this line) one after another; each result is a reading
+        or that meter's error. A driver may share frames between meters (the channels of
+        one pulse terminal are one read)."""
         ...
 
     async def close(self) -> None:

@@ -18,6 +18,7 @@ adapter (``powerbus.adapters.modbus.client``, ``powerbus.adapters.dlt645.client`
 from __future__ import annotations
 
 from enum import Enum
+from typing import TypeVar
 
 from powerbus.bus.kernel.errors import DeadlineExceeded, PowerbusError, Unavailable
 
@@ -29,6 +30,9 @@ __all__ = [
     "MeterError",
     "MeterTimeout",
 ]
+
+
+E = TypeVar("E", bound="MeterError")
 
 
 class MeterError(PowerbusError):
@@ -44,6 +48,18 @@ class MeterError(PowerbusError):
         self.meter = meter
         self.gateway = gateway
         self.problem = problem
+
+    def for_meter(self: E, meter: str) -> E:
+        """The same failure, naming ``meter`` (e.g. another channel of a terminal whose one
+        read failed)."""
+        # exceptions copy by re-calling __init__ with .args; ours are keyword-only, so
+        # build the clone from its attributes instead
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.meter = meter
+        clone.message = f"meter {meter} via {self.gateway}: {self.problem}"
+        clone.args = (clone.message,)
+        return clone
 
 
 class GatewayUnreachable(MeterError, Unavailable):

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from powerbus.adapters.meters.driver import ReadScope
+from powerbus.adapters.meters.errors import MeterError
 from powerbus.adapters.meters.line import LineConfig
 from powerbus.adapters.meters.records import MeterReading, MeterSpec, Model, Quantity, Reading
 from powerbus.adapters.modbus.client import ModbusLine
@@ -68,21 +70,39 @@ class ModbusDriver:
         )
         return decode_uint32(words[:PULSE_STATUS]), words[PULSE_STATUS]
 
+    async def read_many(
+        self, meters: Sequence[MeterSpec], *, scope: ReadScope = ReadScope.ENERGY
+    ) -> list[MeterReading | MeterError]:
+        """Read ``meters`` in order; the channels of one pulse terminal share one read
+        (made when the first of them comes up), and its failure is every channel's."""
+        results: list[MeterReading | MeterError | None] = [None] * len(meters)
+        terminals: dict[int, list[int]] = {}
+        for index, meter in enumerate(meters):
+            if meter.model is Model.PULSE8:
+                terminals.setdefault(meter.unit, []).append(index)
+        for index, meter in enumerate(meters):
+            if results[index] is not None:
+                continue
+            group = terminals.get(meter.unit, []) if meter.model is Model.PULSE8 else [index]
+            try:
+                if meter.model is Model.PULSE8:
+                    counters, status = await self.read_terminal(meter)
+                    for j in group:
+                        results[j] = _channel(meters[j], counters, status)
+                else:
+                    results[index] = await self.read(meter, scope=scope)
+            except MeterError as error:
+                for j in group:
+                    results[j] = error if j == index else error.for_meter(meters[j].meter_id)
+        return [r for r in results if r is not None]
+
     async def close(self) -> None:
         """Close the line's connection (idempotent)."""
         await self.line.close()
 
     async def _read_pulse(self, meter: MeterSpec) -> MeterReading:
         counters, status = await self.read_terminal(meter)
-        pulses = counters[meter.channel - 1]
-        constant = meter.pulse_constant or 1
-        readings = (
-            Reading(Quantity.PULSES, float(pulses)),
-            Reading(Quantity.ENERGY_FORWARD, pulses_to_kwh(pulses, constant)),
-        )
-        broken = bool(status >> (meter.channel - 1) & 1)
-        alarms = frozenset({"wire_break"}) if broken else frozenset()
-        return MeterReading(meter.meter_id, datetime.now(timezone.utc), readings, alarms=alarms)
+        return _channel(meter, counters, status)
 
     def _plan(self, register_map: RegisterMap, scope: ReadScope) -> tuple[ReadBlock, ...]:
         key = (register_map.model, scope)
@@ -94,6 +114,19 @@ class ModbusDriver:
             )
             self._plans[key] = plan(wanted)
         return self._plans[key]
+
+
+def _channel(meter: MeterSpec, counters: tuple[int, ...], status: int) -> MeterReading:
+    """The reading of one pulse channel from its terminal's counters and status word."""
+    pulses = counters[meter.channel - 1]
+    constant = meter.pulse_constant or 1
+    readings = (
+        Reading(Quantity.PULSES, float(pulses)),
+        Reading(Quantity.ENERGY_FORWARD, pulses_to_kwh(pulses, constant)),
+    )
+    broken = bool(status >> (meter.channel - 1) & 1)
+    alarms = frozenset({"wire_break"}) if broken else frozenset()
+    return MeterReading(meter.meter_id, datetime.now(timezone.utc), readings, alarms=alarms)
 
 
 def decode_block(block: ReadBlock, words: list[int]) -> list[Reading]:

@@ -230,3 +230,23 @@ async def test_line_throughput_is_the_physical_limit(farm_factory: FarmFactory) 
     assert both < one_line * 1.3 + 0.05
     stats = (await control(farm, op="stats"))["lines"]
     assert all(line["busy_seconds"] > 0 for line in stats)
+
+
+async def test_a_terminal_is_one_read_for_all_its_channels(
+    farm_factory: FarmFactory, acquisition: Acquisition
+) -> None:
+    farm = await farm_factory(meters=40, gateways=1)
+    channels = [
+        s
+        for s in farm.specs
+        if s.model is Model.PULSE8 and s.unit == first(farm, Model.PULSE8).unit
+    ]
+    assert len(channels) == 8
+    before = (await control(farm, op="stats"))["lines"][0]["exchanges"]
+    results = await acquisition.read_all(channels)
+    after = (await control(farm, op="stats"))["lines"][0]["exchanges"]
+    assert after - before == 1 and all(isinstance(r, MeterReading) for r in results)
+    await control(farm, op="fault", meter=channels[3].meter_id, fault="no-answer")
+    failed = await acquisition.read_all(channels)
+    assert [getattr(r, "meter", None) for r in failed] == [c.meter_id for c in channels]
+    assert all(isinstance(r, MeterTimeout) for r in failed)

@@ -41,7 +41,8 @@ def test_sim_meters_command(powerbus_processes: ProcessGroup, tmp_path: Path) ->
     host, _, port = str(state["control"]).rpartition(":")
     with socket.create_connection((host, int(port)), timeout=5) as conn:
         conn.sendall(b'{"op": "fault", "meter": "M00005", "fault": "garbage"}\n{"op": "bogus"}\n')
-        replies = conn.makefile().readline(), conn.makefile().readline()
+        lines = conn.makefile()  # one reader: a second would miss what the first buffered
+        replies = lines.readline(), lines.readline()
     assert json.loads(replies[0]) == {"ok": True}
     assert json.loads(replies[1])["ok"] is False
     assert handle.stop() == 0
