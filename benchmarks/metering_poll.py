@@ -86,12 +86,13 @@ async def poll(meters: list[MeterSpec], control: str) -> dict[str, float]:
         cpu = time.process_time() - cpu0
         after = _busy(control)
     readings = sum(isinstance(r, MeterReading) for r in results)
-    # an energy read is two exchanges on a DL/T 645 meter (forward block, reverse total)
-    # and one on a Modbus meter or pulse channel
-    exchanges = sum(
+    # an energy read is two exchanges on a DL/T 645 meter (forward block, reverse total),
+    # one on a Modbus meter, and one per pulse terminal for all its channels
+    terminals = {(m.gateway, m.unit) for m in meters if m.model is Model.PULSE8}
+    exchanges = len(terminals) + sum(
         (2 if m.model is Model.DLT645 else 1)
         for m, r in zip(meters, results, strict=True)
-        if isinstance(r, MeterReading)
+        if isinstance(r, MeterReading) and m.model is not Model.PULSE8
     )
     limit = max(after[g] - before.get(g, 0.0) for g in after)
     return {
