@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from datetime import datetime, timedelta
 
@@ -250,3 +251,31 @@ async def test_a_terminal_is_one_read_for_all_its_channels(
     failed = await acquisition.read_all(channels)
     assert [getattr(r, "meter", None) for r in failed] == [c.meter_id for c in channels]
     assert all(isinstance(r, MeterTimeout) for r in failed)
+
+
+async def test_a_day_long_cut_is_read_back_from_the_meters_records(
+    farm_factory: FarmFactory, acquisition: Acquisition
+) -> None:
+    """Deliverable 5's southbound half: after a line was cut for 24 simulated hours, the
+    DL/T 645 meters' own 15-minute records of the gap come back over real frames, value
+    for value what the simulator recorded."""
+    farm = await farm_factory(meters=4, gateways=2, speed=43200, baud=115200)
+    spec = first(farm, Model.DLT645)
+    cut_at = datetime.fromisoformat((await control(farm, op="now"))["now"])
+    await control(farm, op="cut", gateway=str(spec.gateway), seconds=86400)  # 2 s real
+    with pytest.raises(MeterTimeout):
+        await acquisition.read(spec, scope=ReadScope.ENERGY)
+    await asyncio.sleep(2.2)
+    assert isinstance(await acquisition.read(spec, scope=ReadScope.ENERGY), MeterReading)
+    start = (cut_at + timedelta(hours=8)).replace(tzinfo=None)  # meter local time
+    client = acquisition.dlt645(spec.gateway)
+    records = await client.read_load_profile(spec.meter_id, spec.address, start=start, count=96)
+    recorded = await control(
+        farm, op="profile", meter=spec.meter_id, start=start.isoformat(), count=96
+    )
+    assert len(records) == 96 == len(recorded["records"])
+    for got, (at, forward, reverse) in zip(records, recorded["records"], strict=True):
+        assert got.stored_at == datetime.fromisoformat(at)
+        assert (got.forward, got.reverse) == (round(forward, 2), round(reverse, 2))
+    steps = [b.forward - a.forward for a, b in itertools.pairwise(records)]
+    assert all(step >= 0 for step in steps) and sum(steps) > 0
