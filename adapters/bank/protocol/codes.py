@@ -41,6 +41,8 @@ _TO_CODE: tuple[tuple[type[PowerbusError], RespCode], ...] = (
 
 def code_for(error: BaseException) -> RespCode:
     """The response code that reports ``error`` (``SYSTEM_ERROR`` for anything unknown)."""
+    if isinstance(error, InvalidArgument) and error.field == "bank_code":
+        return RespCode.WRONG_BANK
     for kind, code in _TO_CODE:
         if isinstance(error, kind):
             return code
