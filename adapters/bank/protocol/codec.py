@@ -63,7 +63,7 @@ class MessageCodec:
         parts = [encode_fields(HEADER_LAYOUT, _fields_of(h))]
         body = message.body
         if body is not None:
-            if body.TXN_CODE is not h.txn_code or body.IS_REPLY != (h.msg_type is MsgType.REPLY):
+            if body.TXN_CODE is not h.txn_code or (h.msg_type is MsgType.REPLY) != body.IS_REPLY:
                 raise ProtocolError("body", -1, f"{type(body).__name__} under {h.txn_code.name}")
             parts.append(encode_fields(body.LAYOUT, _fields_of(body)))
             if isinstance(body, StatementChunk):
@@ -89,8 +89,14 @@ class MessageCodec:
         values = decode_fields(_ASCII_HEADER, data[:_ASCII_HEADER_SIZE], base=0)
         signed, mac = data[:-MAC_SIZE], data[-MAC_SIZE:]
         if not self._keys.verify(str(values["bank_code"]), signed, mac):
-            raise MacMismatch("mac", len(signed), f"does not verify for bank {values['bank_code']!r}")
-        values.update(decode_fields(HEADER_LAYOUT[-1:], data[_ASCII_HEADER_SIZE:HEADER_SIZE], base=_ASCII_HEADER_SIZE))
+            raise MacMismatch(
+                "mac", len(signed), f"does not verify for bank {values['bank_code']!r}"
+            )
+        values.update(
+            decode_fields(
+                HEADER_LAYOUT[-1:], data[_ASCII_HEADER_SIZE:HEADER_SIZE], base=_ASCII_HEADER_SIZE
+            )
+        )
         header = Header(**values)
         rest = signed[HEADER_SIZE:]
         if header.msg_type is MsgType.REPLY and header.resp_code is not RespCode.OK:
@@ -107,7 +113,9 @@ def _decode_body(txn_code: TxnCode, msg_type: MsgType, rest: bytes) -> Body:
         length = decode_fields((_DATA_LEN,), tail[:6], base=HEADER_SIZE + width)["data_len"]
         assert isinstance(length, int)
         if len(tail) - 6 != length:
-            raise TruncatedMessage("data", HEADER_SIZE + width + 6, f"{len(tail) - 6} of {length} bytes")
+            raise TruncatedMessage(
+                "data", HEADER_SIZE + width + 6, f"{len(tail) - 6} of {length} bytes"
+            )
         kwargs["data"] = tail[6:]
     elif tail:
         raise ProtocolError("body", HEADER_SIZE + width, f"{len(tail)} bytes after the last field")

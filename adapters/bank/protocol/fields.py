@@ -17,6 +17,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from powerbus.adapters.bank.errors import EncodingError, ProtocolError, TruncatedMessage
 from powerbus.bus.kernel.errors import InvalidArgument
@@ -57,14 +58,14 @@ def encode_fields(layout: tuple[Field, ...], values: Mapping[str, object]) -> by
     return b"".join(_encode(f, values[f.name]) for f in layout)
 
 
-def decode_fields(layout: tuple[Field, ...], data: bytes, *, base: int) -> dict[str, object]:
+def decode_fields(layout: tuple[Field, ...], data: bytes, *, base: int) -> dict[str, Any]:
     """Values by field name; errors name the field and its offset (``base`` + position)."""
     if len(data) < layout_width(layout):
         cut = _field_at(layout, len(data))
         raise TruncatedMessage(
             cut.name, base + len(data), f"body has {len(data)} of {layout_width(layout)} bytes"
         )
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
     pos = 0
     for f in layout:
         out[f.name] = _decode(f, data[pos : pos + f.width], base + pos)

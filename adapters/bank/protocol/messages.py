@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import ClassVar, Union
+from typing import ClassVar
 
 from powerbus.adapters.bank.protocol.fields import Field, Kind
 from powerbus.adapters.bank.values import PaymentChannel, ReverseOutcome, TxnState
@@ -40,9 +40,9 @@ __all__ = [
     "MsgType",
     "PaymentReply",
     "PaymentRequest",
+    "RespCode",
     "ReversalReply",
     "ReversalRequest",
-    "RespCode",
     "StatementChunk",
     "StatementRequest",
     "StatusQuery",
@@ -121,7 +121,7 @@ class ArrearsQuery:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArrearsReply:
-    """What the account owes; ``total_due`` = principal + late fee − credit, at least 0."""
+    """What the account owes; ``total_due`` = principal + late fee - credit, at least 0."""
 
     TXN_CODE: ClassVar[TxnCode] = TxnCode.ARREARS_QUERY
     IS_REPLY: ClassVar[bool] = True
@@ -281,18 +281,18 @@ class StatementChunk:
     data: bytes = field(default=b"", repr=False)
 
 
-Body = Union[
-    ArrearsQuery,
-    ArrearsReply,
-    PaymentRequest,
-    PaymentReply,
-    ReversalRequest,
-    ReversalReply,
-    StatusQuery,
-    StatusReply,
-    StatementRequest,
-    StatementChunk,
-]
+Body = (
+    ArrearsQuery
+    | ArrearsReply
+    | PaymentRequest
+    | PaymentReply
+    | ReversalRequest
+    | ReversalReply
+    | StatusQuery
+    | StatusReply
+    | StatementRequest
+    | StatementChunk
+)
 
 _BODIES: dict[tuple[TxnCode, bool], type[Body]] = {
     (cls.TXN_CODE, cls.IS_REPLY): cls

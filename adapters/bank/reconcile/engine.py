@@ -68,30 +68,41 @@ def reconcile(
     bank = statement.bank_code
     start, end = window.start, window.end
     ledger: dict[str, LedgerEntry] = {}
-    for entry in ledger_entries:
-        if entry.bank_code == bank and (
-            start <= entry.paid_at < end or entry.settlement_date == window.settlement_date
+    for posted in ledger_entries:
+        if posted.bank_code == bank and (
+            start <= posted.paid_at < end or posted.settlement_date == window.settlement_date
         ):
-            ledger[entry.bank_txn_id] = entry
+            ledger[posted.bank_txn_id] = posted
     collections_, reversals, duplicates = _bank_side(statement.lines)
     items: list[ReconciliationItem] = []
     append = items.append
     seen: set[str] = set()
     for txn_id, line in collections_.items():
         reversed_by = reversals.pop(txn_id, None)
-        status = LineStatus.REVERSED if reversed_by is not None and line.status is _SUCCESS else line.status
+        status = (
+            LineStatus.REVERSED
+            if reversed_by is not None and line.status is _SUCCESS
+            else line.status
+        )
         entry = ledger.get(txn_id)
         if entry is not None:
             seen.add(txn_id)
         append(_compare(line, status, entry))
     for original_id, reversal in reversals.items():  # reversals of earlier statements' lines
-        entry = ledger.get(original_id)
-        if entry is not None:
+        original = ledger.get(original_id)
+        if original is not None:
             seen.add(original_id)
-        append(_earlier_reversal(reversal, entry))
+        append(_earlier_reversal(reversal, original))
     for line, first in duplicates:
-        append(_item(Category.ONLY_IN_BANK, line, None, line.status,
-                     f"serial listed again (first at line {first}); the bank counted it twice"))
+        append(
+            _item(
+                Category.ONLY_IN_BANK,
+                line,
+                None,
+                line.status,
+                f"serial listed again (first at line {first}); the bank counted it twice",
+            )
+        )
     for txn_id, entry in ledger.items():
         if txn_id not in seen and (item := _unmatched_entry(entry, window)) is not None:
             append(item)
@@ -137,42 +148,62 @@ def _item(
     )
 
 
-def _compare(line: StatementLine, status: LineStatus, entry: LedgerEntry | None) -> ReconciliationItem:
+def _compare(
+    line: StatementLine, status: LineStatus, entry: LedgerEntry | None
+) -> ReconciliationItem:
     if status is LineStatus.PROCESSING:
         return _item(Category.IN_TRANSIT, line, entry, status, "in progress at the bank")
     if entry is None:
         if status is _SUCCESS:
-            return _item(Category.ONLY_IN_BANK, line, None, status, "collected at the bank, not posted")
+            return _item(
+                Category.ONLY_IN_BANK, line, None, status, "collected at the bank, not posted"
+            )
         return _item(Category.MATCHED, line, None, status, "nothing moved on either side")
     if status is _SUCCESS:
         if entry.status is _REVERSED:
-            return _item(Category.STATUS_DIFF, line, entry, status, "reversed here, not at the bank")
+            return _item(
+                Category.STATUS_DIFF, line, entry, status, "reversed here, not at the bank"
+            )
         if entry.amount != line.amount:
-            return _item(Category.AMOUNT_DIFF, line, entry, status,
-                         f"amount {line.amount} fen at bank, {entry.amount} fen posted")
+            return _item(
+                Category.AMOUNT_DIFF,
+                line,
+                entry,
+                status,
+                f"amount {line.amount} fen at bank, {entry.amount} fen posted",
+            )
         return _item(Category.MATCHED, line, entry, status)
     if entry.status is _POSTED:
-        return _item(Category.STATUS_DIFF, line, entry, status,
-                     f"{status.name.lower()} at the bank, posted here")
+        return _item(
+            Category.STATUS_DIFF,
+            line,
+            entry,
+            status,
+            f"{status.name.lower()} at the bank, posted here",
+        )
     return _item(Category.MATCHED, line, entry, status, "reversed on both sides")
 
 
 def _earlier_reversal(reversal: StatementLine, entry: LedgerEntry | None) -> ReconciliationItem:
-    base = dict(
+    if entry is None:
+        category = Category.ONLY_IN_BANK
+        detail = f"reversal {reversal.bank_txn_id} of a collection never posted"
+    elif entry.status is _REVERSED:
+        category, detail = Category.MATCHED, "reversed on both sides"
+    else:
+        category, detail = Category.STATUS_DIFF, "reversed at the bank, posted here"
+    return ReconciliationItem(
+        category=category,
         bank_txn_id=reversal.original_txn_id,
+        payment_id=entry.payment_id if entry else "",
         account_id=reversal.account_id,
         bank_amount=reversal.amount,
+        system_amount=entry.amount if entry else None,
         bank_status=LineStatus.REVERSED,
+        system_status=entry.status if entry else None,
         line_number=reversal.line_number,
+        detail=detail,
     )
-    if entry is None:
-        return ReconciliationItem(category=Category.ONLY_IN_BANK, **base,  # type: ignore[arg-type]
-                                  detail=f"reversal {reversal.bank_txn_id} of a collection never posted")
-    category = Category.MATCHED if entry.status is _REVERSED else Category.STATUS_DIFF
-    detail = "" if category is Category.MATCHED else "reversed at the bank, posted here"
-    return ReconciliationItem(category=category, payment_id=entry.payment_id,  # type: ignore[arg-type]
-                              system_amount=entry.amount, system_status=entry.status,
-                              detail=detail, **base)
 
 
 def _unmatched_entry(entry: LedgerEntry, window: Window) -> ReconciliationItem | None:
@@ -209,7 +240,9 @@ def _report(
         bank_sums[item.category] += item.bank_amount or 0
         system_sums[item.category] += item.system_amount or 0
     totals = tuple(
-        CategoryTotal(category=c, count=counts[c], bank_amount=bank_sums[c], system_amount=system_sums[c])
+        CategoryTotal(
+            category=c, count=counts[c], bank_amount=bank_sums[c], system_amount=system_sums[c]
+        )
         for c in Category
         if counts[c]
     )

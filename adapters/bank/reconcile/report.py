@@ -36,7 +36,9 @@ def _item_json(item: ReconciliationItem) -> dict[str, Any]:
     }
 
 
-def report_to_json(report: ReconciliationReport, *, differences_only: bool = False) -> dict[str, Any]:
+def report_to_json(
+    report: ReconciliationReport, *, differences_only: bool = False
+) -> dict[str, Any]:
     """A JSON-ready dict; amounts in fen as integers."""
     items = report.differences() if differences_only else report.items
     return {

@@ -87,11 +87,23 @@ def render(
 ) -> bytes:
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["H", bank_code, f"{day:%Y%m%d}", count, f"{total:+d}", f"{created:%Y%m%d%H%M%S}"])
+    writer.writerow(
+        ["H", bank_code, f"{day:%Y%m%d}", count, f"{total:+d}", f"{created:%Y%m%d%H%M%S}"]
+    )
     for x in lines:
         writer.writerow(
-            ["D", x.bank_txn_id, x.account_id, x.amount, x.kind.value, x.status.value,
-             f"{x.txn_time:%Y%m%d%H%M%S}", x.channel.value, x.original_txn_id, x.memo]
+            [
+                "D",
+                x.bank_txn_id,
+                x.account_id,
+                x.amount,
+                x.kind.value,
+                x.status.value,
+                f"{x.txn_time:%Y%m%d%H%M%S}",
+                x.channel.value,
+                x.original_txn_id,
+                x.memo,
+            ]
         )
     writer.writerow(["T", count, f"{total:+d}"])
     return out.getvalue().encode("gbk")

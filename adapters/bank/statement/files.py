@@ -50,7 +50,9 @@ def parse_statement(
             text = data.decode("gbk")
         except UnicodeDecodeError as exc:
             line = data.count(b"\n", 0, exc.start) + 1
-            raise FileFormatError(file_name, line, f"not GBK: {data[exc.start:exc.end]!r}") from None
+            raise FileFormatError(
+                file_name, line, f"not GBK: {data[exc.start : exc.end]!r}"
+            ) from None
         records: Sequence[object] = csvfmt.rows(text)
         header, trailer, detail = csvfmt.parse_header, csvfmt.parse_trailer, csvfmt.parse_detail
     else:

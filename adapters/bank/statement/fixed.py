@@ -35,7 +35,12 @@ def _ts(raw: bytes) -> dt.datetime:
     if len(raw) != 14 or not raw.isdigit():
         raise ValueError(f"txn_time: not YYYYMMDDHHMMSS: {raw!r}")
     return dt.datetime(
-        int(raw[0:4]), int(raw[4:6]), int(raw[6:8]), int(raw[8:10]), int(raw[10:12]), int(raw[12:14])
+        int(raw[0:4]),
+        int(raw[4:6]),
+        int(raw[6:8]),
+        int(raw[8:10]),
+        int(raw[10:12]),
+        int(raw[12:14]),
     )
 
 
@@ -59,7 +64,12 @@ def parse_header(raw: bytes) -> Control:
         day = dt.datetime.strptime(raw[5:13].decode("ascii"), "%Y%m%d").date()
     except (UnicodeDecodeError, ValueError):
         raise ValueError(f"settlement_date: not YYYYMMDD: {raw[5:13]!r}") from None
-    return raw[1:5].decode("ascii", "replace"), day, _count(raw[13:23]), _signed(raw[23:39], "total")
+    return (
+        raw[1:5].decode("ascii", "replace"),
+        day,
+        _count(raw[13:23]),
+        _signed(raw[23:39], "total"),
+    )
 
 
 def parse_trailer(raw: bytes) -> tuple[int, int]:
@@ -86,7 +96,9 @@ def parse_detail(raw: bytes, line_number: int) -> StatementLine:
         account_id = account.rstrip(b" ").decode("ascii")
         original_id = original.rstrip(b" ").decode("ascii")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"text field: not GBK/ASCII: {exc.object[exc.start : exc.end]!r}") from None
+        raise ValueError(
+            f"text field: not GBK/ASCII: {exc.object[exc.start : exc.end]!r}"
+        ) from None
     if not txn_id:
         raise ValueError("bank_txn_id: empty")
     return StatementLine(
@@ -122,8 +134,13 @@ def render(
     """The file's bytes with the given control totals."""
     out = [
         b"H%s%s%010d%+016d%s"
-        % (_text(bank_code, 4), day.strftime("%Y%m%d").encode(), count, total,
-           created.strftime("%Y%m%d%H%M%S").encode())
+        % (
+            _text(bank_code, 4),
+            day.strftime("%Y%m%d").encode(),
+            count,
+            total,
+            created.strftime("%Y%m%d%H%M%S").encode(),
+        )
     ]
     for line in lines:
         out.append(

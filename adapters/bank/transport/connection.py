@@ -100,9 +100,13 @@ class ProtocolClient(Lifecycle):
     async def request(self, message: Message, *, timeout: dt.timedelta) -> Message:
         """Send ``message`` and wait for its reply (whatever its response code)."""
         key = (message.header.txn_code, message.header.serial)
+        return await self.exchange_raw(self._codec.encode(message), key=key, timeout=timeout)
+
+    async def exchange_raw(self, data: bytes, *, key: _Key, timeout: dt.timedelta) -> Message:
+        """Send framed bytes as they are and wait for the reply addressed to ``key``
+        (transaction code, serial): for simulating a peer that sends broken messages."""
         if key in self._pending:
             raise ProtocolError("serial", -1, f"{key[1]!r} is already in flight")
-        data = self._codec.encode(message)
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
 
@@ -178,7 +182,10 @@ class ProtocolClient(Lifecycle):
             return
         future = self._pending.get((message.header.txn_code, message.header.serial))
         if future is None or future.done() or message.header.msg_type is not MsgType.REPLY:
-            log.warning("unexpected bank message %s %s", message.header.txn_code.name, message.header.serial)
+            # A reply nobody waits for: its request met its deadline (or was sent blind).
+            log.debug(
+                "unclaimed bank reply %s %s", message.header.txn_code.name, message.header.serial
+            )
             return
         future.set_result(message)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
@@ -130,10 +131,8 @@ class ProtocolServer(Lifecycle):
         finally:
             self._connections.discard(task)
             writer.close()
-            try:
+            with contextlib.suppress(OSError, asyncio.TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), self._io_timeout)
-            except (OSError, asyncio.TimeoutError):
-                pass
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         decoder = FrameDecoder()
@@ -176,19 +175,14 @@ class ProtocolServer(Lifecycle):
             return self._error_reply(self._codec.peek_header(data), exc)
         head = request.header
         if head.msg_type is not MsgType.REQUEST or request.body is None:
-            error = ProtocolError("msg_type", 23, "a reply arrived where requests are served")
-            self.stats.record(error)
+            self.stats.record(ProtocolError("msg_type", 4, "a reply where requests are served"))
             return None
         try:
-            body = await asyncio.wait_for(
-                self._handler(head, request.body), self._handler_timeout
-            )
+            body = await asyncio.wait_for(self._handler(head, request.body), self._handler_timeout)
         except asyncio.TimeoutError:
-            error: BaseException = DeadlineExceeded(
-                f"handler took more than {self._handler_timeout:.1f}s"
-            )
-            self.stats.record(error)
-            return self._error_reply(head, error)
+            late = DeadlineExceeded(f"handler took more than {self._handler_timeout:.1f}s")
+            self.stats.record(late)
+            return self._error_reply(head, late)
         except Exception as exc:  # a handler bug must not end the connection
             self.stats.record(exc)
             if code_for(exc) is RespCode.SYSTEM_ERROR:
