@@ -60,7 +60,12 @@ def reconcile(
     *,
     generated_at: dt.datetime,
 ) -> ReconciliationReport:
-    """Compare ``statement`` with the ledger entries of its bank paid within ``window``."""
+    """Compare ``statement`` with the ledger entries of its bank.
+
+    Pass the entries paid within ``window`` (and those a statement line names, such as the
+    originals of reversals of earlier days). Every entry may match a line; an entry that
+    matches none is judged only if it lies within the window, so a broader set is harmless.
+    """
     if window.settlement_date != statement.settlement_date:
         raise InvalidArgument(
             "window", f"is for {window.settlement_date}, statement for {statement.settlement_date}"
@@ -69,9 +74,7 @@ def reconcile(
     start, end = window.start, window.end
     ledger: dict[str, LedgerEntry] = {}
     for posted in ledger_entries:
-        if posted.bank_code == bank and (
-            start <= posted.paid_at < end or posted.settlement_date == window.settlement_date
-        ):
+        if posted.bank_code == bank:
             ledger[posted.bank_txn_id] = posted
     collections_, reversals, duplicates = _bank_side(statement.lines)
     items: list[ReconciliationItem] = []
@@ -104,7 +107,10 @@ def reconcile(
             )
         )
     for txn_id, entry in ledger.items():
-        if txn_id not in seen and (item := _unmatched_entry(entry, window)) is not None:
+        if txn_id in seen:
+            continue
+        in_window = start <= entry.paid_at < end or entry.settlement_date == window.settlement_date
+        if in_window and (item := _unmatched_entry(entry, window)) is not None:
             append(item)
     return _report(statement, items, generated_at)
 

@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Sequence
+from typing import TypeVar
 
 from powerbus.adapters.bank.statement.fixed import Control
 from powerbus.adapters.bank.statement.model import StatementLine
@@ -15,6 +16,7 @@ from powerbus.adapters.bank.values import LineKind, LineStatus, PaymentChannel
 
 __all__ = ["parse_detail", "parse_header", "parse_trailer", "render", "rows"]
 
+T = TypeVar("T")
 _KINDS = {k.value: k for k in LineKind}
 _STATUSES = {s.value: s for s in LineStatus}
 _CHANNELS = {c.value: c for c in PaymentChannel}
@@ -30,6 +32,13 @@ def _int(value: str, name: str, *, signed: bool = False) -> int:
     if not digits.isdigit():
         raise ValueError(f"{name}: not a number: {value!r}")
     return int(value)
+
+
+def _code(table: dict[str, T], raw: str, name: str) -> T:
+    try:
+        return table[raw]
+    except KeyError:
+        raise ValueError(f"{name}: unknown code {raw!r}") from None
 
 
 def parse_header(row: list[str]) -> Control:
@@ -54,10 +63,9 @@ def parse_detail(row: list[str], line_number: int) -> StatementLine:
     _, txn, account, amount, kind, status, ts, channel, original, memo = row
     if not txn:
         raise ValueError("bank_txn_id: empty")
-    try:
-        kind_v, status_v, channel_v = _KINDS[kind], _STATUSES[status], _CHANNELS[channel]
-    except KeyError as exc:
-        raise ValueError(f"kind/status/channel: unknown code {exc.args[0]!r}") from None
+    kind_v = _code(_KINDS, kind, "kind")
+    status_v = _code(_STATUSES, status, "status")
+    channel_v = _code(_CHANNELS, channel, "channel")
     try:
         txn_time = dt.datetime.strptime(ts, "%Y%m%d%H%M%S")
     except ValueError:

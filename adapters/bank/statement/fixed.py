@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import struct
 from collections.abc import Sequence
+from typing import TypeVar
 
 from powerbus.adapters.bank.statement.model import StatementLine
 from powerbus.adapters.bank.values import LineKind, LineStatus, PaymentChannel
@@ -24,6 +25,7 @@ __all__ = ["Control", "parse_detail", "parse_header", "parse_trailer", "render"]
 
 _DETAIL = struct.Struct("20s20s14s1s1s14s1s20s20s")
 DETAIL_SIZE = 1 + _DETAIL.size
+T = TypeVar("T")
 _KINDS = {k.value.encode(): k for k in LineKind}
 _STATUSES = {s.value.encode(): s for s in LineStatus}
 _CHANNELS = {c.value.encode(): c for c in PaymentChannel}
@@ -56,6 +58,13 @@ def _count(raw: bytes) -> int:
     return int(raw)
 
 
+def _code(table: dict[bytes, T], raw: bytes, name: str) -> T:
+    try:
+        return table[raw]
+    except KeyError:
+        raise ValueError(f"{name}: unknown code {raw.decode('ascii', 'replace')!r}") from None
+
+
 def parse_header(raw: bytes) -> Control:
     """``H`` line → (bank code, date, count, total); ``ValueError`` names the field."""
     if len(raw) != 53 or raw[:1] != b"H":
@@ -86,10 +95,9 @@ def parse_detail(raw: bytes, line_number: int) -> StatementLine:
     txn, account, amount, kind, status, ts, channel, original, memo = _DETAIL.unpack_from(raw, 1)
     if not amount.isdigit():
         raise ValueError(f"amount: not digits: {amount!r}")
-    try:
-        kind_v, status_v, channel_v = _KINDS[kind], _STATUSES[status], _CHANNELS[channel]
-    except KeyError as exc:
-        raise ValueError(f"kind/status/channel: unknown code {exc.args[0]!r}") from None
+    kind_v = _code(_KINDS, kind, "kind")
+    status_v = _code(_STATUSES, status, "status")
+    channel_v = _code(_CHANNELS, channel, "channel")
     try:
         memo_text = memo.rstrip(b" ").decode("gbk")
         txn_id = txn.rstrip(b" ").decode("ascii")
