@@ -1,9 +1,10 @@
 """Run every benchmark: ``python -m benchmarks`` (``make bench``)."""
 
-from benchmarks import corba, lb, recording, router
+from benchmarks import corba, lb, reconcile, recording, router
 
 if __name__ == "__main__":
     print(f"wrote {router.main()}")
     print(f"wrote {recording.main()}")
     print(f"wrote {corba.main()}")
     print(f"wrote {lb.main()}")
+    print(f"wrote {reconcile.main()}")

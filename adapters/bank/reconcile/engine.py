@@ -35,6 +35,7 @@ import collections
 import datetime as dt
 from collections.abc import Iterable
 
+from powerbus.adapters.bank._bulk import gc_paused
 from powerbus.adapters.bank.reconcile.model import (
     CategoryTotal,
     LedgerEntry,
@@ -66,6 +67,16 @@ def reconcile(
     originals of reversals of earlier days). Every entry may match a line; an entry that
     matches none is judged only if it lies within the window, so a broader set is harmless.
     """
+    with gc_paused():
+        return _reconcile(ledger_entries, statement, window, generated_at)
+
+
+def _reconcile(
+    ledger_entries: Iterable[LedgerEntry],
+    statement: Statement,
+    window: Window,
+    generated_at: dt.datetime,
+) -> ReconciliationReport:
     if window.settlement_date != statement.settlement_date:
         raise InvalidArgument(
             "window", f"is for {window.settlement_date}, statement for {statement.settlement_date}"

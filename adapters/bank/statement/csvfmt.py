@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 from collections.abc import Sequence
 from typing import TypeVar
@@ -25,6 +26,17 @@ _CHANNELS = {c.value: c for c in PaymentChannel}
 def rows(text: str) -> list[list[str]]:
     """The file's records, one per line."""
     return list(csv.reader(io.StringIO(text, newline="")))
+
+
+@functools.lru_cache(maxsize=100_000)
+def _ts(raw: str) -> dt.datetime:
+    # A day's lines share their seconds: each is parsed once (see fixed._ts).
+    try:
+        if len(raw) != 14:
+            raise ValueError(raw)
+        return dt.datetime.strptime(raw, "%Y%m%d%H%M%S")
+    except ValueError:
+        raise ValueError(f"txn_time: not YYYYMMDDHHMMSS: {raw!r}") from None
 
 
 def _int(value: str, name: str, *, signed: bool = False) -> int:
@@ -66,10 +78,7 @@ def parse_detail(row: list[str], line_number: int) -> StatementLine:
     kind_v = _code(_KINDS, kind, "kind")
     status_v = _code(_STATUSES, status, "status")
     channel_v = _code(_CHANNELS, channel, "channel")
-    try:
-        txn_time = dt.datetime.strptime(ts, "%Y%m%d%H%M%S")
-    except ValueError:
-        raise ValueError(f"txn_time: not YYYYMMDDHHMMSS: {ts!r}") from None
+    txn_time = _ts(ts)
     return StatementLine(
         line_number=line_number,
         bank_txn_id=txn,

@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from powerbus.adapters.bank._bulk import gc_paused
 from powerbus.adapters.bank.errors import DataLoss, FileFormatError
 from powerbus.adapters.bank.statement import csvfmt, fixed
 from powerbus.adapters.bank.statement.model import (
@@ -44,7 +45,11 @@ def parse_statement(
     data: bytes, *, file_name: str, fmt: StatementFormat | None = None
 ) -> Statement:
     """The statement in ``data`` (format from the name's suffix unless given)."""
-    fmt = fmt or format_of(file_name)
+    with gc_paused():
+        return _parse(data, file_name, fmt or format_of(file_name))
+
+
+def _parse(data: bytes, file_name: str, fmt: StatementFormat) -> Statement:
     if fmt is StatementFormat.CSV:
         try:
             text = data.decode("gbk")

@@ -14,6 +14,7 @@ record    fields (width in bytes)
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import struct
 from collections.abc import Sequence
 from typing import TypeVar
@@ -33,6 +34,8 @@ _CHANNELS = {c.value.encode(): c for c in PaymentChannel}
 Control = tuple[str, dt.date, int, int]  # bank code, date, count, net total
 
 
+# A day's lines share their seconds (a million lines, 86,400 seconds): parse each once.
+@functools.lru_cache(maxsize=100_000)
 def _ts(raw: bytes) -> dt.datetime:
     if len(raw) != 14 or not raw.isdigit():
         raise ValueError(f"txn_time: not YYYYMMDDHHMMSS: {raw!r}")
