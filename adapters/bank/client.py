@@ -101,9 +101,10 @@ class _Typed(Lifecycle):
         *,
         serial: str | None = None,
         timeout: dt.timedelta | None = None,
+        sent_at: dt.datetime | None = None,
     ) -> B:
         got = await self.connection.call(
-            body, serial=serial or self.serials(), timeout=timeout or self.timeout
+            body, serial=serial or self.serials(), timeout=timeout or self.timeout, sent_at=sent_at
         )
         if not isinstance(got, reply):
             raise ProtocolError("body", -1, f"expected {reply.__name__}, got {type(got).__name__}")
@@ -191,12 +192,17 @@ class CollectionClient(_Typed):
         settlement_date: dt.date,
         channel: PaymentChannel = PaymentChannel.BANK_COUNTER,
         timeout: dt.timedelta | None = None,
+        collected_at: dt.datetime | None = None,
     ) -> PaymentReply:
-        """Report a payment under the bank's ``serial``; resending the serial is safe."""
+        """Report a payment under the bank's ``serial``; resending the serial is safe.
+        ``collected_at`` (bank time of the collection, default now) travels as the
+        header's time, which the utility records as when the customer paid."""
         body = PaymentRequest(
             account_id=account_id, amount=amount, channel=channel, settlement_date=settlement_date
         )
-        return await self._call(body, PaymentReply, serial=serial, timeout=timeout)
+        return await self._call(
+            body, PaymentReply, serial=serial, timeout=timeout, sent_at=collected_at
+        )
 
     async def reverse(
         self,

@@ -94,6 +94,7 @@ async def test_collections_with_faults_reconcile_clean(
     for serial, entry in utility.entries.items():
         txn = book.get(serial)
         assert txn is not None and txn.amount == entry.amount
+        assert entry.paid_at == txn.at.replace(microsecond=0)  # bank time, not ours
         assert (entry.status is PaymentStatus.REVERSED) == bool(txn.reversal_serial)
     posted = [e for e in utility.entries.values() if e.status is PaymentStatus.POSTED]
     assert len(posted) == stats.succeeded

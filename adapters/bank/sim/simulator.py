@@ -29,22 +29,18 @@ from powerbus.adapters.bank.errors import FailedPrecondition
 from powerbus.adapters.bank.protocol.codec import MessageCodec
 from powerbus.adapters.bank.protocol.mac import KeyRing
 from powerbus.adapters.bank.protocol.messages import (
-    ArrearsQuery,
     Header,
-    Message,
-    MsgType,
     PaymentRequest,
-    RespCode,
     StatementChunk,
     StatementRequest,
     StatusQuery,
     StatusReply,
-    TxnCode,
 )
 from powerbus.adapters.bank.service import bank_dispatcher, statement_chunk
 from powerbus.adapters.bank.sim.book import BankBook
 from powerbus.adapters.bank.sim.desk import WithholdingDesk
-from powerbus.adapters.bank.sim.faults import Malformed, corrupt
+from powerbus.adapters.bank.sim.faults import Malformed
+from powerbus.adapters.bank.sim.misconduct import send_malformed, send_unread
 from powerbus.adapters.bank.sim.settings import SimSettings
 from powerbus.adapters.bank.statement.files import render_statement, write_statement
 from powerbus.adapters.bank.statement.model import statement_file_name
@@ -249,17 +245,27 @@ class BankSimulator(Lifecycle):
         if high:
             await asyncio.sleep(rng.uniform(low, high) / 1000)
         if rng.random() < faults.malformed:
-            await self._send_malformed(account)
+            await self._misbehave(account)
         now = self._clock()
         serial = self._serials()
         day = self.settlement_date(now)
         self.book.collect(serial, account, amount, now, day, PaymentChannel.BANK_COUNTER)
         self.stats.started += 1
         try:
+            body = PaymentRequest(
+                account_id=account,
+                amount=amount,
+                channel=PaymentChannel.BANK_COUNTER,
+                settlement_date=day,
+            )
             if rng.random() < faults.lost_reply:
-                await self._lose_reply(serial, account, amount, day)
+                await send_unread(self.client, self.codec, serial=serial, body=body, sent_at=now)
             await self.client.collect(
-                serial=serial, account_id=account, amount=amount, settlement_date=day
+                serial=serial,
+                account_id=account,
+                amount=amount,
+                settlement_date=day,
+                collected_at=self._at(serial),
             )
         except (DeadlineExceeded, Unavailable) as exc:
             log.info("collection %s timed out (%s); resolving", serial, exc)
@@ -285,26 +291,6 @@ class BankSimulator(Lifecycle):
                 amount = due if due > 0 else amount
         return amount
 
-    async def _lose_reply(self, serial: str, account: str, amount: int, day: dt.date) -> None:
-        header = Header(
-            txn_code=TxnCode.PAYMENT,
-            msg_type=MsgType.REQUEST,
-            bank_code=self.settings.bank_code,
-            serial=serial,
-            sent_at=self._clock(),
-        )
-        body = PaymentRequest(
-            account_id=account,
-            amount=amount,
-            channel=PaymentChannel.BANK_COUNTER,
-            settlement_date=day,
-        )
-        # Sent, but the reply is never waited for: to the bank this is a timeout.
-        await self.client.connection.send_raw(
-            self.codec.encode(Message(header, body)), timeout=self.settings.timeout
-        )
-        raise DeadlineExceeded(f"reply to {serial} lost (simulated)")
-
     async def _resolve(
         self, serial: str, account: str, amount: int, day: dt.date, rng: random.Random
     ) -> None:
@@ -315,7 +301,11 @@ class BankSimulator(Lifecycle):
             for _ in range(self.settings.max_attempts):
                 try:
                     await self.client.collect(
-                        serial=serial, account_id=account, amount=amount, settlement_date=day
+                        serial=serial,
+                        account_id=account,
+                        amount=amount,
+                        settlement_date=day,
+                        collected_at=self._at(serial),
                     )
                 except (DeadlineExceeded, Unavailable):
                     await asyncio.sleep(_RETRY_PAUSE)
@@ -349,52 +339,36 @@ class BankSimulator(Lifecycle):
         self.stats.duplicates_sent += 1
         with contextlib.suppress(PowerbusError):
             reply = await self.client.collect(
-                serial=serial, account_id=account, amount=amount, settlement_date=day
+                serial=serial,
+                account_id=account,
+                amount=amount,
+                settlement_date=day,
+                collected_at=self._at(serial),
             )
             self.stats.duplicates_acknowledged += int(reply.duplicate)
 
-    async def _send_malformed(self, account: str) -> None:
+    async def _misbehave(self, account: str) -> None:
         kind = next(self._malformed)
-        serial = self._serials()
-        header = Header(
-            txn_code=TxnCode.ARREARS_QUERY,
-            msg_type=MsgType.REQUEST,
-            bank_code=self.settings.bank_code,
-            serial=serial,
-            sent_at=self._clock(),
-        )
-        wire = self.codec.encode(Message(header, ArrearsQuery(account_id=account)))
-        bad = corrupt(wire, kind, keys=self.keys, bank_code=self.settings.bank_code)
         self.stats.malformed_sent += 1
         try:
-            if kind in (Malformed.BAD_MAC, Malformed.GBK_GARBAGE):
-                reply = await self.client.connection.exchange_raw(
-                    bad, key=(TxnCode.ARREARS_QUERY, serial), timeout=self.settings.timeout
-                )
-                if reply.header.resp_code in (RespCode.MAC_ERROR, RespCode.FORMAT_ERROR):
-                    self.stats.malformed_answered += 1
-            else:
-                await self._send_alone(bad)
+            answered = await send_malformed(
+                self.client,
+                self.codec,
+                self.keys,
+                kind,
+                account=account,
+                serial=self._serials(),
+                connect=self.settings.connect,
+            )
         except PowerbusError as exc:
             log.info("malformed %s: %s", kind.value, exc)
+            return
+        self.stats.malformed_answered += int(answered)
 
-    async def _send_alone(self, data: bytes) -> None:
-        """Stream-breaking garbage goes on a connection of its own, as a broken peer's would."""
-        timeout = self.settings.timeout.total_seconds()
-        target = self.settings.connect
-        try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(target.host, target.port), timeout
-            )
-        except (OSError, asyncio.TimeoutError) as exc:
-            raise Unavailable(f"cannot reach {target}: {exc!r}") from None
-        try:
-            writer.write(data)
-            await asyncio.wait_for(writer.drain(), timeout)
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError, asyncio.TimeoutError):
-                await asyncio.wait_for(writer.wait_closed(), timeout)
+    def _at(self, serial: str) -> dt.datetime:
+        """The bank time of a collection in the book (resends carry the original's)."""
+        txn = self.book.get(serial)
+        return txn.at if txn is not None else self._clock()
 
     def _created(self, day: dt.date) -> dt.datetime:
         return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(1, 0))

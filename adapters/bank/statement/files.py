@@ -22,6 +22,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from powerbus.adapters.bank._bulk import gc_paused
 from powerbus.adapters.bank.errors import DataLoss, FileFormatError
@@ -58,29 +59,14 @@ def _parse(data: bytes, file_name: str, fmt: StatementFormat) -> Statement:
             raise FileFormatError(
                 file_name, line, f"not GBK: {data[exc.start : exc.end]!r}"
             ) from None
-        records: Sequence[object] = csvfmt.rows(text)
-        header, trailer, detail = csvfmt.parse_header, csvfmt.parse_trailer, csvfmt.parse_detail
+        head, lines, tail = _read(csvfmt.rows(text), file_name, csvfmt)
     else:
-        records = data.replace(b"\r\n", b"\n").split(b"\n")
-        if records and records[-1] == b"":
-            records = records[:-1]
-        header, trailer, detail = fixed.parse_header, fixed.parse_trailer, fixed.parse_detail  # type: ignore[assignment]
-    if len(records) < 2:
-        raise FileFormatError(file_name, max(len(records), 1), "no header and trailer")
-    last = len(records)
-    try:
-        bank_code, day, count, total = header(records[0])  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise FileFormatError(file_name, 1, str(exc)) from None
-    lines: list[StatementLine] = []
-    number = 1
-    try:
-        for number in range(2, last):
-            lines.append(detail(records[number - 1], number))  # type: ignore[arg-type]
-        number = last
-        t_count, t_total = trailer(records[last - 1])  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise FileFormatError(file_name, number, str(exc)) from None
+        rows = data.replace(b"\r\n", b"\n").split(b"\n")
+        if rows and rows[-1] == b"":
+            rows.pop()
+        head, lines, tail = _read(rows, file_name, fixed)
+    bank_code, day, count, total = head
+    t_count, t_total = tail
     actual = net_total(lines)
     if not count == t_count == len(lines) or not total == t_total == actual:
         raise DataLoss(
@@ -97,6 +83,37 @@ def _parse(data: bytes, file_name: str, fmt: StatementFormat) -> Statement:
         file_name=file_name,
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+R = TypeVar("R", contravariant=True)
+
+
+class _Format(Protocol[R]):
+    """What a format module (``fixed``, ``csvfmt``) offers for one record type ``R``."""
+
+    def parse_header(self, row: R) -> fixed.Control: ...
+
+    def parse_detail(self, row: R, line_number: int) -> StatementLine: ...
+
+    def parse_trailer(self, row: R) -> tuple[int, int]: ...
+
+
+def _read(
+    rows: Sequence[R], file_name: str, fmt: _Format[R]
+) -> tuple[fixed.Control, list[StatementLine], tuple[int, int]]:
+    if len(rows) < 2:
+        raise FileFormatError(file_name, max(len(rows), 1), "no header and trailer")
+    number = 1
+    try:
+        head = fmt.parse_header(rows[0])
+        lines = []
+        for number in range(2, len(rows)):
+            lines.append(fmt.parse_detail(rows[number - 1], number))
+        number = len(rows)
+        tail = fmt.parse_trailer(rows[-1])
+    except ValueError as exc:
+        raise FileFormatError(file_name, number, str(exc)) from None
+    return head, lines, tail
 
 
 def read_statement(path: str | os.PathLike[str]) -> Statement:
