@@ -29,6 +29,7 @@ from powerbus.adapters.bank import (
 from powerbus.adapters.bank.sim.faults import Malformed, corrupt
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.errors import DeadlineExceeded, NotFound, PowerbusError, Unavailable
+from powerbus.nodes.testing.waiting import eventually
 
 SECOND = dt.timedelta(seconds=1)
 DAY = dt.date(2026, 12, 4)
@@ -242,3 +243,58 @@ async def test_a_lost_connection_fails_pending_requests_and_the_next_call_redial
     finally:
         await client.stop()
         await server.stop()
+
+
+class Slow(MemoryUtility):
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.most = 0
+
+    async def query_arrears(self, header: Header, request: ArrearsQuery):  # type: ignore[no-untyped-def]
+        self.running += 1
+        self.most = max(self.most, self.running)
+        await asyncio.sleep(0.05)
+        self.running -= 1
+        return await super().query_arrears(header, request)
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+async def test_pipelined_requests_are_answered_in_order_or_concurrently(
+    codec: MessageCodec, concurrency: int
+) -> None:
+    slow = Slow()
+    server = ProtocolServer(
+        codec=codec, handler=collection_dispatcher(slow, bank_code=BANK), concurrency=concurrency
+    )
+    async with (
+        server,
+        CollectionClient(
+            address=server.address, codec=codec, bank_code=BANK, timeout=dt.timedelta(seconds=5)
+        ) as client,
+    ):
+        replies = await asyncio.gather(*(client.query_arrears(a) for a in ACCOUNTS[:16]))
+    assert [r.account_id for r in replies] == list(ACCOUNTS[:16])
+    assert slow.most == concurrency
+
+
+async def test_stopping_lets_a_request_in_progress_finish_and_closes_idle_connections(
+    codec: MessageCodec,
+) -> None:
+    slow = Slow()
+    server = ProtocolServer(codec=codec, handler=collection_dispatcher(slow, bank_code=BANK))
+    await server.start()
+    idle = CollectionClient(address=server.address, codec=codec, bank_code=BANK, timeout=SECOND)
+    busy = CollectionClient(address=server.address, codec=codec, bank_code=BANK, timeout=SECOND)
+    try:
+        await idle.start()
+        call = asyncio.create_task(busy.query_arrears(ACCOUNTS[0]))
+        await eventually(lambda: slow.running, timeout=5, what="a request in progress")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await server.stop(grace=dt.timedelta(seconds=5))
+        assert loop.time() - started < 1.0  # nobody waited for the idle connection
+        assert (await call).account_id == ACCOUNTS[0]
+    finally:
+        await idle.stop()
+        await busy.stop()

@@ -34,6 +34,7 @@ from powerbus.adapters.bank import (
     render_table,
 )
 from powerbus.adapters.bank.sim import BankSimulator, FaultPlan, SimSettings
+from powerbus.bus.kernel.addresses import HostPort
 
 DAY = dt.date(2026, 12, 4)
 
@@ -50,10 +51,10 @@ class Clock:
         )
 
 
-def settings(server: ProtocolServer, tmp_path: Path, **kw: object) -> SimSettings:
+def settings(server: ProtocolServer | HostPort, tmp_path: Path, **kw: object) -> SimSettings:
     base: dict[str, object] = dict(
         bank_code=BANK,
-        connect=server.address,
+        connect=server if isinstance(server, HostPort) else server.address,
         key=KEY,
         rate=2_000.0,
         count=120,
@@ -150,8 +151,6 @@ async def test_status_queries_and_statement_download_in_chunks(
     async with sim:
         await sim.wait_sent(timeout=30)
         host, port = sim.address.rsplit(":", 1)
-        from powerbus.bus.kernel.addresses import HostPort
-
         async with BankClient(
             address=HostPort(host, int(port)),
             codec=MessageCodec(KeyRing({BANK: KEY})),
@@ -219,12 +218,9 @@ async def test_a_utility_that_is_down_leaves_collections_reversed_or_in_transit(
     port = probe.sockets[0].getsockname()[1]
     probe.close()
     await probe.wait_closed()
-    from powerbus.bus.kernel.addresses import HostPort
-
-    server_like = type("S", (), {"address": HostPort("127.0.0.1", port)})()
     sim = BankSimulator(
         settings(
-            server_like,
+            HostPort("127.0.0.1", port),
             tmp_path,
             count=5,
             max_attempts=2,  # type: ignore[arg-type]

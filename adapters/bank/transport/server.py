@@ -28,11 +28,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from powerbus.adapters.bank.errors import FramingError, ProtocolError, TruncatedMessage
+from powerbus.adapters.bank.errors import ProtocolError
 from powerbus.adapters.bank.protocol.codec import MessageCodec
 from powerbus.adapters.bank.protocol.codes import code_for
-from powerbus.adapters.bank.protocol.framing import FrameDecoder
 from powerbus.adapters.bank.protocol.messages import Body, Header, Message, MsgType, RespCode
+from powerbus.adapters.bank.transport.session import Session
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.errors import DeadlineExceeded, InvalidArgument, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
@@ -66,7 +66,8 @@ class ProtocolServer(Lifecycle):
 
     ``handler_timeout`` bounds each handler call (answered ``9099`` when it passes);
     ``idle_timeout`` closes a connection that sends nothing for that long; ``io_timeout``
-    bounds each write.
+    bounds each write. ``concurrency`` requests of one connection are answered at once
+    (1: strictly in order).
     """
 
     def __init__(
@@ -78,7 +79,10 @@ class ProtocolServer(Lifecycle):
         handler_timeout: dt.timedelta = dt.timedelta(seconds=10),
         idle_timeout: dt.timedelta = dt.timedelta(minutes=5),
         io_timeout: dt.timedelta = dt.timedelta(seconds=10),
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise InvalidArgument("concurrency", f"must be at least 1, got {concurrency}")
         self._codec = codec
         self._handler = handler
         self._listen = listen
@@ -86,7 +90,8 @@ class ProtocolServer(Lifecycle):
         self._idle_timeout = idle_timeout.total_seconds()
         self._io_timeout = io_timeout.total_seconds()
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._concurrency = concurrency
+        self._sessions: dict[asyncio.Task[None], Session] = {}
         self.stats = ServerStats()
         self.address = listen
 
@@ -103,67 +108,51 @@ class ProtocolServer(Lifecycle):
         self.address = HostPort(host, port)
 
     async def stop(self, grace: dt.timedelta = dt.timedelta(seconds=2)) -> None:
-        """Stop accepting, give open connections ``grace`` to finish, then cancel them."""
+        """Stop accepting; close idle connections now, give those answering a request
+        ``grace`` to write their replies, then cancel what is left. Idempotent."""
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        tasks = list(self._connections)
+        for task, session in list(self._sessions.items()):
+            session.close_when_idle()
+            if not session.busy:
+                task.cancel()
+        tasks = list(self._sessions)
         if tasks:
             _done, pending = await asyncio.wait(tasks, timeout=grace.total_seconds())
             for task in pending:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
         if server is not None:
             await server.wait_closed()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # asyncio already runs this in a task of its own; it is kept so stop() can end it.
+        # asyncio runs this in a task of its own; it is kept so that stop() can end it.
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
+        session = Session(
+            reader,
+            writer,
+            answer=self._answer,
+            record=self.stats.record,
+            concurrency=self._concurrency,
+            idle_timeout=self._idle_timeout,
+            io_timeout=self._io_timeout,
+        )
+        self._sessions[task] = session
         self.stats.connections += 1
         try:
-            await self._serve(reader, writer)
+            await session.run()
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             log.info("bank connection lost: %s", exc)
         except asyncio.TimeoutError:
             log.info("bank connection: write timed out, closing")
         finally:
-            self._connections.discard(task)
+            self.stats.replies += session.replies
+            del self._sessions[task]
             writer.close()
             with contextlib.suppress(OSError, asyncio.TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), self._io_timeout)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        decoder = FrameDecoder()
-        while self._server is not None:
-            try:
-                data = await asyncio.wait_for(reader.read(65536), self._idle_timeout)
-            except asyncio.TimeoutError:
-                log.info("bank connection idle for %.0fs, closing", self._idle_timeout)
-                return
-            if not data:
-                try:
-                    decoder.end_of_stream()
-                except TruncatedMessage as exc:
-                    self.stats.record(exc)
-                    log.warning("bank connection ended inside a frame: %s", exc)
-                return
-            decoder.feed(data)
-            while True:
-                try:
-                    body = decoder.next_frame()
-                except FramingError as exc:
-                    self.stats.record(exc)
-                    log.warning("bank connection: %s; closing it", exc)
-                    return
-                if body is None:
-                    break
-                reply = await self._answer(body)
-                if reply is not None:
-                    writer.write(reply)
-                    await asyncio.wait_for(writer.drain(), self._io_timeout)
-                    self.stats.replies += 1
 
     async def _answer(self, data: bytes) -> bytes | None:
         self.stats.requests += 1
