@@ -49,7 +49,7 @@ def build(n: int, seed: int = 1) -> tuple[list[StatementLine], list[LedgerEntry]
         txn = f"B{i:019d}"
         amount = rng.randint(100, 500_000)
         at = start + dt.timedelta(seconds=i * 86_399 // max(n, 1))
-        line = StatementLine(
+        line: StatementLine | None = StatementLine(
             line_number=0,
             bank_txn_id=txn,
             account_id=f"31{i % 10**8:08d}",
@@ -59,7 +59,7 @@ def build(n: int, seed: int = 1) -> tuple[list[StatementLine], list[LedgerEntry]
             txn_time=at,
             channel=PaymentChannel.BANK_COUNTER,
         )
-        entry = LedgerEntry(
+        entry: LedgerEntry | None = LedgerEntry(
             bank_code=BANK,
             bank_txn_id=txn,
             payment_id=f"P{i}",
@@ -72,14 +72,15 @@ def build(n: int, seed: int = 1) -> tuple[list[StatementLine], list[LedgerEntry]
         if i % INJECT == INJECT - 1:
             kind = kinds[(i // INJECT) % len(kinds)]
             injected[kind] += 1
+            assert line is not None and entry is not None
             if kind == "amount":
                 entry = dataclasses.replace(entry, amount=amount + 1)
             elif kind == "status":
                 entry = dataclasses.replace(entry, status=PaymentStatus.REVERSED)
             elif kind == "only_bank":
-                entry = None  # type: ignore[assignment]
+                entry = None
             elif kind == "only_system":
-                line = None  # type: ignore[assignment]
+                line = None
             else:
                 line = dataclasses.replace(line, status=LineStatus.PROCESSING)
         if line is not None:

@@ -8,8 +8,10 @@ name                 effect                                                  def
 ===================  ======================================================  =========
 ``latency``          bank-side processing delay before sending, ``A-B`` ms   ``0-0``
 ``lost_reply``       the reply is never read: the bank treats it as timeout  ``0``
-``resend``           on a timeout, share resolved by resending the serial    ``0.5``
-                     (the rest by a reversal, 冲正)
+``query``            on a timeout, share that first asks the status (交易状态  ``0.5``
+                     查询): settled if the utility has it
+``resend``           then, share resolved by resending the serial (the rest  ``0.5``
+                     by a reversal, 冲正)
 ``duplicate``        a successful serial is sent again                       ``0``
 ``malformed``        a broken message is sent besides (bad MAC, GBK          ``0``
                      garbage, bad length header, truncated frame, in turn)
@@ -51,6 +53,7 @@ class Malformed(str, Enum):
 class FaultPlan:
     latency_ms: tuple[int, int] = (0, 0)
     lost_reply: float = 0.0
+    query: float = 0.5
     resend: float = 0.5
     duplicate: float = 0.0
     malformed: float = 0.0

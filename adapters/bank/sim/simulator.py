@@ -45,7 +45,7 @@ from powerbus.adapters.bank.sim.settings import SimSettings
 from powerbus.adapters.bank.statement.files import render_statement, write_statement
 from powerbus.adapters.bank.statement.model import statement_file_name
 from powerbus.adapters.bank.transport.server import ProtocolServer
-from powerbus.adapters.bank.values import LineStatus, PaymentChannel
+from powerbus.adapters.bank.values import LineStatus, PaymentChannel, TxnState
 from powerbus.bus.kernel.errors import DeadlineExceeded, PowerbusError, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.statefile import write_state_file
@@ -68,6 +68,7 @@ class SimStats:
     unresolved: int = 0
     timeouts: int = 0
     resent: int = 0
+    queried: int = 0
     duplicates_sent: int = 0
     duplicates_acknowledged: int = 0
     malformed_sent: int = 0
@@ -294,9 +295,15 @@ class BankSimulator(Lifecycle):
     async def _resolve(
         self, serial: str, account: str, amount: int, day: dt.date, rng: random.Random
     ) -> None:
-        """A timed-out collection is settled by resending its serial or by reversing it,
-        never by collecting again under a new serial."""
+        """A timed-out collection is settled by asking its status, resending its serial or
+        reversing it — never by collecting again under a new serial."""
         self.stats.timeouts += 1
+        if rng.random() < self.settings.faults.query:
+            state = await self._ask_status(serial)
+            if state is TxnState.SUCCESS:
+                self.book.settle(serial, LineStatus.SUCCESS)
+                self.stats.succeeded += 1
+                return
         if rng.random() < self.settings.faults.resend:
             for _ in range(self.settings.max_attempts):
                 try:
@@ -334,6 +341,21 @@ class BankSimulator(Lifecycle):
             self.stats.reversed += 1
             return
         self.stats.unresolved += 1  # stays 在途 in the statement
+
+    async def _ask_status(self, serial: str) -> TxnState | None:
+        """交易状态查询 to the utility; None when it cannot be reached in time."""
+        for _ in range(self.settings.max_attempts):
+            try:
+                reply = await self.client.query_status(serial, self._at(serial).date())
+            except (DeadlineExceeded, Unavailable):
+                await asyncio.sleep(_RETRY_PAUSE)
+                continue
+            except PowerbusError as exc:
+                log.info("status query of %s refused: %s", serial, exc)
+                return None
+            self.stats.queried += 1
+            return reply.state
+        return None
 
     async def _duplicate(self, serial: str, account: str, amount: int, day: dt.date) -> None:
         self.stats.duplicates_sent += 1
