@@ -27,6 +27,7 @@ from powerbus.adapters.bank import (
     Window,
     WithholdingBatch,
     WithholdingDebit,
+    collection_dispatcher,
     parse_results,
     read_statement,
     reconcile,
@@ -116,8 +117,6 @@ async def test_collections_with_faults_reconcile_clean(
 
 
 async def test_the_same_seed_gives_the_same_bank_book(codec: MessageCodec, tmp_path: Path) -> None:
-    from powerbus.adapters.bank import collection_dispatcher
-
     books = []
     for run in range(2):
         utility = MemoryUtility()
@@ -226,6 +225,7 @@ async def test_a_utility_that_is_down_leaves_collections_reversed_or_in_transit(
             count=5,
             max_attempts=2,
             timeout=dt.timedelta(seconds=0.5),
+            connect_wait=dt.timedelta(seconds=0.3),
         ),
         clock=Clock(),
     )
@@ -238,3 +238,23 @@ async def test_a_utility_that_is_down_leaves_collections_reversed_or_in_transit(
         [], statement, Window(settlement_date=DAY), generated_at=dt.datetime(2026, 12, 5)
     )
     assert report.balanced and {t.category for t in report.totals} == {Category.IN_TRANSIT}
+
+
+async def test_the_bank_waits_for_a_utility_that_starts_later(
+    codec: MessageCodec, utility: MemoryUtility, tmp_path: Path
+) -> None:
+    probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = probe.sockets[0].getsockname()[1]
+    probe.close()
+    await probe.wait_closed()
+    address = HostPort("127.0.0.1", port)
+    sim = BankSimulator(settings(address, tmp_path, count=10, drop_dir=None), clock=Clock())
+    async with sim:
+        await asyncio.sleep(0.3)  # the bank is up first and dialling
+        server = ProtocolServer(
+            codec=codec, listen=address, handler=collection_dispatcher(utility, bank_code=BANK)
+        )
+        async with server:
+            await sim.wait_sent(timeout=20)
+    assert sim.stats.succeeded + sim.stats.refused == 10 and sim.stats.unresolved == 0
+    assert len(utility.entries) == sim.stats.succeeded > 0

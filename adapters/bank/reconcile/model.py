@@ -20,7 +20,7 @@ class LedgerEntry:
     account_id: str
     amount: int  # fen
     status: PaymentStatus
-    paid_at: dt.datetime  # bank time of the payment
+    paid_at: dt.datetime  # bank local time of the payment, naive like the statement's
     settlement_date: dt.date | None = None  # the bank's accounting date, when it said
 
 

@@ -26,6 +26,8 @@ class SimSettings:
     the bank answers status queries and statement downloads (port 0 picks one).
     ``count`` stops sending after that many collections (None: until stopped).
     ``cutoff``: collections after this time of day settle on the next date.
+    ``connect_wait``: how long to wait for the utility to accept the first connection
+    before collections start anyway (and, unanswered, stay in progress).
     """
 
     bank_code: str
@@ -43,6 +45,7 @@ class SimSettings:
     timeout: dt.timedelta = dt.timedelta(seconds=5)
     max_in_flight: int = 16
     max_attempts: int = 5
+    connect_wait: dt.timedelta = dt.timedelta(seconds=30)
     cutoff: dt.time | None = None
     state_file: Path | None = None
 

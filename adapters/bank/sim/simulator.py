@@ -210,7 +210,21 @@ class BankSimulator(Lifecycle):
 
     # --- collections ----------------------------------------------------------------------
 
+    async def _await_utility(self) -> None:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.settings.connect_wait.total_seconds()
+        while True:
+            try:
+                await self.client.start()
+                return
+            except Unavailable as exc:
+                if loop.time() >= give_up:
+                    log.warning("utility still unreachable (%s); collecting anyway", exc)
+                    return
+            await asyncio.sleep(min(0.2, max(0.0, give_up - loop.time())))
+
     async def _collector(self) -> None:
+        await self._await_utility()
         loop = asyncio.get_running_loop()
         slots = asyncio.Semaphore(self.settings.max_in_flight)
         interval = 1.0 / self.settings.rate

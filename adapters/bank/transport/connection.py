@@ -122,6 +122,10 @@ class ProtocolClient(Lifecycle):
             ) from None
         finally:
             self._pending.pop(key, None)
+            # A future failed by a lost connection while the send itself failed is never
+            # awaited; taking its exception keeps asyncio from reporting it as lost.
+            if future.done() and not future.cancelled():
+                future.exception()
 
     async def send_raw(self, data: bytes, *, timeout: dt.timedelta) -> None:
         """Write bytes as they are (no framing, no MAC): for simulating broken peers."""
