@@ -274,14 +274,16 @@ class BankSimulator(Lifecycle):
                 settlement_date=day,
             )
             if rng.random() < faults.lost_reply:
+                # Out it goes, but its reply is never read: raises DeadlineExceeded.
                 await send_unread(self.client, self.codec, serial=serial, body=body, sent_at=now)
-            await self.client.collect(
-                serial=serial,
-                account_id=account,
-                amount=amount,
-                settlement_date=day,
-                collected_at=self._at(serial),
-            )
+            else:
+                await self.client.collect(
+                    serial=serial,
+                    account_id=account,
+                    amount=amount,
+                    settlement_date=day,
+                    collected_at=now,
+                )
         except (DeadlineExceeded, Unavailable) as exc:
             log.info("collection %s timed out (%s); resolving", serial, exc)
             await self._resolve(serial, account, amount, day, rng)
