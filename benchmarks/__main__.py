@@ -1,11 +1,9 @@
 """Run every benchmark: ``python -m benchmarks`` (``make bench``)."""
 
-from benchmarks import billing, corba, lb, metering_poll, recording, router
+from benchmarks import billing, corba, lb, metering_poll, reconcile, recording, router
+
+BENCHMARKS = (router, recording, corba, lb, billing, metering_poll, reconcile)
 
 if __name__ == "__main__":
-    print(f"wrote {router.main()}")
-    print(f"wrote {recording.main()}")
-    print(f"wrote {corba.main()}")
-    print(f"wrote {lb.main()}")
-    print(f"wrote {billing.main()}")
-    print(f"wrote {metering_poll.main()}")
+    for benchmark in BENCHMARKS:
+        print(f"wrote {benchmark.main()}")

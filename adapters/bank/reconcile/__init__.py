@@ -1,0 +1,1 @@
+"""See :mod:`powerbus.adapters.bank`."""
