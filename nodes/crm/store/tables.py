@@ -97,8 +97,10 @@ tickets = sa.Table(
     sa.Column("customer_id", sa.String(64), nullable=False, default="", index=True),
     sa.Column("account_id", sa.String(64), nullable=False, default=""),
     sa.Column("meter_id", sa.String(64), nullable=False, default=""),
-    # Set on fault tickets opened from device events: at most one open per service point.
     sa.Column("service_point_id", sa.String(64), nullable=False, default="", index=True),
+    # The service point while a fault ticket is being worked, NULL otherwise: the unique
+    # constraint keeps one such ticket per point even between concurrent writers.
+    sa.Column("open_fault_point", sa.String(64), nullable=True, unique=True),
     sa.Column("title", sa.String(400), nullable=False),
     sa.Column("description", sa.Text, nullable=False, default=""),
     sa.Column("site_address", sa.String(400), nullable=False, default=""),
@@ -111,7 +113,6 @@ tickets = sa.Table(
     sa.Column("updated_at", _When, nullable=False),
     # Earliest open deadline, for "most urgent first" ordering; NULL when none is open.
     sa.Column("next_due_at", _When, nullable=True, index=True),
-    sa.Column("breached", sa.Boolean, nullable=False, default=False),
 )
 
 sla_targets = sa.Table(

@@ -5,9 +5,9 @@ of ASSIGNED, ON_SITE and IN_PROGRESS; RESOLVED → IN_PROGRESS reopens; OPEN or 
 CANCELLED. CLOSED and CANCELLED are final.
 
 >>> check_transition(OPEN, ON_SITE)
->>> check_transition(CLOSED, OPEN)
+>>> check_transition(CLOSED, OPEN)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
-powerbus.nodes.crm.tickets.lifecycle.TransitionRefused: status: cannot move from TICKET_STATUS_CLOSED to TICKET_STATUS_OPEN (allowed: none, it is final)
+powerbus...TransitionRefused: status: cannot move from TICKET_STATUS_CLOSED to ...OPEN (...)
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ Pure functions over :class:`SlaClock`; the clock ("now") is always passed in.
 
 >>> from datetime import datetime, timezone
 >>> t0 = datetime(2026, 12, 4, 8, 0, tzinfo=timezone.utc)
->>> [c.due_at.strftime("%H:%M") for c in initial_clocks(FAULT, RURAL, 0, t0, None)]
-['09:30']
+>>> [(c.milestone, c.due_at and c.due_at.strftime("%H:%M"))
+...  for c in initial_clocks(FAULT, RURAL, 0, t0, None)]
+[(2, '09:30'), (3, None)]
 """
 
 from __future__ import annotations

@@ -87,6 +87,7 @@ def _ticket_tables() -> None:
         sa.Column("account_id", sa.String(64), nullable=False),
         sa.Column("meter_id", sa.String(64), nullable=False),
         sa.Column("service_point_id", sa.String(64), nullable=False),
+        sa.Column("open_fault_point", sa.String(64), nullable=True, unique=True),
         sa.Column("title", sa.String(400), nullable=False),
         sa.Column("description", sa.Text, nullable=False),
         sa.Column("site_address", sa.String(400), nullable=False),
@@ -98,7 +99,6 @@ def _ticket_tables() -> None:
         sa.Column("created_at", _When, nullable=False),
         sa.Column("updated_at", _When, nullable=False),
         sa.Column("next_due_at", _When, nullable=True),
-        sa.Column("breached", sa.Boolean, nullable=False),
     )
     for column in ("status", "customer_id", "service_point_id", "next_due_at"):
         op.create_index(f"ix_crm_tickets_{column}", "crm_tickets", [column])

@@ -1,0 +1,1 @@
+"""The CRM node (placeholder docstring, replaced below)."""
