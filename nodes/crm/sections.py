@@ -13,16 +13,21 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
-from powerbus.billing.v1 import billing_pb2, billing_pb2_grpc
+from powerbus.billing.v1 import billing_pb2
 from powerbus.common.v1 import common_pb2
 from powerbus.crm.v1 import crm_pb2
-from powerbus.metering.v1 import metering_pb2, metering_pb2_grpc
+from powerbus.metering.v1 import metering_pb2
 from powerbus.nodes.crm.segments import MonthlyKwh
-from powerbus.payment.v1 import payment_pb2, payment_pb2_grpc
+from powerbus.payment.v1 import payment_pb2
+
+if TYPE_CHECKING:  # the async stub types exist only in the generated .pyi files
+    from powerbus.billing.v1.billing_pb2_grpc import BillingAsyncStub
+    from powerbus.metering.v1.metering_pb2_grpc import MeteringAsyncStub
+    from powerbus.payment.v1.payment_pb2_grpc import PaymentsAsyncStub
 
 __all__ = [
     "FORWARD_ENERGY_REGISTER",
@@ -63,7 +68,7 @@ def _account_ref(account: crm_pb2.Account) -> common_pb2.AccountRef:
 
 
 async def fetch_bills(
-    billing: billing_pb2_grpc.BillingStub,
+    billing: BillingAsyncStub,
     accounts: Sequence[crm_pb2.Account],
     limit: int,
     timeout: float,
@@ -88,7 +93,7 @@ async def fetch_bills(
 
 
 async def fetch_arrears(
-    billing: billing_pb2_grpc.BillingStub, accounts: Sequence[crm_pb2.Account], timeout: float
+    billing: BillingAsyncStub, accounts: Sequence[crm_pb2.Account], timeout: float
 ) -> dict[str, billing_pb2.Arrears]:
     """What each account billing knows owes today, by account id."""
     replies = await asyncio.gather(
@@ -105,7 +110,7 @@ async def fetch_arrears(
 
 
 async def fetch_payments(
-    payments: payment_pb2_grpc.PaymentsStub,
+    payments: PaymentsAsyncStub,
     accounts: Sequence[crm_pb2.Account],
     limit: int,
     timeout: float,
@@ -160,7 +165,7 @@ def _period(start: datetime, end: datetime) -> common_pb2.Period:
 
 
 async def fetch_readings(
-    metering: metering_pb2_grpc.MeteringStub,
+    metering: MeteringAsyncStub,
     meters: Sequence[common_pb2.MeterRef],
     months: int,
     timeout: float,
@@ -208,7 +213,7 @@ def _add_month(usage: MeterUsage | None, start: datetime, item: metering_pb2.Usa
 
 
 async def _meter_state(
-    metering: metering_pb2_grpc.MeteringStub,
+    metering: MeteringAsyncStub,
     meter: common_pb2.MeterRef,
     timeout: float,
     now: datetime,

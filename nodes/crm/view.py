@@ -21,22 +21,25 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from powerbus.billing.v1 import billing_pb2, billing_pb2_grpc
+from powerbus.billing.v1 import billing_pb2
 from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.common.v1 import common_pb2
 from powerbus.crm.v1 import crm_pb2
-from powerbus.metering.v1 import metering_pb2_grpc
 from powerbus.nodes.crm import masking, sections
 from powerbus.nodes.crm.offers import Offer, orderable_services
 from powerbus.nodes.crm.segments import MonthlyKwh, SegmentProfile, segment
 from powerbus.nodes.crm.store.customers import CustomerStore
 from powerbus.nodes.crm.tickets.lifecycle import OPEN_STATUSES
 from powerbus.nodes.crm.tickets.service import TicketService
-from powerbus.payment.v1 import payment_pb2_grpc
+
+if TYPE_CHECKING:  # the async stub types exist only in the generated .pyi files
+    from powerbus.billing.v1.billing_pb2_grpc import BillingAsyncStub
+    from powerbus.metering.v1.metering_pb2_grpc import MeteringAsyncStub
+    from powerbus.payment.v1.payment_pb2_grpc import PaymentsAsyncStub
 
 __all__ = ["AUDIENCE_SECTIONS", "PanoramicView", "Sources", "ViewBuilder"]
 
@@ -56,9 +59,9 @@ AUDIENCE_SECTIONS = {
 class Sources:
     """Stubs of the services the view reads, on the node's bus channel."""
 
-    billing: billing_pb2_grpc.BillingStub
-    payments: payment_pb2_grpc.PaymentsStub
-    metering: metering_pb2_grpc.MeteringStub
+    billing: BillingAsyncStub
+    payments: PaymentsAsyncStub
+    metering: MeteringAsyncStub
 
 
 @dataclass
@@ -171,7 +174,7 @@ class ViewBuilder:
 
     def _open_tickets(self, customer_id: str) -> list[crm_pb2.ServiceTicket]:
         listed = self.tickets.list_tickets(
-            crm_pb2.ListTicketsRequest(customer_id=customer_id, statuses=sorted(OPEN_STATUSES))  # type: ignore[arg-type]
+            crm_pb2.ListTicketsRequest(customer_id=customer_id, statuses=sorted(OPEN_STATUSES))
         )
         return list(listed.tickets)
 

@@ -315,7 +315,9 @@ class CustomerStore:
             sa.select(service_points.c.area).where(service_points.c.service_point_id == point)
         ).first()
         area_name = (
-            crm_pb2.ServiceArea.Name(area) if area else (row[0] if row else "SERVICE_AREA_URBAN")
+            crm_pb2.ServiceArea.Name(area)  # type: ignore[arg-type]
+            if area
+            else (row[0] if row else "SERVICE_AREA_URBAN")
         )
         values = {
             "account_id": account.account_id,

@@ -16,6 +16,7 @@ datetime.date(2026, 2, 14)
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -23,9 +24,12 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import tomllib
-
 from powerbus.bus.kernel.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
 
 __all__ = ["LOCAL_ZONE", "WorkingCalendar"]
 
@@ -50,7 +54,12 @@ class WorkingCalendar:
     @classmethod
     def shipped(cls) -> WorkingCalendar:
         """The calendar shipped with the node (``powerbus.nodes.crm/data/holidays.toml``)."""
-        text = resources.files("powerbus.nodes.crm").joinpath("data", _SHIPPED).read_text("utf-8")
+        text = (
+            resources.files("powerbus.nodes.crm")
+            .joinpath("data")
+            .joinpath(_SHIPPED)
+            .read_text("utf-8")
+        )
         return cls.parse(text, source=_SHIPPED)
 
     @classmethod
