@@ -44,6 +44,9 @@ PEAK_HEAVY_SHARE = 0.60
 SEASONAL_CV = 0.35
 # Trend, as a fraction of mean monthly use per month, that is more than noise.
 TREND_PER_MONTH = 0.03
+# With two years of history, a change of this much year over year is a trend; comparing
+# the same months cancels the seasons, which a straight line through one year cannot.
+YEAR_OVER_YEAR_CHANGE = 0.15
 # Below this a month's use is that of an empty dwelling (fridge off, standby only).
 DORMANT_MONTH_KWH = 5.0
 _MIN_MONTHS_FOR_SHAPE = 6
@@ -138,15 +141,33 @@ def segment(
     if len(values) >= _MIN_MONTHS_FOR_SHAPE and statistics.fmean(values) > 0:
         # Seasonality is judged on a whole year when there is one, so a trend alone does
         # not read as a season.
-        if statistics.pstdev(values[-12:]) / statistics.fmean(values[-12:]) >= SEASONAL_CV:
+        seasonal = statistics.pstdev(values[-12:]) / statistics.fmean(values[-12:]) >= SEASONAL_CV
+        if seasonal:
             traits.add(Trait.SEASONAL)
-        trend = trend_per_month(ordered)
-        if trend <= -TREND_PER_MONTH:
-            traits.add(Trait.DECLINING)
-        elif trend >= TREND_PER_MONTH:
-            traits.add(Trait.GROWING)
+        traits |= _trend(ordered, seasonal=seasonal)
     yearly = yearly_kwh(ordered)
     return SegmentProfile(usage_class(yearly, residential=residential), frozenset(traits), yearly)
+
+
+def _trend(ordered: Sequence[MonthlyKwh], *, seasonal: bool) -> set[Trait]:
+    """DECLINING or GROWING: year over year with two years of history; else from the
+    straight-line slope, but only for a customer without seasons (a summer peak would
+    read as growth in the first half of a year)."""
+    values = [m.kwh for m in ordered]
+    if len(values) >= 24:
+        before = sum(values[-24:-12])
+        if before <= 0:
+            return set()
+        change = sum(values[-12:]) / before - 1
+        if change <= -YEAR_OVER_YEAR_CHANGE:
+            return {Trait.DECLINING}
+        return {Trait.GROWING} if change >= YEAR_OVER_YEAR_CHANGE else set()
+    if seasonal:
+        return set()
+    slope = trend_per_month(ordered)
+    if slope <= -TREND_PER_MONTH:
+        return {Trait.DECLINING}
+    return {Trait.GROWING} if slope >= TREND_PER_MONTH else set()
 
 
 def _ordered(months: Sequence[MonthlyKwh]) -> list[MonthlyKwh]:
