@@ -241,3 +241,19 @@ async def test_unknown_customer_and_bad_audience(stack: Stack) -> None:
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert AUDIENCE_KEY in (caught.value.details() or "")
+
+
+async def test_a_power_off_event_shows_in_the_agents_view(stack: Stack) -> None:
+    account = stack.customer.account
+    event = metering_pb2.EndDeviceEvent(
+        mrid="ev-42",
+        event_type=metering_pb2.EndDeviceEventType(name="power_off"),
+        meter=common_pb2.MeterRef(meter_id=account.meters[0].meter_id),
+    )
+    ticket = await stack.crm.on_end_device_event(event)
+    assert ticket is not None and ticket.account_id == account.account_id
+    again = await stack.crm.on_end_device_event(event)
+    assert again is not None and again.ticket_id == ticket.ticket_id
+    view = await stack.view(Audience.AGENT)
+    assert [t.ticket_id for t in view.open_tickets] == [ticket.ticket_id]
+    assert view.open_tickets[0].type == crm_pb2.TICKET_TYPE_FAULT_REPAIR

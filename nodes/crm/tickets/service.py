@@ -83,19 +83,41 @@ class TicketService:
         _validate_open(request)
         digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
         now = self.clock()
+        try:
+            ticket, created = self._insert(request, digest, now, actor, service_point)
+        except sa.exc.IntegrityError:
+            # A concurrent open with the same request_id won the insert: answer as a retry.
+            with read_transaction(self.engine) as conn:
+                found = store.find_request(conn, request.request_id)
+                if found is None:
+                    raise
+                return self._replay(conn, request, found, digest, now)
+        if created:
+            log.info(
+                "ticket %s opened: %s via %s",
+                ticket.row["ticket_id"],
+                ticket.row["type"],
+                ticket.row["channel"],
+            )
+        return ticket.to_proto(now)
+
+    def _insert(
+        self,
+        request: crm_pb2.OpenTicketRequest,
+        digest: str,
+        now: datetime,
+        actor: str,
+        service_point: str,
+    ) -> tuple[store.StoredTicket, bool]:
+        """The ticket and whether it is new (False: the request_id opened it before)."""
         with write_transaction(self.engine) as conn:
             found = store.find_request(conn, request.request_id)
             if found is not None:
-                if found[1] != digest:
-                    raise AlreadyExists(
-                        "request_id", f"{request.request_id!r} opened a different ticket"
-                    )
-                return store.load_ticket(conn, found[0]).to_proto(now)
+                return store.load_ticket(conn, self._replay_id(request, found, digest)), False
             values = self._new_row(conn, request, digest, now, service_point)
             area = crm_pb2.ServiceArea.Value(values["area"])
-            scheme = request.connection_scheme
             clocks = sla.initial_clocks(
-                request.type, area, scheme, values["reported_at"], self.calendar
+                request.type, area, request.connection_scheme, values["reported_at"], self.calendar
             )
             first = store.Transition(
                 crm_pb2.TICKET_STATUS_UNSPECIFIED,
@@ -105,14 +127,24 @@ class TicketService:
                 "opened",
             )
             store.insert_ticket(conn, values, clocks, first)
-            ticket = store.load_ticket(conn, values["ticket_id"])
-        log.info(
-            "ticket %s opened: %s via %s",
-            values["ticket_id"],
-            values["type"],
-            values["channel"],
-        )
-        return ticket.to_proto(now)
+            return store.load_ticket(conn, values["ticket_id"]), True
+
+    def _replay(
+        self,
+        conn: Connection,
+        request: crm_pb2.OpenTicketRequest,
+        found: tuple[str, str],
+        digest: str,
+        now: datetime,
+    ) -> crm_pb2.ServiceTicket:
+        return store.load_ticket(conn, self._replay_id(request, found, digest)).to_proto(now)
+
+    @staticmethod
+    def _replay_id(request: crm_pb2.OpenTicketRequest, found: tuple[str, str], digest: str) -> str:
+        """The ticket a repeated request_id opened; ALREADY_EXISTS if it asked for another."""
+        if found[1] != digest:
+            raise AlreadyExists("request_id", f"{request.request_id!r} opened a different ticket")
+        return found[0]
 
     def _new_row(
         self,
