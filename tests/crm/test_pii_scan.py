@@ -47,6 +47,11 @@ def fetch(url: str) -> str:
 async def test_nothing_emitted_holds_unmasked_personal_data(
     bus: BusHandle, node_factory: NodeFactory, tmp_path: Path
 ) -> None:
+    meters = tmp_path / "meters.csv"
+    meters.write_text(
+        "meter_id,protocol,gateway,address,model,pulse_constant\n"
+        "MTR-0001,modbus,127.0.0.1:15020,1,SDM630,0\n"
+    )
     node = node_factory(
         "crm",
         bus=bus,
@@ -55,12 +60,17 @@ async def test_nothing_emitted_holds_unmasked_personal_data(
         seed=COUNT,
         seed_rng=SEED,
         section_timeout="300ms",
+        meters=meters,
     )
-    people = seed.generate(COUNT, seed=SEED)
+    people = seed.generate(COUNT, seed=SEED, meters=seed.read_meters(meters))
     texts: list[str] = []
     async with BusChannel(target=bus.grpc, caller="agent-console", default_timeout=10) as ch:
         customers = ch.stub(crm_pb2_grpc.CustomersStub)
         tickets = ch.stub(crm_pb2_grpc.ServiceTicketsStub)
+        by_meter = await customers.SearchCustomers(
+            crm_pb2.SearchCustomersRequest(meter_id="MTR-0001")
+        )
+        assert [c.customer_id for c in by_meter.customers] == ["C00000001"]
         for p in people:
             cid = p.customer.customer_id
             # PII in requests too: a phone search, and a ticket whose text quotes the phone.
