@@ -237,7 +237,7 @@ class CustomerStore:
                 is None
             ):
                 raise NotFound(f"customer {account.customer_id!r} not found")
-            self._check_meters_free(conn, account)
+            self._take_meters(conn, account)
             existing = conn.execute(
                 sa.select(accounts.c.opened_at).where(accounts.c.account_id == aid)
             ).first()
@@ -280,7 +280,8 @@ class CustomerStore:
                 )
             return self._account(conn, aid)
 
-    def _check_meters_free(self, conn: Connection, account: crm_pb2.Account) -> None:
+    def _take_meters(self, conn: Connection, account: crm_pb2.Account) -> None:
+        """Check the account's meters are free, and take them off closed accounts."""
         ids = [m.meter_id for m in account.meters]
         for index, meter_id in enumerate(ids):
             if not meter_id.strip():
