@@ -1,0 +1,1 @@
+"""The CRM node's tables, their migrations and the stores that read and write them."""

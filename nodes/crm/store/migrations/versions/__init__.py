@@ -1,0 +1,1 @@
+"""CRM migrations, one module per revision, oldest first by ``down_revision``."""

@@ -1,0 +1,1 @@
+"""Service tickets: lifecycle, SLA clocks, the working-day calendar, appointments."""
