@@ -22,7 +22,7 @@ import itertools
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from powerbus.adapters.bank.errors import DataLoss, ProtocolError
+from powerbus.adapters.bank.errors import FileDataLoss, ProtocolError
 from powerbus.adapters.bank.protocol.codec import MessageCodec
 from powerbus.adapters.bank.protocol.messages import (
     ArrearsQuery,
@@ -140,7 +140,7 @@ class BankClient(_Typed):
 
     async def fetch_statement(self, settlement_date: dt.date) -> Statement:
         """Download in chunks, check the SHA-256 the bank announced, then parse (a bad line
-        raises ``FileFormatError``, bad totals ``DataLoss``)."""
+        raises ``FileFormatError``, bad totals ``FileDataLoss``)."""
         data = bytearray()
         chunk = await self._chunk(settlement_date, 0)
         data += chunk.data
@@ -148,10 +148,10 @@ class BankClient(_Typed):
         while len(data) < chunk.file_size <= _MAX_STATEMENT:
             chunk = await self._chunk(settlement_date, len(data))
             if not chunk.data:
-                raise DataLoss(chunk.file_name, f"download stalled at byte {len(data)}")
+                raise FileDataLoss(chunk.file_name, f"download stalled at byte {len(data)}")
             data += chunk.data
         if hashlib.sha256(data).hexdigest() != chunk.sha256 or len(data) != chunk.file_size:
-            raise DataLoss(chunk.file_name, "downloaded bytes do not match the bank's SHA-256")
+            raise FileDataLoss(chunk.file_name, "downloaded bytes do not match the bank's SHA-256")
         return parse_statement(bytes(data), file_name=chunk.file_name)
 
     async def _chunk(self, day: dt.date, offset: int) -> StatementChunk:

@@ -11,10 +11,11 @@
     │   │   └── EncodingError        a text field is not valid GBK
     │   └── FileFormatError          a statement or withholding line is malformed; names
     │                                the file and its 1-based line number
-    ├── FailedPrecondition           the request is well formed but the state forbids it
-    │                                (account closed, already reversed, no file yet)
-    └── DataLoss                     a file's control totals disagree with its lines: the
-                                     whole file is refused (status DATA_LOSS)
+    ├── FailedPrecondition           (the kernel's) the request is well formed but the state
+    │                                forbids it (account closed, already reversed, no file)
+    └── DataLoss                     (the kernel's)
+        └── FileDataLoss             a file's control totals disagree with its lines, or a
+                                     download is corrupt: the whole file is refused
 
 Network failures use the kernel's ``Unavailable`` (retriable) and ``DeadlineExceeded``.
 None of these is retriable except those two: a malformed message stays malformed.
@@ -22,13 +23,13 @@ None of these is retriable except those two: a malformed message stays malformed
 
 from __future__ import annotations
 
-from powerbus.bus.kernel.errors import InvalidArgument, PowerbusError
-from powerbus.load_balancer.status import StatusCode
+from powerbus.bus.kernel.errors import DataLoss, FailedPrecondition, InvalidArgument
 
 __all__ = [
     "DataLoss",
     "EncodingError",
     "FailedPrecondition",
+    "FileDataLoss",
     "FileFormatError",
     "FramingError",
     "MacMismatch",
@@ -85,19 +86,9 @@ class FileFormatError(InvalidArgument):
         self.args = (self.message,)
 
 
-class FailedPrecondition(PowerbusError):
-    """The state forbids the request (the kernel has no such class yet)."""
-
-    status = StatusCode.FAILED_PRECONDITION
-
-
-class DataLoss(PowerbusError):
-    """A file's control totals disagree with its lines; nothing of it is applied.
-
-    The kernel has no DATA_LOSS error yet; this one carries that status.
-    """
-
-    status = StatusCode.DATA_LOSS
+class FileDataLoss(DataLoss):
+    """A file's control totals disagree with its lines, or its download is corrupt;
+    nothing of it is applied. Names the file."""
 
     def __init__(self, file: str, problem: str) -> None:
         super().__init__(f"{file}: {problem}")

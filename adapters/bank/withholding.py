@@ -3,7 +3,7 @@
 Both are fixed-width GBK with a header and a trailer carrying control totals, one record
 per line (layouts below, widths in bytes). A malformed line raises
 :class:`~powerbus.adapters.bank.errors.FileFormatError` with the file and line; totals
-that disagree raise :class:`~powerbus.adapters.bank.errors.DataLoss` and nothing is read.
+that disagree raise :class:`~powerbus.adapters.bank.errors.FileDataLoss` and nothing is read.
 
 >>> import datetime as dt
 >>> batch = WithholdingBatch(bank_code="0102", batch_id="B1", batch_date=dt.date(2026, 12, 4),
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from powerbus.adapters.bank.errors import DataLoss, FileFormatError
+from powerbus.adapters.bank.errors import FileDataLoss, FileFormatError
 from powerbus.adapters.bank.protocol.fields import Field, Kind, decode_fields, encode_fields
 from powerbus.bus.kernel.errors import PowerbusError
 
@@ -274,7 +274,7 @@ def _records(
 def _check(file_name: str, checks: Sequence[tuple[int, int, int, str]]) -> None:
     for header, trailer, actual, unit in checks:
         if not header == trailer == actual:
-            raise DataLoss(
+            raise FileDataLoss(
                 file_name,
                 f"control totals disagree: header {header} {unit}, trailer {trailer}, "
                 f"records {actual}; file refused",

@@ -10,6 +10,8 @@
     ├── AlreadyExists                  a unique name is held by someone else
     ├── Unimplemented                  no node registered the service
     ├── ResourceExhausted              a limit was hit (a watcher fell too far behind)
+    ├── FailedPrecondition             well formed, but the state forbids it (closed account)
+    ├── DataLoss                       data is missing or corrupt (a file's totals disagree)
     ├── Unavailable        retriable   the service exists but cannot be reached now
     │   └── NoHealthyNode  retriable   every node of the service is down or draining
     └── DeadlineExceeded   retriable   the caller's deadline passed
@@ -25,7 +27,9 @@ from powerbus.load_balancer.status import StatusCode
 __all__ = [
     "AlreadyExists",
     "ConfigError",
+    "DataLoss",
     "DeadlineExceeded",
+    "FailedPrecondition",
     "InvalidArgument",
     "LeaseExpired",
     "NoHealthyNode",
@@ -97,6 +101,19 @@ class ResourceExhausted(PowerbusError):
     status = StatusCode.RESOURCE_EXHAUSTED
 
 
+class FailedPrecondition(PowerbusError):
+    """The request is well formed but the state of things forbids it now."""
+
+    status = StatusCode.FAILED_PRECONDITION
+
+
+class DataLoss(PowerbusError):
+    """Data was lost or is corrupt: a file whose control totals disagree with its lines,
+    a download whose digest does not match. Nothing of it was applied."""
+
+    status = StatusCode.DATA_LOSS
+
+
 class Unavailable(PowerbusError):
     retriable = True
     status = StatusCode.UNAVAILABLE
@@ -112,7 +129,8 @@ class DeadlineExceeded(PowerbusError):
 
 
 _BY_STATUS: dict[StatusCode, type[PowerbusError]] = {
-    StatusCode.FAILED_PRECONDITION: ConfigError,
+    StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    StatusCode.DATA_LOSS: DataLoss,
     StatusCode.NOT_FOUND: NotFound,
     StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     StatusCode.UNIMPLEMENTED: Unimplemented,

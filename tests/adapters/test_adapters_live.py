@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from conftest import FAST, FarmFactory, control, first
+from meter_support import FAST, FarmFactory, control, first
 
 from powerbus.adapters.dlt645 import DI
 from powerbus.adapters.meters import (

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PROTOS, REPO
+from idl_support import PROTOS, REPO
 from typer.testing import CliRunner
 
 from powerbus.adapters.corba.idl import compare, compile_protos, generate_idl, git_revision_exists

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import COMMITTED_IDL, FIXTURES, PROTOS
+from idl_support import COMMITTED_IDL, FIXTURES, PROTOS
 from typer.testing import CliRunner
 
 from powerbus.adapters.corba.idl import check_idl, compile_protos

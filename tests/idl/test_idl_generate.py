@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 import re
 
-from conftest import COMMITTED_IDL, FIXTURES, PROTOS
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
+from idl_support import COMMITTED_IDL, FIXTURES, PROTOS
 
 from powerbus.adapters.corba.idl import check_idl, compile_protos, generate_idl, idl_names
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import COMMITTED_IDL, omniidl, run_with_stubs
+from idl_support import COMMITTED_IDL, omniidl, run_with_stubs
 
 
 def test_committed_idl_compiles_and_its_stubs_import(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 A malformed line raises :class:`~powerbus.adapters.bank.errors.FileFormatError` naming the
 file and the line; control totals in the header or trailer that disagree with the lines
-raise :class:`~powerbus.adapters.bank.errors.DataLoss`. Either way no
+raise :class:`~powerbus.adapters.bank.errors.FileDataLoss`. Either way no
 :class:`Statement` comes back, so nothing of a bad file can be half-applied.
 
 >>> import datetime as dt
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from powerbus.adapters.bank._bulk import gc_paused
-from powerbus.adapters.bank.errors import DataLoss, FileFormatError
+from powerbus.adapters.bank.errors import FileDataLoss, FileFormatError
 from powerbus.adapters.bank.statement import csvfmt, fixed
 from powerbus.adapters.bank.statement.model import (
     Statement,
@@ -69,7 +69,7 @@ def _parse(data: bytes, file_name: str, fmt: StatementFormat) -> Statement:
     t_count, t_total = tail
     actual = net_total(lines)
     if not count == t_count == len(lines) or not total == t_total == actual:
-        raise DataLoss(
+        raise FileDataLoss(
             file_name,
             f"control totals disagree: header {count} lines {total} fen, trailer {t_count} "
             f"lines {t_total} fen, lines {len(lines)} lines {actual} fen; file refused",
