@@ -75,18 +75,23 @@ class BankGateway(Protocol):
 
 
 class _Typed(Lifecycle):
+    """A protocol client whose calls expect one reply type each."""
+
+    serial_prefix = ""
+    """Starts every serial this side makes up, so the two sides' serials never meet."""
+
     def __init__(
         self,
         *,
         address: HostPort,
         codec: MessageCodec,
         bank_code: str,
-        timeout: dt.timedelta,
-        serials: SerialSource,
+        timeout: dt.timedelta = dt.timedelta(seconds=10),
+        serials: SerialSource | None = None,
     ) -> None:
         self.connection = ProtocolClient(address=address, codec=codec, bank_code=bank_code)
         self.timeout = timeout
-        self.serials = serials
+        self.serials = serials or SerialSource(self.serial_prefix)
 
     async def start(self) -> None:
         await self.connection.start()
@@ -118,22 +123,7 @@ class BankClient(_Typed):
     >>> #     statement = await bank.fetch_statement(dt.date(2026, 12, 4))
     """
 
-    def __init__(
-        self,
-        *,
-        address: HostPort,
-        codec: MessageCodec,
-        bank_code: str,
-        timeout: dt.timedelta = dt.timedelta(seconds=10),
-        serials: SerialSource | None = None,
-    ) -> None:
-        super().__init__(
-            address=address,
-            codec=codec,
-            bank_code=bank_code,
-            timeout=timeout,
-            serials=serials or SerialSource("U"),
-        )
+    serial_prefix = "U"
 
     async def query_status(self, serial: str, txn_date: dt.date) -> StatusReply:
         return await self._call(StatusQuery(target_serial=serial, txn_date=txn_date), StatusReply)
@@ -163,22 +153,7 @@ class BankClient(_Typed):
 class CollectionClient(_Typed):
     """The bank's client of the utility's bank node: 查询欠费, 缴费, 冲正, status."""
 
-    def __init__(
-        self,
-        *,
-        address: HostPort,
-        codec: MessageCodec,
-        bank_code: str,
-        timeout: dt.timedelta = dt.timedelta(seconds=10),
-        serials: SerialSource | None = None,
-    ) -> None:
-        super().__init__(
-            address=address,
-            codec=codec,
-            bank_code=bank_code,
-            timeout=timeout,
-            serials=serials or SerialSource("B"),
-        )
+    serial_prefix = "B"
 
     async def query_arrears(self, account_id: str) -> ArrearsReply:
         return await self._call(ArrearsQuery(account_id=account_id), ArrearsReply)

@@ -24,11 +24,12 @@ ISO times with an offset are absolute; naive ones are the meters' local time (UT
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from powerbus.adapters.meters.sim.streams import StreamServer
 
 __all__ = ["ControlServer", "Handler"]
 
@@ -38,45 +39,28 @@ Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 _MAX_LINE = 64 * 1024
 
 
-class ControlServer:
+class ControlServer(StreamServer):
     """Serves JSON-lines requests to ``handler``; errors become ``{"ok": false}`` replies."""
 
     def __init__(self, handler: Handler) -> None:
+        super().__init__()
         self._handler = handler
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str) -> int:
         """Listen on ``host`` with a free port; returns the port."""
-        self._server = await asyncio.start_server(self._serve, host, 0, limit=_MAX_LINE)
-        return int(self._server.sockets[0].getsockname()[1])
+        return await self.listen(host, limit=_MAX_LINE)
 
     async def stop(self) -> None:
         """Stop listening and end every connection (idempotent)."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-        if server is not None:
-            await server.wait_closed()
+        await self.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while line := await reader.readline():
                 writer.write(json.dumps(await self._handle(line)).encode() + b"\n")
                 await writer.drain()
-        except (ConnectionError, ValueError, asyncio.CancelledError):
-            pass  # client went away, sent an over-long line, or we are stopping
-        finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
+        except ValueError:
+            pass  # an over-long line: the connection ends
 
     async def _handle(self, line: bytes) -> dict[str, Any]:
         try:

@@ -9,7 +9,6 @@ line's timing and the meters' faults.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 
@@ -20,6 +19,7 @@ from powerbus.adapters.meters.sim.dlt645_meter import OTHER_ERROR, answer
 from powerbus.adapters.meters.sim.faults import Fault
 from powerbus.adapters.meters.sim.meter import SimMeter
 from powerbus.adapters.meters.sim.serial import SerialLine
+from powerbus.adapters.meters.sim.streams import StreamServer
 
 __all__ = ["Dlt645Gateway"]
 
@@ -28,52 +28,32 @@ log = logging.getLogger(__name__)
 _PREAMBLE = 4  # the master's wake-up bytes, counted in the request's wire time
 
 
-class Dlt645Gateway:
+class Dlt645Gateway(StreamServer):
     """One line of DL/T 645 meters behind one TCP port."""
 
     def __init__(
         self, *, meters: dict[str, SimMeter], line: SerialLine, clock: SimClock, seed: int = 0
     ) -> None:
+        super().__init__()
         self.meters = meters  # by 12-digit address
         self.line = line
         self.clock = clock
         self._rng = random.Random(seed)
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str) -> int:
         """Listen on ``host`` (port chosen by the system); returns the port."""
-        self._server = await asyncio.start_server(self._serve, host, 0)
-        return int(self._server.sockets[0].getsockname()[1])
+        return await self.listen(host)
 
     async def stop(self) -> None:
         """Stop listening and end every connection (idempotent)."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-        if server is not None:
-            await server.wait_closed()
+        await self.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         decoder = FrameDecoder()
-        try:
-            while data := await reader.read(4096):
-                for event in decoder.feed(data):
-                    if isinstance(event, Frame) and not event.is_reply:
-                        await self._exchange(event, writer)
-        except (ConnectionError, asyncio.CancelledError):
-            pass  # the master went away or we are stopping
-        finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
+        while data := await reader.read(4096):
+            for event in decoder.feed(data):
+                if isinstance(event, Frame) and not event.is_reply:
+                    await self._exchange(event, writer)
 
     async def _exchange(self, request: Frame, writer: asyncio.StreamWriter) -> None:
         if self.line.is_cut:

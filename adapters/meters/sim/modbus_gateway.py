@@ -27,6 +27,7 @@ from powerbus.adapters.meters.sim.clock import SimClock
 from powerbus.adapters.meters.sim.faults import Fault
 from powerbus.adapters.meters.sim.modbus_meter import PulseTerminal, SdmDevice, comm_faults
 from powerbus.adapters.meters.sim.serial import SerialLine
+from powerbus.adapters.meters.sim.streams import StreamServer
 
 __all__ = ["ModbusGateway"]
 
@@ -37,12 +38,13 @@ _RTU_OVERHEAD = 2  # an RTU frame is unit + PDU + CRC16; MBAP's length counts un
 Device = SdmDevice | PulseTerminal
 
 
-class ModbusGateway:
+class ModbusGateway(StreamServer):
     """One Modbus line: the client-facing gateway port and the pymodbus device server."""
 
     def __init__(
         self, *, devices: list[Device], line: SerialLine, clock: SimClock, seed: int = 0
     ) -> None:
+        super().__init__()
         self.devices = {d.unit: d for d in devices}
         self.line = line
         self.clock = clock
@@ -50,8 +52,6 @@ class ModbusGateway:
         self._backend: ModbusTcpServer | None = None
         self._backend_port = 0
         self._upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str) -> int:
         """Start the device server and the gateway port; returns the gateway's port."""
@@ -69,19 +69,11 @@ class ModbusGateway:
         listener: Any = self._backend.transport
         self._backend_port = int(listener.sockets[0].getsockname()[1])
         self._upstream = await asyncio.open_connection("127.0.0.1", self._backend_port)
-        self._server = await asyncio.start_server(self._serve, host, 0)
-        return int(self._server.sockets[0].getsockname()[1])
+        return await self.listen(host)
 
     async def stop(self) -> None:
         """Stop both servers and every connection (idempotent)."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-        if server is not None:
-            await server.wait_closed()
+        await self.close()
         upstream, self._upstream = self._upstream, None
         if upstream is not None:
             upstream[1].close()
@@ -109,28 +101,17 @@ class ModbusGateway:
         registers[:] = device.image(self.clock.epoch())
         return None
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            while True:
-                header = await reader.readexactly(_MBAP)
-                length = int.from_bytes(header[4:6], "big")
-                if header[2:4] != b"\0\0" or not 2 <= length <= 254:
-                    break  # not Modbus TCP: a real gateway drops such a connection
-                pdu = await reader.readexactly(length - 1)
-                reply = await self._exchange(header + pdu)
-                if reply:
-                    writer.write(reply)
-                    await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass  # the master went away or we are stopping
-        finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            header = await reader.readexactly(_MBAP)
+            length = int.from_bytes(header[4:6], "big")
+            if header[2:4] != b"\0\0" or not 2 <= length <= 254:
+                return  # not Modbus TCP: a real gateway drops such a connection
+            pdu = await reader.readexactly(length - 1)
+            reply = await self._exchange(header + pdu)
+            if reply:
+                writer.write(reply)
+                await writer.drain()
 
     async def _exchange(self, request: bytes) -> bytes:
         if self.line.is_cut:
