@@ -52,8 +52,8 @@ UNPAID = (BillStatus.ISSUED, BillStatus.PARTIALLY_PAID)
 def status_after_payment(total_fen: int, paid_fen: int) -> BillStatus:
     """The status of an issued bill with ``paid_fen`` of ``total_fen`` paid.
 
-    >>> status_after_payment(100, 0), status_after_payment(100, 40), status_after_payment(100, 100)
-    (<BillStatus.ISSUED: 'issued'>, <BillStatus.PARTIALLY_PAID: 'partially_paid'>, <BillStatus.PAID: 'paid'>)
+    >>> [status_after_payment(100, paid).value for paid in (0, 40, 100)]
+    ['issued', 'partially_paid', 'paid']
     """
     if paid_fen >= total_fen:
         return BillStatus.PAID

@@ -15,10 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from google.protobuf import timestamp_pb2
-from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from powerbus.billing.v1 import billing_pb2
 from powerbus.bus.kernel.errors import InvalidArgument
@@ -52,8 +51,6 @@ __all__ = [
     "usage_from_quote",
 ]
 
-E = TypeVar("E", bound=Any)
-
 _PREFIXES = {
     "TouPeriod": "TOU_PERIOD_",
     "CustomerClass": "CUSTOMER_CLASS_",
@@ -66,19 +63,24 @@ _PREFIXES = {
 }
 
 
-def _prefix(wrapper: EnumTypeWrapper) -> str:
-    return _PREFIXES[wrapper.DESCRIPTOR.name]
+# Generated enum classes carry Name/Value on their metaclass, which no one annotation
+# covers for all of them; the helpers take ``Any`` and the callers name the enum.
 
 
-def enum_name(value: int, wrapper: EnumTypeWrapper) -> str | None:
+def _prefix(wrapper: Any) -> str:
+    return _PREFIXES[str(wrapper.DESCRIPTOR.name)]
+
+
+def enum_name(value: int, wrapper: Any) -> str | None:
     """The engine's value of a proto enum number (``None`` for UNSPECIFIED)."""
-    name = wrapper.Name(value).removeprefix(_prefix(wrapper)).lower()  # type: ignore[arg-type]
+    name = str(wrapper.Name(value)).removeprefix(_prefix(wrapper)).lower()
     return None if name == "unspecified" else name
 
 
-def enum_value(name: str | None, wrapper: EnumTypeWrapper) -> int:
-    """The proto enum number of an engine value (``None`` is UNSPECIFIED)."""
-    return int(wrapper.Value(_prefix(wrapper) + (name or "unspecified").upper()))
+def enum_value(name: str | None, wrapper: Any) -> Any:
+    """The proto enum number of an engine value (``None`` is UNSPECIFIED), typed as the
+    generated enum's value type."""
+    return wrapper.Value(_prefix(wrapper) + (name or "unspecified").upper())
 
 
 def date_to_proto(day: date) -> common_pb2.Date:

@@ -39,7 +39,7 @@ from powerbus.nodes.billing.sources import (
     UsageSource,
 )
 from powerbus.nodes.billing.tariff import TariffCatalogue, TariffNotFound
-from powerbus.nodes.billing.tariffs import TariffBook
+from powerbus.nodes.billing.tariff_book import TariffBook
 
 __all__ = ["BillingRuns", "local_period"]
 
@@ -133,12 +133,17 @@ class BillingRuns:
                     if run_id not in self._workers:
                         task = asyncio.create_task(self._work(run_id), name=f"billing-run-{run_id}")
                         self._workers[run_id] = task
-                        task.add_done_callback(lambda _t, r=run_id: self._workers.pop(r, None))
+                        task.add_done_callback(self._forget)
             except Exception:  # a database hiccup must not end the sweeper
                 log.exception("billing run sweep failed; trying again")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        for run_id, worker in list(self._workers.items()):
+            if worker is task:
+                del self._workers[run_id]
 
     async def _work(self, run_id: str) -> None:
         try:

@@ -117,7 +117,7 @@ class CrmAccounts:
     ``concurrency`` calls in flight, each with ``timeout`` seconds."""
 
     def __init__(
-        self, stub: crm_pb2_grpc.CustomersStub, *, timeout: float, concurrency: int
+        self, stub: crm_pb2_grpc.CustomersAsyncStub, *, timeout: float, concurrency: int
     ) -> None:
         self._stub = stub
         self._timeout = timeout
@@ -166,7 +166,7 @@ class MeteringUsage:
     chunks of ``chunk`` meters per call, each with ``timeout`` seconds."""
 
     def __init__(
-        self, stub: metering_pb2_grpc.MeteringStub, *, timeout: float, chunk: int = 500
+        self, stub: metering_pb2_grpc.MeteringAsyncStub, *, timeout: float, chunk: int = 500
     ) -> None:
         self._stub = stub
         self._timeout = timeout

@@ -25,6 +25,7 @@ NODE_KINDS: Mapping[str, str] = MappingProxyType(
         "echo": "powerbus.nodes.echo:EchoNode",
         "corba-gateway": "powerbus.nodes.corba_gateway:CorbaGatewayNode",
         "legacy-cis": "powerbus.nodes.legacy_cis:LegacyCisNode",
+        "billing": "powerbus.nodes.billing.node:BillingNode",
     }
 )
 
