@@ -128,6 +128,8 @@ class BillingRuns:
     async def _sweep(self) -> None:
         interval = self._settings.run_lease.total_seconds() / 3
         while True:
+            # Cleared before looking, so a run begun during the look wakes the next one.
+            self._wake.clear()
             try:
                 for run_id in await asyncio.to_thread(self._store.claimable, self._owner):
                     if run_id not in self._workers:
@@ -136,7 +138,6 @@ class BillingRuns:
                         task.add_done_callback(self._forget)
             except Exception:  # a database hiccup must not end the sweeper
                 log.exception("billing run sweep failed; trying again")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)
 

@@ -124,7 +124,15 @@ class CrmAccounts:
         self._limit = asyncio.Semaphore(concurrency)
 
     async def accounts(self, account_ids: Sequence[str]) -> dict[str, AccountInfo | AccountFailure]:
-        results = await asyncio.gather(*(self._one(a) for a in account_ids))
+        tasks = [asyncio.ensure_future(self._one(a)) for a in account_ids]
+        try:
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            # SourceMissing (or a cancel) ends the batch: no call is left running.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         return dict(zip(account_ids, results, strict=True))
 
     async def _one(self, account_id: str) -> AccountInfo | AccountFailure:

@@ -22,7 +22,7 @@ from powerbus.bus.kernel.supervisor import BusHandle, NodeHandle, ProcessGroup
 from powerbus.common.v1 import common_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sim_nodes import start_sim  # noqa: E402
+from sim_nodes import start_sim
 
 CALL_TIMEOUT = 10.0
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -48,14 +48,19 @@ class Billing:
     start_node: Callable[..., NodeHandle]
     stub: billing_pb2_grpc.BillingStub
 
-    def wait_run(self, run_id: str, *, timeout: float = 60.0, stub: Any = None) -> billing_pb2.BillingRun:
+    def wait_run(
+        self, run_id: str, *, timeout: float = 60.0, stub: Any = None
+    ) -> billing_pb2.BillingRun:
         """Poll GetBillingRun until the run finished (bounded)."""
         deadline = time.monotonic() + timeout
         while True:
             run = (stub or self.stub).GetBillingRun(
                 billing_pb2.GetBillingRunRequest(run_id=run_id), timeout=CALL_TIMEOUT
             )
-            if run.state not in (billing_pb2.BILLING_RUN_STATE_PENDING, billing_pb2.BILLING_RUN_STATE_RUNNING):
+            if run.state not in (
+                billing_pb2.BILLING_RUN_STATE_PENDING,
+                billing_pb2.BILLING_RUN_STATE_RUNNING,
+            ):
                 return run
             if time.monotonic() > deadline:
                 raise AssertionError(f"run {run_id} not finished after {timeout}s: {run}")
@@ -78,24 +83,38 @@ def billing_factory(
     channels: list[grpc.Channel] = []
 
     def make(
-        *, accounts: int = 50, crm: bool = True, delay: float = 0.0, closed_every: int = 0,
-        tou_every: int = 0, **node_options: object,
+        *,
+        accounts: int = 50,
+        crm: bool = True,
+        delay: float = 0.0,
+        closed_every: int = 0,
+        tou_every: int = 0,
+        **node_options: object,
     ) -> Billing:
         bus = bus_factory(lease_ttl="2s")
         if crm:
             start_sim(
-                powerbus_processes, "crm", bus=bus.grpc, node_id="sim-crm",
-                accounts=accounts, closed_every=closed_every, tou_every=tou_every,
+                powerbus_processes,
+                "crm",
+                bus=bus.grpc,
+                node_id="sim-crm",
+                accounts=accounts,
+                closed_every=closed_every,
+                tou_every=tou_every,
             )
         start_sim(powerbus_processes, "metering", bus=bus.grpc, node_id="sim-metering", delay=delay)
 
         def start_node(node_id: str = "billing-1", **extra: object) -> NodeHandle:
-            return node_factory("billing", bus=bus, node_id=node_id, db=db_url, **{**node_options, **extra})
+            return node_factory(
+                "billing", bus=bus, node_id=node_id, db=db_url, **{**node_options, **extra}
+            )
 
         start_node()
         channel = grpc.insecure_channel(bus.grpc)
         channels.append(channel)
-        return Billing(bus, db_url, powerbus_processes, start_node, billing_pb2_grpc.BillingStub(channel))
+        return Billing(
+            bus, db_url, powerbus_processes, start_node, billing_pb2_grpc.BillingStub(channel)
+        )
 
     yield make
     for channel in channels:

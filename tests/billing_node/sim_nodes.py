@@ -98,18 +98,24 @@ class SimMetering(Node, metering_pb2_grpc.MeteringServicer):
         if self.delay:
             await asyncio.sleep(self.delay)
         zone = ZoneInfo(request.time_zone or "Asia/Shanghai")
-        month = request.period.start.ToDatetime().replace(tzinfo=ZoneInfo("UTC")).astimezone(zone).month
+        month = (
+            request.period.start.ToDatetime().replace(tzinfo=ZoneInfo("UTC")).astimezone(zone).month
+        )
         minutes = _minutes_by_label(request.windows, month)
         reply = metering_pb2.SummarizeUsageResponse()
         for meter in request.meters:
             total = kwh_of(number_of(meter.meter_id))
-            summary = reply.summaries.add(meter=meter, period=request.period, kwh=float(total), complete=True)
+            summary = reply.summaries.add(
+                meter=meter, period=request.period, kwh=float(total), complete=True
+            )
             for label, kwh in split(total, minutes):
                 summary.window_usage.add(label=label, kwh=float(kwh))
         return reply
 
 
-def _minutes_by_label(windows: Sequence[metering_pb2.LocalTimeWindow], month: int) -> list[tuple[str, int]]:
+def _minutes_by_label(
+    windows: Sequence[metering_pb2.LocalTimeWindow], month: int
+) -> list[tuple[str, int]]:
     found: dict[str, int] = {}
     for w in windows:
         if w.months and month not in w.months:
@@ -144,7 +150,9 @@ def start_sim(
     args += ["--state-file", str(state_file)]
     for key, value in options.items():
         args += [f"--{key.replace('_', '-')}", str(value)]
-    handle = ProcessHandle(name=node_id, args=args, directory=group.directory, state_file=state_file)
+    handle = ProcessHandle(
+        name=node_id, args=args, directory=group.directory, state_file=state_file
+    )
     group.handles.append(handle)
     handle.wait_ready()
     return handle
@@ -163,10 +171,14 @@ def main() -> None:
     args = parser.parse_args()
     node: Node
     if args.kind == "crm":
-        node = SimCrm(accounts=args.accounts, closed_every=args.closed_every, tou_every=args.tou_every)
+        node = SimCrm(
+            accounts=args.accounts, closed_every=args.closed_every, tou_every=args.tou_every
+        )
     else:
         node = SimMetering(delay=args.delay)
-    config = NodeConfig(id=args.id, bus=parse_host_port(args.bus, field="bus"), state_file=args.state_file)
+    config = NodeConfig(
+        id=args.id, bus=parse_host_port(args.bus, field="bus"), state_file=args.state_file
+    )
     run_event_loop(run_node(node, config))
 
 
