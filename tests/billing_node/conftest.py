@@ -47,6 +47,7 @@ class Billing:
     group: ProcessGroup
     start_node: Callable[..., NodeHandle]
     stub: billing_pb2_grpc.BillingStub
+    node: NodeHandle
 
     def wait_run(
         self, run_id: str, *, timeout: float = 60.0, stub: Any = None
@@ -109,13 +110,19 @@ def billing_factory(
                 "billing", bus=bus, node_id=node_id, db=db_url, **{**node_options, **extra}
             )
 
-        start_node()
+        node = start_node()
         channel = grpc.insecure_channel(bus.grpc)
         channels.append(channel)
         return Billing(
-            bus, db_url, powerbus_processes, start_node, billing_pb2_grpc.BillingStub(channel)
+            bus, db_url, powerbus_processes, start_node, billing_pb2_grpc.BillingStub(channel), node
         )
 
+    def direct(node: NodeHandle) -> billing_pb2_grpc.BillingStub:
+        channel = grpc.insecure_channel(node.address)
+        channels.append(channel)
+        return billing_pb2_grpc.BillingStub(channel)
+
+    make.direct = direct  # type: ignore[attr-defined]
     yield make
     for channel in channels:
         channel.close()
