@@ -3,6 +3,11 @@ payment_id, UnapplyPayment, GetArrears with late fees, ListBills, cancel-and-reb
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import grpc
 import pytest
 from conftest import CALL_TIMEOUT, period
@@ -143,8 +148,7 @@ def test_payments_arrears_and_corrections(billing_factory):
     assert stranger.value.code() is grpc.StatusCode.NOT_FOUND
 
 
-def test_quote_and_tariffs_through_the_bus(billing_factory):
-    billing = billing_factory(accounts=1)
+def quote_and_tariffs_through_the_bus(billing):
     quoted = billing.stub.Quote(
         billing_pb2.QuoteRequest(
             tariff_id="cn-beijing-residential", kwh=300, billing_date=day(2026, 5, 1)
@@ -204,3 +208,100 @@ def test_quote_and_tariffs_through_the_bus(billing_factory):
     with pytest.raises(grpc.RpcError) as missing:
         billing.stub.Quote(billing_pb2.QuoteRequest(tariff_id="nope", kwh=1), timeout=CALL_TIMEOUT)
     assert missing.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+def powerbus(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "powerbus.bus", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_the_bill_commands(billing_factory, tmp_path):
+    billing = billing_factory(accounts=30, closed_every=10)
+    bus = billing.bus.grpc
+
+    quoted = powerbus(
+        "bill",
+        "quote",
+        "--tariff",
+        "cn-beijing-residential",
+        "--kwh",
+        "300",
+        "--date",
+        "2026-05-01",
+        "--bus",
+        bus,
+    )
+    assert quoted.returncode == 0, quoted.stderr
+    assert "149.49" in quoted.stdout and "合计 Total" in quoted.stdout
+    assert "第2档" in quoted.stdout and "kWh" in quoted.stdout
+    assert max(len(line) for line in quoted.stdout.splitlines()) <= 80
+    as_json = json.loads(
+        powerbus(
+            "bill",
+            "quote",
+            "--tariff",
+            "cn-jiangsu-residential-tou",
+            "--tou",
+            "peak=300,valley=120",
+            "--date",
+            "2026-07-01",
+            "--bus",
+            bus,
+            "--json",
+        ).stdout
+    )
+    assert as_json["total_fen"] == sum(x["amount_fen"] for x in as_json["lines"])
+    bad = powerbus(
+        "bill", "quote", "--tariff", "cn-beijing-residential", "--tou", "noon=1", "--bus", bus
+    )
+    assert bad.returncode == 1 and "--tou: unknown period 'noon'" in bad.stderr
+
+    accounts = tmp_path / "accounts.txt"
+    accounts.write_text("\n".join(account_id(n) for n in range(1, 31)) + "\n")
+    run = powerbus(
+        "bill",
+        "run",
+        "--period",
+        "2026-10",
+        "--accounts-file",
+        str(accounts),
+        "--bus",
+        bus,
+        "--interval",
+        "0.2",
+    )
+    assert run.returncode == 0, run.stderr
+    assert "run 2026-10: succeeded; 27 bills issued" in run.stdout
+    assert "27/30" not in run.stdout  # the bar is drawn on stderr
+    again = json.loads(
+        powerbus(
+            "bill",
+            "run",
+            "--period",
+            "2026-10",
+            "--accounts-file",
+            str(accounts),
+            "--bus",
+            bus,
+            "--json",
+        ).stdout
+    )
+    assert again["bills_issued"] == 27 and again["accounts_skipped"] == 3
+
+    bill_id = billing.scalar("SELECT bill_id FROM billing_bills WHERE account_id = 'A0000001'")
+    shown = powerbus("bill", "show", bill_id, "--bus", bus)
+    assert shown.returncode == 0, shown.stderr
+    assert "A0000001" in shown.stdout and "2026-10-01 – 2026-11-01" in shown.stdout
+    assert max(len(line) for line in shown.stdout.splitlines()) <= 80
+    data = json.loads(powerbus("bill", "show", bill_id, "--bus", bus, "--json").stdout)
+    assert data["status"] == "issued" and data["due_fen"] == data["total_fen"] > 0
+    missing = powerbus("bill", "show", "nope", "--bus", bus)
+    assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
+
+    # The same node, through the bus with a stub (one set-up for both).
+    quote_and_tariffs_through_the_bus(billing)
