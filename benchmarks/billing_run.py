@@ -30,7 +30,7 @@ from powerbus.bus.kernel.supervisor import ProcessGroup
 from powerbus.common.v1 import common_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "billing_node"))
-from sim_nodes import account_id, start_sim  # noqa: E402
+from sim_nodes import account_id, start_sim
 
 ACCOUNTS = 100_000
 TOU_EVERY = 5  # every fifth account on Jiangsu TOU (annual tiers), the rest Beijing tiers
@@ -103,6 +103,7 @@ def run(accounts: int) -> dict[str, object]:
                     time.sleep(0.25)
                 seconds = time.perf_counter() - began
             peak = _peak_rss_mib(node.pid)
+            log_tail = node.stderr_tail(8)
         finally:
             group.close()
         engine = create_engine(db_url)
@@ -114,6 +115,8 @@ def run(accounts: int) -> dict[str, object]:
                 ).scalar_one()
         finally:
             engine.dispose()
+    if accounts < ACCOUNTS:
+        print(log_tail)
     expected = accounts - accounts // CLOSED_EVERY
     if result.state != billing_pb2.BILLING_RUN_STATE_SUCCEEDED or not bills == distinct == expected:
         raise AssertionError(

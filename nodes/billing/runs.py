@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -190,10 +192,14 @@ class BillingRuns:
         catalogue: TariffCatalogue,
     ) -> None:
         month = f"{start.year:04d}-{start.month:02d}"
+        clock = [time.perf_counter()]
         existing = await asyncio.to_thread(self._writer.existing, run.run_id, month, ids)
         to_read = [a for a in ids if a not in existing.live]
+        clock.append(time.perf_counter())
         accounts = await self._accounts.accounts(to_read) if to_read else {}
+        clock.append(time.perf_counter())
         usage = await self._read_usage(accounts, start, end, catalogue)
+        clock.append(time.perf_counter())
         outcome: Outcome = await asyncio.to_thread(
             price_batch,
             run=run,
@@ -207,7 +213,16 @@ class BillingRuns:
             due_days=self._settings.due_days,
             ytd=self._writer.year_to_date,
         )
+        clock.append(time.perf_counter())
         await asyncio.to_thread(self._writer.write, run.run_id, outcome)
+        clock.append(time.perf_counter())
+        log.debug(
+            "billing run %s: batch of %d: existing %.3fs, crm %.3fs, metering %.3fs, "
+            "pricing %.3fs, writing %.3fs",
+            run.run_id,
+            len(ids),
+            *(b - a for a, b in itertools.pairwise(clock)),
+        )
 
     async def _read_usage(
         self,
