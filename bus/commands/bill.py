@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from powerbus.billing.v1 import billing_pb2, billing_pb2_grpc
 from powerbus.bus.commands.common import (
@@ -95,13 +96,19 @@ def _split(description: str) -> tuple[str, str]:
 def _lines_table(lines: Any, total_fen: int) -> Table:
     table = Table(width=WIDTH, show_edge=False, pad_edge=False)
     table.add_column("金额 Amount", justify="right", no_wrap=True, width=13)
-    table.add_column("说明 / Description", ratio=1)
+    table.add_column("说明 / Description", ratio=1, overflow="fold")
     for line in lines:
         zh, en = _split(line.description)
-        mark = " *" if line.informational else ""
-        table.add_row(yuan(line.amount.fen), f"{zh}{mark}\n[dim]{en}[/dim]")
+        # Text, not markup: a description may hold brackets.
+        text = Text(zh + (" *" if line.informational else ""))
+        text.append("\n" + en, style="dim")
+        table.add_row(yuan(line.amount.fen), text)
     table.add_section()
-    table.add_row(f"[bold]{yuan(total_fen)}[/bold]", "[bold]合计 Total[/bold]")
+    table.add_row(Text(yuan(total_fen), style="bold"), Text("合计 Total", style="bold"))
+    if any(line.informational for line in lines):
+        table.caption = (
+            "* 已含在电价中，不计入合计 / included in the prices, not added to the total"
+        )
     return table
 
 
@@ -132,6 +139,22 @@ def quote_command(
     year_to_date: Annotated[
         float, typer.Option("--ytd", help="kWh used earlier this year (annual tiers).", min=0)
     ] = 0.0,
+    demand_basis: Annotated[
+        str, typer.Option("--demand-basis", help="Two-part tariffs: max_demand or capacity.")
+    ] = "",
+    max_demand: Annotated[
+        float, typer.Option("--max-demand", help="Maximum demand, kW.", min=0)
+    ] = 0.0,
+    contract_demand: Annotated[
+        float, typer.Option("--contract-demand", help="Contract demand (核定需量), kW.", min=0)
+    ] = 0.0,
+    capacity: Annotated[
+        float, typer.Option("--capacity", help="Transformer capacity, kVA.", min=0)
+    ] = 0.0,
+    kvarh: Annotated[float, typer.Option("--kvarh", help="Reactive energy, kvarh.", min=0)] = 0.0,
+    pf_standard: Annotated[
+        str, typer.Option("--pf-standard", help="Power-factor standard: 0.90, 0.85 or 0.80.")
+    ] = "",
     bus: BusOption = "127.0.0.1:50051",
     as_json: JsonOption = False,
     timeout: TimeoutOption = 10.0,
@@ -142,11 +165,28 @@ def quote_command(
 
         powerbus bill quote --tariff cn-beijing-residential --kwh 300 --date 2026-05-01
         powerbus bill quote --tariff cn-jiangsu-residential-tou --tou peak=300,valley=120
+        powerbus bill quote --tariff cn-hubei-two-part-10kv --tou peak=6000,valley=4000 \
+            --demand-basis max_demand --max-demand 400 --kvarh 4000 --pf-standard 0.90
     """
     with exit_on_error():
         request = billing_pb2.QuoteRequest(
-            tariff_id=tariff, kwh=kwh, tou_usage=_tou(tou), year_to_date_kwh=year_to_date
+            tariff_id=tariff,
+            kwh=kwh,
+            tou_usage=_tou(tou),
+            year_to_date_kwh=year_to_date,
+            max_demand_kw=max_demand,
+            contract_demand_kw=contract_demand,
+            capacity_kva=capacity,
+            reactive_kvarh=kvarh,
+            power_factor_standard=common_pb2.Decimal(value=pf_standard),
         )
+        if demand_basis:
+            key = f"DEMAND_BASIS_{demand_basis.upper()}"
+            if key not in list(billing_pb2.DemandBasis.keys()):
+                raise InvalidArgument(
+                    "--demand-basis", f"max_demand or capacity, not {demand_basis!r}"
+                )
+            request.demand_basis = billing_pb2.DemandBasis.Value(key)
         if when:
             request.billing_date.CopyFrom(_day(when, "--date"))
         with bus_channel(bus) as channel:
