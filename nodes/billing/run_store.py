@@ -251,13 +251,15 @@ class RunStore:
             )
             return result.rowcount == 1
 
-    def pending_accounts(self, run_id: str, limit: int) -> list[str]:
-        """The next ``limit`` accounts of a run not yet done, in account order."""
+    def pending_accounts(self, run_id: str, limit: int, *, after: str = "") -> list[str]:
+        """The next ``limit`` accounts of a run not yet done, in account order, after the
+        account ``after``."""
         with read_transaction(self._engine) as conn:
             return list(
                 conn.execute(
                     sa.select(run_accounts.c.account_id)
                     .where(run_accounts.c.run_id == run_id, run_accounts.c.state == "pending")
+                    .where(run_accounts.c.account_id > after)
                     .order_by(run_accounts.c.account_id)
                     .limit(limit)
                 ).scalars()

@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
 from powerbus.bus.kernel.errors import InvalidArgument
-from powerbus.nodes.billing.billing_batch import BatchWriter, Outcome, price_batch
+from powerbus.nodes.billing.billing_batch import BatchWriter, Existing, Outcome, price_batch
 from powerbus.nodes.billing.events import BillingEvents
 from powerbus.nodes.billing.run_store import RunRecord, RunRequest, RunStore
 from powerbus.nodes.billing.settings import BillingSettings
@@ -51,6 +51,21 @@ NO_ACCOUNT_LIST = (
     "account_ids: CRM (powerbus.crm.v1.Customers) has no call that lists every active "
     "account, so a run must name its accounts"
 )
+
+
+@dataclass
+class _Read:
+    """A batch's accounts with what was read for them."""
+
+    ids: list[str]
+    existing: Existing
+    accounts: dict[str, AccountInfo | AccountFailure]
+    usage: dict[str, MeterUsage | AccountFailure]
+    seconds: float
+
+
+def _month(start: datetime) -> str:
+    return f"{start.year:04d}-{start.month:02d}"
 
 
 def local_period(start: datetime, end: datetime, zone: str) -> tuple[datetime, datetime]:
@@ -167,61 +182,93 @@ class BillingRuns:
         start, end = local_period(run.start, run.end, self._settings.time_zone)
         catalogue = await asyncio.to_thread(self._book.catalogue)
         log.info("billing run %s: %d accounts from %s", run_id, run.accounts_total, start.date())
-        while True:
-            if not await asyncio.to_thread(self._store.claim, run_id, self._owner, lease):
-                log.warning("billing run %s: lease lost to another node", run_id)
-                return
-            ids = await asyncio.to_thread(
-                self._store.pending_accounts, run_id, self._settings.batch_size
-            )
-            if not ids:
-                break
-            try:
-                await self._batch(run, ids, start, end, catalogue)
-            except SourceMissing as missing:
-                await asyncio.to_thread(self._writer.abandon, run, str(missing))
-                return
+        # Reading batch N+1 (CRM, metering) overlaps pricing and writing batch N.
+        ids = await self._pending(run_id)
+        reading = self._start_read(run, ids, start, end, catalogue)
+        try:
+            while reading is not None:
+                if not await asyncio.to_thread(self._store.claim, run_id, self._owner, lease):
+                    log.warning("billing run %s: lease lost to another node", run_id)
+                    return
+                batch = await reading
+                ids = await self._pending(run_id, after=batch.ids[-1])
+                if not ids:  # the end, or accounts left behind earlier: from the top
+                    ids = [a for a in await self._pending(run_id) if a not in set(batch.ids)]
+                reading = self._start_read(run, ids, start, end, catalogue)
+                await self._finish_batch(run, batch, start, end, catalogue)
+        except SourceMissing as missing:
+            await asyncio.to_thread(self._writer.abandon, run, str(missing))
+            return
+        finally:
+            if reading is not None:
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
         await asyncio.to_thread(self._writer.finish, run_id)
 
-    async def _batch(
+    async def _pending(self, run_id: str, *, after: str = "") -> list[str]:
+        return await asyncio.to_thread(
+            self._store.pending_accounts, run_id, self._settings.batch_size, after=after
+        )
+
+    def _start_read(
         self,
         run: RunRecord,
         ids: Sequence[str],
         start: datetime,
         end: datetime,
         catalogue: TariffCatalogue,
-    ) -> None:
-        month = f"{start.year:04d}-{start.month:02d}"
-        clock = [time.perf_counter()]
-        existing = await asyncio.to_thread(self._writer.existing, run.run_id, month, ids)
+    ) -> asyncio.Task[_Read] | None:
+        if not ids:
+            return None
+        return asyncio.create_task(self._read(run, ids, start, end, catalogue))
+
+    async def _read(
+        self,
+        run: RunRecord,
+        ids: Sequence[str],
+        start: datetime,
+        end: datetime,
+        catalogue: TariffCatalogue,
+    ) -> _Read:
+        """Everything a batch needs from outside: existing bills, accounts, usage."""
+        began = time.perf_counter()
+        existing = await asyncio.to_thread(self._writer.existing, run.run_id, _month(start), ids)
         to_read = [a for a in ids if a not in existing.live]
-        clock.append(time.perf_counter())
         accounts = await self._accounts.accounts(to_read) if to_read else {}
-        clock.append(time.perf_counter())
         usage = await self._read_usage(accounts, start, end, catalogue)
-        clock.append(time.perf_counter())
+        return _Read(list(ids), existing, accounts, usage, time.perf_counter() - began)
+
+    async def _finish_batch(
+        self,
+        run: RunRecord,
+        batch: _Read,
+        start: datetime,
+        end: datetime,
+        catalogue: TariffCatalogue,
+    ) -> None:
+        began = time.perf_counter()
         outcome: Outcome = await asyncio.to_thread(
             price_batch,
             run=run,
-            month=month,
+            month=_month(start),
             start=start,
             end=end,
-            accounts=accounts,
-            usage=usage,
-            existing=existing,
+            accounts=batch.accounts,
+            usage=batch.usage,
+            existing=batch.existing,
             catalogue=catalogue,
             due_days=self._settings.due_days,
             ytd=self._writer.year_to_date,
         )
-        clock.append(time.perf_counter())
+        priced = time.perf_counter()
         await asyncio.to_thread(self._writer.write, run.run_id, outcome)
-        clock.append(time.perf_counter())
         log.debug(
-            "billing run %s: batch of %d: existing %.3fs, crm %.3fs, metering %.3fs, "
-            "pricing %.3fs, writing %.3fs",
+            "billing run %s: batch of %d: reading %.3fs (overlapped), pricing %.3fs, writing %.3fs",
             run.run_id,
-            len(ids),
-            *(b - a for a, b in itertools.pairwise(clock)),
+            len(batch.ids),
+            batch.seconds,
+            priced - began,
+            time.perf_counter() - priced,
         )
 
     async def _read_usage(
