@@ -15,6 +15,7 @@ billed account.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -135,7 +136,10 @@ def run(accounts: int) -> dict[str, object]:
 
 
 def main(accounts: int = ACCOUNTS) -> Path:
+    # The machine is shared: the load around the run says how much of it we had.
+    load_before = os.getloadavg()[0]
     figures = run(accounts)
+    figures["load_average_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     data = {
         "benchmark": "billing_run",
         "what": f"one billing run of {accounts:,} accounts end to end through the bus: CRM "
@@ -153,6 +157,9 @@ def main(accounts: int = ACCOUNTS) -> Path:
             "|---:|---:|---:|---:|---:|",
             f"| {accounts:,} | {figures['bills_in_db']:,} | {figures['seconds']} | "
             f"{figures['accounts_per_s']:,} | {figures['billing_node_peak_rss_mib']} MiB |",
+            "",
+            f"- 1-minute load average before and after (2 shared cores): "
+            f"{figures['load_average_1m']}",
             "",
             "- usage and accounts come from the test-only simulator nodes "
             "(tests/billing_node/sim_nodes.py) through the bus; exactly one bill per billed "
