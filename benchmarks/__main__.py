@@ -1,8 +1,17 @@
 """Run every benchmark: ``python -m benchmarks`` (``make bench``)."""
 
-from benchmarks import billing, corba, lb, metering_poll, reconcile, recording, router
+from benchmarks import (
+    billing,
+    billing_run,
+    corba,
+    lb,
+    metering_poll,
+    reconcile,
+    recording,
+    router,
+)
 
-BENCHMARKS = (router, recording, corba, lb, billing, metering_poll, reconcile)
+BENCHMARKS = (router, recording, corba, lb, billing, billing_run, metering_poll, reconcile)
 
 if __name__ == "__main__":
     for benchmark in BENCHMARKS:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from powerbus.adapters.corba.idl.cli import app as idl_app
+from powerbus.bus.commands.bill import bill_app
 from powerbus.bus.commands.call_method import call_command
 from powerbus.bus.commands.demo import demo_command
 from powerbus.bus.commands.list_nodes import nodes_command
@@ -39,6 +40,7 @@ app.command("topology")(topology_command)
 app.add_typer(idl_app, name="idl", help="Generate or check the CORBA IDL derived from the protos.")
 app.add_typer(policy_app, name="policy", help="Per-service load balancing and fault tolerance.")
 app.add_typer(sim_app, name="sim", help="Simulators of the real systems adapters talk to.")
+app.add_typer(bill_app, name="bill", help="Billing: quotes, billing runs, bills.")
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ NODE_KINDS: Mapping[str, str] = MappingProxyType(
         "corba-gateway": "powerbus.nodes.corba_gateway:CorbaGatewayNode",
         "legacy-cis": "powerbus.nodes.legacy_cis:LegacyCisNode",
         "crm": "powerbus.nodes.crm:CrmNode",
+        "billing": "powerbus.nodes.billing.node:BillingNode",
     }
 )
 

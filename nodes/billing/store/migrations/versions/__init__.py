@@ -1,0 +1,1 @@
+"""Billing migrations, one module per revision, oldest first by ``down_revision``."""
