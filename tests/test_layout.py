@@ -63,3 +63,19 @@ def test_code_imports_the_folders_only_as_powerbus_subpackages():
         if (found := folder_imports(path))
     }
     assert wrong == {}, "import powerbus.<folder> instead"
+
+
+def test_no_test_imports_a_conftest_by_name():
+    # Every folder's conftest is a module named "conftest": importing one by name gets
+    # whichever was loaded last when folders run together. Shared helpers go in a
+    # <folder>_support module.
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "tests").rglob("*.py")
+        if path != Path(__file__).resolve()
+        and any(
+            line.startswith(("from conftest import", "import conftest"))
+            for line in path.read_text(encoding="utf-8").splitlines()
+        )
+    ]
+    assert offenders == []

@@ -7,10 +7,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
@@ -19,23 +17,10 @@ import sqlalchemy as sa
 from powerbus.billing.v1 import billing_pb2, billing_pb2_grpc
 from powerbus.bus.kernel.database import create_engine
 from powerbus.bus.kernel.supervisor import BusHandle, NodeHandle, ProcessGroup
-from powerbus.common.v1 import common_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from billing_support import CALL_TIMEOUT
 from sim_nodes import start_sim
-
-CALL_TIMEOUT = 10.0
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def period(year: int, month: int) -> common_pb2.Period:
-    """The calendar month as a ``Period`` of local midnights."""
-    start = datetime(year, month, 1, tzinfo=SHANGHAI)
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=SHANGHAI)
-    message = common_pb2.Period()
-    message.start.FromDatetime(start)
-    message.end.FromDatetime(end)
-    return message
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
-from conftest import CALL_TIMEOUT, period
+from billing_support import CALL_TIMEOUT, period
 from sim_nodes import account_id
 
 from powerbus.billing.v1 import billing_pb2

@@ -10,7 +10,7 @@ import sys
 
 import grpc
 import pytest
-from conftest import CALL_TIMEOUT, period
+from billing_support import CALL_TIMEOUT, period
 from sim_nodes import account_id
 
 from powerbus.billing.v1 import billing_pb2

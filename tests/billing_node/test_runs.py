@@ -8,7 +8,7 @@ from datetime import date
 
 import grpc
 import pytest
-from conftest import CALL_TIMEOUT, period
+from billing_support import CALL_TIMEOUT, period
 from sim_nodes import FLAT_TARIFF, TOU_TARIFF, account_id, kwh_of, split, tariff_of
 
 from powerbus.billing.v1 import billing_pb2
