@@ -31,7 +31,6 @@ True
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -183,11 +182,13 @@ class LineOwnership:
     def rebalance(self, gateways: Sequence[str]) -> list[Lease]:
         """Heartbeat, renew, shed what is over the fair share, take free lines up to it.
 
-        The fair share is ⌈gateways / live instances⌉: an instance alone takes every
-        line, and a newcomer gets lines as the others shed theirs on their next round.
+        The fair share is ``n // k`` lines of ``n`` among ``k`` live instances, one more
+        for the first ``n % k`` of them by id, so the shares add up to ``n`` exactly: an
+        instance alone takes every line, and a newcomer gets lines as the others shed
+        theirs on their next round.
         """
         self.heartbeat()
-        share = math.ceil(len(gateways) / max(1, len(self.live_instances())))
+        share = self._share(len(gateways))
         wanted = set(gateways)
         kept: list[Lease] = []
         for lease in self.held():
@@ -205,6 +206,13 @@ class LineOwnership:
             if (taken := self.acquire(gateway)) is not None:
                 kept.append(taken)
         return sorted(kept, key=lambda lease: lease.gateway)
+
+    def _share(self, count: int) -> int:
+        live = self.live_instances()
+        if self.instance_id not in live:  # our heartbeat lapsed already: count us anyway
+            live = sorted([*live, self.instance_id])
+        quotient, extra = divmod(count, len(live))
+        return quotient + (1 if live.index(self.instance_id) < extra else 0)
 
     def leave(self) -> None:
         """Release every lease and drop out of the live set (clean shutdown)."""
