@@ -113,9 +113,12 @@ class LoggedOwnership(LineOwnership):
         self.released = released
 
     def release(self, lease):
+        # Read before releasing: the release's own clock reading is later, so another
+        # instance's acquisition can never seem to come before the logged release.
+        before = datetime.now(timezone.utc)
         done = super().release(lease)
         if done:
-            self.released.append((lease.gateway, lease.token, datetime.now(timezone.utc)))
+            self.released.append((lease.gateway, lease.token, before))
         return done
 
 
