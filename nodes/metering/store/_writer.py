@@ -63,10 +63,11 @@ def check_fence(conn: Connection, fence: Fence) -> None:
 def interval_row(record: IntervalRecord, type_id: int, write_id: int) -> Row:
     """The record as a row in ``metering_intervals`` column order."""
     v = record.value
+    end = v.end if v.end.tzinfo is timezone.utc else v.end.astimezone(timezone.utc)
     return (
         record.meter_id,
         type_id,
-        v.end.astimezone(timezone.utc),
+        end,
         v.wh,
         v.raw_wh,
         QUALITY[v.quality],
@@ -99,11 +100,13 @@ def _measured(row: Row) -> bool:
 
 def plan_rows(conn: Connection, rows: Sequence[Row]) -> Plan:
     """Plan ``rows`` against what is stored for their keys."""
-    stored = _stored(conn, rows)
+    keys = [(row[0], row[1], row[2]) for row in rows]
+    stored = _stored(conn, rows, keys)
+    if not stored and len(set(keys)) == len(keys):
+        return Plan(inserts=list(rows))  # the common case: all new
     plan = Plan()
     seen: set[Key] = set()
-    for row in rows:
-        key: Key = (row[0], row[1], row[2])
+    for key, row in zip(keys, rows, strict=True):
         if key in seen:  # the same interval twice in one batch: the first one counts
             plan.unchanged += 1
             continue
@@ -122,13 +125,16 @@ def plan_rows(conn: Connection, rows: Sequence[Row]) -> Plan:
     return plan
 
 
-def _stored(conn: Connection, rows: Sequence[Row]) -> dict[Key, Row]:
+def _stored(conn: Connection, rows: Sequence[Row], keys: Sequence[Key]) -> dict[Key, Row]:
     """Stored rows of the batch's keys: one range look-up per reading type and chunk."""
+    if not rows:
+        return {}
     by_type: dict[int, set[str]] = defaultdict(set)
-    lo = hi = rows[0][2] if rows else None
-    for row in rows:
-        by_type[row[1]].add(row[0])
-        lo, hi = min(lo, row[2]), max(hi, row[2])
+    for meter_id, type_id, _ in keys:
+        by_type[type_id].add(meter_id)
+    times = [key[2] for key in keys]
+    lo, hi = min(times), max(times)
+    wanted = set(keys)
     found: dict[Key, Row] = {}
     c = intervals.c
     for type_id, meters in by_type.items():
@@ -141,7 +147,9 @@ def _stored(conn: Connection, rows: Sequence[Row]) -> dict[Key, Row]:
                 c.end_at <= hi,
             )
             for stored in conn.execute(query):
-                found[(stored[0], stored[1], stored[2])] = tuple(stored)
+                key = (stored[0], stored[1], stored[2])
+                if key in wanted:
+                    found[key] = tuple(stored)
     return found
 
 
