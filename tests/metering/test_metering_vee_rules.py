@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from metering_helpers import DAY, T0, Q, end, meter, reads, registers, varied
@@ -351,3 +351,16 @@ def test_bad_input_names_the_field():
         meter(interval=timedelta(minutes=7))
     with pytest.raises(InvalidReading, match=r"period\.start"):
         run_vee(meter(), T0.replace(tzinfo=None), end(1))
+
+
+def test_local_days_follow_the_zone_including_a_dst_day():
+    from zoneinfo import ZoneInfo
+
+    from powerbus.nodes.metering.vee._grid import Grid, Work
+
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2026, 3, 28, 23, 0, tzinfo=UTC)  # local midnight, the day clocks go on
+    work = Work(Grid(start, start + 2 * DAY, Q))
+    assert [len(day) for day in work.local_days(berlin)] == [92, 96, 4]
+    shanghai = Work(Grid(T0, T0 + DAY, Q)).local_days(ZoneInfo("Asia/Shanghai"))
+    assert [len(day) for day in shanghai] == [96]

@@ -1,26 +1,23 @@
-"""Bulk inserts: PostgreSQL's COPY through psycopg 3 on the transaction's own connection
-(so a fence check and the load commit or fail together), executemany elsewhere.
+"""Bulk inserts: PostgreSQL's binary COPY through psycopg 3 on the transaction's own
+connection (so a fence check and the load commit or fail together), executemany
+elsewhere.
 
-COPY goes in text format, formatted here rather than value by value through psycopg's
-adapters: a batch repeats the same few meter ids and interval ends, so caching each
-distinct value's text makes formatting a join per row. A unique violation (another
+Binary COPY with the column types set up front lets psycopg's C dumpers encode each row
+and spares the server parsing text timestamps; measured on this project's machines it
+loads these rows faster than text COPY formatted in Python. A unique violation (another
 writer stored the same interval between our look-up and our insert) becomes
 :class:`InsertRace`, which the writer answers by planning again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-__all__ = ["InsertRace", "bulk_insert", "copy_text"]
-
-_CHUNK_ROWS = 20_000  # rows per write: the server parses one chunk while we format the next
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+__all__ = ["InsertRace", "bulk_insert", "copy_types"]
 
 
 class InsertRace(Exception):
@@ -41,32 +38,33 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ...
         raise InsertRace(str(exc.orig)) from None
 
 
-def copy_text(rows: Sequence[tuple[Any, ...]]) -> Iterator[bytes]:
-    """``rows`` in COPY's text format, a chunk at a time (str, int, datetime and None
-    values: a bool would share its cache entry with 1 and 0).
+def copy_types(table: sa.Table) -> list[str]:
+    """PostgreSQL type names of the table's columns, for a binary COPY.
 
-    >>> from datetime import datetime, timezone
-    >>> t = datetime(2026, 12, 1, tzinfo=timezone.utc)
-    >>> b"".join(copy_text([("M\\t1", 3, t, None, "a\\\\b")]))
-    b'M\\\\t1\\t3\\t2026-12-01T00:00:00+00:00\\t\\\\N\\ta\\\\\\\\b\\n'
+    >>> from powerbus.nodes.metering.store._tables import intervals
+    >>> copy_types(intervals)[:4]
+    ['varchar', 'int2', 'timestamptz', 'int8']
     """
-    cache: dict[Any, str] = {None: "\\N"}
-
-    def text(value: Any) -> str:
-        if isinstance(value, str):
-            out = value.translate(_ESCAPES)
-        elif isinstance(value, datetime):
-            out = value.isoformat()
+    names = []
+    for column in table.columns:
+        kind = column.type
+        if isinstance(kind, sa.types.TypeDecorator):
+            kind = kind.impl_instance
+        if isinstance(kind, sa.SmallInteger):
+            names.append("int2")
+        elif isinstance(kind, sa.BigInteger):
+            names.append("int8")
+        elif isinstance(kind, sa.Integer):
+            names.append("int4")
+        elif isinstance(kind, sa.DateTime):
+            names.append("timestamptz" if kind.timezone else "timestamp")
+        elif isinstance(kind, sa.Text):
+            names.append("text")
+        elif isinstance(kind, sa.String):
+            names.append("varchar")
         else:
-            out = str(value)
-        cache[value] = out
-        return out
-
-    get = cache.get
-    for i in range(0, len(rows), _CHUNK_ROWS):
-        lines = ["\t".join([get(v) or text(v) for v in row]) for row in rows[i : i + _CHUNK_ROWS]]
-        lines.append("")
-        yield "\n".join(lines).encode()
+            raise TypeError(f"{table.name}.{column.name}: no COPY type for {kind!r}")
+    return names
 
 
 def _copy(conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -77,9 +75,11 @@ def _copy(conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ...]]) ->
     try:
         with (
             driver.cursor() as cursor,
-            cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy,
+            cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
         ):
-            for chunk in copy_text(rows):
-                copy.write(chunk)
+            copy.set_types(copy_types(table))
+            write = copy.write_row
+            for row in rows:
+                write(row)
     except psycopg.errors.UniqueViolation as exc:
         raise InsertRace(str(exc)) from None

@@ -21,7 +21,7 @@ measured, different    conflict (kept, counted)    kept
 
 from __future__ import annotations
 
-from collections import defaultdict
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -42,6 +42,8 @@ __all__ = ["Plan", "apply_plan", "check_fence", "interval_row", "plan_rows"]
 Row = tuple[Any, ...]
 Key = tuple[str, int, datetime]
 _CHUNK = 500  # meter ids per IN (...) look-up
+_KEY = operator.itemgetter(0, 1, 2)
+_END = operator.itemgetter(2)
 _EDITED = {QUALITY[QualityCode.ESTIMATED], QUALITY[QualityCode.SUBSTITUTED]}
 
 
@@ -100,13 +102,13 @@ def _measured(row: Row) -> bool:
 
 def plan_rows(conn: Connection, rows: Sequence[Row]) -> Plan:
     """Plan ``rows`` against what is stored for their keys."""
-    keys = [(row[0], row[1], row[2]) for row in rows]
-    stored = _stored(conn, rows, keys)
-    if not stored and len(set(keys)) == len(keys):
+    stored = _stored(conn, rows)
+    if not stored and len(set(map(_KEY, rows))) == len(rows):
         return Plan(inserts=list(rows))  # the common case: all new
     plan = Plan()
     seen: set[Key] = set()
-    for key, row in zip(keys, rows, strict=True):
+    for row in rows:
+        key: Key = _KEY(row)
         if key in seen:  # the same interval twice in one batch: the first one counts
             plan.unchanged += 1
             continue
@@ -125,20 +127,17 @@ def plan_rows(conn: Connection, rows: Sequence[Row]) -> Plan:
     return plan
 
 
-def _stored(conn: Connection, rows: Sequence[Row], keys: Sequence[Key]) -> dict[Key, Row]:
-    """Stored rows of the batch's keys: one range look-up per reading type and chunk."""
+def _stored(conn: Connection, rows: Sequence[Row]) -> dict[Key, Row]:
+    """Stored rows in the batch's range: one look-up per reading type and chunk of meters
+    (the caller matches them to its keys)."""
     if not rows:
         return {}
-    by_type: dict[int, set[str]] = defaultdict(set)
-    for meter_id, type_id, _ in keys:
-        by_type[type_id].add(meter_id)
-    times = [key[2] for key in keys]
+    times = list(map(_END, rows))
     lo, hi = min(times), max(times)
-    wanted = set(keys)
     found: dict[Key, Row] = {}
     c = intervals.c
-    for type_id, meters in by_type.items():
-        ordered = sorted(meters)
+    for type_id in {row[1] for row in rows}:
+        ordered = sorted({row[0] for row in rows if row[1] == type_id})
         for i in range(0, len(ordered), _CHUNK):
             query = sa.select(intervals).where(
                 c.reading_type == type_id,
@@ -147,9 +146,7 @@ def _stored(conn: Connection, rows: Sequence[Row], keys: Sequence[Key]) -> dict[
                 c.end_at <= hi,
             )
             for stored in conn.execute(query):
-                key = (stored[0], stored[1], stored[2])
-                if key in wanted:
-                    found[key] = tuple(stored)
+                found[(stored[0], stored[1], stored[2])] = tuple(stored)
     return found
 
 

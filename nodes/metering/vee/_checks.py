@@ -9,9 +9,8 @@ rejected value never counts towards a spike or a frozen run.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import timedelta
 
 from powerbus.nodes.metering.vee._config import VeeConfig
 from powerbus.nodes.metering.vee._enums import QualityCode, VeeAction, VeeRule
@@ -133,19 +132,10 @@ def check_zero_runs(work: Work, history: History | None, config: VeeConfig) -> N
         work.find(VeeRule.ZERO_CONSUMPTION, VeeAction.FLAGGED, first, count=length, detail=detail)
 
 
-def _local_days(work: Work, config: VeeConfig) -> dict[date, list[int]]:
-    zone = config.zone
-    interval = work.grid.interval
-    days: dict[date, list[int]] = defaultdict(list)
-    for i, slot in enumerate(work.slots):
-        days[(slot.end - interval).astimezone(zone).date()].append(i)
-    return days
-
-
 def check_spikes(work: Work, config: VeeConfig) -> None:
     """SPIKE: per local day, the highest interval over the third-highest by more than
     ``spike_percent`` (the day needs three values read)."""
-    for indexes in _local_days(work, config).values():
+    for indexes in work.local_days(config.zone):
         read = [i for i in indexes if _measured(work, i)]
         if len(read) < 3:
             continue
@@ -177,7 +167,7 @@ def check_high_low(work: Work, history: History | None, config: VeeConfig) -> No
         return
     per_day = int(timedelta(days=1) / work.grid.interval)
     adu = history.adu_wh
-    for indexes in _local_days(work, config).values():
+    for indexes in work.local_days(config.zone):
         slots = [work.slots[i] for i in indexes]
         if len(slots) != per_day or any(s.wh is None for s in slots):
             continue

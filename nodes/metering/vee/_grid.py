@@ -10,7 +10,7 @@ meter at the same offset in every interval, so the deltas still cover whole inte
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, timezone, tzinfo
 
 from powerbus.nodes.metering.errors import InvalidReading
 from powerbus.nodes.metering.vee._enums import EstimationMethod, QualityCode, VeeAction, VeeRule
@@ -97,13 +97,35 @@ class Slot:
 class Work:
     """Slots of one meter's period, findings and counts, as the rules go."""
 
-    __slots__ = ("findings", "grid", "rejected", "slots")
+    __slots__ = ("_days", "findings", "grid", "rejected", "slots")
 
     def __init__(self, grid: Grid) -> None:
         self.grid = grid
         self.slots = [Slot(grid.boundary(s + 1)) for s in range(grid.count)]
         self.findings: list[VeeFinding] = []
         self.rejected = 0
+        self._days: list[list[int]] | None = None
+
+    def local_days(self, zone: tzinfo) -> list[list[int]]:
+        """Slot indexes grouped by the local day their interval starts in.
+
+        Computed from the local midnights in the period rather than slot by slot, so a
+        meter-day costs two time-zone conversions, not 96 (DST days come out 23 or 25
+        hours long by themselves)."""
+        if self._days is None:
+            grid = self.grid
+            days: list[list[int]] = []
+            first = 0
+            day = grid.start.astimezone(zone).date()
+            while first < grid.count:
+                day += timedelta(days=1)
+                midnight = datetime.combine(day, time(0), zone).astimezone(timezone.utc)
+                # Slots whose start is before the next local midnight.
+                last = min(grid.count, -(-(midnight - grid.start) // grid.interval))
+                days.append(list(range(first, last)))
+                first = last
+            self._days = days
+        return self._days
 
     def find(
         self,

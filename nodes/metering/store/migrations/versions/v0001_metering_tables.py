@@ -37,10 +37,12 @@ def _value_columns() -> list[sa.Column[object]]:
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         # Declarative range partitioning has no portable DDL; partitions come later,
-        # one per UTC month, created by the writer as data reaches them.
+        # one per UTC month, created by the writer as data reaches them. Meter ids
+        # compare bytewise ("C"): cheaper index inserts than a locale's collation, and
+        # the same order SQLite gives, so pages read alike on both.
         op.execute(
             f"""CREATE TABLE metering_intervals (
-                meter_id VARCHAR(64) NOT NULL, reading_type SMALLINT NOT NULL,
+                meter_id VARCHAR(64) COLLATE "C" NOT NULL, reading_type SMALLINT NOT NULL,
                 end_at TIMESTAMPTZ NOT NULL, {_VALUES},
                 PRIMARY KEY (meter_id, reading_type, end_at)
             ) PARTITION BY RANGE (end_at)"""
