@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from metering_helpers import DAY, T0, Q, end, meter, reads, registers, varied
+from metering_helpers import DAY, T0, UTC, Q, end, meter, reads, registers, varied
 
 from powerbus.nodes.metering.errors import InvalidReading
 from powerbus.nodes.metering.vee import (
