@@ -364,3 +364,16 @@ def test_local_days_follow_the_zone_including_a_dst_day():
     assert [len(day) for day in work.local_days(berlin)] == [92, 96, 4]
     shanghai = Work(Grid(T0, T0 + DAY, Q)).local_days(ZoneInfo("Asia/Shanghai"))
     assert [len(day) for day in shanghai] == [96]
+
+
+def test_an_implausible_register_step_is_rejected_even_spread_over_missing_reads():
+    m = meter(max_demand_w=4000)  # 1000 Wh per interval at most
+    out = run_vee(m, T0, end(4), registers=registers([0, 100, None, 5_000, 5_100]))
+    assert [v.rule for v in out.intervals] == [
+        VeeRule.UNSPECIFIED,
+        VeeRule.PLAUSIBILITY,
+        VeeRule.PLAUSIBILITY,
+        VeeRule.UNSPECIFIED,
+    ]
+    assert [v.wh for v in out.intervals] == [100, 100, 100, 100]  # interpolated, not invented
+    assert out.intervals[1].quality is E and out.rejected == 1

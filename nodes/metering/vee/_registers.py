@@ -107,9 +107,17 @@ def _step(
         why = "no rollover point" if not modulus else f"a wrap at {modulus} is not possible"
         detail = f"register went down {v0} → {v1}; {why}: reset or replacement"
         return Step(j0, j1, None, delta, VeeRule.METER_RESET, detail), None
-    if meter.is_pulse_channel and delta * 1 > config.max_pulse_hz * span:
+    if meter.is_pulse_channel and delta > config.max_pulse_hz * span:
         detail = f"{delta} pulses in {span} s, more than {config.max_pulse_hz} Hz can make"
         return Step(j0, j1, None, delta, VeeRule.DATA_OVERFLOW, detail), None
+    if (
+        not meter.is_pulse_channel
+        and meter.max_demand_w
+        and delta * 3600 > meter.max_demand_w * span
+    ):
+        # Checked on the whole step, so a delta spread over missing reads cannot hide.
+        detail = f"register moved {delta} Wh in {span} s, over {meter.max_demand_w} W"
+        return Step(j0, j1, None, delta, VeeRule.PLAUSIBILITY, detail), delta
     return Step(j0, j1, delta, delta), delta
 
 
