@@ -32,10 +32,32 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ...
         if conn.dialect.name == "postgresql":
             _copy(conn, table, rows)
         else:
-            names = [c.name for c in table.columns]
-            conn.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
+            _executemany(conn, table, rows)
     except sa.exc.IntegrityError as exc:
         raise InsertRace(str(exc.orig)) from None
+
+
+def _executemany(conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    """One driver-level executemany, each column bound through its type's own processor
+    (so SQLite stores times exactly as SQLAlchemy reads them), cached per distinct value:
+    a batch repeats the same interval ends for every meter."""
+    dialect = conn.dialect
+    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns]
+    caches: list[dict[Any, Any]] = [{} for _ in processors]
+
+    def bound(index: int, value: Any) -> Any:
+        process = processors[index]
+        if process is None or value is None:
+            return value
+        cache = caches[index]
+        if value not in cache:
+            cache[value] = process(value)
+        return cache[value]
+
+    params = [tuple(bound(i, v) for i, v in enumerate(row)) for row in rows]
+    marks = ", ".join("?" for _ in processors)
+    columns = ", ".join(c.name for c in table.columns)
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", params)
 
 
 def copy_types(table: sa.Table) -> list[str]:
