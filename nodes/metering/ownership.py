@@ -97,8 +97,11 @@ class LineOwnership:
         """Take ``gateway`` if it is free, expired or already ours (then renewed);
         None while another instance holds it."""
         with write_transaction(self.engine) as conn:
+            row = self._locked_row(conn, gateway)
+            # The clock is read holding the row lock, so a grant never seems to start
+            # before the release or expiry it follows (PostgreSQL takes the lock here;
+            # SQLite at BEGIN).
             now = self._clock()
-            row = self._locked_row(conn, gateway, now)
             if row.owner == self.instance_id and row.expires_at > now:
                 return self._extend(conn, gateway, row.token, now)
             if row.owner is not None and row.expires_at > now:
@@ -232,9 +235,9 @@ class LineOwnership:
             held = set(conn.execute(held_query).scalars())
         return [g for g in gateways if g not in held]
 
-    def _locked_row(self, conn: Connection, gateway: str, now: datetime) -> Any:
+    def _locked_row(self, conn: Connection, gateway: str) -> Any:
         insert = (postgresql.insert if self._pg else sqlite.insert)(leases).values(
-            gateway=gateway, owner=None, token=0, expires_at=_NEVER, acquired_at=now
+            gateway=gateway, owner=None, token=0, expires_at=_NEVER, acquired_at=_NEVER
         )
         conn.execute(insert.on_conflict_do_nothing(index_elements=["gateway"]))
         query = sa.select(leases).where(leases.c.gateway == gateway)
