@@ -83,12 +83,14 @@ def wh_to_kwh(wh: int) -> float:
 
 
 def time_to_proto(t: datetime) -> Timestamp:
+    """An aware datetime as a protobuf Timestamp (UTC)."""
     stamp = Timestamp()
     stamp.FromDatetime(t.astimezone(timezone.utc))
     return stamp
 
 
 def time_from_proto(stamp: Timestamp) -> datetime:
+    """A protobuf Timestamp as an aware UTC datetime."""
     return stamp.ToDatetime(tzinfo=timezone.utc)
 
 
@@ -100,10 +102,12 @@ def _duration(d: Duration) -> timedelta:
 
 
 def quality_to_proto(q: QualityCode) -> pb.QualityCode.ValueType:
+    """``QualityCode.X`` → ``QUALITY_CODE_X``."""
     return pb.QualityCode.Value(f"QUALITY_CODE_{q.name}")
 
 
 def quality_from_proto(n: pb.QualityCode.ValueType, *, field: str = "quality.code") -> QualityCode:
+    """``QUALITY_CODE_X`` → ``QualityCode.X``; UNSPECIFIED is an :class:`InvalidReading`."""
     name = pb.QualityCode.Name(n).removeprefix("QUALITY_CODE_")
     if name == "UNSPECIFIED":
         raise InvalidReading(field, "quality code is unspecified")
@@ -111,22 +115,27 @@ def quality_from_proto(n: pb.QualityCode.ValueType, *, field: str = "quality.cod
 
 
 def rule_to_proto(r: VeeRule) -> pb.VeeRule.ValueType:
+    """``VeeRule.X`` → ``VEE_RULE_X``."""
     return pb.VeeRule.Value(f"VEE_RULE_{r.name}")
 
 
 def rule_from_proto(n: pb.VeeRule.ValueType) -> VeeRule:
+    """``VEE_RULE_X`` → ``VeeRule.X`` (UNSPECIFIED included: a VALID value has no rule)."""
     return VeeRule[pb.VeeRule.Name(n).removeprefix("VEE_RULE_")]
 
 
 def method_to_proto(m: EstimationMethod) -> pb.EstimationMethod.ValueType:
+    """``EstimationMethod.X`` → ``ESTIMATION_METHOD_X``."""
     return pb.EstimationMethod.Value(f"ESTIMATION_METHOD_{m.name}")
 
 
 def method_from_proto(n: pb.EstimationMethod.ValueType) -> EstimationMethod:
+    """``ESTIMATION_METHOD_X`` → ``EstimationMethod.X``."""
     return EstimationMethod[pb.EstimationMethod.Name(n).removeprefix("ESTIMATION_METHOD_")]
 
 
 def action_to_proto(a: VeeAction) -> pb.VeeAction.ValueType:
+    """``VeeAction.X`` → ``VEE_ACTION_X``."""
     return pb.VeeAction.Value(f"VEE_ACTION_{a.name}")
 
 
@@ -208,6 +217,7 @@ def records_from_outcome(outcome: VeeOutcome, reading_type: str) -> list[Interva
 
 
 def finding_to_proto(finding: VeeFinding, reading_type: str) -> pb.VeeFinding:
+    """A finding about values of ``reading_type`` (an mRID) as a ``VeeFinding``."""
     msg = pb.VeeFinding(
         rule=rule_to_proto(finding.rule),
         action=action_to_proto(finding.action),
@@ -225,6 +235,7 @@ def finding_to_proto(finding: VeeFinding, reading_type: str) -> pb.VeeFinding:
 
 
 def outcome_to_proto(outcome: VeeOutcome, reading_type: str) -> pb.VeeResult:
+    """One meter's VEE outcome as a ``VeeResult`` (counts and findings)."""
     return pb.VeeResult(
         meter=common_pb2.MeterRef(meter_id=outcome.meter_id),
         accepted=outcome.accepted,
@@ -237,12 +248,14 @@ def outcome_to_proto(outcome: VeeOutcome, reading_type: str) -> pb.VeeResult:
 
 
 def window_from_proto(window: pb.LocalTimeWindow) -> LocalWindow:
+    """A ``LocalTimeWindow`` of ``SummarizeUsageRequest`` as a :class:`LocalWindow`."""
     return LocalWindow(
         window.label, window.start_minute, window.end_minute, frozenset(window.months)
     )
 
 
 def summary_to_proto(summary: UsageSummary) -> pb.UsageSummary:
+    """Determinants in Wh, varh and W as the wire's kWh, kvarh and kW doubles."""
     msg = pb.UsageSummary(
         meter=common_pb2.MeterRef(meter_id=summary.meter_id),
         period=common_pb2.Period(
