@@ -212,3 +212,17 @@ def test_months_go_to_their_own_partitions_on_postgresql(store):
     # Partitioned by end_at: the interval ending at midnight UTC is December's row.
     assert sorted(rows) == [("metering_intervals_p202611", 7), ("metering_intervals_p202612", 9)]
     assert len(store.readings(["M1"], start, start + DAY)) == 16
+
+
+def test_history_for_vee_comes_from_valid_values_only(store):
+    past = T0 - 8 * DAY
+    values = [IntervalValue(past + k * Q, 100) for k in range(1, 8 * 96 + 1)]
+    values[5] = IntervalValue(
+        values[5].end, 9999, QualityCode.ESTIMATED, VeeRule.GAP, EstimationMethod.FLAT_LOAD
+    )
+    store.write_intervals(records(values))
+    h = store.history("M1", T0, days=8)
+    # The day with an estimate in it is left out: 7 whole days, enough for HIGH_LOW.
+    assert (h.days, h.adu_wh, h.expected(end(1))) == (7, 9600, 100)
+    out = run_vee(meter(), T0, T0 + DAY, intervals=reads(varied(96, 400)), history=h)
+    assert {v.rule for v in out.intervals} == {VeeRule.HIGH_LOW}

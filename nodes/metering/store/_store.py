@@ -63,7 +63,7 @@ from powerbus.nodes.metering.store._tables import (
 from powerbus.nodes.metering.store._windows import LocalWindow, WindowTable
 from powerbus.nodes.metering.store._writer import apply_plan, check_fence, interval_row, plan_rows
 from powerbus.nodes.metering.store.migrations import MIGRATIONS
-from powerbus.nodes.metering.vee import IntervalValue, QualityCode
+from powerbus.nodes.metering.vee import History, IntervalValue, QualityCode
 
 __all__ = ["ReadingStore", "ReadingsPage", "SupersededInterval"]
 
@@ -381,6 +381,29 @@ class ReadingStore:
             interval=interval,
             rollover_wh=rollover_wh,
         )
+
+    def history(
+        self,
+        meter_id: str,
+        before: datetime,
+        *,
+        days: int = 28,
+        reading_type: str = FORWARD_DELTA_KWH,
+        interval: timedelta = timedelta(minutes=15),
+        time_zone: str = "Asia/Shanghai",
+    ) -> History:
+        """VEE's reference for a meter: its VALID values over the ``days`` before
+        ``before`` (estimates and suspect values would teach VEE their own errors)."""
+        # Intervals are named by their end: the days before ``before`` end in (.., before].
+        good = self.readings(
+            [meter_id],
+            before - timedelta(days=days) + interval,
+            before + interval,
+            reading_types=[reading_type],
+            qualities=[QualityCode.VALID],
+        )
+        pairs = ((s.value.end, s.value.wh) for s in good if s.value.wh is not None)
+        return History.from_intervals(pairs, interval=interval, zone=time_zone)
 
     def _known(self, meter_id: str) -> bool:
         with read_transaction(self.engine) as conn:
