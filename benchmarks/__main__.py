@@ -6,12 +6,23 @@ from benchmarks import (
     corba,
     lb,
     metering_poll,
+    metering_store,
     reconcile,
     recording,
     router,
 )
 
-BENCHMARKS = (router, recording, corba, lb, billing, billing_run, metering_poll, reconcile)
+BENCHMARKS = (
+    router,
+    recording,
+    corba,
+    lb,
+    billing,
+    billing_run,
+    metering_poll,
+    metering_store,
+    reconcile,
+)
 
 if __name__ == "__main__":
     for benchmark in BENCHMARKS:

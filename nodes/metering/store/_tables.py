@@ -1,0 +1,139 @@
+"""The metering store's tables, as the running code sees them (migrations/ creates them).
+
+- ``metering_intervals``: the current value of each interval, one row per
+  (meter, reading type, end): that key makes storing the same interval again a no-op.
+  On PostgreSQL it is partitioned by month of ``end_at`` (UTC months); partitions are
+  created as writes reach them (:mod:`._partitions`).
+- ``metering_interval_history``: values that were replaced (an estimate superseded by a
+  backfilled measurement), with the write that replaced them: nothing is ever lost.
+- ``metering_registers``: cumulative register reads, one per (meter, type, time).
+- ``metering_reading_types``: CIM ReadingType mRIDs and their small ids, so the wide
+  18-part code is not repeated in every row and every index entry.
+- ``metering_line_leases`` and ``metering_instances``: line ownership
+  (:mod:`powerbus.nodes.metering.ownership`), here so that a write checks its fencing
+  token in the same transaction and the same database as the insert.
+
+Quality, rule and method are stored as the proto's enum numbers, which never change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "INTERVAL_COLUMNS",
+    "UtcDateTime",
+    "history",
+    "instances",
+    "intervals",
+    "leases",
+    "reading_types",
+    "registers",
+    "tables",
+]
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, also on SQLite (which stores them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the metering store keeps UTC")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+tables = sa.MetaData()
+
+
+def _value_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("wh", sa.BigInteger, nullable=True),
+        sa.Column("raw_wh", sa.BigInteger, nullable=True),
+        sa.Column("quality", sa.SmallInteger, nullable=False),
+        sa.Column("rule", sa.SmallInteger, nullable=False),
+        sa.Column("method", sa.SmallInteger, nullable=False),
+        sa.Column("detail", sa.Text, nullable=True),
+        sa.Column("write_id", sa.BigInteger, nullable=False),
+    ]
+
+
+intervals = sa.Table(
+    "metering_intervals",
+    tables,
+    sa.Column("meter_id", sa.String(64), primary_key=True),
+    sa.Column("reading_type", sa.SmallInteger, primary_key=True),
+    sa.Column("end_at", UtcDateTime, primary_key=True),
+    *_value_columns(),
+)
+
+INTERVAL_COLUMNS = tuple(c.name for c in intervals.columns)
+"""Column order of ``metering_intervals``, which COPY writes in."""
+
+history = sa.Table(
+    "metering_interval_history",
+    tables,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("meter_id", sa.String(64), nullable=False),
+    sa.Column("reading_type", sa.SmallInteger, nullable=False),
+    sa.Column("end_at", UtcDateTime, nullable=False),
+    *_value_columns(),
+    sa.Column("superseded_by", sa.BigInteger, nullable=False),
+    sa.Column("superseded_at", UtcDateTime, nullable=False),
+    sa.Index("ix_metering_interval_history_key", "meter_id", "reading_type", "end_at"),
+)
+
+registers = sa.Table(
+    "metering_registers",
+    tables,
+    sa.Column("meter_id", sa.String(64), primary_key=True),
+    sa.Column("reading_type", sa.SmallInteger, primary_key=True),
+    sa.Column("read_at", UtcDateTime, primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+    sa.Column("quality", sa.SmallInteger, nullable=False),
+    sa.Column("rule", sa.SmallInteger, nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("write_id", sa.BigInteger, nullable=False),
+)
+
+reading_types = sa.Table(
+    "metering_reading_types",
+    tables,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("mrid", sa.String(64), nullable=False, unique=True),
+)
+
+leases = sa.Table(
+    "metering_line_leases",
+    tables,
+    sa.Column("gateway", sa.String(128), primary_key=True),
+    sa.Column("owner", sa.String(128), nullable=True),
+    # Never reset, never deleted: the fencing token only grows.
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+)
+
+instances = sa.Table(
+    "metering_instances",
+    tables,
+    sa.Column("instance_id", sa.String(128), primary_key=True),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+)
