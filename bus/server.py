@@ -40,6 +40,7 @@ from powerbus.bus.schema import SchemaRegistry
 from powerbus.bus.transport.pool import UpstreamPool
 from powerbus.bus.transport.probes import HealthProber
 from powerbus.monitoring import CallObserver, Monitoring, MonitoringConfig
+from powerbus.nodes.sdk.runner import bind_problem
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 from powerbus.traffic.v1 import traffic_pb2, traffic_pb2_grpc
@@ -53,6 +54,9 @@ _SERVER_OPTIONS = (
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    # grpcio sets SO_REUSEPORT by default: a second bus on this port would then start and
+    # share it, answering half the calls from an empty registry.
+    ("grpc.so_reuseport", 0),
 )
 
 
@@ -155,8 +159,10 @@ class BusServer(Lifecycle):
         server.add_generic_rpc_handlers((self._router,))
         try:
             port = server.add_insecure_port(str(self.config.grpc))
-        except RuntimeError as error:  # grpc's way of saying the bind failed
-            raise Unavailable(f"grpc: cannot listen on {self.config.grpc}: {error}") from None
+        except RuntimeError:  # grpc's way of saying the bind failed; it does not say why
+            raise Unavailable(
+                f"grpc: cannot listen on {self.config.grpc}: {bind_problem(self.config.grpc)}"
+            ) from None
         self.grpc_address = HostPort(self.config.grpc.host, port)
         await server.start()
         await self._health.serving()
