@@ -6,9 +6,16 @@ buses in one process do not mix). Labels are bounded by the recorder's label lim
 
 ================================================  ==========================================
 ``powerbus_requests_total``                       calls by service, method, node, caller,
-                                                  code, origin (routed, proxyless, iiop)
+                                                  code, origin (routed, proxyless): each call
+                                                  once, however many attempts it took
 ``powerbus_request_errors_total``                 calls whose code is not OK (same labels
                                                   but code)
+``powerbus_attempts_total``                       attempts by service, node, code, origin
+                                                  (a call retried once: two attempts)
+``powerbus_retries_total``                        attempts retried or out-hedged, by service
+``powerbus_iiop_requests_total``                  CORBA calls as the gateway saw them, by
+                                                  service, method, node, caller, code (each
+                                                  is also routed: counted there as a call)
 ``powerbus_request_duration_seconds``             latency histogram by service, method,
                                                   node, origin; gRPC's standard buckets
 ``powerbus_request_bytes_total``                  request bytes by service, method, node,
@@ -47,7 +54,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from powerbus.bus.kernel.calls import LATENCY_BUCKETS_S
+from powerbus.bus.kernel.calls import LATENCY_BUCKETS_S, CallOrigin
 from powerbus.load_balancer import StatusCode
 from powerbus.monitoring.alerts import Alert
 from powerbus.monitoring.recorder import TrafficRecorder
@@ -98,10 +105,21 @@ class TrafficCollector(Collector):
         received = CounterMetricFamily(
             "powerbus_response_bytes", "Response message bytes.", labels=_ROUTE
         )
+        iiop = CounterMetricFamily(
+            "powerbus_iiop_requests",
+            "CORBA calls as the gateway saw them (each is counted as a call where routed).",
+            labels=_CALL[:5],
+        )
         by_route: dict[tuple[str, ...], list[Sample]] = {}
         failed: dict[tuple[str, ...], int] = {}
         for key, tally in list(self._recorder.tallies().items()):
             origin = key.origin.value
+            if key.origin is CallOrigin.IIOP:
+                # The gateway's gRPC call for it is routed (or proxyless) and counted there.
+                iiop.add_metric(
+                    [key.service, key.method, key.node_id, key.caller, key.code], tally.count
+                )
+                continue
             requests.add_metric(
                 [key.service, key.method, key.node_id, key.caller, key.code, origin], tally.count
             )
@@ -130,7 +148,21 @@ class TrafficCollector(Collector):
         )
         for (service, method, node), n in sorted(self._recorder.in_flight().items()):
             in_flight.add_metric([service, method, node], n)
-        yield from (requests, errors, duration, sent, received, in_flight)
+        attempts = CounterMetricFamily(
+            "powerbus_attempts",
+            "Attempts to call a node, by how they ended; a retried call makes several.",
+            labels=["service", "node", "code", "origin"],
+        )
+        for (service, node, code, by), n in sorted(self._recorder.attempts().items()):
+            attempts.add_metric([service, node, code, by.value], n)
+        retries = CounterMetricFamily(
+            "powerbus_retries",
+            "Attempts whose outcome was not the call's (retried elsewhere, or out-hedged).",
+            labels=["service"],
+        )
+        for service, n in sorted(self._recorder.retries().items()):
+            retries.add_metric([service], n)
+        yield from (requests, errors, duration, sent, received, in_flight, attempts, retries, iiop)
 
     def _bus_state(self) -> Iterator[Metric]:
         nodes, services = self._state()

@@ -24,7 +24,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -170,6 +170,7 @@ class Monitoring(Lifecycle):
     def topology(self) -> Topology:
         """The node-relationship graph now."""
         unreachable = self.recorder.unreachable()
+        now = datetime.now(timezone.utc)
         nodes = [
             TopologyNode(
                 node_id=n.node_id,
@@ -180,6 +181,8 @@ class Monitoring(Lifecycle):
                 weight=n.weight,
                 zone=n.zone,
                 address=n.address,
+                silent_s=(now - n.last_heartbeat_at).total_seconds(),
+                lease_ttl_s=(n.lease_expires_at - n.last_heartbeat_at).total_seconds(),
             )
             for n in self.directory.nodes(include_down=True)
         ]
@@ -391,7 +394,8 @@ class Monitoring(Lifecycle):
             log.exception("monitoring database write failed")
 
     async def _open_history(self) -> list[Alert]:
-        """Open the database: migrate, seed edges seen lately, read alerts left active."""
+        """Open the database: migrate, seed edges seen lately, read alerts left active and
+        the latest cleared ones."""
         engine = create_engine(self._db_url, pool_size=2)
         try:
             await asyncio.to_thread(MIGRATIONS.run, engine)
@@ -407,6 +411,7 @@ class Monitoring(Lifecycle):
             alert_log = AlertLog(engine, writer=self._writer)
             keys = await asyncio.to_thread(store.recent_keys, self.now() - _SEED_EDGES_S)
             restored = await asyncio.to_thread(alert_log.unfinished)
+            restored += reversed(await asyncio.to_thread(alert_log.recent))
         except BaseException:
             await asyncio.to_thread(engine.dispose)
             raise
