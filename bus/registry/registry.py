@@ -7,6 +7,11 @@ Any instance's sweeper may mark lapsed leases down; the conditional UPDATE makes
 safe to race. An instance applies its own writes before answering, so a node that got
 its lease is already routable through that instance.
 
+A bus that stalls itself (SIGSTOP, a VM paused, a blocked event loop) took no heartbeats
+meanwhile, through no fault of the nodes: when the sweeper finds it woke up late, it first
+pushes every live lease later by the stall, as etcd renews leases after a leader stall,
+instead of marking every node down at once.
+
 A heartbeat is not a change: it renews the lease and stores the load, and ListNodes
 (which reads the database) shows both, but the directory and Watch events carry the load
 and lease expiry as of the node's last change. This keeps the change feed to membership
@@ -210,9 +215,18 @@ class Registry(Lifecycle):
         interval = self._sweep_interval.total_seconds()
         last_prune = time.monotonic()
         failing = False
+        stall = _StallMeter(interval)
         while True:
             await asyncio.sleep(interval)
             try:
+                stalled = stall.measure()
+                if stalled is not None:
+                    extended = await self._db(Store.extend, stalled)
+                    log.warning(
+                        "the bus stalled for %.1f s; %d live lease(s) extended by as much",
+                        stalled.total_seconds(),
+                        extended,
+                    )
                 now = self._clock()
                 await self._db(Store.expire, now)
                 prune = time.monotonic() - last_prune >= _PRUNE_EVERY_S
@@ -251,6 +265,37 @@ class Registry(Lifecycle):
         self._in_flight.discard(future)
         if not future.cancelled():
             future.exception()  # retrieved, so a call whose caller left is not reported
+
+
+class _StallMeter:
+    """How long the sweeper overslept: its event loop, or the whole process, stood still.
+
+    Compares monotonic progress between ticks with the sleep asked for, and wall-clock
+    progress with monotonic (a suspended machine stops the monotonic clock, not the wall
+    clock). Below ``max(1 s, 2 x interval)`` it is scheduling noise, not a stall.
+
+    >>> meter = _StallMeter(0.5, clocks=iter([(0.0, 0.0), (0.5, 0.5), (21.0, 21.0)]).__next__)
+    >>> meter.measure() is None, meter.measure()
+    (True, datetime.timedelta(seconds=20))
+    """
+
+    def __init__(
+        self,
+        interval: float,
+        *,
+        clocks: Callable[[], tuple[float, float]] = lambda: (time.monotonic(), time.time()),
+    ) -> None:
+        self._interval = interval
+        self._clocks = clocks
+        self._threshold = max(1.0, 2 * interval)
+        self._last = clocks()
+
+    def measure(self) -> timedelta | None:
+        """The stall since the last tick, or None."""
+        (mono, wall), (last_mono, last_wall) = self._clocks(), self._last
+        self._last = (mono, wall)
+        late = max(mono - last_mono, wall - last_wall) - self._interval
+        return timedelta(seconds=late) if late >= self._threshold else None
 
 
 def _mapped(call: Callable[[], T]) -> T:
