@@ -26,7 +26,8 @@ def node_json(node: NodeRecord, *, now: datetime) -> dict[str, object]:
         "kind": node.kind,
         "address": node.address,
         "services": list(node.services),
-        "health": node.health.value,
+        # The dashboard's words: up, draining, down (lease lapsed) or left (deregistered).
+        "health": "left" if node.left else node.health.value,
         "weight": node.weight,
         "zone": node.zone,
         "priority": node.priority.value,

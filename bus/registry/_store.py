@@ -292,4 +292,5 @@ def _record(row: Mapping[Any, Any]) -> NodeRecord:
         last_heartbeat_at=row["last_heartbeat_at"],
         lease_expires_at=row["lease_expires_at"],
         lease_id=row["lease_id"],
+        down_since=row["down_since"],
     )
