@@ -136,6 +136,9 @@ class BusServer(Lifecycle):
             channel_for=self._upstreams.channel,
         )
         balancers.on_members = self._prober.reconcile
+        self.monitoring.watch_balancers(
+            lambda: [lane.balancer.snapshot() for lane in balancers.lanes()]
+        )
         balancers.start()
         await self._prober.start()
         self._router = Router(

@@ -29,6 +29,20 @@ buses in one process do not mix). Labels are bounded by the recorder's label lim
 ``powerbus_label_values_folded_total``            label values counted as ``other``
 ================================================  ==========================================
 
+With :class:`BalancerCollector`, each service's load-balancing state too:
+
+================================================  ==========================================
+``powerbus_balancer_panic``                       1 while the service's balancer is in panic
+``powerbus_balancer_standby_active``              1 while standby nodes take the calls
+``powerbus_service_breaker_state``                1 for the service breaker's state (closed,
+                                                  open, half_open)
+``powerbus_outlier_ejections_detected_total``     outlier ejections found, and
+``powerbus_outlier_ejections_enforced_total``     carried out, by service
+``powerbus_node_ejected``                         1 while the node is ejected, by service, node
+``powerbus_node_in_rotation``                     1 while the node takes new calls
+``powerbus_node_breaker_state``                   1 for the node breaker's state
+================================================  ==========================================
+
 >>> from powerbus.bus.kernel.calls import CallRecord
 >>> recorder = TrafficRecorder()
 >>> recorder.call_finished(CallRecord("Echo", "Echo", "echo-1", "demo", "OK", 0.002, 8, 9))
@@ -43,7 +57,7 @@ powerbus_requests_total{caller="demo", code="OK", method="Echo", node="echo-1",
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -55,13 +69,13 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from powerbus.bus.kernel.calls import LATENCY_BUCKETS_S, CallOrigin
-from powerbus.load_balancer import StatusCode
+from powerbus.load_balancer import BalancerSnapshot, BreakerState, StatusCode
 from powerbus.monitoring.alerts import Alert
 from powerbus.monitoring.recorder import TrafficRecorder
 from powerbus.monitoring.tally import Sample
 from powerbus.monitoring.topology import ServiceView, TopologyNode
 
-__all__ = ["TrafficCollector", "scrape"]
+__all__ = ["BalancerCollector", "TrafficCollector", "scrape"]
 
 _CALL = ["service", "method", "node", "caller", "code", "origin"]
 _ROUTE = ["service", "method", "node", "origin"]
@@ -197,6 +211,72 @@ class TrafficCollector(Collector):
         for label in ("caller", "node", "service", "method"):
             folded.add_metric([label], self._recorder.folded(label))
         yield from (up, healthy, alerts, folded)
+
+
+_BREAKER_STATES = [state.value for state in BreakerState]
+
+
+class BalancerCollector(Collector):
+    """Exports every service's balancer (``snapshots`` at scrape time): panic, standby,
+    breakers, ejections, rotation. Labels are services and nodes, both bounded by the
+    registry."""
+
+    def __init__(self, snapshots: Callable[[], Iterable[BalancerSnapshot]]) -> None:
+        self._snapshots = snapshots
+
+    def collect(self) -> Iterator[Metric]:
+        panic = GaugeMetricFamily(
+            "powerbus_balancer_panic", "1 while the balancer is in panic.", labels=["service"]
+        )
+        standby = GaugeMetricFamily(
+            "powerbus_balancer_standby_active",
+            "1 while standby nodes take the service's calls.",
+            labels=["service"],
+        )
+        breaker = GaugeMetricFamily(
+            "powerbus_service_breaker_state",
+            "1 for the service breaker's current state.",
+            labels=["service", "state"],
+        )
+        detected = CounterMetricFamily(
+            "powerbus_outlier_ejections_detected",
+            "Outlier ejections found.",
+            labels=["service"],
+        )
+        enforced = CounterMetricFamily(
+            "powerbus_outlier_ejections_enforced",
+            "Outlier ejections carried out.",
+            labels=["service"],
+        )
+        ejected = GaugeMetricFamily(
+            "powerbus_node_ejected", "1 while the node is ejected.", labels=["service", "node"]
+        )
+        rotation = GaugeMetricFamily(
+            "powerbus_node_in_rotation",
+            "1 while the node takes new calls.",
+            labels=["service", "node"],
+        )
+        node_breaker = GaugeMetricFamily(
+            "powerbus_node_breaker_state",
+            "1 for the node breaker's current state.",
+            labels=["service", "node", "state"],
+        )
+        for snap in sorted(self._snapshots(), key=lambda s: s.service):
+            service = snap.service
+            panic.add_metric([service], float(snap.panic))
+            standby.add_metric([service], float(snap.standby_active))
+            for state in _BREAKER_STATES:
+                breaker.add_metric([service, state], float(snap.service_breaker == state))
+            detected.add_metric([service], snap.ejections_detected)
+            enforced.add_metric([service], snap.ejections_enforced)
+            for node in snap.nodes:
+                ejected.add_metric([service, node.node_id], float(node.ejected_for_s > 0))
+                rotation.add_metric([service, node.node_id], float(node.in_rotation))
+                for state in _BREAKER_STATES:
+                    node_breaker.add_metric(
+                        [service, node.node_id, state], float(node.breaker == state)
+                    )
+        yield from (panic, standby, breaker, detected, enforced, ejected, rotation, node_breaker)
 
 
 def scrape(registry: CollectorRegistry) -> bytes:

@@ -23,7 +23,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -35,6 +35,7 @@ from powerbus.bus.kernel.calls import CallObserver, NullObserver
 from powerbus.bus.kernel.database import create_engine
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.nodes import DirectoryView, NodeHealth
+from powerbus.load_balancer import BalancerSnapshot
 from powerbus.monitoring.alert_log import AlertLog
 from powerbus.monitoring.alerts import Alert, AlertBook
 from powerbus.monitoring.api import monitoring_routes
@@ -43,7 +44,7 @@ from powerbus.monitoring.findings import findings
 from powerbus.monitoring.health import HealthLog
 from powerbus.monitoring.history import RollupStore
 from powerbus.monitoring.impact import Impact, impact_of
-from powerbus.monitoring.metrics import TrafficCollector, scrape
+from powerbus.monitoring.metrics import BalancerCollector, TrafficCollector, scrape
 from powerbus.monitoring.migrations import MIGRATIONS
 from powerbus.monitoring.recorder import LabelLimits, TrafficRecorder
 from powerbus.monitoring.reports import TrafficReportsServicer
@@ -163,6 +164,10 @@ class Monitoring(Lifecycle):
         await asyncio.to_thread(engine.dispose)
 
     # What the API and the CLI read.
+
+    def watch_balancers(self, snapshots: Callable[[], Iterable[BalancerSnapshot]]) -> None:
+        """Export the balancers' state (panic, breakers, ejections) on ``/metrics``."""
+        self.registry.register(BalancerCollector(snapshots))
 
     def scrape(self) -> bytes:
         return scrape(self.registry)

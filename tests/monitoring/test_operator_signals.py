@@ -123,3 +123,21 @@ def test_the_node_down_message_is_true_to_the_lease():
 
     assert "lapsed" not in message(1.0) and "before its 10 s lease ran out" in message(1.0)
     assert message(12.0) == "echo-2 (echo) is down: no heartbeat for 12 s, so its 10 s lease lapsed"
+
+
+async def test_balancer_state_is_on_metrics(bus_server, runners):
+    from monitoring_support import get_text
+
+    from powerbus.nodes.echo import EchoNode
+
+    bus = await bus_server()
+    await runners(EchoNode(), bus=bus, node_id="echo-1")
+    text = await get_text(bus, "/metrics")
+    for line in (
+        f'powerbus_balancer_panic{{service="{ECHO}"}} 0.0',
+        f'powerbus_service_breaker_state{{service="{ECHO}",state="closed"}} 1.0',
+        f'powerbus_node_in_rotation{{node="echo-1",service="{ECHO}"}} 1.0',
+        f'powerbus_node_ejected{{node="echo-1",service="{ECHO}"}} 0.0',
+        f'powerbus_outlier_ejections_enforced_total{{service="{ECHO}"}} 0.0',
+    ):
+        assert line in text, line
