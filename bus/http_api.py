@@ -6,7 +6,7 @@ rest) with ``routes=``; the registry's stay here so the bus serves them without 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
 from starlette.applications import Starlette
@@ -37,11 +37,20 @@ def node_json(node: NodeRecord, *, now: datetime) -> dict[str, object]:
     }
 
 
-def create_http_app(directory: Directory, *, routes: Sequence[BaseRoute] = ()) -> Starlette:
+def create_http_app(
+    directory: Directory,
+    *,
+    routes: Sequence[BaseRoute] = (),
+    problems: Callable[[], Sequence[str]] = tuple,
+) -> Starlette:
     """The Starlette app served on the bus's HTTP port: ``/healthz``, ``/api/nodes``,
-    ``/api/services``, then ``routes``."""
+    ``/api/services``, then ``routes``. ``/healthz`` answers 503 with one line per
+    ``problems()`` (the registry database deleted, damaged or unreachable), else "ok"."""
 
     async def healthz(_request: Request) -> PlainTextResponse:
+        found = problems()
+        if found:
+            return PlainTextResponse("".join(f"{p}\n" for p in found), status_code=503)
         return PlainTextResponse("ok\n")
 
     async def nodes(request: Request) -> JSONResponse:

@@ -172,7 +172,9 @@ class BusServer(Lifecycle):
 
         self._http = HttpServer(
             create_http_app(
-                directory, routes=[*self.monitoring.routes(), *balancer_routes(balancers)]
+                directory,
+                routes=[*self.monitoring.routes(), *balancer_routes(balancers)],
+                problems=self._problems,
             ),
             self.config.http,
         )
@@ -215,6 +217,11 @@ class BusServer(Lifecycle):
         await self._upstreams.close()
         await self.monitoring.stop()
         await self.registry.stop()
+
+    def _problems(self) -> list[str]:
+        """What makes ``/healthz`` red."""
+        problem = self.registry.problem
+        return [f"registry database: {problem}"] if problem else []
 
     def _on_change(self, change: DirectoryChange) -> None:
         self._rebuild_schema()

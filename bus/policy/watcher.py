@@ -130,5 +130,8 @@ class PolicyWatcher(Lifecycle):
 async def _in_thread(call: Callable[[], T]) -> T:
     try:
         return await asyncio.to_thread(call)
-    except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
-        raise Unavailable("the registry database is unavailable") from exc
+    except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+        # One line for the client: the driver's reason, never the SQL (a damaged file
+        # raises DatabaseError, which is not an OperationalError).
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1]
+        raise Unavailable(f"the registry database is unavailable: {''.join(reason)}") from exc

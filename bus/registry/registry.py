@@ -34,6 +34,7 @@ from powerbus.bus.kernel.database import create_engine
 from powerbus.bus.kernel.errors import ConfigError, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.nodes import Load, NodeRecord
+from powerbus.bus.registry._dbcheck import DatabaseCheck, reason_of
 from powerbus.bus.registry._servicer import RegistryServicer
 from powerbus.bus.registry._store import Store
 from powerbus.bus.registry._validation import check_registration
@@ -52,6 +53,8 @@ T = TypeVar("T")
 # Pollers more than this far behind reload the whole table instead of reading the log.
 CHANGE_LOG_RETENTION = timedelta(minutes=10)
 _PRUNE_EVERY_S = 60.0
+# SQLite's quick_check reads every page: cheap for a registry, not for every sweep.
+_INTEGRITY_EVERY_S = 5.0
 _WATCH_BACKLOG = 1024
 
 
@@ -103,6 +106,17 @@ class Registry(Lifecycle):
         self._sync_lock = asyncio.Lock()
         self._in_flight: set[asyncio.Future[Any]] = set()
         self._watches: set[Watch] = set()
+        self._check = DatabaseCheck(db_url)
+        self._problem: str | None = None
+        self._damage: str | None = None
+        self._last_integrity = 0.0
+        self._last_prune = time.monotonic()
+
+    @property
+    def problem(self) -> str | None:
+        """What is wrong with the database now (deleted, damaged, unreachable), or None;
+        checked by the sweeper."""
+        return self._problem
 
     @property
     def servicer(self) -> RegistryServicer:
@@ -130,9 +144,13 @@ class Registry(Lifecycle):
             try:
                 await asyncio.to_thread(_mapped, functools.partial(MIGRATIONS.run, engine))
                 delta = await asyncio.to_thread(_mapped, functools.partial(store.read_since, -1))
+            except Unavailable as exc:
+                await asyncio.to_thread(engine.dispose)
+                raise Unavailable(f"{self._check.where}: {exc.message}") from None
             except BaseException:
                 await asyncio.to_thread(engine.dispose)
                 raise
+            self._check.opened()
             self._engine, self._store = engine, store
             self._directory._apply(delta)
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="registry-sweeper")
@@ -213,38 +231,56 @@ class Registry(Lifecycle):
 
     async def _sweep_forever(self) -> None:
         interval = self._sweep_interval.total_seconds()
-        last_prune = time.monotonic()
-        failing = False
         stall = _StallMeter(interval)
+        failing: str | None = None
         while True:
             await asyncio.sleep(interval)
             try:
-                stalled = stall.measure()
-                if stalled is not None:
-                    extended = await self._db(Store.extend, stalled)
-                    log.warning(
-                        "the bus stalled for %.1f s; %d live lease(s) extended by as much",
-                        stalled.total_seconds(),
-                        extended,
-                    )
-                now = self._clock()
-                await self._db(Store.expire, now)
-                prune = time.monotonic() - last_prune >= _PRUNE_EVERY_S
-                log_before = now - CHANGE_LOG_RETENTION if prune else None
-                down_before = now - self._down_retention
-                await self._db(Store.purge, now, down_before=down_before, log_before=log_before)
-                if prune:
-                    last_prune = time.monotonic()
-                await self._sync()
+                await self._sweep(stall)
             except Exception as exc:
                 # Keep sweeping: the database may come back. Say so once, not every tick.
-                if not failing:
+                if failing is None:
                     log.warning("registry sweep failed, will retry: %s", exc, exc_info=True)
-                failing = True
+                failing = str(exc)
             else:
-                if failing:
+                if failing is not None:
                     log.info("registry sweep works again")
-                failing = False
+                failing = None
+            problem = await self._database_problem() or failing
+            if problem != self._problem:
+                log.log(
+                    logging.ERROR if problem else logging.INFO,
+                    "registry database: %s",
+                    problem or "sound again",
+                )
+            self._problem = problem
+
+    async def _sweep(self, stall: _StallMeter) -> None:
+        stalled = stall.measure()
+        if stalled is not None:
+            extended = await self._db(Store.extend, stalled)
+            log.warning(
+                "the bus stalled for %.1f s; %d live lease(s) extended by as much",
+                stalled.total_seconds(),
+                extended,
+            )
+        now = self._clock()
+        await self._db(Store.expire, now)
+        prune = time.monotonic() - self._last_prune >= _PRUNE_EVERY_S
+        log_before = now - CHANGE_LOG_RETENTION if prune else None
+        down_before = now - self._down_retention
+        await self._db(Store.purge, now, down_before=down_before, log_before=log_before)
+        if prune:
+            self._last_prune = time.monotonic()
+        await self._sync()
+
+    async def _database_problem(self) -> str | None:
+        """The file's state every sweep; its integrity every few seconds (last answer kept)."""
+        problem = self._check.file_problem()
+        if problem is None and time.monotonic() - self._last_integrity >= _INTEGRITY_EVERY_S:
+            self._last_integrity = time.monotonic()
+            self._damage = await asyncio.to_thread(self._check.integrity_problem)
+        return problem or self._damage
 
     def _require_running(self) -> Store:
         if self._store is None:
@@ -299,9 +335,9 @@ class _StallMeter:
 
 
 def _mapped(call: Callable[[], T]) -> T:
-    """Run ``call``, mapping database failures onto the powerbus error tree."""
+    """Run ``call``, mapping database failures onto the powerbus error tree: one line,
+    the driver's reason, never SQL (a corrupt file raises DatabaseError, not Operational)."""
     try:
         return call()
-    except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
-        log.warning("registry database unavailable: %s", exc)
-        raise Unavailable("the registry database is unavailable") from exc
+    except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+        raise Unavailable(f"the registry database is unavailable: {reason_of(exc)}") from exc
