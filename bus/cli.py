@@ -5,6 +5,9 @@ Every subcommand has ``--help`` with an example. Tables have a ``--json`` twin f
 
 from __future__ import annotations
 
+from importlib.metadata import version as package_version
+from typing import Annotated
+
 import typer
 
 from powerbus.adapters.corba.idl.cli import app as idl_app
@@ -30,7 +33,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("bus")(bus_command)
-app.command("node", context_settings=KIND_CONTEXT)(node_command)
+app.command("node", context_settings=KIND_CONTEXT, add_help_option=False)(node_command)
 app.command("nodes")(nodes_command)
 app.command("call")(call_command)
 app.command("demo")(demo_command)
@@ -39,6 +42,27 @@ app.command("topology")(topology_command)
 app.add_typer(idl_app, name="idl", help="Generate or check the CORBA IDL derived from the protos.")
 app.add_typer(policy_app, name="policy", help="Per-service load balancing and fault tolerance.")
 app.add_typer(sim_app, name="sim", help="Simulators of the real systems adapters talk to.")
+
+
+def _version(show: bool) -> None:
+    if show:
+        typer.echo(f"powerbus {package_version('powerbus')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """powerbus — the integration bus of a power utility's marketing systems.
+
+    Start a bus, start nodes on it, call any registered service through it, watch it.
+    """
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from http.client import HTTPException
 from typing import Any
 
 from powerbus.bus.kernel.errors import InvalidArgument, NotFound, Unavailable
@@ -35,6 +36,12 @@ def fetch_text(http: str, path: str, *, timeout: float) -> str:
         if error.code == 400:
             raise InvalidArgument("query", str(message)) from None
         raise Unavailable(f"{url}: HTTP {error.code}: {message}") from None
+    except HTTPException:
+        # An HTTP/2-only server (the bus's gRPC port) answers HTTP/1.1 with binary frames.
+        raise Unavailable(
+            f"{http} does not answer HTTP/1.1 (the bus's gRPC port?): give --http the bus's"
+            " HTTP port"
+        ) from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise Unavailable(f"cannot reach the bus's HTTP port at {http}: {reason}") from None

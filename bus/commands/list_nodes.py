@@ -47,7 +47,7 @@ def nodes_command(
 
         powerbus nodes --bus 127.0.0.1:50051 --all
     """
-    with exit_on_error(), bus_channel(bus) as channel:
+    with exit_on_error(bus), bus_channel(bus) as channel:
         reply = registry_pb2_grpc.RegistryStub(channel).ListNodes(
             registry_pb2.ListNodesRequest(service=service, include_down=all_nodes), timeout=timeout
         )

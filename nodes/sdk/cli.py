@@ -13,17 +13,19 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from powerbus.bus.kernel.addresses import parse_host_port
 from powerbus.bus.kernel.config import resolve
 from powerbus.bus.kernel.errors import ConfigError, PowerbusError
 from powerbus.bus.kernel.lifecycle import run_event_loop
 from powerbus.nodes.sdk.config import NodeConfig, NodePriority
-from powerbus.nodes.sdk.kinds import NODE_KINDS, load_kind
+from powerbus.nodes.sdk.kinds import NODE_KINDS, kind_options, load_kind
 from powerbus.nodes.sdk.process import run_node
 
 __all__ = ["KIND_CONTEXT", "kind_settings", "node_command"]
@@ -31,7 +33,11 @@ __all__ = ["KIND_CONTEXT", "kind_settings", "node_command"]
 _KINDS_HELP = f"What to run: {', '.join(sorted(NODE_KINDS))}."
 
 KIND_CONTEXT: dict[str, Any] = {"allow_extra_args": True, "ignore_unknown_options": True}
-"""Context settings the ``node`` command is registered with, so kinds get their options."""
+"""Context settings the ``node`` command is registered with, so kinds get their options.
+Register it with ``add_help_option=False`` too: ``--help`` after a KIND shows that kind's
+own options, which click's built-in help cannot know."""
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 T = TypeVar("T")
 
@@ -80,9 +86,41 @@ def _build_node(kind: str, settings: NodeConfig, config: Path | None, extra: Seq
     return node_class.from_config(settings, config_file=config)
 
 
+def _kind_help(kind: str) -> str:
+    """The help text of ``kind``'s own options, or what is wrong with the kind."""
+    if kind not in NODE_KINDS:
+        return f"Unknown kind {kind!r}. {_KINDS_HELP}"
+    options = kind_options(kind)
+    if not options:
+        return f"Kind {kind} takes no options of its own."
+    lines = [f"Options of {kind} (flags > POWERBUS_* > its TOML table):"]
+    for flag, default, text in options:
+        value = f" [default: {default}]" if default else ""
+        lines.append(f"  {flag} VALUE")
+        lines += textwrap.wrap(
+            text + value, width=80, initial_indent=" " * 6, subsequent_indent=" " * 6
+        )
+    return "\n".join(lines)
+
+
+def _address(value: str | None, field: str) -> str | None:
+    """``HOST:PORT`` or a usage error naming the flag (``50051``, ``http://…`` are not)."""
+    if value is None:
+        return None
+    try:
+        parse_host_port(value, field=field)
+    except PowerbusError:
+        raise typer.BadParameter(
+            f"expected HOST:PORT such as 127.0.0.1:50051, got {value!r}", param_hint=field
+        ) from None
+    return value
+
+
 def node_command(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Argument(metavar="KIND", help=_KINDS_HELP, show_default=False)],
+    kind: Annotated[
+        str | None, typer.Argument(metavar="KIND", help=_KINDS_HELP, show_default=False)
+    ] = None,
     bus: Annotated[
         str | None, typer.Option("--bus", metavar="HOST:PORT", help="The bus's gRPC address.")
     ] = None,
@@ -125,24 +163,40 @@ def node_command(
     config: Annotated[
         Path | None, typer.Option("--config", metavar="FILE", help="TOML file with a [node] table.")
     ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR.")
+    ] = "INFO",
+    show_help: Annotated[
+        bool, typer.Option("--help", "-h", help="Show this message, and KIND's own options.")
+    ] = False,
 ) -> None:
     """Run a node: serve its gRPC services, register with the bus, heartbeat, drain on
     SIGTERM/SIGINT and exit 0.
 
     Settings come from flags, then POWERBUS_* environment variables (POWERBUS_BUS,
     POWERBUS_ID, ...), then the [node] table of --config. Options of the kind itself
-    follow (corba-gateway: --iiop, --ior-file, --naming; legacy-cis: --ior-file or
-    --naming, --mapping; see docs/corba.md).
+    follow; `powerbus node KIND --help` lists them (corba-gateway: --iiop,
+    --naming-prefix, --corba-timeout, --stubs-dir, ...; legacy-cis: --mapping, ...; see
+    docs/corba.md).
 
     Example, an echo node on a free port, its address written to echo-1.json:
 
     \b
-        powerbus node echo --bus 127.0.0.1:50051 --listen 127.0.0.1:0 --id echo-1 \\
-            --state-file echo-1.json
+        powerbus node echo --bus 127.0.0.1:50051 --listen 127.0.0.1:0 \\
+            --id echo-1 --state-file echo-1.json
     """
+    if show_help or kind is None:
+        typer.echo(ctx.get_help())
+        if kind is not None:
+            typer.echo("\n" + _kind_help(kind))
+        raise typer.Exit(0 if show_help else 2)
+    if log_level.upper() not in _LOG_LEVELS:
+        raise typer.BadParameter(
+            f"expected one of {', '.join(_LOG_LEVELS)}", param_hint="--log-level"
+        )
     flags = {
-        "bus": bus,
-        "listen": listen,
+        "bus": _address(bus, "--bus"),
+        "listen": _address(listen, "--listen"),
         "id": node_id,
         "state_file": state_file,
         "weight": weight,
@@ -161,7 +215,8 @@ def node_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=getattr(logging, log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         run_event_loop(run_node(node, settings))
