@@ -32,7 +32,7 @@ from powerbus.bus.policy import (
     PolicyWatcher,
     load_policy_defaults,
 )
-from powerbus.bus.reflection import SchemaReflection
+from powerbus.bus.reflection import SchemaReflection, reflection_v1_file
 from powerbus.bus.registry import DirectoryChange, Registry
 from powerbus.bus.router import Balancers, Router
 from powerbus.bus.router.status import balancer_routes
@@ -96,6 +96,8 @@ class BusServer(Lifecycle):
                 policy_pb2.DESCRIPTOR,
             ).file
         )
+        self._own_files.append(reflection_v1_file())
+        self._own_services = [f"{f.package}.{s.name}" for f in self._own_files for s in f.service]
         self._upstreams = UpstreamPool()
         # Load balancing and fault tolerance per service: defaults from the policy file,
         # overrides from the registry database (powerbus policy set).
@@ -156,10 +158,9 @@ class BusServer(Lifecycle):
         traffic_pb2_grpc.add_TrafficReportsServicer_to_server(self.monitoring.reports, server)
         policy_pb2_grpc.add_PoliciesServicer_to_server(self._policies_servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health.servicer, server)
-        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-            SchemaReflection(self.schema), server
-        )
-        server.add_generic_rpc_handlers((self._router,))
+        reflection = SchemaReflection(self.schema, served=self._served)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection, server)
+        server.add_generic_rpc_handlers((reflection.v1_handler(), self._router))
         try:
             port = server.add_insecure_port(str(self.config.grpc))
         except RuntimeError:  # grpc's way of saying the bind failed; it does not say why
@@ -217,6 +218,10 @@ class BusServer(Lifecycle):
         await self._upstreams.close()
         await self.monitoring.stop()
         await self.registry.stop()
+
+    def _served(self) -> list[str]:
+        """The services reflection lists: the bus's own and those a node serves."""
+        return [*self._own_services, *self.registry.directory.services()]
 
     def _problems(self) -> list[str]:
         """What makes ``/healthz`` red."""
