@@ -17,6 +17,7 @@ from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from powerbus.bus.access_log import AccessLog
 from powerbus.bus.config import BusConfig
 from powerbus.bus.health import BusHealth
 from powerbus.bus.http_api import create_http_app
@@ -86,6 +87,8 @@ class BusServer(Lifecycle):
         )
         # An observer given here replaces the recorder on the routed path (tests, benchmarks).
         self._observer = observer if observer is not None else self.monitoring.observer
+        if config.access_log:
+            self._observer = AccessLog(self._observer)
         self.schema = SchemaRegistry()
         self._own_files: list[descriptor_pb2.FileDescriptorProto] = list(
             descriptor_set_for(

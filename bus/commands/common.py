@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -13,10 +11,13 @@ import typer
 
 from powerbus.bus.kernel.addresses import parse_host_port
 from powerbus.bus.kernel.errors import PowerbusError
+from powerbus.nodes.sdk.cli import LogFormatOption
+from powerbus.nodes.sdk.cli import configure_logging as configure_node_logging
 
 __all__ = [
     "BusOption",
     "JsonOption",
+    "LogFormatOption",
     "TimeoutOption",
     "bus_channel",
     "configure_logging",
@@ -50,12 +51,11 @@ TimeoutOption = Annotated[
 ]
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def configure_logging(level: str = "INFO", *, log_format: str = "text") -> None:
+    """Log to stderr, as text or one JSON object a line (``log_format="json"``)."""
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("expected text or json", param_hint="--log-format")
+    configure_node_logging(level, log_format=log_format)
 
 
 @contextmanager

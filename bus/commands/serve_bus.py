@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from powerbus.bus.commands.common import configure_logging, exit_on_error
+from powerbus.bus.commands.common import LogFormatOption, configure_logging, exit_on_error
 from powerbus.bus.config import BusConfig
 from powerbus.bus.kernel.config import resolve
 from powerbus.bus.kernel.lifecycle import run_until_signalled
@@ -67,6 +67,15 @@ def bus_command(
     log_level: Annotated[
         str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO",
+    log_format: LogFormatOption = "text",
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log every routed call (logger powerbus.access), as Envoy does. [off]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a bus: registry, router, health and reflection on one gRPC port, HTTP beside it.
 
@@ -74,9 +83,11 @@ def bus_command(
 
     Example:
 
+    \b
         powerbus bus --grpc 127.0.0.1:50051 --http 127.0.0.1:8080 --db sqlite:///powerbus.db
+        powerbus bus --log-format json --access-log      # JSON lines, one per routed call
     """
-    configure_logging(log_level)
+    configure_logging(log_level, log_format=log_format)
     with exit_on_error():
         cfg = resolve(
             BusConfig,
@@ -87,6 +98,7 @@ def bus_command(
                 "state_file": state_file,
                 "lease_ttl": lease_ttl,
                 "policy_file": policy_file,
+                "access_log": access_log,
             },
             config_file=config,
         )

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import logging
+import sys
 import textwrap
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -28,7 +31,7 @@ from powerbus.nodes.sdk.config import NodeConfig, NodePriority
 from powerbus.nodes.sdk.kinds import NODE_KINDS, kind_options, load_kind
 from powerbus.nodes.sdk.process import run_node
 
-__all__ = ["KIND_CONTEXT", "kind_settings", "node_command"]
+__all__ = ["KIND_CONTEXT", "JsonLogFormatter", "configure_logging", "kind_settings", "node_command"]
 
 _KINDS_HELP = f"What to run: {', '.join(sorted(NODE_KINDS))}."
 
@@ -40,6 +43,63 @@ own options, which click's built-in help cannot know."""
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 T = TypeVar("T")
+
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+}
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: ``ts`` (UTC, ISO 8601), ``level``, ``logger``, ``msg``,
+    ``exc`` when there is a traceback, and whatever the call passed as ``extra=``.
+
+    >>> record = logging.LogRecord("powerbus.access", logging.INFO, "", 0, "call", None, None)
+    >>> record.created, record.node = 0.0, "echo-1"
+    >>> JsonLogFormatter().format(record)
+    '{"ts": "1970-01-01T00:00:00.000Z", "level": "INFO", "logger": "powerbus.access", \
+"msg": "call", "node": "echo-1"}'
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = time.gmtime(record.created)
+        millis = int(record.created * 1000) % 1000
+        entry: dict[str, object] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", moment) + f".{millis:03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS and not key.startswith("_"):
+                entry[key] = value
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str = "INFO", *, log_format: str = "text") -> None:
+    """Log to stderr at ``level``, as text or (``log_format="json"``) one JSON object a
+    line, for log shippers (Loki, Elasticsearch, journald)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True
+    )
+
+
+LogFormatOption = Annotated[
+    str,
+    typer.Option(
+        "--log-format",
+        metavar="FORMAT",
+        help="text, or json: one JSON object per line (ts, level, logger, msg, ...).",
+    ),
+]
 
 
 def kind_settings(
@@ -166,6 +226,7 @@ def node_command(
     log_level: Annotated[
         str, typer.Option("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO",
+    log_format: LogFormatOption = "text",
     show_help: Annotated[
         bool, typer.Option("--help", "-h", help="Show this message, and KIND's own options.")
     ] = False,
@@ -214,10 +275,7 @@ def node_command(
     except PowerbusError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(log_level, log_format=log_format)
     try:
         run_event_loop(run_node(node, settings))
     except PowerbusError as exc:
