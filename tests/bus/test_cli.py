@@ -24,6 +24,7 @@ SUBCOMMANDS = [
     "policy list",
     "policy keys",
     "sim legacy-cis",
+    "config check",
 ]
 
 
