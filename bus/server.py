@@ -8,8 +8,12 @@ a grace period for calls in flight.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import logging
 import os
+import signal
 from collections.abc import Callable
 
 import grpc
@@ -24,12 +28,13 @@ from powerbus.bus.http_api import create_http_app
 from powerbus.bus.http_server import HttpServer
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.descriptors import descriptor_set_for
-from powerbus.bus.kernel.errors import Unavailable
+from powerbus.bus.kernel.errors import PowerbusError, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.statefile import write_state_file
 from powerbus.bus.policy import (
     PoliciesServicer,
     PolicyBook,
+    PolicyDefaults,
     PolicyWatcher,
     load_policy_defaults,
 )
@@ -40,13 +45,13 @@ from powerbus.bus.router.status import balancer_routes
 from powerbus.bus.schema import SchemaRegistry
 from powerbus.bus.transport.pool import UpstreamPool
 from powerbus.bus.transport.probes import HealthProber
-from powerbus.monitoring import CallObserver, Monitoring, MonitoringConfig
+from powerbus.monitoring import AlertRule, CallObserver, Monitoring, MonitoringConfig
 from powerbus.nodes.sdk.runner import bind_problem
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 from powerbus.traffic.v1 import traffic_pb2, traffic_pb2_grpc
 
-__all__ = ["BusServer"]
+__all__ = ["BusServer", "Reloaded"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,14 @@ _SERVER_OPTIONS = (
     # share it, answering half the calls from an empty registry.
     ("grpc.so_reuseport", 0),
 )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Reloaded:
+    """What SIGHUP re-reads from the config files: alert rules and policy defaults."""
+
+    rules: tuple[AlertRule, ...]
+    policy: PolicyDefaults | None = None
 
 
 class BusServer(Lifecycle):
@@ -74,8 +87,13 @@ class BusServer(Lifecycle):
         config: BusConfig,
         observer: CallObserver | None = None,
         monitoring: MonitoringConfig | None = None,
+        reload: Callable[[], Reloaded] | None = None,
     ) -> None:
         self.config = config
+        # SIGHUP re-reads the config files through this (alert rules, policy defaults);
+        # a file that no longer holds is logged and the running configuration kept.
+        self._reload = reload
+        self._reloading: set[asyncio.Task[bool]] = set()
         self.registry = Registry(
             db_url=config.db, lease_ttl=config.lease_ttl, sweep_interval=config.sweep_interval
         )
@@ -192,11 +210,39 @@ class BusServer(Lifecycle):
                     "pid": os.getpid(),
                 },
             )
+        if self._reload is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
         log.info("bus serving gRPC on %s, HTTP on %s", self.grpc_address, self.http_address)
+
+    def _on_sighup(self) -> None:
+        task = asyncio.create_task(self.reload(), name="config reload")
+        self._reloading.add(task)
+        task.add_done_callback(self._reloading.discard)
+
+    async def reload(self) -> bool:
+        """Re-read the config files (what SIGHUP does); whether they held."""
+        if self._reload is None or self._policy_watcher is None:
+            return False
+        try:
+            fresh = await asyncio.to_thread(self._reload)
+        except PowerbusError as exc:
+            log.error("configuration not reloaded, the running one stays: %s", exc)
+            return False
+        self.monitoring.replace_rules(fresh.rules)
+        if fresh.policy is not None:
+            self._policy_watcher.replace_defaults(fresh.policy)
+        log.info("configuration reloaded: %d alert rule(s)", len(fresh.rules))
+        return True
 
     async def stop(self) -> None:
         """Stop serving; idempotent. Calls in flight get ``drain_grace`` to finish."""
         server, self._server = self._server, None
+        if self._reload is not None:
+            with contextlib.suppress(RuntimeError):  # no loop or no handler: nothing to undo
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        for task in list(self._reloading):
+            task.cancel()
+        await asyncio.gather(*self._reloading, return_exceptions=True)
         if server is not None:
             if self._health is not None:
                 await self._health.shutting_down()

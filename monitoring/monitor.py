@@ -16,6 +16,7 @@ queue, so a slow database delays history, never the router or the tick.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -48,7 +49,7 @@ from powerbus.monitoring.metrics import BalancerCollector, TrafficCollector, scr
 from powerbus.monitoring.migrations import MIGRATIONS
 from powerbus.monitoring.recorder import LabelLimits, TrafficRecorder
 from powerbus.monitoring.reports import TrafficReportsServicer
-from powerbus.monitoring.rules import AlertKind
+from powerbus.monitoring.rules import AlertKind, AlertRule
 from powerbus.monitoring.stream import Broadcaster
 from powerbus.monitoring.tally import Sample, TallyKey
 from powerbus.monitoring.topology import (
@@ -164,6 +165,13 @@ class Monitoring(Lifecycle):
         await asyncio.to_thread(engine.dispose)
 
     # What the API and the CLI read.
+
+    def replace_rules(self, rules: tuple[AlertRule, ...]) -> None:
+        """Evaluate ``rules`` from now on (a reloaded config file). Alerts of rules that
+        are gone clear at the next evaluation; windows longer than before fill up anew."""
+        self.config = dataclasses.replace(self.config, rules=rules)
+        longest = max([r.window.total_seconds() for r in rules] + [0.0])
+        self._coarse.keep_s = max(longest, self.config.edge_window.total_seconds()) + 60
 
     def watch_balancers(self, snapshots: Callable[[], Iterable[BalancerSnapshot]]) -> None:
         """Export the balancers' state (panic, breakers, ejections) on ``/metrics``."""

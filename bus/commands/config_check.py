@@ -62,10 +62,11 @@ def check_command(
         PolicyBook(policy)  # checks every key and value, as the bus does
         if "node" in tables:
             resolve(NodeConfig, flags={}, config_file=config)
+    db = _masked(bus.db)
     summary = {
         "file": str(config),
         "ok": True,
-        "bus": {"grpc": str(bus.grpc), "http": str(bus.http), "db": _masked(bus.db)},
+        "bus": {"grpc": str(bus.grpc), "http": str(bus.http), "db": db},
         "alert_rules": [r.name for r in monitoring.rules],
         "policy": {"common": len(policy.common), "services": sorted(policy.services)},
         "environment": sorted(k for k in os.environ if k.startswith("POWERBUS_")),
@@ -74,7 +75,7 @@ def check_command(
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
     typer.echo(
-        f"{config}: ok — bus gRPC {bus.grpc}, HTTP {bus.http}, db {summary['bus']['db']}; "
+        f"{config}: ok — bus gRPC {bus.grpc}, HTTP {bus.http}, db {db}; "
         f"{len(monitoring.rules)} alert rules; policy: {len(policy.common)} common "
         f"setting(s), {len(policy.services)} service(s)"
     )

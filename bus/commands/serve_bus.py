@@ -12,7 +12,8 @@ from powerbus.bus.commands.common import LogFormatOption, configure_logging, exi
 from powerbus.bus.config import BusConfig
 from powerbus.bus.kernel.config import resolve
 from powerbus.bus.kernel.lifecycle import run_until_signalled
-from powerbus.bus.server import BusServer
+from powerbus.bus.policy import PolicyBook, load_policy_defaults
+from powerbus.bus.server import BusServer, Reloaded
 from powerbus.monitoring import load_monitoring_config
 
 __all__ = ["bus_command"]
@@ -79,7 +80,9 @@ def bus_command(
 ) -> None:
     """Run a bus: registry, router, health and reflection on one gRPC port, HTTP beside it.
 
-    Stops cleanly (exit 0) on SIGTERM or SIGINT.
+    Stops cleanly (exit 0) on SIGTERM or SIGINT. SIGHUP re-reads the alert rules
+    ([[alerts]], [monitoring] default_alerts) and the policy defaults ([policy]) from the
+    files; a file that no longer holds is logged and the running configuration kept.
 
     Example:
 
@@ -106,4 +109,14 @@ def bus_command(
             cfg = dataclasses.replace(cfg, policy_file=config)
         # [monitoring] and [[alerts]] of the same file: history, label limits, alert rules.
         monitoring = load_monitoring_config(config_file=config)
-        raise typer.Exit(run_until_signalled(lambda: BusServer(config=cfg, monitoring=monitoring)))
+
+        def reload() -> Reloaded:
+            policy = load_policy_defaults(cfg.policy_file) if cfg.policy_file else None
+            if policy is not None:
+                PolicyBook(policy)  # every key and value checked before any is used
+            return Reloaded(rules=load_monitoring_config(config_file=config).rules, policy=policy)
+
+        def make() -> BusServer:
+            return BusServer(config=cfg, monitoring=monitoring, reload=reload)
+
+        raise typer.Exit(run_until_signalled(make))
