@@ -197,6 +197,8 @@ class BusServer(Lifecycle):
                 directory,
                 routes=[*self.monitoring.routes(), *balancer_routes(balancers)],
                 problems=self._problems,
+                admin=self.registry.admin,
+                in_flight=self._in_flight_of,
             ),
             self.config.http,
         )
@@ -271,6 +273,13 @@ class BusServer(Lifecycle):
     def _served(self) -> list[str]:
         """The services reflection lists: the bus's own and those a node serves."""
         return [*self._own_services, *self.registry.directory.services()]
+
+    def _in_flight_of(self, node_id: str) -> int:
+        return sum(
+            n
+            for (_s, _m, node), n in self.monitoring.recorder.in_flight().items()
+            if node == node_id
+        )
 
     def _problems(self) -> list[str]:
         """What makes ``/healthz`` red."""

@@ -16,14 +16,16 @@ from typing import Any
 
 from powerbus.bus.kernel.errors import InvalidArgument, NotFound, Unavailable
 
-__all__ = ["fetch_json", "fetch_text"]
+__all__ = ["fetch_json", "fetch_text", "post_json"]
 
 
-def fetch_text(http: str, path: str, *, timeout: float) -> str:
-    """GET ``path`` from the bus's HTTP address ``http`` (HOST:PORT) within ``timeout`` s."""
+def fetch_text(http: str, path: str, *, timeout: float, method: str = "GET") -> str:
+    """``method`` (GET) ``path`` at the bus's HTTP address ``http`` (HOST:PORT) within
+    ``timeout`` s."""
     url = f"http://{http}{path}"
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return str(response.read().decode("utf-8"))
     except urllib.error.HTTPError as error:
         body = error.read().decode("utf-8", "replace")
@@ -31,6 +33,11 @@ def fetch_text(http: str, path: str, *, timeout: float) -> str:
             message = json.loads(body).get("error") or body
         except (ValueError, AttributeError):
             message = body
+        if method == "POST" and error.code in (400, 404):  # an action refused: say why
+            field, _, problem = str(message).partition(": ")
+            if error.code == 404:
+                raise NotFound(str(message)) from None
+            raise InvalidArgument(field, problem or field) from None
         if error.code == 404:
             raise NotFound(f"{path}: {message}") from None
         if error.code == 400:
@@ -54,5 +61,15 @@ def fetch_json(http: str, path: str, *, timeout: float, **query: str) -> Any:
         path = f"{path}?{urllib.parse.urlencode({k: v for k, v in query.items() if v})}"
     try:
         return json.loads(fetch_text(http, path, timeout=timeout))
+    except ValueError as error:
+        raise Unavailable(f"{http}{path}: not JSON: {error}") from None
+
+
+def post_json(http: str, path: str, *, timeout: float, **query: str) -> Any:
+    """POST to ``path`` (with ``query``), no body; the JSON answer."""
+    if query:
+        path = f"{path}?{urllib.parse.urlencode(query)}"
+    try:
+        return json.loads(fetch_text(http, path, timeout=timeout, method="POST"))
     except ValueError as error:
         raise Unavailable(f"{http}{path}: not JSON: {error}") from None

@@ -31,9 +31,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import sqlalchemy as sa
 
 from powerbus.bus.kernel.database import create_engine
-from powerbus.bus.kernel.errors import ConfigError, Unavailable
+from powerbus.bus.kernel.errors import ConfigError, InvalidArgument, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.nodes import Load, NodeRecord
+from powerbus.bus.registry import _admin
 from powerbus.bus.registry._dbcheck import DatabaseCheck, reason_of
 from powerbus.bus.registry._servicer import RegistryServicer
 from powerbus.bus.registry._store import Store
@@ -194,6 +195,30 @@ class Registry(Lifecycle):
     async def _deregister(self, node_id: str, lease_id: str) -> None:
         await self._db(Store.deregister, node_id, lease_id, self._clock())
         await self._sync_after_write()
+
+    async def admin(self, action: str, node_id: str = "", **options: int) -> object:
+        """An operator's action (``disable``, ``enable``, ``weight``, ``deregister``,
+        ``purge``; see ``_admin.py``), applied to the directory before returning."""
+        engine, now = self.engine, self._clock()
+        calls: dict[str, Callable[[], object]] = {
+            "disable": functools.partial(
+                _admin.set_rotation, engine, node_id, in_rotation=False, now=now
+            ),
+            "enable": functools.partial(
+                _admin.set_rotation, engine, node_id, in_rotation=True, now=now
+            ),
+            "weight": functools.partial(
+                _admin.set_weight, engine, node_id, options.get("weight", 0), now=now
+            ),
+            "deregister": functools.partial(_admin.mark_down, engine, node_id, now=now),
+            "purge": functools.partial(_admin.purge_down, engine, now=now),
+        }
+        if action not in calls:
+            raise InvalidArgument("action", f"unknown action {action!r}; one of {sorted(calls)}")
+        result = await asyncio.to_thread(_mapped, calls[action])
+        await self._sync_after_write()
+        log.warning("operator action %s %s: %s", action, node_id or "(all down)", result)
+        return result
 
     async def _list_nodes(self, *, service: str | None, include_down: bool) -> list[NodeRecord]:
         found = await self._db(Store.list_nodes)
