@@ -37,12 +37,16 @@ class DatabaseCheck:
     """Checks one database URL: the file (SQLite) and its integrity."""
 
     def __init__(self, db_url: str) -> None:
-        url = sa.make_url(db_url)
-        self.where = url.render_as_string(hide_password=True)
+        self.where = db_url
         self._path: str | None = None
+        self._inode: tuple[int, int] | None = None
+        try:
+            url = sa.make_url(db_url)
+        except sa.exc.ArgumentError:
+            return  # not a URL: creating the engine says so, naming the setting
+        self.where = url.render_as_string(hide_password=True)
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             self._path = self.where = str(url.database)
-        self._inode: tuple[int, int] | None = None
 
     @property
     def is_file(self) -> bool:
