@@ -12,6 +12,7 @@ import typer
 
 from powerbus.adapters.corba.idl.cli import app as idl_app
 from powerbus.bus.commands.admin import admin_app
+from powerbus.bus.commands.alerts import alerts_app
 from powerbus.bus.commands.call_method import call_command
 from powerbus.bus.commands.config_check import config_app
 from powerbus.bus.commands.demo import demo_command
@@ -45,6 +46,7 @@ app.add_typer(idl_app, name="idl", help="Generate or check the CORBA IDL derived
 app.add_typer(policy_app, name="policy", help="Per-service load balancing and fault tolerance.")
 app.add_typer(config_app, name="config", help="Check configuration files without starting.")
 app.add_typer(admin_app, name="admin", help="Operator actions on nodes (drain, weight, ...).")
+app.add_typer(alerts_app, name="alerts", help="List, acknowledge and silence alerts.")
 app.add_typer(sim_app, name="sim", help="Simulators of the real systems adapters talk to.")
 
 

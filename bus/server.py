@@ -203,6 +203,7 @@ class BusServer(Lifecycle):
             self.config.http,
         )
         await self._http.start()
+        self.monitoring.external_url = f"http://{self.http_address}/"
         if self.config.state_file:
             write_state_file(
                 self.config.state_file,

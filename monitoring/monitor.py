@@ -41,6 +41,7 @@ from powerbus.monitoring.alert_log import AlertLog
 from powerbus.monitoring.alerts import Alert, AlertBook
 from powerbus.monitoring.api import monitoring_routes
 from powerbus.monitoring.config import MonitoringConfig
+from powerbus.monitoring.delivery import WebhookDelivery
 from powerbus.monitoring.findings import findings
 from powerbus.monitoring.health import HealthLog
 from powerbus.monitoring.history import RollupStore
@@ -50,6 +51,7 @@ from powerbus.monitoring.migrations import MIGRATIONS
 from powerbus.monitoring.recorder import LabelLimits, TrafficRecorder
 from powerbus.monitoring.reports import TrafficReportsServicer
 from powerbus.monitoring.rules import AlertKind, AlertRule
+from powerbus.monitoring.silences import Silences
 from powerbus.monitoring.stream import Broadcaster
 from powerbus.monitoring.tally import Sample, TallyKey
 from powerbus.monitoring.topology import (
@@ -93,6 +95,15 @@ class Monitoring(Lifecycle):
         )
         self.reports = TrafficReportsServicer(self.recorder)
         self.alerts = AlertBook()
+        self.silences = Silences(clock=clock)
+        self.delivery = WebhookDelivery(
+            [u.strip() for u in config.alert_webhooks.split(",") if u.strip()],
+            timeout=config.alert_webhook_timeout.total_seconds(),
+            external_url=lambda: self.external_url,
+            silenced=self.silences.silenced,
+        )
+        self.external_url = ""
+        """The dashboard's URL, for links in delivered alerts (set by the bus)."""
         self.health = HealthLog()
         self.broadcaster = Broadcaster()
         self.registry = CollectorRegistry(auto_describe=False)
@@ -135,6 +146,10 @@ class Monitoring(Lifecycle):
         self._sample()
         self._flushed_window = self._window_start(self.now())
         self._flushed = dict(self._fine.latest)
+        # Listeners added after the history was restored: old alerts are not sent again.
+        self.alerts.add_listener(self.delivery.offer)
+        self.alerts.add_listener(self._cleared)
+        await self.delivery.start()
         self._tasks = [
             asyncio.create_task(self._tick_forever(), name="monitoring-tick"),
             asyncio.create_task(self._write_forever(), name="monitoring-writer"),
@@ -153,6 +168,7 @@ class Monitoring(Lifecycle):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.delivery.stop()
         engine, self._engine = self._engine, None
         if engine is None:
             return
@@ -254,9 +270,26 @@ class Monitoring(Lifecycle):
             node=node,
         )
 
+    def _cleared(self, alert: Alert) -> None:
+        if not alert.active:
+            self.silences.forget(alert.rule, alert.subject)
+
+    def _alert_json(self, alert: Alert) -> dict[str, Any]:
+        found = alert.as_json()
+        ack = self.silences.acknowledgement(alert.rule, alert.subject) if alert.active else None
+        found["acknowledged_by"] = ack.by if ack else None
+        found["silenced"] = self.silences.silenced(alert.rule, alert.subject)
+        return found
+
     def alerts_json(self) -> dict[str, Any]:
         return {
-            "active": [a.as_json() for a in self.alerts.active()],
+            "active": [self._alert_json(a) for a in self.alerts.active()],
+            "silences": self.silences.as_json(),
+            "webhooks": {
+                "urls": len(self.delivery.urls),
+                "delivered": self.delivery.delivered,
+                "failed": self.delivery.failed,
+            },
             "recent": [a.as_json() for a in self.alerts.recent()],
             "rules": [
                 {
