@@ -25,6 +25,16 @@ SUBCOMMANDS = [
     "policy keys",
     "sim legacy-cis",
     "config check",
+    "admin drain",
+    "admin disable",
+    "admin enable",
+    "admin weight",
+    "admin deregister",
+    "admin purge",
+    "alerts list",
+    "alerts ack",
+    "alerts silence",
+    "alerts unsilence",
 ]
 
 

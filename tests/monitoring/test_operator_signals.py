@@ -141,3 +141,24 @@ async def test_balancer_state_is_on_metrics(bus_server, runners):
         f'powerbus_outlier_ejections_enforced_total{{service="{ECHO}"}} 0.0',
     ):
         assert line in text, line
+
+
+async def test_a_node_answering_unavailable_stays_up_in_the_topology(bus_server, runners):
+    import contextlib
+
+    import grpc
+    from monitoring_support import get_json, quick
+
+    from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
+    from powerbus.nodes.echo import EchoNode
+
+    bus = await bus_server(monitoring=quick())
+    await runners(EchoNode(), bus=bus, node_id="echo-1")
+    async with grpc.aio.insecure_channel(str(bus.grpc_address)) as channel:
+        stub = echo_pb2_grpc.EchoStub(channel)
+        for _ in range(5):
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await stub.Echo(echo_pb2.EchoRequest(fail_code=14), timeout=5)
+    topology = await get_json(bus, "/api/topology")
+    assert {n["node_id"]: n["health"] for n in topology["nodes"]} == {"echo-1": "up"}
+    assert bus.monitoring.evaluate() == []
