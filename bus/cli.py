@@ -5,11 +5,17 @@ Every subcommand has ``--help`` with an example. Tables have a ``--json`` twin f
 
 from __future__ import annotations
 
+from importlib.metadata import version as package_version
+from typing import Annotated
+
 import typer
 
 from powerbus.adapters.corba.idl.cli import app as idl_app
+from powerbus.bus.commands.admin import admin_app
+from powerbus.bus.commands.alerts import alerts_app
 from powerbus.bus.commands.bill import bill_app
 from powerbus.bus.commands.call_method import call_command
+from powerbus.bus.commands.config_check import config_app
 from powerbus.bus.commands.demo import demo_command
 from powerbus.bus.commands.list_nodes import nodes_command
 from powerbus.bus.commands.policy import policy_app
@@ -31,7 +37,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("bus")(bus_command)
-app.command("node", context_settings=KIND_CONTEXT)(node_command)
+app.command("node", context_settings=KIND_CONTEXT, add_help_option=False)(node_command)
 app.command("nodes")(nodes_command)
 app.command("call")(call_command)
 app.command("demo")(demo_command)
@@ -39,8 +45,32 @@ app.command("traffic")(traffic_command)
 app.command("topology")(topology_command)
 app.add_typer(idl_app, name="idl", help="Generate or check the CORBA IDL derived from the protos.")
 app.add_typer(policy_app, name="policy", help="Per-service load balancing and fault tolerance.")
+app.add_typer(config_app, name="config", help="Check configuration files without starting.")
+app.add_typer(admin_app, name="admin", help="Operator actions on nodes (drain, weight, ...).")
+app.add_typer(alerts_app, name="alerts", help="List, acknowledge and silence alerts.")
 app.add_typer(sim_app, name="sim", help="Simulators of the real systems adapters talk to.")
 app.add_typer(bill_app, name="bill", help="Billing: quotes, billing runs, bills.")
+
+
+def _version(show: bool) -> None:
+    if show:
+        typer.echo(f"powerbus {package_version('powerbus')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """powerbus — the integration bus of a power utility's marketing systems.
+
+    Start a bus, start nodes on it, call any registered service through it, watch it.
+    """
 
 
 def main() -> None:

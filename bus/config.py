@@ -42,3 +42,5 @@ class BusConfig:
     """TOML file whose ``[policy]`` table sets load-balancing defaults (docs/load-balancing.md)."""
     zone: str = ""
     """This bus instance's zone: the router prefers nodes of the same zone."""
+    access_log: bool = False
+    """Log every routed call (logger ``powerbus.access``), as Envoy's access log does."""

@@ -8,8 +8,12 @@ a grace period for calls in flight.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import logging
 import os
+import signal
 from collections.abc import Callable
 
 import grpc
@@ -17,34 +21,37 @@ from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from powerbus.bus.access_log import AccessLog
 from powerbus.bus.config import BusConfig
 from powerbus.bus.health import BusHealth
 from powerbus.bus.http_api import create_http_app
 from powerbus.bus.http_server import HttpServer
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.descriptors import descriptor_set_for
-from powerbus.bus.kernel.errors import Unavailable
+from powerbus.bus.kernel.errors import PowerbusError, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.statefile import write_state_file
 from powerbus.bus.policy import (
     PoliciesServicer,
     PolicyBook,
+    PolicyDefaults,
     PolicyWatcher,
     load_policy_defaults,
 )
-from powerbus.bus.reflection import SchemaReflection
+from powerbus.bus.reflection import SchemaReflection, reflection_v1_file
 from powerbus.bus.registry import DirectoryChange, Registry
 from powerbus.bus.router import Balancers, Router
 from powerbus.bus.router.status import balancer_routes
 from powerbus.bus.schema import SchemaRegistry
 from powerbus.bus.transport.pool import UpstreamPool
 from powerbus.bus.transport.probes import HealthProber
-from powerbus.monitoring import CallObserver, Monitoring, MonitoringConfig
+from powerbus.monitoring import AlertRule, CallObserver, Monitoring, MonitoringConfig
+from powerbus.nodes.sdk.runner import bind_problem
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 from powerbus.traffic.v1 import traffic_pb2, traffic_pb2_grpc
 
-__all__ = ["BusServer"]
+__all__ = ["BusServer", "Reloaded"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +60,18 @@ _SERVER_OPTIONS = (
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    # grpcio sets SO_REUSEPORT by default: a second bus on this port would then start and
+    # share it, answering half the calls from an empty registry.
+    ("grpc.so_reuseport", 0),
 )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Reloaded:
+    """What SIGHUP re-reads from the config files: alert rules and policy defaults."""
+
+    rules: tuple[AlertRule, ...]
+    policy: PolicyDefaults | None = None
 
 
 class BusServer(Lifecycle):
@@ -69,8 +87,13 @@ class BusServer(Lifecycle):
         config: BusConfig,
         observer: CallObserver | None = None,
         monitoring: MonitoringConfig | None = None,
+        reload: Callable[[], Reloaded] | None = None,
     ) -> None:
         self.config = config
+        # SIGHUP re-reads the config files through this (alert rules, policy defaults);
+        # a file that no longer holds is logged and the running configuration kept.
+        self._reload = reload
+        self._reloading: set[asyncio.Task[bool]] = set()
         self.registry = Registry(
             db_url=config.db, lease_ttl=config.lease_ttl, sweep_interval=config.sweep_interval
         )
@@ -82,6 +105,8 @@ class BusServer(Lifecycle):
         )
         # An observer given here replaces the recorder on the routed path (tests, benchmarks).
         self._observer = observer if observer is not None else self.monitoring.observer
+        if config.access_log:
+            self._observer = AccessLog(self._observer)
         self.schema = SchemaRegistry()
         self._own_files: list[descriptor_pb2.FileDescriptorProto] = list(
             descriptor_set_for(
@@ -92,6 +117,8 @@ class BusServer(Lifecycle):
                 policy_pb2.DESCRIPTOR,
             ).file
         )
+        self._own_files.append(reflection_v1_file())
+        self._own_services = [f"{f.package}.{s.name}" for f in self._own_files for s in f.service]
         self._upstreams = UpstreamPool()
         # Load balancing and fault tolerance per service: defaults from the policy file,
         # overrides from the registry database (powerbus policy set).
@@ -132,6 +159,9 @@ class BusServer(Lifecycle):
             channel_for=self._upstreams.channel,
         )
         balancers.on_members = self._prober.reconcile
+        self.monitoring.watch_balancers(
+            lambda: [lane.balancer.snapshot() for lane in balancers.lanes()]
+        )
         balancers.start()
         await self._prober.start()
         self._router = Router(
@@ -149,25 +179,31 @@ class BusServer(Lifecycle):
         traffic_pb2_grpc.add_TrafficReportsServicer_to_server(self.monitoring.reports, server)
         policy_pb2_grpc.add_PoliciesServicer_to_server(self._policies_servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health.servicer, server)
-        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-            SchemaReflection(self.schema), server
-        )
-        server.add_generic_rpc_handlers((self._router,))
+        reflection = SchemaReflection(self.schema, served=self._served)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection, server)
+        server.add_generic_rpc_handlers((reflection.v1_handler(), self._router))
         try:
             port = server.add_insecure_port(str(self.config.grpc))
-        except RuntimeError as error:  # grpc's way of saying the bind failed
-            raise Unavailable(f"grpc: cannot listen on {self.config.grpc}: {error}") from None
+        except RuntimeError:  # grpc's way of saying the bind failed; it does not say why
+            raise Unavailable(
+                f"grpc: cannot listen on {self.config.grpc}: {bind_problem(self.config.grpc)}"
+            ) from None
         self.grpc_address = HostPort(self.config.grpc.host, port)
         await server.start()
         await self._health.serving()
 
         self._http = HttpServer(
             create_http_app(
-                directory, routes=[*self.monitoring.routes(), *balancer_routes(balancers)]
+                directory,
+                routes=[*self.monitoring.routes(), *balancer_routes(balancers)],
+                problems=self._problems,
+                admin=self.registry.admin,
+                in_flight=self._in_flight_of,
             ),
             self.config.http,
         )
         await self._http.start()
+        self.monitoring.external_url = f"http://{self.http_address}/"
         if self.config.state_file:
             write_state_file(
                 self.config.state_file,
@@ -177,11 +213,39 @@ class BusServer(Lifecycle):
                     "pid": os.getpid(),
                 },
             )
+        if self._reload is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
         log.info("bus serving gRPC on %s, HTTP on %s", self.grpc_address, self.http_address)
+
+    def _on_sighup(self) -> None:
+        task = asyncio.create_task(self.reload(), name="config reload")
+        self._reloading.add(task)
+        task.add_done_callback(self._reloading.discard)
+
+    async def reload(self) -> bool:
+        """Re-read the config files (what SIGHUP does); whether they held."""
+        if self._reload is None or self._policy_watcher is None:
+            return False
+        try:
+            fresh = await asyncio.to_thread(self._reload)
+        except PowerbusError as exc:
+            log.error("configuration not reloaded, the running one stays: %s", exc)
+            return False
+        self.monitoring.replace_rules(fresh.rules)
+        if fresh.policy is not None:
+            self._policy_watcher.replace_defaults(fresh.policy)
+        log.info("configuration reloaded: %d alert rule(s)", len(fresh.rules))
+        return True
 
     async def stop(self) -> None:
         """Stop serving; idempotent. Calls in flight get ``drain_grace`` to finish."""
         server, self._server = self._server, None
+        if self._reload is not None:
+            with contextlib.suppress(RuntimeError):  # no loop or no handler: nothing to undo
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        for task in list(self._reloading):
+            task.cancel()
+        await asyncio.gather(*self._reloading, return_exceptions=True)
         if server is not None:
             if self._health is not None:
                 await self._health.shutting_down()
@@ -206,6 +270,22 @@ class BusServer(Lifecycle):
         await self._upstreams.close()
         await self.monitoring.stop()
         await self.registry.stop()
+
+    def _served(self) -> list[str]:
+        """The services reflection lists: the bus's own and those a node serves."""
+        return [*self._own_services, *self.registry.directory.services()]
+
+    def _in_flight_of(self, node_id: str) -> int:
+        return sum(
+            n
+            for (_s, _m, node), n in self.monitoring.recorder.in_flight().items()
+            if node == node_id
+        )
+
+    def _problems(self) -> list[str]:
+        """What makes ``/healthz`` red."""
+        problem = self.registry.problem
+        return [f"registry database: {problem}"] if problem else []
 
     def _on_change(self, change: DirectoryChange) -> None:
         self._rebuild_schema()

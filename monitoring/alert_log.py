@@ -17,7 +17,9 @@ alerts its previous run left active (clearing them if their condition is gone).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -30,6 +32,7 @@ from powerbus.monitoring.tables import alerts
 __all__ = ["AlertLog"]
 
 _RESTORE_LIMIT = 500
+_RECENT_LIMIT = 200
 
 
 class AlertLog:
@@ -75,23 +78,39 @@ class AlertLog:
                 .order_by(alerts.c.raised_at.desc())
                 .limit(_RESTORE_LIMIT)
             ).all()
-        found = []
-        for row in rows:
-            try:
-                kind, severity = AlertKind(row.kind), Severity(row.severity)
-            except ValueError:
-                continue  # written by a newer version
-            found.append(
-                Alert(
-                    rule=row.rule,
-                    kind=kind,
-                    severity=severity,
-                    subject=row.subject,
-                    message=row.message,
-                    raised_at=_epoch(row.raised_at),
-                )
+        return _alerts(rows)
+
+    def recent(self, limit: int = _RECENT_LIMIT) -> list[Alert]:
+        """The latest cleared alerts, newest first: "recent" survives a restart."""
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(
+                sa.select(alerts)
+                .where(alerts.c.cleared_at.is_not(None))
+                .order_by(alerts.c.cleared_at.desc())
+                .limit(limit)
+            ).all()
+        return _alerts(rows)
+
+
+def _alerts(rows: Iterable[Any]) -> list[Alert]:
+    found = []
+    for row in rows:
+        try:
+            kind, severity = AlertKind(row.kind), Severity(row.severity)
+        except ValueError:
+            continue  # written by a newer version
+        found.append(
+            Alert(
+                rule=row.rule,
+                kind=kind,
+                severity=severity,
+                subject=row.subject,
+                message=row.message,
+                raised_at=_epoch(row.raised_at),
+                cleared_at=_epoch(row.cleared_at) if row.cleared_at is not None else None,
             )
-        return found
+        )
+    return found
 
 
 def _time(epoch: float) -> datetime:

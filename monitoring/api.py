@@ -36,7 +36,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from powerbus.bus.kernel.config import parse_duration
-from powerbus.bus.kernel.errors import ConfigError
+from powerbus.bus.kernel.errors import ConfigError, InvalidArgument, NotFound
 from powerbus.monitoring.history import GROUPS
 
 if TYPE_CHECKING:
@@ -175,6 +175,43 @@ def monitoring_routes(monitoring: Monitoring) -> list[BaseRoute]:
     async def alerts(_request: Request) -> Response:
         return _json(monitoring.alerts_json())
 
+    async def alert_action(request: Request) -> Response:
+        """``POST /api/alerts/{ack,silence,unsilence}?rule=&subject=&by=&for=&comment=&id=``."""
+        q = request.query_params
+        action = request.path_params["action"]
+        try:
+            if action == "ack":
+                active = {(a.rule, a.subject) for a in monitoring.alerts.active()}
+                key = (q.get("rule", ""), q.get("subject", ""))
+                if key not in active:
+                    raise NotFound(f"no active alert {key[0]!r} about {key[1]!r}")
+                monitoring.silences.acknowledge(
+                    *key, by=q.get("by", ""), comment=q.get("comment", "")
+                )
+                return _json({"acknowledged": {"rule": key[0], "subject": key[1]}})
+            if action == "silence":
+                seconds = parse_duration(q.get("for", "1h"), field="for").total_seconds()
+                silence = monitoring.silences.add(
+                    rule=q.get("rule", ""),
+                    subject=q.get("subject", ""),
+                    seconds=seconds,
+                    by=q.get("by", ""),
+                    comment=q.get("comment", ""),
+                )
+                return _json({"silence": silence.id})
+            if action == "unsilence":
+                try:
+                    silence_id = int(q.get("id", ""))
+                except ValueError:
+                    raise InvalidArgument("id", "give the silence's number, ?id=N") from None
+                monitoring.silences.remove(silence_id)
+                return _json({"removed": silence_id})
+        except NotFound as exc:
+            return _json({"error": exc.message}, status=404)
+        except (InvalidArgument, ConfigError) as exc:
+            return _json({"error": exc.message}, status=400)
+        return _json({"error": f"unknown action {action!r}"}, status=404)
+
     return [
         Route("/", index),
         Route("/metrics", metrics),
@@ -185,6 +222,7 @@ def monitoring_routes(monitoring: Monitoring) -> list[BaseRoute]:
         Route("/api/topology", topology),
         Route("/api/impact", impact),
         Route("/api/alerts", alerts),
+        Route("/api/alerts/{action}", alert_action, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
 

@@ -60,6 +60,11 @@ class MonitoringConfig:
     """Rates on the topology's observed edges are over this window."""
     evaluate_interval: timedelta = timedelta(seconds=1)
     """How often alert rules are evaluated."""
+    alert_webhooks: str = ""
+    """Comma-separated URLs that get every alert raised and cleared, in Alertmanager's
+    webhook format (monitoring/delivery.py)."""
+    alert_webhook_timeout: timedelta = timedelta(seconds=5)
+    """Deadline of each webhook POST."""
     default_alerts: bool = True
     """Run the built-in rules (node down, no healthy node, errors, p99, flapping)."""
     rules: tuple[AlertRule, ...] = DEFAULT_RULES

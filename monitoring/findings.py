@@ -18,7 +18,7 @@ from typing import Any
 from powerbus.monitoring.alerts import Finding
 from powerbus.monitoring.health import HealthLog, OperatorHealth
 from powerbus.monitoring.rules import AlertKind, AlertRule
-from powerbus.monitoring.topology import Topology
+from powerbus.monitoring.topology import Topology, TopologyNode
 from powerbus.monitoring.window import Rates
 
 __all__ = ["findings"]
@@ -86,13 +86,26 @@ def _nodes_down(rule: AlertRule, topology: Topology) -> Iterator[Finding]:
         if not rule.matches_node(n.node_id):
             continue
         if n.health is OperatorHealth.DOWN:
-            yield Finding(rule, n.node_id, f"{n.node_id} ({n.kind}) is down: its lease lapsed")
+            yield Finding(rule, n.node_id, f"{n.node_id} ({n.kind}) is down: {_why_down(n)}")
         elif n.health is OperatorHealth.UNREACHABLE:
             yield Finding(
                 rule,
                 n.node_id,
-                f"{n.node_id} ({n.kind}) is unreachable: its recent calls failed UNAVAILABLE",
+                f"{n.node_id} ({n.kind}) is unreachable: the bus could not connect to it"
+                f" on its recent calls (its lease has not lapsed yet)",
             )
+
+
+def _why_down(n: TopologyNode) -> str:
+    """What the record shows, no more: the lease, and how long the node has been silent."""
+    if n.silent_s is None or n.lease_ttl_s is None:
+        return "its lease lapsed"
+    if n.silent_s < n.lease_ttl_s:
+        return (
+            f"marked down {n.silent_s:.0f} s after its last heartbeat,"
+            f" before its {n.lease_ttl_s:g} s lease ran out"
+        )
+    return f"no heartbeat for {n.silent_s:.0f} s, so its {n.lease_ttl_s:g} s lease lapsed"
 
 
 def _span(rule: AlertRule) -> str:

@@ -79,6 +79,8 @@ class HealthLog:
 
     def health_of(self, node: NodeRecord, *, unreachable: bool) -> OperatorHealth:
         if node.health is NodeHealth.DOWN:
+            if node.down_since is not None:  # the registry says when, so which
+                return OperatorHealth.LEFT if node.left else OperatorHealth.DOWN
             return OperatorHealth.LEFT if node.node_id in self._left else OperatorHealth.DOWN
         if node.health is NodeHealth.DRAINING:
             return OperatorHealth.DRAINING

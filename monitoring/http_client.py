@@ -11,18 +11,21 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from http.client import HTTPException
 from typing import Any
 
 from powerbus.bus.kernel.errors import InvalidArgument, NotFound, Unavailable
 
-__all__ = ["fetch_json", "fetch_text"]
+__all__ = ["fetch_json", "fetch_text", "post_json"]
 
 
-def fetch_text(http: str, path: str, *, timeout: float) -> str:
-    """GET ``path`` from the bus's HTTP address ``http`` (HOST:PORT) within ``timeout`` s."""
+def fetch_text(http: str, path: str, *, timeout: float, method: str = "GET") -> str:
+    """``method`` (GET) ``path`` at the bus's HTTP address ``http`` (HOST:PORT) within
+    ``timeout`` s."""
     url = f"http://{http}{path}"
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return str(response.read().decode("utf-8"))
     except urllib.error.HTTPError as error:
         body = error.read().decode("utf-8", "replace")
@@ -30,11 +33,22 @@ def fetch_text(http: str, path: str, *, timeout: float) -> str:
             message = json.loads(body).get("error") or body
         except (ValueError, AttributeError):
             message = body
+        if method == "POST" and error.code in (400, 404):  # an action refused: say why
+            field, _, problem = str(message).partition(": ")
+            if error.code == 404:
+                raise NotFound(str(message)) from None
+            raise InvalidArgument(field, problem or field) from None
         if error.code == 404:
             raise NotFound(f"{path}: {message}") from None
         if error.code == 400:
             raise InvalidArgument("query", str(message)) from None
         raise Unavailable(f"{url}: HTTP {error.code}: {message}") from None
+    except HTTPException:
+        # An HTTP/2-only server (the bus's gRPC port) answers HTTP/1.1 with binary frames.
+        raise Unavailable(
+            f"{http} does not answer HTTP/1.1 (the bus's gRPC port?): give --http the bus's"
+            " HTTP port"
+        ) from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise Unavailable(f"cannot reach the bus's HTTP port at {http}: {reason}") from None
@@ -47,5 +61,15 @@ def fetch_json(http: str, path: str, *, timeout: float, **query: str) -> Any:
         path = f"{path}?{urllib.parse.urlencode({k: v for k, v in query.items() if v})}"
     try:
         return json.loads(fetch_text(http, path, timeout=timeout))
+    except ValueError as error:
+        raise Unavailable(f"{http}{path}: not JSON: {error}") from None
+
+
+def post_json(http: str, path: str, *, timeout: float, **query: str) -> Any:
+    """POST to ``path`` (with ``query``), no body; the JSON answer."""
+    if query:
+        path = f"{path}?{urllib.parse.urlencode(query)}"
+    try:
+        return json.loads(fetch_text(http, path, timeout=timeout, method="POST"))
     except ValueError as error:
         raise Unavailable(f"{http}{path}: not JSON: {error}") from None

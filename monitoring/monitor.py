@@ -16,6 +16,7 @@ queue, so a slow database delays history, never the router or the tick.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -23,8 +24,8 @@ import math
 import os
 import socket
 import time
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -35,19 +36,22 @@ from powerbus.bus.kernel.calls import CallObserver, NullObserver
 from powerbus.bus.kernel.database import create_engine
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.nodes import DirectoryView, NodeHealth
+from powerbus.load_balancer import BalancerSnapshot
 from powerbus.monitoring.alert_log import AlertLog
 from powerbus.monitoring.alerts import Alert, AlertBook
 from powerbus.monitoring.api import monitoring_routes
 from powerbus.monitoring.config import MonitoringConfig
+from powerbus.monitoring.delivery import WebhookDelivery
 from powerbus.monitoring.findings import findings
 from powerbus.monitoring.health import HealthLog
 from powerbus.monitoring.history import RollupStore
 from powerbus.monitoring.impact import Impact, impact_of
-from powerbus.monitoring.metrics import TrafficCollector, scrape
+from powerbus.monitoring.metrics import BalancerCollector, TrafficCollector, scrape
 from powerbus.monitoring.migrations import MIGRATIONS
 from powerbus.monitoring.recorder import LabelLimits, TrafficRecorder
 from powerbus.monitoring.reports import TrafficReportsServicer
-from powerbus.monitoring.rules import AlertKind
+from powerbus.monitoring.rules import AlertKind, AlertRule
+from powerbus.monitoring.silences import Silences
 from powerbus.monitoring.stream import Broadcaster
 from powerbus.monitoring.tally import Sample, TallyKey
 from powerbus.monitoring.topology import (
@@ -91,6 +95,15 @@ class Monitoring(Lifecycle):
         )
         self.reports = TrafficReportsServicer(self.recorder)
         self.alerts = AlertBook()
+        self.silences = Silences(clock=clock)
+        self.delivery = WebhookDelivery(
+            [u.strip() for u in config.alert_webhooks.split(",") if u.strip()],
+            timeout=config.alert_webhook_timeout.total_seconds(),
+            external_url=lambda: self.external_url,
+            silenced=self.silences.silenced,
+        )
+        self.external_url = ""
+        """The dashboard's URL, for links in delivered alerts (set by the bus)."""
         self.health = HealthLog()
         self.broadcaster = Broadcaster()
         self.registry = CollectorRegistry(auto_describe=False)
@@ -133,6 +146,10 @@ class Monitoring(Lifecycle):
         self._sample()
         self._flushed_window = self._window_start(self.now())
         self._flushed = dict(self._fine.latest)
+        # Listeners added after the history was restored: old alerts are not sent again.
+        self.alerts.add_listener(self.delivery.offer)
+        self.alerts.add_listener(self._cleared)
+        await self.delivery.start()
         self._tasks = [
             asyncio.create_task(self._tick_forever(), name="monitoring-tick"),
             asyncio.create_task(self._write_forever(), name="monitoring-writer"),
@@ -151,6 +168,7 @@ class Monitoring(Lifecycle):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.delivery.stop()
         engine, self._engine = self._engine, None
         if engine is None:
             return
@@ -164,12 +182,24 @@ class Monitoring(Lifecycle):
 
     # What the API and the CLI read.
 
+    def replace_rules(self, rules: tuple[AlertRule, ...]) -> None:
+        """Evaluate ``rules`` from now on (a reloaded config file). Alerts of rules that
+        are gone clear at the next evaluation; windows longer than before fill up anew."""
+        self.config = dataclasses.replace(self.config, rules=rules)
+        longest = max([r.window.total_seconds() for r in rules] + [0.0])
+        self._coarse.keep_s = max(longest, self.config.edge_window.total_seconds()) + 60
+
+    def watch_balancers(self, snapshots: Callable[[], Iterable[BalancerSnapshot]]) -> None:
+        """Export the balancers' state (panic, breakers, ejections) on ``/metrics``."""
+        self.registry.register(BalancerCollector(snapshots))
+
     def scrape(self) -> bytes:
         return scrape(self.registry)
 
     def topology(self) -> Topology:
         """The node-relationship graph now."""
         unreachable = self.recorder.unreachable()
+        now = datetime.now(timezone.utc)
         nodes = [
             TopologyNode(
                 node_id=n.node_id,
@@ -180,6 +210,8 @@ class Monitoring(Lifecycle):
                 weight=n.weight,
                 zone=n.zone,
                 address=n.address,
+                silent_s=(now - n.last_heartbeat_at).total_seconds(),
+                lease_ttl_s=(n.lease_expires_at - n.last_heartbeat_at).total_seconds(),
             )
             for n in self.directory.nodes(include_down=True)
         ]
@@ -238,9 +270,26 @@ class Monitoring(Lifecycle):
             node=node,
         )
 
+    def _cleared(self, alert: Alert) -> None:
+        if not alert.active:
+            self.silences.forget(alert.rule, alert.subject)
+
+    def _alert_json(self, alert: Alert) -> dict[str, Any]:
+        found = alert.as_json()
+        ack = self.silences.acknowledgement(alert.rule, alert.subject) if alert.active else None
+        found["acknowledged_by"] = ack.by if ack else None
+        found["silenced"] = self.silences.silenced(alert.rule, alert.subject)
+        return found
+
     def alerts_json(self) -> dict[str, Any]:
         return {
-            "active": [a.as_json() for a in self.alerts.active()],
+            "active": [self._alert_json(a) for a in self.alerts.active()],
+            "silences": self.silences.as_json(),
+            "webhooks": {
+                "urls": len(self.delivery.urls),
+                "delivered": self.delivery.delivered,
+                "failed": self.delivery.failed,
+            },
             "recent": [a.as_json() for a in self.alerts.recent()],
             "rules": [
                 {
@@ -391,7 +440,8 @@ class Monitoring(Lifecycle):
             log.exception("monitoring database write failed")
 
     async def _open_history(self) -> list[Alert]:
-        """Open the database: migrate, seed edges seen lately, read alerts left active."""
+        """Open the database: migrate, seed edges seen lately, read alerts left active and
+        the latest cleared ones."""
         engine = create_engine(self._db_url, pool_size=2)
         try:
             await asyncio.to_thread(MIGRATIONS.run, engine)
@@ -407,6 +457,7 @@ class Monitoring(Lifecycle):
             alert_log = AlertLog(engine, writer=self._writer)
             keys = await asyncio.to_thread(store.recent_keys, self.now() - _SEED_EDGES_S)
             restored = await asyncio.to_thread(alert_log.unfinished)
+            restored += reversed(await asyncio.to_thread(alert_log.recent))
         except BaseException:
             await asyncio.to_thread(engine.dispose)
             raise

@@ -1,7 +1,10 @@
 """The traffic recorder: the :class:`CallObserver` the bus router reports every call to.
 
-It keeps cumulative :class:`Tally` s by (service, method, node, caller, code, origin), calls
-in flight, and which nodes have just failed every call sent to them. Everything else —
+It keeps cumulative :class:`Tally` s of calls by (service, method, node, caller, code,
+origin), counts of attempts by (service, node, code, origin) apart from them (a call
+retried once is one call and two attempts), calls in flight, and which nodes the bus could
+not reach on the last calls sent to them (a node that answers UNAVAILABLE itself was
+reached). Everything else —
 Prometheus, the live window, rollups, the topology's observed edges — reads from here.
 
 The router calls it on every call, so the hot path is one tuple, one dictionary look-up
@@ -69,6 +72,8 @@ class TrafficRecorder:
         self._by_raw: dict[RawKey, Tally] = {}
         self._in_flight: dict[tuple[str, str, str], int] = {}
         self._failing: dict[str, tuple[int, float]] = {}
+        self._attempts: dict[tuple[str, str, StatusCode, CallOrigin], int] = {}
+        self._retried: dict[str, int] = {}
         self._samples: dict[TallyKey, Sample] = {}
         self.started_at = time.time()
         """Wall-clock time the counts start from."""
@@ -80,6 +85,21 @@ class TrafficRecorder:
         self._in_flight[key] = self._in_flight.get(key, 0) + 1
 
     def call_finished(self, record: CallRecord) -> None:
+        attempt = (record.service, record.node_id, record.code, record.origin)
+        self._attempts[attempt] = self._attempts.get(attempt, 0) + 1
+        if record.origin is CallOrigin.ROUTED and record.node_id:
+            key = (record.service, record.method, record.node_id)
+            left = self._in_flight.get(key, 0) - 1
+            self._in_flight[key] = left if left > 0 else 0
+        if record.node_id:
+            if not record.reached:
+                self._unreached(record.node_id)
+            elif self._failing:
+                # The node answered, if only with an error: it is reachable.
+                self._failing.pop(record.node_id, None)
+        if not record.last:
+            self._retried[record.service] = self._retried.get(record.service, 0) + 1
+            return
         raw: RawKey = (
             record.service,
             record.method,
@@ -92,14 +112,6 @@ class TrafficRecorder:
         if tally is None:
             tally = self._tally_for(raw)
         tally.add(record.latency_s, record.bytes_in, record.bytes_out)
-        if record.origin is CallOrigin.ROUTED:
-            key = (record.service, record.method, record.node_id)
-            left = self._in_flight.get(key, 0) - 1
-            self._in_flight[key] = left if left > 0 else 0
-        if record.code != StatusCode.OK:
-            self._failed(record.node_id, record.code)
-        elif self._failing:
-            self._failing.pop(record.node_id, None)
 
     # Counts made elsewhere.
 
@@ -135,6 +147,27 @@ class TrafficRecorder:
         """Cumulative counts since the recorder started. Do not change them."""
         return self._tallies
 
+    def attempts(self) -> dict[tuple[str, str, StatusCode, CallOrigin], int]:
+        """Attempts by (service, node, code, origin), labels folded like the tallies'."""
+        folded: dict[tuple[str, str, StatusCode, CallOrigin], int] = {}
+        for (service, node_id, code, origin), n in list(self._attempts.items()):
+            key = (
+                self._services.fold(service),
+                self._nodes.fold(node_id) if node_id else "",
+                code,
+                origin,
+            )
+            folded[key] = folded.get(key, 0) + n
+        return folded
+
+    def retries(self) -> dict[str, int]:
+        """Attempts that were not their call's outcome (retried or out-hedged), by service."""
+        folded: dict[str, int] = {}
+        for service, n in list(self._retried.items()):
+            key = self._services.fold(service)
+            folded[key] = folded.get(key, 0) + n
+        return folded
+
     def in_flight(self) -> dict[tuple[str, str, str], int]:
         """Routed calls in flight by (service, method, node); zeros are left out."""
         return {k: n for k, n in self._in_flight.items() if n > 0}
@@ -153,8 +186,9 @@ class TrafficRecorder:
         return current
 
     def unreachable(self, *, within_s: float = 30.0) -> dict[str, float]:
-        """Nodes whose last few calls all failed UNAVAILABLE, with when (monotonic) the
-        latest failed; only failures within ``within_s`` count."""
+        """Nodes the bus could not reach on their last few calls (connection refused, no
+        link), with when (monotonic) the latest failed; only failures within ``within_s``
+        count. A node answering with an error, UNAVAILABLE included, is reachable."""
         now = self._clock()
         return {
             node: at
@@ -198,12 +232,6 @@ class TrafficRecorder:
         self._by_raw[raw] = tally
         return tally
 
-    def _failed(self, node_id: str, code: StatusCode) -> None:
-        if not node_id:
-            return
-        if code == StatusCode.UNAVAILABLE:
-            count = self._failing.get(node_id, (0, 0.0))[0]
-            self._failing[node_id] = (count + 1, self._clock())
-        else:
-            # The node answered, if only with an error: it is reachable.
-            self._failing.pop(node_id, None)
+    def _unreached(self, node_id: str) -> None:
+        count = self._failing.get(node_id, (0, 0.0))[0]
+        self._failing[node_id] = (count + 1, self._clock())

@@ -64,14 +64,35 @@ class AlertRule:
 
 
 DEFAULT_RULES: tuple[AlertRule, ...] = (
-    AlertRule(name="node-down", kind=AlertKind.NODE_DOWN, severity=Severity.CRITICAL),
+    # Hold times (``for``) keep a blip from paging anyone: a node is down once its lease
+    # lapsed or its calls failed for a few seconds, traffic rules once the excess held for
+    # half a minute (Prometheus's own alerting rules work the same way).
+    AlertRule(
+        name="node-down",
+        kind=AlertKind.NODE_DOWN,
+        severity=Severity.CRITICAL,
+        hold=timedelta(seconds=5),
+    ),
     AlertRule(
         name="service-without-healthy-node",
         kind=AlertKind.NO_HEALTHY_NODE,
         severity=Severity.CRITICAL,
+        hold=timedelta(seconds=5),
     ),
-    AlertRule(name="error-share", kind=AlertKind.ERROR_SHARE, threshold=0.05, min_requests=20),
-    AlertRule(name="p99-latency", kind=AlertKind.P99_LATENCY, threshold=1.0, min_requests=20),
+    AlertRule(
+        name="error-share",
+        kind=AlertKind.ERROR_SHARE,
+        threshold=0.05,
+        min_requests=20,
+        hold=timedelta(seconds=30),
+    ),
+    AlertRule(
+        name="p99-latency",
+        kind=AlertKind.P99_LATENCY,
+        threshold=1.0,
+        min_requests=20,
+        hold=timedelta(seconds=30),
+    ),
     AlertRule(
         name="lease-flapping",
         kind=AlertKind.LEASE_FLAPPING,

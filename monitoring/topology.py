@@ -32,6 +32,10 @@ class TopologyNode:
     weight: int = 100
     zone: str = ""
     address: str = ""
+    silent_s: float | None = None
+    """Seconds since its last heartbeat (None: unknown)."""
+    lease_ttl_s: float | None = None
+    """Its lease, in seconds (None: unknown)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

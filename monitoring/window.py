@@ -60,13 +60,14 @@ class SampleWindow:
     """Timestamped snapshots of every tally; the newest and older ones to compare with."""
 
     def __init__(self, *, keep_s: float) -> None:
-        self._keep_s = keep_s
+        self.keep_s = keep_s
+        """How many seconds of samples are kept (may be raised while running)."""
         self._snapshots: deque[tuple[float, Snapshot]] = deque()
 
     def add(self, at: float, snapshot: Snapshot) -> None:
         """Remember ``snapshot`` taken at ``at`` (monotonic seconds); forget old ones."""
         self._snapshots.append((at, snapshot))
-        while len(self._snapshots) > 2 and at - self._snapshots[1][0] >= self._keep_s:
+        while len(self._snapshots) > 2 and at - self._snapshots[1][0] >= self.keep_s:
             self._snapshots.popleft()
 
     @property

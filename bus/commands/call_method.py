@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,7 +21,11 @@ def call_command(
     json_text: Annotated[
         str,
         typer.Option(
-            "--json", help="The request as JSON; an array of objects for client-streaming methods."
+            "--json",
+            "--data",
+            "-d",
+            help="The request as JSON: an object, or an array of objects for client-streaming"
+            " methods; @FILE reads it from a file, @- or - from stdin.",
         ),
     ] = "{}",
     bus: BusOption = "127.0.0.1:50051",
@@ -40,17 +46,41 @@ def call_command(
 
     Example:
 
+    \b
         powerbus call powerbus.echo.v1.Echo/Echo --json '{"message": "你好"}'
+        powerbus call powerbus.echo.v1.Echo/Echo -d @request.json
+        echo '{"message": "hi"}' | powerbus call powerbus.echo.v1.Echo/Echo -d @-
     """
-    with exit_on_error(), bus_channel(bus) as channel:
+    with exit_on_error(bus), bus_channel(bus) as channel:
         pairs = [_pair(m) for m in metadata or []]
+        text = _request_text(json_text)
         client = ReflectionClient(channel, timeout=timeout)
         target = client.resolve(method)
         stream = target.method.server_streaming
+        if not target.method.client_streaming and text.lstrip().startswith("["):
+            raise InvalidArgument(
+                "json",
+                f"{target.path.lstrip('/')} takes one request: give a JSON object, not an array",
+            )
         for reply in client.invoke(
-            target, parse_json_argument(json_text), timeout=timeout, metadata=pairs
+            target, parse_json_argument(text), timeout=timeout, metadata=pairs
         ):
             typer.echo(json.dumps(reply, ensure_ascii=False, indent=None if stream else 2))
+
+
+def _request_text(value: str) -> str:
+    """``@FILE``: the file's text; ``@-`` or ``-``: standard input; else ``value`` itself."""
+    if value in ("-", "@-"):
+        return sys.stdin.read()
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidArgument("json", f"cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise InvalidArgument("json", f"{path}: not UTF-8 text") from None
+    return value
 
 
 def _pair(text: str) -> tuple[str, str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -11,19 +9,41 @@ from typing import Annotated
 import grpc
 import typer
 
+from powerbus.bus.kernel.addresses import parse_host_port
 from powerbus.bus.kernel.errors import PowerbusError
+from powerbus.nodes.sdk.cli import LogFormatOption
+from powerbus.nodes.sdk.cli import configure_logging as configure_node_logging
 
 __all__ = [
     "BusOption",
     "JsonOption",
+    "LogFormatOption",
     "TimeoutOption",
     "bus_channel",
     "configure_logging",
     "exit_on_error",
 ]
 
+
+def _bus_address(value: str) -> str:
+    """``--bus`` must be HOST:PORT: ``50051`` or ``http://...`` is a usage error at once."""
+    try:
+        parse_host_port(value, field="--bus", allow_zero=False)
+    except PowerbusError:
+        raise typer.BadParameter(
+            f"expected the bus's gRPC address as HOST:PORT such as 127.0.0.1:50051, got {value!r}"
+        ) from None
+    return value
+
+
 BusOption = Annotated[
-    str, typer.Option("--bus", envvar="POWERBUS_BUS", help="The bus's gRPC address, HOST:PORT.")
+    str,
+    typer.Option(
+        "--bus",
+        envvar="POWERBUS_BUS",
+        callback=_bus_address,
+        help="The bus's gRPC address, HOST:PORT.",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 TimeoutOption = Annotated[
@@ -31,27 +51,54 @@ TimeoutOption = Annotated[
 ]
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def configure_logging(level: str = "INFO", *, log_format: str = "text") -> None:
+    """Log to stderr, as text or one JSON object a line (``log_format="json"``)."""
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("expected text or json", param_hint="--log-format")
+    configure_node_logging(level, log_format=log_format)
 
 
 @contextmanager
-def exit_on_error() -> Iterator[None]:
-    """Turn powerbus and gRPC errors into one line on stderr and exit status 1."""
+def exit_on_error(bus: str = "") -> Iterator[None]:
+    """Turn powerbus and gRPC errors into one line on stderr and exit status 1; a bus
+    that cannot be reached at ``bus`` gets a hint instead of gRPC's own words."""
     try:
         yield
     except PowerbusError as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         raise typer.Exit(1) from None
     except grpc.RpcError as error:
-        code = error.code().name if hasattr(error, "code") else "UNKNOWN"
+        code = error.code() if hasattr(error, "code") else None
         details = error.details() if hasattr(error, "details") else str(error)
-        typer.secho(f"error: {code}: {details}", fg="red", err=True)
+        typer.secho(f"error: {_explain(code, details or '', bus)}", fg="red", err=True)
         raise typer.Exit(1) from None
+
+
+def _explain(code: grpc.StatusCode | None, details: str, bus: str) -> str:
+    name = code.name if code is not None else "UNKNOWN"
+    first = details.strip().splitlines()[0] if details.strip() else ""
+    unreached = code is grpc.StatusCode.UNAVAILABLE and any(
+        sign in details for sign in _NOT_CONNECTED
+    )
+    if code is grpc.StatusCode.UNAVAILABLE and "Trying to connect an http1.x server" in details:
+        return f"{bus or 'that address'} speaks HTTP/1, not gRPC: give the bus's gRPC port"
+    if bus and unreached:
+        return (
+            f"cannot reach the bus at {bus}; is `powerbus bus` running there?"
+            " (give its gRPC address with --bus or POWERBUS_BUS)"
+        )
+    if bus and code is grpc.StatusCode.DEADLINE_EXCEEDED and not first.startswith("no "):
+        return f"the bus at {bus} did not answer in time; is it the bus's gRPC port?"
+    return f"{name}: {first}"
+
+
+# What gRPC says when no connection could be made at all.
+_NOT_CONNECTED = (
+    "failed to connect",
+    "Failed to connect",
+    "DNS resolution failed",
+    "Connection refused",
+)
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import shutil
 import signal
 import tempfile
 import threading
@@ -32,7 +33,8 @@ def demo_command(
         Path | None,
         typer.Option(
             "--workdir",
-            help="Where state files, logs and the database go (default: a new temporary folder).",
+            help="Where state files, logs and the database go; made if missing, kept"
+            " afterwards (default: a temporary folder, removed on exit).",
         ),
     ] = None,
     duration: Annotated[
@@ -51,6 +53,12 @@ def demo_command(
 
         powerbus demo --duration 30
     """
+    if workdir is not None:
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            typer.secho(f"error: --workdir {workdir}: {exc.strerror}", fg="red", err=True)
+            raise typer.Exit(1) from None
     work = workdir or Path(tempfile.mkdtemp(prefix="powerbus-demo-"))
     group = ProcessGroup(directory=work)
     stop = threading.Event()
@@ -72,17 +80,21 @@ def demo_command(
         names = [h.name for h in reversed(group.handles)]
         group.close()
         typer.echo(f"stopped {', '.join(names)}")
+        if workdir is None:  # ours: leave nothing behind
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def _explain(bus: str, http: str, work: Path) -> None:
     typer.echo(f"""
 powerbus demo is running.
-  bus       gRPC {bus}   HTTP http://{http}/api/nodes
+  dashboard http://{http}/
+  bus       gRPC {bus}   HTTP {http} (/metrics, /api/...)
   nodes     {", ".join(_ECHO_NODES)}
   work dir  {work} (database, state files, each process's .out/.err)
 
 Try, in another terminal:
   powerbus nodes --bus {bus}
+  powerbus traffic --http {http}
   powerbus call powerbus.echo.v1.Echo/Echo --bus {bus} --json '{{"message": "你好"}}'
   grpcurl -plaintext {bus} list
 

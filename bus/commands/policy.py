@@ -6,9 +6,14 @@ proxyless client within a few seconds, without a restart.
 
 from __future__ import annotations
 
+import difflib
+import getpass
 import json
+import os
+import socket
 from typing import Annotated
 
+import grpc
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -23,8 +28,36 @@ from powerbus.bus.commands.common import (
 from powerbus.bus.kernel.errors import InvalidArgument
 from powerbus.bus.policy import ServicePolicy, policy_keys
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
+from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 
 __all__ = ["policy_app"]
+
+
+def _author() -> str:
+    """Who runs this command, for the policy's record: ``user@host``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container, say)
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _check_known(channel: grpc.Channel, service: str, timeout: float) -> None:
+    """Refuse a service no node (live or down) has registered, naming the likely one."""
+    reply = registry_pb2_grpc.RegistryStub(channel).ListNodes(
+        registry_pb2.ListNodesRequest(include_down=True), timeout=timeout
+    )
+    known = sorted({s for n in reply.nodes for s in n.services})
+    if service in known:
+        return
+    close = difflib.get_close_matches(service, known, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    raise InvalidArgument(
+        "service",
+        f"no node has registered {service}; {hint}nothing was stored"
+        " (pass --force to set it for nodes still to come)",
+    )
+
 
 policy_app = typer.Typer(
     no_args_is_help=True,
@@ -50,7 +83,7 @@ def show_command(
 
         powerbus policy show powerbus.echo.v1.Echo --bus 127.0.0.1:50051
     """
-    with exit_on_error(), bus_channel(bus) as channel:
+    with exit_on_error(bus), bus_channel(bus) as channel:
         policy = policy_pb2_grpc.PoliciesStub(channel).GetPolicy(
             policy_pb2.GetPolicyRequest(service=service), timeout=timeout
         )
@@ -71,12 +104,22 @@ def set_command(
     reset: Annotated[
         bool, typer.Option("--reset", help="Remove every override of the service first.")
     ] = False,
-    by: Annotated[str, typer.Option("--by", help="Who is changing it, for the record.")] = "",
+    by: Annotated[
+        str,
+        typer.Option("--by", help="Who is changing it, for the record. [default: USER@HOST]"),
+    ] = "",
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Set it even though no node has registered the service."),
+    ] = False,
     bus: BusOption = "127.0.0.1:50051",
     as_json: JsonOption = False,
     timeout: TimeoutOption = 5.0,
 ) -> None:
     """Change a service's policy on every bus instance and proxyless client.
+
+    A service no node has registered is refused (a typo would be stored silently and
+    never apply) unless --force, for a service whose nodes are still to come.
 
     Keys are listed by `powerbus policy keys`; durations read like 250ms, 10s, 5m.
 
@@ -86,12 +129,14 @@ def set_command(
         powerbus policy set powerbus.echo.v1.Echo picker=peak_ewma retry.max_attempts=2 \\
             outlier.base_ejection=10s
     """
-    with exit_on_error():
+    with exit_on_error(bus):
         pairs = _pairs(settings or [])
         request = policy_pb2.SetPolicyRequest(
-            service=service, set=pairs, unset=unset or [], reset=reset, updated_by=by
+            service=service, set=pairs, unset=unset or [], reset=reset, updated_by=by or _author()
         )
         with bus_channel(bus) as channel:
+            if not force and service != "*":
+                _check_known(channel, service, timeout)
             policy = policy_pb2_grpc.PoliciesStub(channel).SetPolicy(request, timeout=timeout)
     _print(policy, as_json=as_json)
 
@@ -108,7 +153,7 @@ def list_command(
 
         powerbus policy list --json
     """
-    with exit_on_error(), bus_channel(bus) as channel:
+    with exit_on_error(bus), bus_channel(bus) as channel:
         reply = policy_pb2_grpc.PoliciesStub(channel).ListPolicies(
             policy_pb2.ListPoliciesRequest(), timeout=timeout
         )

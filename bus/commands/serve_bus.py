@@ -8,11 +8,12 @@ from typing import Annotated
 
 import typer
 
-from powerbus.bus.commands.common import configure_logging, exit_on_error
+from powerbus.bus.commands.common import LogFormatOption, configure_logging, exit_on_error
 from powerbus.bus.config import BusConfig
 from powerbus.bus.kernel.config import resolve
 from powerbus.bus.kernel.lifecycle import run_until_signalled
-from powerbus.bus.server import BusServer
+from powerbus.bus.policy import PolicyBook, load_policy_defaults
+from powerbus.bus.server import BusServer, Reloaded
 from powerbus.monitoring import load_monitoring_config
 
 __all__ = ["bus_command"]
@@ -67,16 +68,29 @@ def bus_command(
     log_level: Annotated[
         str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO",
+    log_format: LogFormatOption = "text",
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log every routed call (logger powerbus.access), as Envoy does. [off]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a bus: registry, router, health and reflection on one gRPC port, HTTP beside it.
 
-    Stops cleanly (exit 0) on SIGTERM or SIGINT.
+    Stops cleanly (exit 0) on SIGTERM or SIGINT. SIGHUP re-reads the alert rules
+    ([[alerts]], [monitoring] default_alerts) and the policy defaults ([policy]) from the
+    files; a file that no longer holds is logged and the running configuration kept.
 
     Example:
 
+    \b
         powerbus bus --grpc 127.0.0.1:50051 --http 127.0.0.1:8080 --db sqlite:///powerbus.db
+        powerbus bus --log-format json --access-log      # JSON lines, one per routed call
     """
-    configure_logging(log_level)
+    configure_logging(log_level, log_format=log_format)
     with exit_on_error():
         cfg = resolve(
             BusConfig,
@@ -87,6 +101,7 @@ def bus_command(
                 "state_file": state_file,
                 "lease_ttl": lease_ttl,
                 "policy_file": policy_file,
+                "access_log": access_log,
             },
             config_file=config,
         )
@@ -94,4 +109,14 @@ def bus_command(
             cfg = dataclasses.replace(cfg, policy_file=config)
         # [monitoring] and [[alerts]] of the same file: history, label limits, alert rules.
         monitoring = load_monitoring_config(config_file=config)
-        raise typer.Exit(run_until_signalled(lambda: BusServer(config=cfg, monitoring=monitoring)))
+
+        def reload() -> Reloaded:
+            policy = load_policy_defaults(cfg.policy_file) if cfg.policy_file else None
+            if policy is not None:
+                PolicyBook(policy)  # every key and value checked before any is used
+            return Reloaded(rules=load_monitoring_config(config_file=config).rules, policy=policy)
+
+        def make() -> BusServer:
+            return BusServer(config=cfg, monitoring=monitoring, reload=reload)
+
+        raise typer.Exit(run_until_signalled(make))

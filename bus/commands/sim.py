@@ -68,7 +68,7 @@ def legacy_cis_command(
     Example:
 
     \b
-        omniNames -start 2809 -datadir /tmp/names &
+        omniNames -start 2809 -datadir /tmp/names -ORBendPoint giop:tcp:127.0.0.1:2809 &
         powerbus sim legacy-cis --naming corbaloc::127.0.0.1:2809/NameService \\
             --ior-file cis.json --customers 3000
     """

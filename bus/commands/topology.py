@@ -34,6 +34,7 @@ def topology_command(
 
     Example:
 
+    \b
         powerbus topology --http 127.0.0.1:8080
         powerbus topology --impact billing-1
         powerbus topology --dot | dot -Tsvg > bus.svg

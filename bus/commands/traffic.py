@@ -61,6 +61,7 @@ def traffic_command(
 
     Example:
 
+    \b
         powerbus traffic --http 127.0.0.1:8080
         powerbus traffic --service powerbus.echo.v1.Echo --once
     """

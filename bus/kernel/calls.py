@@ -96,6 +96,12 @@ class CallRecord:
     bytes_out: int
     """Reply bytes (all messages of a server stream)."""
     origin: CallOrigin = CallOrigin.ROUTED
+    reached: bool = True
+    """False when the call provably never reached the node (no connection, refused): the
+    code is the bus's, not the node's. A node answering UNAVAILABLE itself was reached."""
+    last: bool = True
+    """Whether this attempt's outcome is the call's. An attempt that was retried elsewhere,
+    or lost a hedge, is recorded with ``last=False``: counted as an attempt, not a call."""
 
     @property
     def ok(self) -> bool:

@@ -153,10 +153,21 @@ class NodeRecord:
     last_heartbeat_at: datetime
     lease_expires_at: datetime
     lease_id: str
+    down_since: datetime | None = None
+    """When it went down; None while live."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.metadata, types.MappingProxyType):
             object.__setattr__(self, "metadata", types.MappingProxyType(dict(self.metadata)))
+
+    @property
+    def left(self) -> bool:
+        """Down because it deregistered (a clean stop), not because its lease lapsed."""
+        return (
+            self.health is NodeHealth.DOWN
+            and self.down_since is not None
+            and self.down_since < self.lease_expires_at
+        )
 
     @property
     def live(self) -> bool:
@@ -180,6 +191,7 @@ class NodeRecord:
             last_heartbeat_at=_timestamp(self.last_heartbeat_at),
             lease_expires_at=_timestamp(self.lease_expires_at),
             lease_id=self.lease_id,
+            down_since=_timestamp(self.down_since) if self.down_since else None,
         )
 
 

@@ -136,6 +136,13 @@ class PolicyBook:
                 self._cache.pop(service, None)
         return changed
 
+    def replace_defaults(self, defaults: PolicyDefaults) -> set[str]:
+        """Take new policy-file defaults (a reloaded file); every service may change."""
+        base = ServicePolicy.from_settings(defaults.common)  # raises before changing anything
+        self.defaults, self._base = defaults, base
+        self._cache.clear()
+        return {ALL_SERVICES}
+
     def _build(self, service: str) -> ServicePolicy:
         try:
             return ServicePolicy.from_settings(*self.layers(service), base=self._base)

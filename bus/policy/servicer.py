@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TypeAlias
 
@@ -126,7 +127,14 @@ def _service(request: policy_pb2.GetPolicyRequest | policy_pb2.SetPolicyRequest)
 
 
 def _peer(context: Context) -> str:
-    return f"peer:{context.peer() or '?'}"
+    """The caller's host, for a change whose caller did not say who it is: never the
+    ephemeral port, which names no one (``ipv4:127.0.0.1:53422`` -> ``peer 127.0.0.1``)."""
+    peer = context.peer() or "?"
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        host = urllib.parse.unquote(rest).rpartition(":")[0].strip("[]")
+        return f"peer {host}"
+    return f"peer {peer}"
 
 
 async def _answer(context: Context, build: Callable[[], policy_pb2.Policy]) -> policy_pb2.Policy:

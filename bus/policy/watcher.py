@@ -9,6 +9,7 @@ that wrote a change applies it before answering.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import functools
 import logging
 from collections.abc import Callable, Mapping
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from powerbus.bus.kernel.errors import Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
-from powerbus.bus.policy.book import PolicyBook, StoredPolicy
+from powerbus.bus.policy.book import PolicyBook, PolicyDefaults, StoredPolicy
 from powerbus.bus.policy.store import PolicyStore
 
 __all__ = ["PolicyListener", "PolicyWatcher"]
@@ -107,11 +108,18 @@ class PolicyWatcher(Lifecycle):
             changed = self.book.apply(changes)
         if changed:
             log.info("policy changed for %s", ", ".join(sorted(changed)))
-            for listener in tuple(self._listeners.values()):
-                try:
-                    listener(changed)
-                except Exception:
-                    log.exception("policy listener %r failed", listener)
+            self._tell(changed)
+
+    def replace_defaults(self, defaults: PolicyDefaults) -> None:
+        """New defaults from a reloaded policy file, applied and told to the listeners."""
+        self._tell(self.book.replace_defaults(defaults))
+
+    def _tell(self, changed: builtins.set[str]) -> None:
+        for listener in tuple(self._listeners.values()):
+            try:
+                listener(changed)
+            except Exception:
+                log.exception("policy listener %r failed", listener)
 
     async def _poll_forever(self) -> None:
         failing = False
@@ -130,5 +138,8 @@ class PolicyWatcher(Lifecycle):
 async def _in_thread(call: Callable[[], T]) -> T:
     try:
         return await asyncio.to_thread(call)
-    except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
-        raise Unavailable("the registry database is unavailable") from exc
+    except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+        # One line for the client: the driver's reason, never the SQL (a damaged file
+        # raises DatabaseError, which is not an OperationalError).
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1]
+        raise Unavailable(f"the registry database is unavailable: {''.join(reason)}") from exc

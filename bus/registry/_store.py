@@ -158,6 +158,22 @@ class Store:
                 revision.record(node_id)
             revision.save()
 
+    def extend(self, by: timedelta) -> int:
+        """Push every live lease ``by`` later (after the bus itself stalled); returns how
+        many. Not a change: like a heartbeat, it only moves the expiry."""
+        live = nodes.c.health.in_(_LIVE)
+        with write_transaction(self._engine) as conn:
+            rows = conn.execute(
+                sa.select(nodes.c.node_id, nodes.c.lease_id, nodes.c.lease_expires_at).where(live)
+            ).all()
+            for node_id, lease_id, expires in rows:
+                conn.execute(
+                    sa.update(nodes)
+                    .where(nodes.c.node_id == node_id, nodes.c.lease_id == lease_id, live)
+                    .values(lease_expires_at=expires + by)
+                )
+            return len(rows)
+
     def expire(self, now: datetime) -> int:
         """Mark down every live node whose lease lapsed; returns how many this call did."""
         lapsed = (nodes.c.health.in_(_LIVE), nodes.c.lease_expires_at < now)
@@ -276,4 +292,5 @@ def _record(row: Mapping[Any, Any]) -> NodeRecord:
         last_heartbeat_at=row["last_heartbeat_at"],
         lease_expires_at=row["lease_expires_at"],
         lease_id=row["lease_id"],
+        down_since=row["down_since"],
     )

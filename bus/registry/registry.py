@@ -7,6 +7,11 @@ Any instance's sweeper may mark lapsed leases down; the conditional UPDATE makes
 safe to race. An instance applies its own writes before answering, so a node that got
 its lease is already routable through that instance.
 
+A bus that stalls itself (SIGSTOP, a VM paused, a blocked event loop) took no heartbeats
+meanwhile, through no fault of the nodes: when the sweeper finds it woke up late, it first
+pushes every live lease later by the stall, as etcd renews leases after a leader stall,
+instead of marking every node down at once.
+
 A heartbeat is not a change: it renews the lease and stores the load, and ListNodes
 (which reads the database) shows both, but the directory and Watch events carry the load
 and lease expiry as of the node's last change. This keeps the change feed to membership
@@ -26,9 +31,11 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import sqlalchemy as sa
 
 from powerbus.bus.kernel.database import create_engine
-from powerbus.bus.kernel.errors import ConfigError, Unavailable
+from powerbus.bus.kernel.errors import ConfigError, InvalidArgument, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.nodes import Load, NodeRecord
+from powerbus.bus.registry import _admin
+from powerbus.bus.registry._dbcheck import DatabaseCheck, reason_of
 from powerbus.bus.registry._servicer import RegistryServicer
 from powerbus.bus.registry._store import Store
 from powerbus.bus.registry._validation import check_registration
@@ -47,6 +54,8 @@ T = TypeVar("T")
 # Pollers more than this far behind reload the whole table instead of reading the log.
 CHANGE_LOG_RETENTION = timedelta(minutes=10)
 _PRUNE_EVERY_S = 60.0
+# SQLite's quick_check reads every page: cheap for a registry, not for every sweep.
+_INTEGRITY_EVERY_S = 5.0
 _WATCH_BACKLOG = 1024
 
 
@@ -98,6 +107,17 @@ class Registry(Lifecycle):
         self._sync_lock = asyncio.Lock()
         self._in_flight: set[asyncio.Future[Any]] = set()
         self._watches: set[Watch] = set()
+        self._check = DatabaseCheck(db_url)
+        self._problem: str | None = None
+        self._damage: str | None = None
+        self._last_integrity = 0.0
+        self._last_prune = time.monotonic()
+
+    @property
+    def problem(self) -> str | None:
+        """What is wrong with the database now (deleted, damaged, unreachable), or None;
+        checked by the sweeper."""
+        return self._problem
 
     @property
     def servicer(self) -> RegistryServicer:
@@ -125,9 +145,13 @@ class Registry(Lifecycle):
             try:
                 await asyncio.to_thread(_mapped, functools.partial(MIGRATIONS.run, engine))
                 delta = await asyncio.to_thread(_mapped, functools.partial(store.read_since, -1))
+            except Unavailable as exc:
+                await asyncio.to_thread(engine.dispose)
+                raise Unavailable(f"{self._check.where}: {exc.message}") from None
             except BaseException:
                 await asyncio.to_thread(engine.dispose)
                 raise
+            self._check.opened()
             self._engine, self._store = engine, store
             self._directory._apply(delta)
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="registry-sweeper")
@@ -172,6 +196,30 @@ class Registry(Lifecycle):
         await self._db(Store.deregister, node_id, lease_id, self._clock())
         await self._sync_after_write()
 
+    async def admin(self, action: str, node_id: str = "", **options: int) -> object:
+        """An operator's action (``disable``, ``enable``, ``weight``, ``deregister``,
+        ``purge``; see ``_admin.py``), applied to the directory before returning."""
+        engine, now = self.engine, self._clock()
+        calls: dict[str, Callable[[], object]] = {
+            "disable": functools.partial(
+                _admin.set_rotation, engine, node_id, in_rotation=False, now=now
+            ),
+            "enable": functools.partial(
+                _admin.set_rotation, engine, node_id, in_rotation=True, now=now
+            ),
+            "weight": functools.partial(
+                _admin.set_weight, engine, node_id, options.get("weight", 0), now=now
+            ),
+            "deregister": functools.partial(_admin.mark_down, engine, node_id, now=now),
+            "purge": functools.partial(_admin.purge_down, engine, now=now),
+        }
+        if action not in calls:
+            raise InvalidArgument("action", f"unknown action {action!r}; one of {sorted(calls)}")
+        result = await asyncio.to_thread(_mapped, calls[action])
+        await self._sync_after_write()
+        log.warning("operator action %s %s: %s", action, node_id or "(all down)", result)
+        return result
+
     async def _list_nodes(self, *, service: str | None, include_down: bool) -> list[NodeRecord]:
         found = await self._db(Store.list_nodes)
         return sorted(
@@ -208,29 +256,56 @@ class Registry(Lifecycle):
 
     async def _sweep_forever(self) -> None:
         interval = self._sweep_interval.total_seconds()
-        last_prune = time.monotonic()
-        failing = False
+        stall = _StallMeter(interval)
+        failing: str | None = None
         while True:
             await asyncio.sleep(interval)
             try:
-                now = self._clock()
-                await self._db(Store.expire, now)
-                prune = time.monotonic() - last_prune >= _PRUNE_EVERY_S
-                log_before = now - CHANGE_LOG_RETENTION if prune else None
-                down_before = now - self._down_retention
-                await self._db(Store.purge, now, down_before=down_before, log_before=log_before)
-                if prune:
-                    last_prune = time.monotonic()
-                await self._sync()
+                await self._sweep(stall)
             except Exception as exc:
                 # Keep sweeping: the database may come back. Say so once, not every tick.
-                if not failing:
+                if failing is None:
                     log.warning("registry sweep failed, will retry: %s", exc, exc_info=True)
-                failing = True
+                failing = str(exc)
             else:
-                if failing:
+                if failing is not None:
                     log.info("registry sweep works again")
-                failing = False
+                failing = None
+            problem = await self._database_problem() or failing
+            if problem != self._problem:
+                log.log(
+                    logging.ERROR if problem else logging.INFO,
+                    "registry database: %s",
+                    problem or "sound again",
+                )
+            self._problem = problem
+
+    async def _sweep(self, stall: _StallMeter) -> None:
+        stalled = stall.measure()
+        if stalled is not None:
+            extended = await self._db(Store.extend, stalled)
+            log.warning(
+                "the bus stalled for %.1f s; %d live lease(s) extended by as much",
+                stalled.total_seconds(),
+                extended,
+            )
+        now = self._clock()
+        await self._db(Store.expire, now)
+        prune = time.monotonic() - self._last_prune >= _PRUNE_EVERY_S
+        log_before = now - CHANGE_LOG_RETENTION if prune else None
+        down_before = now - self._down_retention
+        await self._db(Store.purge, now, down_before=down_before, log_before=log_before)
+        if prune:
+            self._last_prune = time.monotonic()
+        await self._sync()
+
+    async def _database_problem(self) -> str | None:
+        """The file's state every sweep; its integrity every few seconds (last answer kept)."""
+        problem = self._check.file_problem()
+        if problem is None and time.monotonic() - self._last_integrity >= _INTEGRITY_EVERY_S:
+            self._last_integrity = time.monotonic()
+            self._damage = await asyncio.to_thread(self._check.integrity_problem)
+        return problem or self._damage
 
     def _require_running(self) -> Store:
         if self._store is None:
@@ -253,10 +328,41 @@ class Registry(Lifecycle):
             future.exception()  # retrieved, so a call whose caller left is not reported
 
 
+class _StallMeter:
+    """How long the sweeper overslept: its event loop, or the whole process, stood still.
+
+    Compares monotonic progress between ticks with the sleep asked for, and wall-clock
+    progress with monotonic (a suspended machine stops the monotonic clock, not the wall
+    clock). Below ``max(1 s, 2 x interval)`` it is scheduling noise, not a stall.
+
+    >>> meter = _StallMeter(0.5, clocks=iter([(0.0, 0.0), (0.5, 0.5), (21.0, 21.0)]).__next__)
+    >>> meter.measure() is None, meter.measure()
+    (True, datetime.timedelta(seconds=20))
+    """
+
+    def __init__(
+        self,
+        interval: float,
+        *,
+        clocks: Callable[[], tuple[float, float]] = lambda: (time.monotonic(), time.time()),
+    ) -> None:
+        self._interval = interval
+        self._clocks = clocks
+        self._threshold = max(1.0, 2 * interval)
+        self._last = clocks()
+
+    def measure(self) -> timedelta | None:
+        """The stall since the last tick, or None."""
+        (mono, wall), (last_mono, last_wall) = self._clocks(), self._last
+        self._last = (mono, wall)
+        late = max(mono - last_mono, wall - last_wall) - self._interval
+        return timedelta(seconds=late) if late >= self._threshold else None
+
+
 def _mapped(call: Callable[[], T]) -> T:
-    """Run ``call``, mapping database failures onto the powerbus error tree."""
+    """Run ``call``, mapping database failures onto the powerbus error tree: one line,
+    the driver's reason, never SQL (a corrupt file raises DatabaseError, not Operational)."""
     try:
         return call()
-    except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
-        log.warning("registry database unavailable: %s", exc)
-        raise Unavailable("the registry database is unavailable") from exc
+    except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+        raise Unavailable(f"the registry database is unavailable: {reason_of(exc)}") from exc

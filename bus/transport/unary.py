@@ -3,7 +3,9 @@
 A call runs through its service's :class:`~powerbus.load_balancer.CallExecutor` (the
 service breaker, picks, retries where safe, hedging, modes); each attempt goes to the
 picked node's :class:`~powerbus.bus.transport.reply.Transport` and is told to the call
-observer exactly once, however it ends. What comes back is always a
+observer exactly once, however it ends, once the call has ended: the attempt whose reply
+the call returns is its ``last``; the others (retried, or hedges that lost) are attempts
+only, so monitoring counts calls and attempts apart. What comes back is always a
 :class:`~powerbus.bus.transport.reply.Reply`: the router relays it to its caller, the
 proxyless client turns it into a message or an ``AioRpcError``. Both travel this code,
 so the two cannot drift apart.
@@ -86,18 +88,24 @@ class UnaryCalls:
     ) -> Reply:
         """Make the call; the reply of its last attempt, or one saying why none was made."""
         attempt = _Attempt(self, info, payload, metadata, headers.caller)
-        result = await lane.executor.run(
-            PickRequest(info.path, headers.key),
-            attempt,
-            idempotent=headers.idempotent or info.idempotency is not Idempotency.UNKNOWN,
-            side_effect_free=info.idempotency is Idempotency.NO_SIDE_EFFECTS,
-            deadline=deadline,
-        )
+        try:
+            result = await lane.executor.run(
+                PickRequest(info.path, headers.key),
+                attempt,
+                idempotent=headers.idempotent or info.idempotency is not Idempotency.UNKNOWN,
+                side_effect_free=info.idempotency is Idempotency.NO_SIDE_EFFECTS,
+                deadline=deadline,
+            )
+        except BaseException:
+            attempt.end(None)
+            raise
         if isinstance(result, Refusal):
-            attempt.record("", StatusCode.UNAVAILABLE, 0.0, 0)
+            attempt.record("", StatusCode.UNAVAILABLE, 0.0, 0, reached=False, reply=None)
+            attempt.end(None)
             return Reply(StatusCode.UNAVAILABLE, details=result.message, ran=False)
-        note = f" [powerbus: {result.note}]" if result.note else ""
         reply = result.value
+        attempt.end(reply if isinstance(reply, Reply) else None)
+        note = f" [powerbus: {result.note}]" if result.note else ""
         if not isinstance(reply, Reply):  # the deadline passed before an attempt was made
             node = result.endpoint.node_id if result.endpoint else "?"
             return Reply(result.code, details=f"no time left to call node {node}{note}")
@@ -109,7 +117,7 @@ class UnaryCalls:
 class _Attempt:
     """One call's ``send`` for the executor: one attempt on one node, recorded once."""
 
-    __slots__ = ("caller", "calls", "info", "metadata", "method", "payload")
+    __slots__ = ("caller", "calls", "done", "info", "metadata", "method", "payload", "tried")
 
     def __init__(
         self, calls: UnaryCalls, info: MethodInfo, payload: bytes, metadata: Metadata, caller: str
@@ -120,21 +128,55 @@ class _Attempt:
         self.payload = payload
         self.metadata = metadata
         self.caller = caller
+        # (node, code, latency, bytes received, reached, reply) of each attempt so far.
+        self.tried: list[tuple[str, StatusCode, float, int, bool, Reply | None]] = []
+        self.done = False
 
     async def __call__(self, endpoint: Endpoint, timeout: float | None) -> Attempt:
         calls = self.calls
         calls.observer.call_started(self.info.service, self.method, endpoint.node_id)
         started = time.perf_counter()
-        code, received = StatusCode.CANCELLED, 0
+        code, received, reply = StatusCode.CANCELLED, 0, None
         try:
             transport = calls.transports(endpoint.address)
             reply = await transport.call(self.info.path, self.metadata, self.payload, timeout)
             code, received = reply.code, len(reply.payload)
             return Attempt(code, reply, reached=reply.ran)
         finally:
-            self.record(endpoint.node_id, code, time.perf_counter() - started, received)
+            latency = time.perf_counter() - started
+            reached = reply is None or reply.ran
+            self.record(endpoint.node_id, code, latency, received, reached=reached, reply=reply)
 
-    def record(self, node_id: str, code: StatusCode, latency: float, received: int) -> None:
+    def record(
+        self,
+        node_id: str,
+        code: StatusCode,
+        latency: float,
+        received: int,
+        *,
+        reached: bool,
+        reply: Reply | None,
+    ) -> None:
+        """Keep one attempt until the call ends; told at once (as an attempt) after it."""
+        self.tried.append((node_id, code, latency, received, reached, reply))
+        if self.done:  # a hedge that finished after its call
+            self._tell(self.tried.pop(), last=False)
+
+    def end(self, last: Reply | None) -> None:
+        """The call ended with ``last``: tell the observer of every attempt, the one that
+        gave ``last`` (else the latest, when no attempt's reply was returned) as the call's."""
+        tried, self.tried = self.tried, []
+        self.done = True
+        final = len(tried) - 1
+        if last is not None:
+            final = next((i for i, t in enumerate(tried) if t[5] is last), final)
+        for i, attempt in enumerate(tried):
+            self._tell(attempt, last=i == final)
+
+    def _tell(
+        self, attempt: tuple[str, StatusCode, float, int, bool, Reply | None], *, last: bool
+    ) -> None:
+        node_id, code, latency, received, reached, _reply = attempt
         self.calls.observer.call_finished(
             CallRecord(
                 service=self.info.service,
@@ -146,5 +188,7 @@ class _Attempt:
                 bytes_in=len(self.payload),
                 bytes_out=received,
                 origin=self.calls.origin,
+                reached=reached,
+                last=last,
             )
         )

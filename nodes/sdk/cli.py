@@ -12,28 +12,94 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import logging
+import sys
+import textwrap
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from powerbus.bus.kernel.addresses import parse_host_port
 from powerbus.bus.kernel.config import resolve
 from powerbus.bus.kernel.errors import ConfigError, PowerbusError
 from powerbus.bus.kernel.lifecycle import run_event_loop
 from powerbus.nodes.sdk.config import NodeConfig, NodePriority
-from powerbus.nodes.sdk.kinds import NODE_KINDS, load_kind
+from powerbus.nodes.sdk.kinds import NODE_KINDS, kind_options, load_kind
 from powerbus.nodes.sdk.process import run_node
 
-__all__ = ["KIND_CONTEXT", "kind_settings", "node_command"]
+__all__ = ["KIND_CONTEXT", "JsonLogFormatter", "configure_logging", "kind_settings", "node_command"]
 
 _KINDS_HELP = f"What to run: {', '.join(sorted(NODE_KINDS))}."
 
 KIND_CONTEXT: dict[str, Any] = {"allow_extra_args": True, "ignore_unknown_options": True}
-"""Context settings the ``node`` command is registered with, so kinds get their options."""
+"""Context settings the ``node`` command is registered with, so kinds get their options.
+Register it with ``add_help_option=False`` too: ``--help`` after a KIND shows that kind's
+own options, which click's built-in help cannot know."""
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 T = TypeVar("T")
+
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+}
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: ``ts`` (UTC, ISO 8601), ``level``, ``logger``, ``msg``,
+    ``exc`` when there is a traceback, and whatever the call passed as ``extra=``.
+
+    >>> record = logging.LogRecord("powerbus.access", logging.INFO, "", 0, "call", None, None)
+    >>> record.created, record.node = 0.0, "echo-1"
+    >>> JsonLogFormatter().format(record)
+    '{"ts": "1970-01-01T00:00:00.000Z", "level": "INFO", "logger": "powerbus.access", \
+"msg": "call", "node": "echo-1"}'
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = time.gmtime(record.created)
+        millis = int(record.created * 1000) % 1000
+        entry: dict[str, object] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", moment) + f".{millis:03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS and not key.startswith("_"):
+                entry[key] = value
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str = "INFO", *, log_format: str = "text") -> None:
+    """Log to stderr at ``level``, as text or (``log_format="json"``) one JSON object a
+    line, for log shippers (Loki, Elasticsearch, journald)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True
+    )
+
+
+LogFormatOption = Annotated[
+    str,
+    typer.Option(
+        "--log-format",
+        metavar="FORMAT",
+        help="text, or json: one JSON object per line (ts, level, logger, msg, ...).",
+    ),
+]
 
 
 def kind_settings(
@@ -80,9 +146,41 @@ def _build_node(kind: str, settings: NodeConfig, config: Path | None, extra: Seq
     return node_class.from_config(settings, config_file=config)
 
 
+def _kind_help(kind: str) -> str:
+    """The help text of ``kind``'s own options, or what is wrong with the kind."""
+    if kind not in NODE_KINDS:
+        return f"Unknown kind {kind!r}. {_KINDS_HELP}"
+    options = kind_options(kind)
+    if not options:
+        return f"Kind {kind} takes no options of its own."
+    lines = [f"Options of {kind} (flags > POWERBUS_* > its TOML table):"]
+    for flag, default, text in options:
+        value = f" [default: {default}]" if default else ""
+        lines.append(f"  {flag} VALUE")
+        lines += textwrap.wrap(
+            text + value, width=80, initial_indent=" " * 6, subsequent_indent=" " * 6
+        )
+    return "\n".join(lines)
+
+
+def _address(value: str | None, field: str) -> str | None:
+    """``HOST:PORT`` or a usage error naming the flag (``50051``, ``http://…`` are not)."""
+    if value is None:
+        return None
+    try:
+        parse_host_port(value, field=field)
+    except PowerbusError:
+        raise typer.BadParameter(
+            f"expected HOST:PORT such as 127.0.0.1:50051, got {value!r}", param_hint=field
+        ) from None
+    return value
+
+
 def node_command(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Argument(metavar="KIND", help=_KINDS_HELP, show_default=False)],
+    kind: Annotated[
+        str | None, typer.Argument(metavar="KIND", help=_KINDS_HELP, show_default=False)
+    ] = None,
     bus: Annotated[
         str | None, typer.Option("--bus", metavar="HOST:PORT", help="The bus's gRPC address.")
     ] = None,
@@ -125,24 +223,41 @@ def node_command(
     config: Annotated[
         Path | None, typer.Option("--config", metavar="FILE", help="TOML file with a [node] table.")
     ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR.")
+    ] = "INFO",
+    log_format: LogFormatOption = "text",
+    show_help: Annotated[
+        bool, typer.Option("--help", "-h", help="Show this message, and KIND's own options.")
+    ] = False,
 ) -> None:
     """Run a node: serve its gRPC services, register with the bus, heartbeat, drain on
     SIGTERM/SIGINT and exit 0.
 
     Settings come from flags, then POWERBUS_* environment variables (POWERBUS_BUS,
     POWERBUS_ID, ...), then the [node] table of --config. Options of the kind itself
-    follow (corba-gateway: --iiop, --ior-file, --naming; legacy-cis: --ior-file or
-    --naming, --mapping; see docs/corba.md).
+    follow; `powerbus node KIND --help` lists them (corba-gateway: --iiop,
+    --naming-prefix, --corba-timeout, --stubs-dir, ...; legacy-cis: --mapping, ...; see
+    docs/corba.md).
 
     Example, an echo node on a free port, its address written to echo-1.json:
 
     \b
-        powerbus node echo --bus 127.0.0.1:50051 --listen 127.0.0.1:0 --id echo-1 \\
-            --state-file echo-1.json
+        powerbus node echo --bus 127.0.0.1:50051 --listen 127.0.0.1:0 \\
+            --id echo-1 --state-file echo-1.json
     """
+    if show_help or kind is None:
+        typer.echo(ctx.get_help())
+        if kind is not None:
+            typer.echo("\n" + _kind_help(kind))
+        raise typer.Exit(0 if show_help else 2)
+    if log_level.upper() not in _LOG_LEVELS:
+        raise typer.BadParameter(
+            f"expected one of {', '.join(_LOG_LEVELS)}", param_hint="--log-level"
+        )
     flags = {
-        "bus": bus,
-        "listen": listen,
+        "bus": _address(bus, "--bus"),
+        "listen": _address(listen, "--listen"),
         "id": node_id,
         "state_file": state_file,
         "weight": weight,
@@ -160,9 +275,7 @@ def node_command(
     except PowerbusError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level, log_format=log_format)
     try:
         run_event_loop(run_node(node, settings))
     except PowerbusError as exc:

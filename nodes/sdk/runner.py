@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
+import socket
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped, unused-ignore]
@@ -37,9 +39,30 @@ from powerbus.nodes.sdk.registration import Lease, Registration
 from powerbus.nodes.sdk.services import file_descriptor_set
 from powerbus.registry.v1 import registry_pb2
 
-__all__ = ["NodeRunner"]
+__all__ = ["NodeRunner", "bind_problem"]
 
 log = logging.getLogger(__name__)
+
+# grpcio sets SO_REUSEPORT by default: a node started on a port already served (by the bus
+# or another node) would share it and answer for the other process's services.
+_SERVER_OPTIONS = (("grpc.so_reuseport", 0),)
+
+
+def bind_problem(address: HostPort) -> str:
+    """Why binding ``address`` fails, for an error message: grpc only says that it did.
+
+    >>> bind_problem(HostPort("127.0.0.1", 0))
+    'the address could not be bound'
+    """
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((address.host, address.port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return f"address already in use (port {address.port})"
+        return f"{exc.strerror or exc} (port {address.port})"
+    return "the address could not be bound"
 
 
 class NodeRunner(Lifecycle):
@@ -127,7 +150,9 @@ class NodeRunner(Lifecycle):
             ErrorMiddleware(),
             *self.node.middleware(),
         )
-        server = self._server = grpc.aio.server(interceptors=[MiddlewareInterceptor(chain)])
+        server = self._server = grpc.aio.server(
+            interceptors=[MiddlewareInterceptor(chain)], options=_SERVER_OPTIONS
+        )
         for service in self.node.served_services():
             service.add_to_server(self.node, server)
         # Unary calls from the bus may also come as frames on one connection (the node link).
@@ -143,10 +168,11 @@ class NodeRunner(Lifecycle):
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         try:
             port = server.add_insecure_port(str(self.config.listen))
-        except RuntimeError as exc:  # grpc reports a failed bind this way
-            raise Unavailable(f"listen: cannot bind {self.config.listen}: {exc}") from None
+        except RuntimeError:  # grpc reports a failed bind this way, without the reason
+            port = 0
         if port == 0:  # older grpc releases report a failed bind this way
-            raise Unavailable(f"listen: cannot bind {self.config.listen}")
+            problem = bind_problem(self.config.listen)
+            raise Unavailable(f"listen: cannot bind {self.config.listen}: {problem}")
         self._address = HostPort(self.config.listen.host, port)
         await server.start()
         for service in self.node.served_services():

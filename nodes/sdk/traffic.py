@@ -126,6 +126,8 @@ class TrafficReporter(Lifecycle):
         """Calls are counted when they finish."""
 
     def call_finished(self, record: CallRecord) -> None:
+        if not record.last:
+            return  # an attempt retried or out-hedged: the bus counts calls
         with self._window_lock:
             self._window.add(record)
 

@@ -8,8 +8,10 @@ from powerbus.monitoring.tally import Sample
 ECHO = "powerbus.echo.v1.Echo"
 
 
-def record(caller: str = "billing-1", node: str = "echo-1", code: str = "OK") -> CallRecord:
-    return CallRecord(ECHO, "Echo", node, caller, code, 0.002, 10, 20)
+def record(
+    caller: str = "billing-1", node: str = "echo-1", code: str = "OK", *, reached: bool = True
+) -> CallRecord:
+    return CallRecord(ECHO, "Echo", node, caller, code, 0.002, 10, 20, reached=reached)
 
 
 def test_every_call_is_counted_by_its_labels():
@@ -45,12 +47,12 @@ def test_callers_past_the_limit_are_counted_as_other():
     assert {k.caller: t.count for k, t in recorder.tallies().items()}["peer:10.0.0.1"] == 2
 
 
-def test_a_node_whose_calls_all_fail_unavailable_is_unreachable_until_one_succeeds():
+def test_a_node_the_bus_cannot_reach_is_unreachable_until_one_call_succeeds():
     now = [100.0]
     recorder = TrafficRecorder(clock=lambda: now[0])
-    recorder.call_finished(record(code="UNAVAILABLE"))
+    recorder.call_finished(record(code="UNAVAILABLE", reached=False))
     assert recorder.unreachable() == {}
-    recorder.call_finished(record(code="UNAVAILABLE"))
+    recorder.call_finished(record(code="UNAVAILABLE", reached=False))
     assert list(recorder.unreachable()) == ["echo-1"]
     now[0] += 60  # old failures do not count
     assert recorder.unreachable() == {}
@@ -62,7 +64,7 @@ def test_a_node_whose_calls_all_fail_unavailable_is_unreachable_until_one_succee
 def test_an_application_error_shows_the_node_is_reachable():
     recorder = TrafficRecorder()
     for code in ("UNAVAILABLE", "NOT_FOUND", "UNAVAILABLE"):
-        recorder.call_finished(record(code=code))
+        recorder.call_finished(record(code=code, reached=code != "UNAVAILABLE"))
     assert recorder.unreachable() == {}
 
 

@@ -31,7 +31,7 @@ def test_help_shows_every_option_and_an_example():
     [
         (["echo", "--id", "e-1"], "error: bus: required"),
         (["echo", "--bus", "127.0.0.1:1"], "error: id: required"),
-        (["echo", "--bus", "nowhere", "--id", "e-1"], "error: flag --bus"),
+        (["echo", "--bus", "nowhere", "--id", "e-1"], "expected HOST:PORT"),
         (["metering-x", "--bus", "127.0.0.1:1", "--id", "e-1"], "unknown node kind"),
         (["echo", "--bus", "127.0.0.1:1", "--id", "e-1", "--lease-ttl", "soon"], "lease-ttl"),
     ],

@@ -84,12 +84,15 @@ def test_set_on_one_bus_reaches_the_other_and_changes_routing(two_buses, node_fa
 
 
 def test_bad_keys_are_refused_by_name(bus):
-    result = powerbus("policy", "set", ECHO, "retry.max_attemps=2", "--bus", bus.grpc)
+    # --force: no node serves ECHO here, and the keys are what is under test.
+    result = powerbus("policy", "set", ECHO, "retry.max_attemps=2", "--force", "--bus", bus.grpc)
     assert result.returncode == 1
     assert "INVALID_ARGUMENT" in result.stderr and "retry.max_attemps" in result.stderr
-    result = powerbus("policy", "set", ECHO, "outlier.base_ejection=soon", "--bus", bus.grpc)
+    result = powerbus(
+        "policy", "set", ECHO, "outlier.base_ejection=soon", "--force", "--bus", bus.grpc
+    )
     assert result.returncode == 1 and "outlier.base_ejection: not a duration" in result.stderr
-    result = powerbus("policy", "set", "", "picker=random", "--bus", bus.grpc)
+    result = powerbus("policy", "set", "", "picker=random", "--force", "--bus", bus.grpc)
     assert result.returncode == 1 and "service: required" in result.stderr
 
 

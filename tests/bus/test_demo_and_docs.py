@@ -1,0 +1,59 @@
+"""The demo and the README as a new operator follows them (issue 14, defect 5)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = [sys.executable, "-m", "powerbus.bus", "demo", "--grpc", "127.0.0.1:0"]
+
+
+def demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*DEMO, "--http", "127.0.0.1:0", "--duration", "1", *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+    )
+
+
+def test_demo_makes_its_workdir_and_points_at_the_dashboard(tmp_path):
+    work = tmp_path / "not" / "yet" / "made"
+    result = demo("--workdir", str(work))
+    assert result.returncode == 0, result.stderr
+    assert (work / "bus.db").exists()
+    assert re.search(r"dashboard http://127\.0\.0\.1:\d+/\n", result.stdout), result.stdout
+    assert "/api/nodes" not in result.stdout
+
+
+def test_demo_without_a_workdir_leaves_no_temporary_folder(tmp_path):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    result = demo(env={**os.environ, "TMPDIR": str(temp)})
+    assert result.returncode == 0, result.stderr
+    assert list(temp.iterdir()) == []
+
+
+def readme() -> str:
+    return (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_impact_example_names_a_node_the_tour_starts():
+    text = readme()
+    started = set(re.findall(r"powerbus node \w[\w-]* .*--id ([\w-]+)", text))
+    (impact,) = re.findall(r"powerbus topology --impact ([\w-]+)", text)
+    assert impact in started, (impact, started)
+
+
+def test_readme_corba_block_starts_omninames_on_loopback_before_the_gateway():
+    text = readme()
+    block = text[text.index("## CORBA") :]
+    block = block[: block.index("```", block.index("```sh") + 5)]
+    names = block.index("omniNames -start 2809")
+    assert "-ORBendPoint giop:tcp:127.0.0.1:2809" in block[names:]
+    assert names < block.index("powerbus node corba-gateway")
