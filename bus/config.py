@@ -42,3 +42,9 @@ class BusConfig:
     """TOML file whose ``[policy]`` table sets load-balancing defaults (docs/load-balancing.md)."""
     zone: str = ""
     """This bus instance's zone: the router prefers nodes of the same zone."""
+    events_in: HostPort = HostPort("127.0.0.1", 0)
+    """ZeroMQ XSUB socket publishers connect to (port 0: any free port, see the state file)."""
+    events_out: HostPort = HostPort("127.0.0.1", 0)
+    """ZeroMQ XPUB socket subscribers connect to."""
+    event_retention: timedelta = timedelta(days=7)
+    """How long the event store keeps envelopes for replay."""

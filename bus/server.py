@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from powerbus.bus.config import BusConfig
+from powerbus.bus.events import EventBus, EventBusConfig
 from powerbus.bus.health import BusHealth
 from powerbus.bus.http_api import create_http_app
 from powerbus.bus.http_server import HttpServer
@@ -40,6 +41,7 @@ from powerbus.bus.schema import SchemaRegistry
 from powerbus.bus.transport.pool import UpstreamPool
 from powerbus.bus.transport.probes import HealthProber
 from powerbus.monitoring import CallObserver, Monitoring, MonitoringConfig
+from powerbus.events.v1 import events_pb2
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 from powerbus.traffic.v1 import traffic_pb2, traffic_pb2_grpc
@@ -80,6 +82,14 @@ class BusServer(Lifecycle):
             directory=self.registry.directory,
             lease_ttl=config.lease_ttl,
         )
+        self.events = EventBus(
+            config=EventBusConfig(
+                db=config.db,
+                events_in=config.events_in,
+                events_out=config.events_out,
+                retention=config.event_retention,
+            )
+        )
         # An observer given here replaces the recorder on the routed path (tests, benchmarks).
         self._observer = observer if observer is not None else self.monitoring.observer
         self.schema = SchemaRegistry()
@@ -90,6 +100,7 @@ class BusServer(Lifecycle):
                 reflection_pb2.DESCRIPTOR,
                 traffic_pb2.DESCRIPTOR,
                 policy_pb2.DESCRIPTOR,
+                events_pb2.DESCRIPTOR,
             ).file
         )
         self._upstreams = UpstreamPool()
@@ -116,6 +127,7 @@ class BusServer(Lifecycle):
     async def start(self) -> None:
         await self.registry.start()
         await self.monitoring.start()
+        await self.events.start()
         directory = self.registry.directory
         watcher = self._policy_watcher = PolicyWatcher(
             engine=self.registry.engine, book=self.policies, interval=self.config.sweep_interval
@@ -152,6 +164,9 @@ class BusServer(Lifecycle):
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
             SchemaReflection(self.schema), server
         )
+        assert self.events.replay is not None
+        # Before the router: the router's generic handler would claim any method path.
+        server.add_generic_rpc_handlers((self.events.replay.rpc_handler(),))
         server.add_generic_rpc_handlers((self._router,))
         try:
             port = server.add_insecure_port(str(self.config.grpc))
@@ -163,7 +178,12 @@ class BusServer(Lifecycle):
 
         self._http = HttpServer(
             create_http_app(
-                directory, routes=[*self.monitoring.routes(), *balancer_routes(balancers)]
+                directory,
+                routes=[
+                    *self.monitoring.routes(),
+                    *balancer_routes(balancers),
+                    *self.events.routes(),
+                ],
             ),
             self.config.http,
         )
@@ -174,10 +194,18 @@ class BusServer(Lifecycle):
                 {
                     "grpc": str(self.grpc_address),
                     "http": str(self.http_address),
+                    "events_in": str(self.events.events_in),
+                    "events_out": str(self.events.events_out),
                     "pid": os.getpid(),
                 },
             )
-        log.info("bus serving gRPC on %s, HTTP on %s", self.grpc_address, self.http_address)
+        log.info(
+            "bus serving gRPC on %s, HTTP on %s, events in %s out %s",
+            self.grpc_address,
+            self.http_address,
+            self.events.events_in,
+            self.events.events_out,
+        )
 
     async def stop(self) -> None:
         """Stop serving; idempotent. Calls in flight get ``drain_grace`` to finish."""
@@ -204,6 +232,7 @@ class BusServer(Lifecycle):
         if self._policy_watcher is not None:
             await self._policy_watcher.stop()
         await self._upstreams.close()
+        await self.events.stop()
         await self.monitoring.stop()
         await self.registry.stop()
 
