@@ -143,6 +143,9 @@ class Forwarder:
             except zmq.ZMQError as error:
                 self._bind_error = error
                 return
+            # Subscribe to everything upstream: publishers' PUB sockets filter by what their
+            # peers subscribe to, and the store must get every envelope, subscribers or not.
+            xsub.send(b"\x01")
             capture.bind(f"inproc://{self._name}-capture")
             control.connect(f"inproc://{self._name}-control")
             self._bound.set()
