@@ -130,10 +130,11 @@ class EventStore:
         ahead = sorted({r.sequence for r in group if r.sequence > mark})
         for sequence in ahead:
             if sequence != mark + 1:
-                # A gap in this batch: what is already stored may close it.
-                mark = self._walk(conn, source, mark)
                 break
             mark = sequence
+        # Envelopes stored earlier beyond a gap this batch closed (or another bus's) may
+        # carry the mark further: one index range read per source and batch.
+        mark = self._walk(conn, source, mark)
         if found is None:
             # Nothing of a new source was pruned yet: what is missing below will be re-sent.
             values = {
