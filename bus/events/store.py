@@ -127,14 +127,18 @@ class EventStore:
         found = conn.execute(query).first()
         mark = int(found.latest_sequence) if found else 0
         published = max(r.published_us for r in group)
-        ahead = sorted({r.sequence for r in group if r.sequence > mark})
-        for sequence in ahead:
-            if sequence != mark + 1:
-                break
-            mark = sequence
+        sequences = [r.sequence for r in group]
+        if sequences == list(range(mark + 1, mark + 1 + len(sequences))):
+            mark += len(sequences)  # the usual case: the next ones, in order
+        else:
+            for sequence in sorted({n for n in sequences if n > mark}):
+                if sequence != mark + 1:
+                    break
+                mark = sequence
         # Envelopes stored earlier beyond a gap this batch closed (or another bus's) may
-        # carry the mark further: one index range read per source and batch.
-        mark = self._walk(conn, source, mark)
+        # carry the mark further: one primary-key probe per source and batch.
+        if self._stored(conn, source, mark + 1):
+            mark = self._walk(conn, source, mark)
         if found is None:
             # Nothing of a new source was pruned yet: what is missing below will be re-sent.
             values = {
@@ -151,6 +155,13 @@ class EventStore:
                 .where(sources.c.source == source, sources.c.latest_sequence < mark)
                 .values(latest_sequence=mark, latest_published_us=published)
             )
+
+    def _stored(self, conn: Connection, source: str, sequence: int) -> bool:
+        if self._sqlite:  # the driver directly: this runs once per source and batch
+            probe = "SELECT 1 FROM events_log WHERE source = ? AND sequence = ?"
+            return conn.exec_driver_sql(probe, (source, sequence)).first() is not None
+        query = sa.select(log.c.sequence).where(log.c.source == source, log.c.sequence == sequence)
+        return conn.execute(query).first() is not None
 
     @staticmethod
     def _walk(conn: Connection, source: str, mark: int) -> int:
