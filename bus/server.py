@@ -8,6 +8,7 @@ a grace period for calls in flight.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from powerbus.bus.config import BusConfig
 from powerbus.bus.events import EventBus, EventBusConfig
+from powerbus.bus.events.status import StatusEvents
 from powerbus.bus.health import BusHealth
 from powerbus.bus.http_api import create_http_app
 from powerbus.bus.http_server import HttpServer
@@ -41,6 +43,7 @@ from powerbus.bus.schema import SchemaRegistry
 from powerbus.bus.transport.pool import UpstreamPool
 from powerbus.bus.transport.probes import HealthProber
 from powerbus.monitoring import CallObserver, Monitoring, MonitoringConfig
+from powerbus.nodes.sdk.events import Outbox, Publisher, open_event_tables
 from powerbus.events.v1 import events_pb2
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
@@ -118,6 +121,9 @@ class BusServer(Lifecycle):
         self._server: grpc.aio.Server | None = None
         self._http: HttpServer | None = None
         self._unsubscribe: Callable[[], None] = lambda: None
+        self._unsubscribe_status: Callable[[], None] = lambda: None
+        self.publisher: Publisher | None = None
+        self._status_events: StatusEvents | None = None
         self.grpc_address: HostPort = config.grpc
 
     @property
@@ -175,6 +181,7 @@ class BusServer(Lifecycle):
         self.grpc_address = HostPort(self.config.grpc.host, port)
         await server.start()
         await self._health.serving()
+        await self._start_publisher()
 
         self._http = HttpServer(
             create_http_app(
@@ -223,6 +230,11 @@ class BusServer(Lifecycle):
             self.monitoring.close_streams()  # live streams would hold the HTTP server open
             await http.stop()
         self._unsubscribe()
+        self._unsubscribe_status()
+        if self._status_events is not None:
+            await self._status_events.stop()
+        if self.publisher is not None:
+            await self.publisher.stop()
         if self._health is not None:
             await self._health.close()
         if self._prober is not None:
@@ -235,6 +247,25 @@ class BusServer(Lifecycle):
         await self.events.stop()
         await self.monitoring.stop()
         await self.registry.stop()
+
+    async def _start_publisher(self) -> None:
+        """The bus's own publisher (``registry.node.status_changed``), relayed through its
+        own forwarder; its outbox lives in the registry's database."""
+        engine = self.registry.engine
+        await asyncio.to_thread(open_event_tables, engine)
+        source = f"bus@{self.grpc_address}"
+        self.publisher = Publisher(
+            source=source,
+            outbox=Outbox(engine, source=source),
+            bus=str(self.grpc_address),
+            events_in=[str(self.events.events_in)],
+        )
+        await self.publisher.start()
+        self._status_events = StatusEvents(self.publisher)
+        self._status_events.start()
+        self._unsubscribe_status = self.registry.directory.add_listener(
+            self._status_events.on_change
+        )
 
     def _on_change(self, change: DirectoryChange) -> None:
         self._rebuild_schema()
