@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from powerbus.bus.config import BusConfig
 from powerbus.bus.events import EventBus, EventBusConfig
-from powerbus.bus.events.status import StatusEvents
+from powerbus.bus.events.status import BusEvents
 from powerbus.bus.health import BusHealth
 from powerbus.bus.http_api import create_http_app
 from powerbus.bus.http_server import HttpServer
@@ -123,7 +123,7 @@ class BusServer(Lifecycle):
         self._unsubscribe: Callable[[], None] = lambda: None
         self._unsubscribe_status: Callable[[], None] = lambda: None
         self.publisher: Publisher | None = None
-        self._status_events: StatusEvents | None = None
+        self._bus_events: BusEvents | None = None
         self.grpc_address: HostPort = config.grpc
 
     @property
@@ -231,8 +231,8 @@ class BusServer(Lifecycle):
             await http.stop()
         self._unsubscribe()
         self._unsubscribe_status()
-        if self._status_events is not None:
-            await self._status_events.stop()
+        if self._bus_events is not None:
+            await self._bus_events.stop()
         if self.publisher is not None:
             await self.publisher.stop()
         if self._health is not None:
@@ -249,8 +249,8 @@ class BusServer(Lifecycle):
         await self.registry.stop()
 
     async def _start_publisher(self) -> None:
-        """The bus's own publisher (``registry.node.status_changed``), relayed through its
-        own forwarder; its outbox lives in the registry's database."""
+        """The bus's own publisher (node status changes, alerts), relayed through its own
+        forwarder; its outbox lives in the registry's database."""
         engine = self.registry.engine
         await asyncio.to_thread(open_event_tables, engine)
         source = f"bus@{self.grpc_address}"
@@ -261,11 +261,11 @@ class BusServer(Lifecycle):
             events_in=[str(self.events.events_in)],
         )
         await self.publisher.start()
-        self._status_events = StatusEvents(self.publisher)
-        self._status_events.start()
-        self._unsubscribe_status = self.registry.directory.add_listener(
-            self._status_events.on_change
-        )
+        bus_events = self._bus_events = BusEvents(self.publisher)
+        bus_events.start()
+        self._unsubscribe_status = self.registry.directory.add_listener(bus_events.on_change)
+        # The alert book has no way to remove a listener; it lives as long as this bus.
+        self.monitoring.alerts.add_listener(bus_events.on_alert)
 
     def _on_change(self, change: DirectoryChange) -> None:
         self._rebuild_schema()

@@ -1,5 +1,6 @@
-"""``registry.node.status_changed``: the bus announces node status changes through its
-own publisher (outbox in the bus's database, relayed to its own forwarder).
+"""The bus's own events: ``registry.node.status_changed`` from its directory and
+``monitoring.alert.raised|cleared`` from its alert book, staged in the outbox of the bus's
+own publisher (in the bus's database, relayed to its own forwarder).
 
 Each bus instance announces what its own directory saw, under its own source id, so with
 several buses on one database a change is announced once per bus; the payload says which
@@ -14,11 +15,14 @@ import logging
 
 from powerbus.bus.kernel.database import write_transaction
 from powerbus.bus.kernel.nodes import ChangeKind, DirectoryChange, NodeHealth
+from google.protobuf import message
+
 from powerbus.events.v1 import events_pb2
+from powerbus.monitoring.alerts import Alert
 from powerbus.nodes.sdk.events import Publisher
 from powerbus.registry.v1 import registry_pb2
 
-__all__ = ["StatusEvents", "status_event"]
+__all__ = ["BusEvents", "alert_event", "status_event"]
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +64,46 @@ def status_event(change: DirectoryChange) -> events_pb2.NodeStatusChanged | None
     )
 
 
-class StatusEvents:
-    """Listens to the directory and stages each status change in the outbox, from one
-    owned task (the listener itself must not block the directory)."""
+_SEVERITY = {
+    "info": events_pb2.AlertSeverity.ALERT_SEVERITY_INFO,
+    "warning": events_pb2.AlertSeverity.ALERT_SEVERITY_WARNING,
+    "critical": events_pb2.AlertSeverity.ALERT_SEVERITY_CRITICAL,
+}
+
+
+def alert_event(alert: Alert) -> events_pb2.AlertRaised | events_pb2.AlertCleared:
+    """``AlertRaised`` for an alert that started firing, ``AlertCleared`` when it ended."""
+    alert_id = f"{alert.rule}/{alert.subject}/{int(alert.raised_at * 1000)}"
+    labels = {"subject": alert.subject, "kind": alert.kind.value}
+    value = alert.value if alert.value is not None else 0.0
+    if alert.cleared_at is None:
+        raised = events_pb2.AlertRaised(
+            alert_id=alert_id,
+            rule=alert.rule,
+            severity=_SEVERITY.get(
+                alert.severity.value, events_pb2.AlertSeverity.ALERT_SEVERITY_UNSPECIFIED
+            ),
+            summary=alert.message,
+            labels=labels,
+            value=value,
+        )
+        raised.raised_at.FromNanoseconds(int(alert.raised_at * 1e9))
+        return raised
+    cleared = events_pb2.AlertCleared(
+        alert_id=alert_id, rule=alert.rule, labels=labels, value=value
+    )
+    cleared.raised_at.FromNanoseconds(int(alert.raised_at * 1e9))
+    cleared.cleared_at.FromNanoseconds(int(alert.cleared_at * 1e9))
+    return cleared
+
+
+class BusEvents:
+    """Stages the bus's own events in the outbox from one owned task (listeners of the
+    directory and the alert book must not block)."""
 
     def __init__(self, publisher: Publisher) -> None:
         self._publisher = publisher
-        self._queue: asyncio.Queue[events_pb2.NodeStatusChanged] = asyncio.Queue()
+        self._queue: asyncio.Queue[message.Message] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -85,6 +122,10 @@ class StatusEvents:
         if event is not None:
             self._queue.put_nowait(event)
 
+    def on_alert(self, alert: Alert) -> None:
+        """An alert book listener."""
+        self._queue.put_nowait(alert_event(alert))
+
     async def _stage_forever(self) -> None:
         outbox = self._publisher.outbox
         while True:
@@ -92,13 +133,14 @@ class StatusEvents:
             while not self._queue.empty():
                 events.append(self._queue.get_nowait())
 
-            def stage(batch: list[events_pb2.NodeStatusChanged] = events) -> None:
+            def stage(batch: list[message.Message] = events) -> None:
                 with write_transaction(outbox.engine) as conn:
-                    outbox.add_many(conn, batch)
+                    for event in batch:  # mixed payloads: each with its own topic
+                        outbox.add(conn, event)
 
             try:
                 await asyncio.to_thread(stage)
             except Exception:  # the database: these changes go unannounced, say so
-                log.exception("events: could not stage %d node status changes", len(events))
+                log.exception("events: could not stage %d events of the bus", len(events))
                 continue
             self._publisher.notify()

@@ -57,18 +57,23 @@ def test_replay_and_tail_print_what_was_published(bus_factory, actor, tmp_path: 
     assert gone.returncode == 1 and "never stored" in gone.stderr, gone.stderr
 
 
-def test_the_registry_publishes_node_status_changes(bus_factory, node_factory) -> None:
+def test_the_registry_and_monitoring_publish_through_the_bus(bus_factory, node_factory) -> None:
     bus = bus_factory()
     node = node_factory("echo", bus=bus, node_id="echo-7")
     node.stop()
     source = f"bus@{bus.grpc}"
     deadline = time.monotonic() + 20
     reasons: list[str] = []
+    alerts: list[dict] = []
     while time.monotonic() < deadline:
         events = replay_json(bus.grpc, source, 1)
-        reasons = [e["payload"]["reason"] for e in events if e["payload"]["node_id"] == "echo-7"]
-        if "down" in reasons:
+        status = [e for e in events if e["topic"] == "registry.node.status_changed"]
+        reasons = [e["payload"]["reason"] for e in status if e["payload"]["node_id"] == "echo-7"]
+        alerts = [e for e in events if e["topic"] == "monitoring.alert.raised"]
+        if "down" in reasons and alerts:
             break
         time.sleep(0.3)
     assert reasons[0] == "registered" and reasons[-1] == "down", reasons
-    assert events[0]["topic"] == "registry.node.status_changed"
+    rules = {a["payload"]["rule"] for a in alerts}
+    assert rules & {"node-down", "service-without-healthy-node"}, alerts
+    assert alerts[0]["payload"]["severity"] == "ALERT_SEVERITY_CRITICAL"
