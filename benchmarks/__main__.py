@@ -1,6 +1,6 @@
 """Run every benchmark: ``python -m benchmarks`` (``make bench``)."""
 
-from benchmarks import billing, corba, lb, recording, router
+from benchmarks import billing, corba, events, lb, recording, router
 
 if __name__ == "__main__":
     print(f"wrote {router.main()}")
@@ -8,3 +8,4 @@ if __name__ == "__main__":
     print(f"wrote {corba.main()}")
     print(f"wrote {lb.main()}")
     print(f"wrote {billing.main()}")
+    print(f"wrote {events.main()}")
