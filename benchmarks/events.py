@@ -89,7 +89,7 @@ def _subscriber(endpoint: str, count: int, bind: bool, pipe: Connection) -> None
     pipe.send("ready")
     kept: list[bytes] = []
     recv, keep = sock.recv, kept.append
-    if sock.poll(int(60 * 1000)):
+    if sock.poll(60 * 1000):
         first = last = time.perf_counter()
     while len(kept) < count:
         try:
@@ -142,16 +142,18 @@ def _run_pair(pub_end: str, sub_end: str, *, pub_binds: bool, source: str) -> di
 
 def raw_round(i: int) -> dict[str, Any]:
     port = _free_port()
-    result = _run_pair(f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port}", pub_binds=True,
-                       source=f"raw-{i}")
+    result = _run_pair(
+        f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port}", pub_binds=True, source=f"raw-{i}"
+    )
     result["missing"] = len(result["missing"])
     return result
 
 
 def forwarder_round(i: int, bus: dict[str, object]) -> dict[str, Any]:
     source = f"bench-{i}"
-    result = _run_pair(f"tcp://{bus['events_in']}", f"tcp://{bus['events_out']}",
-                       pub_binds=False, source=source)
+    result = _run_pair(
+        f"tcp://{bus['events_in']}", f"tcp://{bus['events_out']}", pub_binds=False, source=source
+    )
     grpc_address = str(bus["grpc"])
     stored_at = asyncio.run(_wait_stored(grpc_address, source, N))
     result["stored_per_s"] = round(N / (stored_at - result.pop("send_started")), 0)
@@ -204,8 +206,9 @@ async def _replay_all(address: str, source: str) -> float:
         replay = _replay_call(channel)
         started = time.perf_counter()
         n = 0
-        async for _env in replay(events_pb2.ReplayRequest(source=source, from_sequence=1),
-                                 timeout=120):
+        async for _env in replay(
+            events_pb2.ReplayRequest(source=source, from_sequence=1), timeout=120
+        ):
             n += 1
         assert n == N, f"replayed {n} of {N}"
         return time.perf_counter() - started
@@ -241,8 +244,9 @@ async def nats_round(i: int) -> dict[str, Any]:
     stream = f"POWERBUS_BENCH_{tag}"
     subject = f"bench{tag}.events.billing.bill.issued"
     try:
-        await js.add_stream(name=stream, subjects=[f"bench{tag}.events.>"],
-                            storage=StorageType.FILE)
+        await js.add_stream(
+            name=stream, subjects=[f"bench{tag}.events.>"], storage=StorageType.FILE
+        )
         started = time.perf_counter()
         # Fire-and-forget into the stream, like our PUB side; done when the server has
         # stored them all (per-message acked publishes run at a few thousand a second).
@@ -321,8 +325,9 @@ def main() -> Path:
         "publisher_send_per_s": _median(fwd, "publisher_send_per_s"),
     }
     if nats_rounds:
-        summary["nats_jetstream_publish_stored_per_s"] = _median(nats_rounds,
-                                                                 "publish_stored_per_s")
+        summary["nats_jetstream_publish_stored_per_s"] = _median(
+            nats_rounds, "publish_stored_per_s"
+        )
         summary["nats_jetstream_consume_per_s"] = _median(nats_rounds, "consume_per_s")
     data: dict[str, object] = {
         "environment": environment(),
@@ -349,15 +354,20 @@ def _table(s: dict[str, float], nats_error: str) -> str:
         "| measure | figure | target |",
         "|---|---:|---|",
         row("raw ZeroMQ PUB→SUB, events/s (the limit)", s["raw_zmq_events_per_s"]),
-        row("through the forwarder, persistence on, events/s", s["forwarder_events_per_s"],
-            f"≥ {TARGET_PER_S:,}"),
+        row(
+            "through the forwarder, persistence on, events/s",
+            s["forwarder_events_per_s"],
+            f"≥ {TARGET_PER_S:,}",
+        ),
         row("stored by the forwarder, events/s", s["forwarder_stored_per_s"]),
         row("missed live by the subscriber", s["forwarder_missing_live"]),
         row("missing after replay", s["forwarder_missing_after_replay"], "0"),
         row("replay, events/s", s["replay_per_s"]),
         row("publisher send loop, events/s", s["publisher_send_per_s"]),
-        row("NATS JetStream (file) publish until stored, msgs/s",
-            s.get("nats_jetstream_publish_stored_per_s")),
+        row(
+            "NATS JetStream (file) publish until stored, msgs/s",
+            s.get("nats_jetstream_publish_stored_per_s"),
+        ),
         row("NATS JetStream pull consume, msgs/s", s.get("nats_jetstream_consume_per_s")),
     ]
     if nats_error:

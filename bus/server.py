@@ -42,9 +42,9 @@ from powerbus.bus.router.status import balancer_routes
 from powerbus.bus.schema import SchemaRegistry
 from powerbus.bus.transport.pool import UpstreamPool
 from powerbus.bus.transport.probes import HealthProber
+from powerbus.events.v1 import events_pb2
 from powerbus.monitoring import CallObserver, Monitoring, MonitoringConfig
 from powerbus.nodes.sdk.events import Outbox, Publisher, open_event_tables
-from powerbus.events.v1 import events_pb2
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 from powerbus.traffic.v1 import traffic_pb2, traffic_pb2_grpc

@@ -58,14 +58,20 @@ def tail_command(
 
 
 async def _tail(
-    events_out: str, bus: str, topic: str, count: int, seconds: float, as_json: bool,
+    events_out: str,
+    bus: str,
+    topic: str,
+    count: int,
+    seconds: float,
+    as_json: bool,
     timeout: float,
 ) -> None:
     settings = SubscriberSettings(call_timeout=timeout)
     stop_at = time.monotonic() + seconds if seconds else float("inf")
     printed = 0
-    async with Subscriber(events_out=[events_out], bus=bus, prefixes=[topic],
-                          from_beginning=False, settings=settings) as sub:
+    async with Subscriber(
+        events_out=[events_out], bus=bus, prefixes=[topic], from_beginning=False, settings=settings
+    ) as sub:
         while time.monotonic() < stop_at and not (count and printed >= count):
             for env in await sub.receive(timeout=min(0.5, max(0.0, stop_at - time.monotonic()))):
                 _print(env, as_json)
@@ -111,8 +117,13 @@ def _print(env: events_pb2.Envelope, as_json: bool) -> None:
         try:
             data = MessageToDict(env, preserving_proto_field_name=True)
         except (TypeError, KeyError):  # a payload type this CLI does not know
-            data = {"topic": env.topic, "source": env.source, "sequence": str(env.sequence),
-                    "event_id": env.event_id, "payload_type": env.payload.type_url}
+            data = {
+                "topic": env.topic,
+                "source": env.source,
+                "sequence": str(env.sequence),
+                "event_id": env.event_id,
+                "payload_type": env.payload.type_url,
+            }
         typer.echo(json.dumps(data, ensure_ascii=False))
         return
     when = env.time.ToDatetime().strftime("%H:%M:%S.%f")[:-3]

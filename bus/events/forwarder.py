@@ -102,8 +102,10 @@ class Forwarder:
         bound = await asyncio.to_thread(self._bound.wait, _START_TIMEOUT_S)
         if self._bind_error is not None or not bound:
             await self.stop()
-            raise Unavailable(f"events: cannot listen on {self.events_in} / {self.events_out}: "
-                              f"{self._bind_error or 'timed out'}")
+            raise Unavailable(
+                f"events: cannot listen on {self.events_in} / {self.events_out}: "
+                f"{self._bind_error or 'timed out'}"
+            )
         for thread in self._threads[1:]:
             thread.start()
 

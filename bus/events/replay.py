@@ -56,9 +56,7 @@ class EventReplayService:
             },
         )
 
-    async def replay(
-        self, request: events_pb2.ReplayRequest, context: Any
-    ) -> AsyncIterator[bytes]:
+    async def replay(self, request: events_pb2.ReplayRequest, context: Any) -> AsyncIterator[bytes]:
         """Envelopes ``from_sequence``..``to_sequence`` of ``source``, as stored bytes."""
         try:
             chunks: Iterator[list[bytes]] = await asyncio.to_thread(

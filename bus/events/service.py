@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,7 +38,7 @@ class EventBusConfig:
     events_in: HostPort = HostPort("127.0.0.1", 0)
     events_out: HostPort = HostPort("127.0.0.1", 0)
     retention: timedelta = timedelta(days=7)
-    forwarder: ForwarderSettings = ForwarderSettings()
+    forwarder: ForwarderSettings = dataclasses.field(default_factory=ForwarderSettings)
 
 
 class EventBus(Lifecycle):
@@ -106,8 +107,9 @@ class EventBus(Lifecycle):
                 log.exception("events: pruning failed")
                 continue
             if deleted:
-                log.info("events: pruned %d envelopes older than %s", deleted,
-                         self.config.retention)
+                log.info(
+                    "events: pruned %d envelopes older than %s", deleted, self.config.retention
+                )
 
     def routes(self) -> list[BaseRoute]:
         """``/api/events``: publishers, subscriptions, rates and the store's figures."""

@@ -72,9 +72,7 @@ class EventStats:
         if len(self._samples) < 2:
             return 0.0, {}
         end = self._samples[-1]
-        start = next(
-            (s for s in self._samples if end[0] - s[0] <= _WINDOW_S), self._samples[0]
-        )
+        start = next((s for s in self._samples if end[0] - s[0] <= _WINDOW_S), self._samples[0])
         span = end[0] - start[0]
         if span <= 0:
             return 0.0, {}

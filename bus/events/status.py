@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 import logging
 
-from powerbus.bus.kernel.database import write_transaction
-from powerbus.bus.kernel.nodes import ChangeKind, DirectoryChange, NodeHealth
 from google.protobuf import message
 
+from powerbus.bus.kernel.database import write_transaction
+from powerbus.bus.kernel.nodes import ChangeKind, DirectoryChange, NodeHealth
 from powerbus.events.v1 import events_pb2
 from powerbus.monitoring.alerts import Alert
 from powerbus.nodes.sdk.events import Publisher

@@ -100,10 +100,9 @@ class EventStore:
         if self._sqlite:
             # The driver's executemany: one prepared statement for the whole batch.
             params = [
-                (r.source, r.sequence, r.topic, r.published_us, stored_ms, r.envelope)
-                for r in rows
+                (r.source, r.sequence, r.topic, r.published_us, stored_ms, r.envelope) for r in rows
             ]
-            conn.exec_driver_sql(_SQLITE_INSERT, params)  # type: ignore[arg-type]
+            conn.exec_driver_sql(_SQLITE_INSERT, params)
             return
         values = [
             {

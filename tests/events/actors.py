@@ -106,8 +106,12 @@ async def subscribe(args: argparse.Namespace) -> None:
             if args.pause:
                 await asyncio.sleep(args.pause)
             rows = [
-                {"source": e.source, "sequence": e.sequence, "event_id": e.event_id,
-                 "topic": e.topic}
+                {
+                    "source": e.source,
+                    "sequence": e.sequence,
+                    "event_id": e.event_id,
+                    "topic": e.topic,
+                }
                 for e in batch
             ]
             with write_transaction(engine) as conn:

@@ -16,9 +16,24 @@ POWERBUS = [sys.executable, "-m", "powerbus.bus"]
 
 def replay_json(bus: str, source: str, first: int) -> list[dict]:
     out = subprocess.run(
-        [*POWERBUS, "events", "replay", "--bus", bus, "--source", source, "--from", str(first),
-         "--json", "--timeout", "10"],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            *POWERBUS,
+            "events",
+            "replay",
+            "--bus",
+            bus,
+            "--source",
+            source,
+            "--from",
+            str(first),
+            "--json",
+            "--timeout",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return [json.loads(line) for line in out.stdout.splitlines()]
 
@@ -26,15 +41,39 @@ def replay_json(bus: str, source: str, first: int) -> list[dict]:
 def test_replay_and_tail_print_what_was_published(bus_factory, actor, tmp_path: Path) -> None:
     bus = bus_factory()
     tail = subprocess.Popen(
-        [*POWERBUS, "events", "tail", "--bus", bus.grpc, "--events-out",
-         str(bus.state["events_out"]), "--topic", "billing.", "--count", "5", "--seconds", "30",
-         "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            *POWERBUS,
+            "events",
+            "tail",
+            "--bus",
+            bus.grpc,
+            "--events-out",
+            str(bus.state["events_out"]),
+            "--topic",
+            "billing.",
+            "--count",
+            "5",
+            "--seconds",
+            "30",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         time.sleep(1.5)  # the tail's subscription reaches the bus before anything is sent
-        wait_exit(actor("publish", "pub", bus=bus.grpc, events_in=bus.state["events_in"],
-                        db=f"sqlite:///{tmp_path / 'pub.db'}", source="billing-1", count=20))
+        wait_exit(
+            actor(
+                "publish",
+                "pub",
+                bus=bus.grpc,
+                events_in=bus.state["events_in"],
+                db=f"sqlite:///{tmp_path / 'pub.db'}",
+                source="billing-1",
+                count=20,
+            )
+        )
         out, err = tail.communicate(timeout=40)
     finally:
         if tail.poll() is None:
@@ -52,7 +91,9 @@ def test_replay_and_tail_print_what_was_published(bus_factory, actor, tmp_path: 
 
     gone = subprocess.run(
         [*POWERBUS, "events", "replay", "--bus", bus.grpc, "--source", "nobody", "--from", "1"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert gone.returncode == 1 and "never stored" in gone.stderr, gone.stderr
 

@@ -24,8 +24,15 @@ def test_a_plain_zmq_sub_decodes_frames_with_the_generated_message_alone(
         sub.setsockopt(zmq.SUBSCRIBE, b"billing.")
         sub.connect(f"tcp://{bus.state['events_out']}")
         time.sleep(0.3)  # ZeroMQ's slow joiner: the subscription must reach the bus first
-        pub = actor("publish", "pub", bus=bus.grpc, events_in=bus.state["events_in"],
-                    db=f"sqlite:///{tmp_path / 'pub.db'}", source="billing-1", count=50)
+        pub = actor(
+            "publish",
+            "pub",
+            bus=bus.grpc,
+            events_in=bus.state["events_in"],
+            db=f"sqlite:///{tmp_path / 'pub.db'}",
+            source="billing-1",
+            count=50,
+        )
         wait_exit(pub)
         seen: dict[int, events_pb2.Envelope] = {}
         deadline = time.monotonic() + 10
@@ -50,15 +57,26 @@ def test_a_slow_subscriber_does_not_slow_the_publisher_and_catches_up(
     bus = bus_factory()
     n = 10_000
     common = {"bus": bus.grpc, "events_in": bus.state["events_in"], "count": n, "batch": 100}
-    alone = actor("publish", "alone", db=f"sqlite:///{tmp_path / 'a.db'}", source="fast-1",
-                  **common)
+    alone = actor(
+        "publish", "alone", db=f"sqlite:///{tmp_path / 'a.db'}", source="fast-1", **common
+    )
     wait_exit(alone)
     sub_db = tmp_path / "slow.db"
-    slow = actor("subscribe", "slow", bus=bus.grpc, events_out=bus.state["events_out"],
-                 db=f"sqlite:///{sub_db}", name="slow", pause=0.05, limit=500, rcvhwm=1000)
+    slow = actor(
+        "subscribe",
+        "slow",
+        bus=bus.grpc,
+        events_out=bus.state["events_out"],
+        db=f"sqlite:///{sub_db}",
+        name="slow",
+        pause=0.05,
+        limit=500,
+        rcvhwm=1000,
+    )
     wait_for_count(sub_db, 1)  # it is connected and busy replaying fast-1
-    beside = actor("publish", "beside", db=f"sqlite:///{tmp_path / 'b.db'}", source="fast-2",
-                   **common)
+    beside = actor(
+        "publish", "beside", db=f"sqlite:///{tmp_path / 'b.db'}", source="fast-2", **common
+    )
     wait_exit(beside)
     t_alone = float(alone.stdout_path.read_text().split()[-1])
     t_beside = float(beside.stdout_path.read_text().split()[-1])
@@ -78,12 +96,27 @@ def test_two_buses_on_one_database_each_deliver_everything_and_store_it_once(
     subs = {}
     for bus, name in ((a, "on-a"), (b, "on-b")):
         db = tmp_path / f"{name}.db"
-        subs[name] = (db, actor("subscribe", name, bus=bus.grpc,
-                                events_out=bus.state["events_out"], db=f"sqlite:///{db}",
-                                name=name))
-    pub = actor("publish", "pub", bus=a.grpc,
-                events_in=f"{a.state['events_in']},{b.state['events_in']}",
-                db=f"sqlite:///{tmp_path / 'pub.db'}", source="billing-1", count=n, rate=4000)
+        subs[name] = (
+            db,
+            actor(
+                "subscribe",
+                name,
+                bus=bus.grpc,
+                events_out=bus.state["events_out"],
+                db=f"sqlite:///{db}",
+                name=name,
+            ),
+        )
+    pub = actor(
+        "publish",
+        "pub",
+        bus=a.grpc,
+        events_in=f"{a.state['events_in']},{b.state['events_in']}",
+        db=f"sqlite:///{tmp_path / 'pub.db'}",
+        source="billing-1",
+        count=n,
+        rate=4000,
+    )
     wait_exit(pub)
     for db, handle in subs.values():
         wait_for_count(db, n)

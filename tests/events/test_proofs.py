@@ -20,18 +20,30 @@ N = 3000
 def test_subscriber_killed_and_restarted_mid_stream(bus_factory, actor, tmp_path: Path) -> None:
     bus = bus_factory()
     sub_db = tmp_path / "sub.db"
-    sub_flags = {"bus": bus.grpc, "events_out": bus.state["events_out"],
-                 "db": f"sqlite:///{sub_db}", "name": "tickets"}
+    sub_flags = {
+        "bus": bus.grpc,
+        "events_out": bus.state["events_out"],
+        "db": f"sqlite:///{sub_db}",
+        "name": "tickets",
+    }
     first = actor("subscribe", "sub", **sub_flags)
-    pub = actor("publish", "pub", bus=bus.grpc, events_in=bus.state["events_in"],
-                db=f"sqlite:///{tmp_path / 'pub.db'}", source="billing-1", count=N, rate=2000)
+    pub = actor(
+        "publish",
+        "pub",
+        bus=bus.grpc,
+        events_in=bus.state["events_in"],
+        db=f"sqlite:///{tmp_path / 'pub.db'}",
+        source="billing-1",
+        count=N,
+        rate=2000,
+    )
     assert len(wait_for_count(sub_db, N // 4)) >= N // 4, "subscriber received too little"
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(10)
     first.expected_exit = True
     second = actor("subscribe", "sub", **sub_flags)
     wait_exit(pub)
-    rows = wait_for_count(sub_db, N)
+    wait_for_count(sub_db, N)
     second.stop()
     assert_exactly_once_in_order(received(sub_db), {"billing-1": N})
 
@@ -39,10 +51,21 @@ def test_subscriber_killed_and_restarted_mid_stream(bus_factory, actor, tmp_path
 def test_publisher_killed_right_after_committing(bus_factory, actor, tmp_path: Path) -> None:
     bus = bus_factory()
     sub_db = tmp_path / "sub.db"
-    sub = actor("subscribe", "sub", bus=bus.grpc, events_out=bus.state["events_out"],
-                db=f"sqlite:///{sub_db}", name="tickets")
-    pub_flags = {"bus": bus.grpc, "events_in": bus.state["events_in"],
-                 "db": f"sqlite:///{tmp_path / 'pub.db'}", "source": "billing-1", "count": N}
+    sub = actor(
+        "subscribe",
+        "sub",
+        bus=bus.grpc,
+        events_out=bus.state["events_out"],
+        db=f"sqlite:///{sub_db}",
+        name="tickets",
+    )
+    pub_flags = {
+        "bus": bus.grpc,
+        "events_in": bus.state["events_in"],
+        "db": f"sqlite:///{tmp_path / 'pub.db'}",
+        "source": "billing-1",
+        "count": N,
+    }
     killed = actor("publish", "pub", kill_after=N // 2, **pub_flags)
     assert killed.process.wait(60) == -signal.SIGKILL
     killed.expected_exit = True
@@ -64,10 +87,24 @@ def test_bus_killed_and_restarted_mid_stream(bus_factory, actor, tmp_path: Path)
     }
     bus = bus_factory(**options)
     sub_db = tmp_path / "sub.db"
-    sub = actor("subscribe", "sub", bus=bus.grpc, events_out=bus.state["events_out"],
-                db=f"sqlite:///{sub_db}", name="tickets")
-    pub = actor("publish", "pub", bus=bus.grpc, events_in=bus.state["events_in"],
-                db=f"sqlite:///{tmp_path / 'pub.db'}", source="billing-1", count=N, rate=1500)
+    sub = actor(
+        "subscribe",
+        "sub",
+        bus=bus.grpc,
+        events_out=bus.state["events_out"],
+        db=f"sqlite:///{sub_db}",
+        name="tickets",
+    )
+    pub = actor(
+        "publish",
+        "pub",
+        bus=bus.grpc,
+        events_in=bus.state["events_in"],
+        db=f"sqlite:///{tmp_path / 'pub.db'}",
+        source="billing-1",
+        count=N,
+        rate=1500,
+    )
     assert len(wait_for_count(sub_db, N // 4)) >= N // 4
     bus.kill()
     bus.state_file.unlink()

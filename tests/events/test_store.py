@@ -52,8 +52,11 @@ def test_repeats_are_stored_once_and_the_mark_is_contiguous(store: EventStore) -
     mark = store.latest()[0]
     assert (mark.latest_sequence, mark.earliest_sequence) == (6, 1)
     assert store.count() == 6
-    replayed = [events_pb2.Envelope.FromString(raw).sequence
-                for chunk in store.replay("b-1", 2) for raw in chunk]
+    replayed = [
+        events_pb2.Envelope.FromString(raw).sequence
+        for chunk in store.replay("b-1", 2)
+        for raw in chunk
+    ]
     assert replayed == [2, 3, 4, 5, 6]
 
 
@@ -116,8 +119,9 @@ async def test_a_subscriber_back_after_seven_days_replays_what_it_missed(tmp_pat
         await asyncio.to_thread(store.prune, timedelta(days=7))
         settings = SubscriberSettings(sync_interval=0.05)
         # Nothing is live: the subscriber resumes from its saved position by replay alone.
-        async with Subscriber(events_out=["127.0.0.1:1"], bus=address,
-                              positions={"b-1": 200}, settings=settings) as sub:
+        async with Subscriber(
+            events_out=["127.0.0.1:1"], bus=address, positions={"b-1": 200}, settings=settings
+        ) as sub:
             got: list[events_pb2.Envelope] = []
             for _ in range(50):
                 got += await sub.receive(timeout=0.05)

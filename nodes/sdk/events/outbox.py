@@ -164,7 +164,9 @@ class Outbox:
             .limit(limit)
         )
         with read_transaction(self.engine) as conn:
-            return [OutboxRow(int(r.sequence), r.topic, bytes(r.envelope)) for r in conn.execute(query)]
+            return [
+                OutboxRow(int(r.sequence), r.topic, bytes(r.envelope)) for r in conn.execute(query)
+            ]
 
     def acknowledge(self, upto: int) -> int:
         """Forget what the bus has stored (sequence ≤ ``upto``); returns how many rows."""

@@ -228,8 +228,9 @@ class Publisher:
     async def _send_pending(self) -> None:
         sock = self._socket
         assert sock is not None
-        rows = await asyncio.to_thread(self.outbox.pending, after=self._cursor,
-                                       limit=self._settings.batch)
+        rows = await asyncio.to_thread(
+            self.outbox.pending, after=self._cursor, limit=self._settings.batch
+        )
         for row in rows:
             # PUB never blocks: at the high-water mark ZeroMQ drops, the re-send covers it.
             sock.send_multipart((row.topic.encode(), row.envelope), copy=False)
@@ -258,8 +259,12 @@ class Publisher:
         if self._stored >= self._cursor:
             self._progress_at = now
         elif now - self._progress_at >= self._settings.resend_after:
-            log.info("publisher %s: bus stored up to %d of %d sent; sending the rest again",
-                     self.source, self._stored, self._cursor)
+            log.info(
+                "publisher %s: bus stored up to %d of %d sent; sending the rest again",
+                self.source,
+                self._stored,
+                self._cursor,
+            )
             self._cursor = self._stored
             self._progress_at = now
             self._wake.set()

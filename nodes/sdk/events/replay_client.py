@@ -30,8 +30,9 @@ def _error(error: grpc.aio.AioRpcError, what: str) -> PowerbusError:
 class ReplayClient:
     """``GetLatestSequences`` and ``Replay`` on one channel (the caller owns it)."""
 
-    def __init__(self, channel: grpc.aio.Channel, *, timeout: float = 5.0,
-                 replay_timeout: float = 60.0) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, *, timeout: float = 5.0, replay_timeout: float = 60.0
+    ) -> None:
         self._latest = channel.unary_unary(
             _SERVICE + "GetLatestSequences",
             request_serializer=events_pb2.GetLatestSequencesRequest.SerializeToString,

@@ -144,7 +144,9 @@ class Subscriber:
         if channel is not None:
             await channel.close()
 
-    async def receive(self, *, timeout: float = 1.0, limit: int = 10_000) -> list[events_pb2.Envelope]:
+    async def receive(
+        self, *, timeout: float = 1.0, limit: int = 10_000
+    ) -> list[events_pb2.Envelope]:
         """The next envelopes in order (empty after ``timeout`` seconds with none)."""
         if self._socket is None or self._drain is None:
             raise PowerbusError("subscriber: receive() before start()")
@@ -156,7 +158,7 @@ class Subscriber:
         if self._held_count and now >= self._retry_at:
             await self._fill_held(out)
         wait_ms = 0 if out else int(timeout * 1000)
-        if await self._socket.poll(wait_ms, zmq.POLLIN):
+        if await self._socket.poll(wait_ms):
             parse = events_pb2.Envelope.FromString
             touched: set[str] = set()
             for _ in range(limit):
