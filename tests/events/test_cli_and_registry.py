@@ -14,7 +14,7 @@ from conftest import wait_exit
 POWERBUS = [sys.executable, "-m", "powerbus.bus"]
 
 
-def replay_json(bus: str, source: str, first: int) -> list[dict]:
+def replay_json(bus: str, source: str, first: int, last: int = 0) -> list[dict]:
     out = subprocess.run(
         [
             *POWERBUS,
@@ -26,6 +26,8 @@ def replay_json(bus: str, source: str, first: int) -> list[dict]:
             source,
             "--from",
             str(first),
+            "--to",
+            str(last),
             "--json",
             "--timeout",
             "10",
@@ -85,7 +87,7 @@ def test_replay_and_tail_print_what_was_published(bus_factory, actor, tmp_path: 
     assert len(sequences) == 5 and sequences == list(range(sequences[0], sequences[0] + 5))
     assert tailed[0]["payload"]["@type"].endswith("powerbus.events.v1.BillIssued")
 
-    replayed = replay_json(bus.grpc, "billing-1", 16)
+    replayed = replay_json(bus.grpc, "billing-1", 16, 20)
     assert [int(e["sequence"]) for e in replayed] == [16, 17, 18, 19, 20]
     assert replayed[0]["payload"]["bill_id"] == "B16"
 

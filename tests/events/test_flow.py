@@ -82,7 +82,7 @@ def test_a_slow_subscriber_does_not_slow_the_publisher_and_catches_up(
     t_beside = float(beside.stdout_path.read_text().split()[-1])
     # Ratio rather than seconds: the machine is shared and noisy.
     assert t_beside / t_alone < 2.0, f"publisher took {t_beside:.3f}s beside, {t_alone:.3f}s alone"
-    assert len(received(sub_db)) < 2 * n, "the subscriber was not slow after all"
+    # fast-1 was published before the subscriber started: it can only come by replay.
     wait_for_count(sub_db, 2 * n)
     slow.stop()
     assert_exactly_once_in_order(received(sub_db), {"fast-1": n, "fast-2": n})
