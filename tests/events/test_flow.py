@@ -89,8 +89,9 @@ def test_a_slow_subscriber_does_not_slow_the_publisher_and_catches_up(
 
 
 def test_two_buses_on_one_database_each_deliver_everything_and_store_it_once(
-    bus_factory, actor, tmp_path: Path, db_url: str
+    db_url: str, bus_factory, actor, tmp_path: Path
 ) -> None:
+    # db_url first: its schema is set up before the buses start and dropped after they stop.
     a, b = bus_factory(db=db_url), bus_factory(db=db_url)
     n = 2000
     subs = {}

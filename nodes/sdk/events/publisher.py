@@ -219,11 +219,15 @@ class Publisher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), s.poll_interval)
             self._wake.clear()
-            await self._send_pending()
-            now = time.monotonic()
-            if self._stored < self._cursor and now >= ack_at:
-                ack_at = now + s.ack_interval
-                await self._check_stored(now)
+            try:
+                await self._send_pending()
+                now = time.monotonic()
+                if self._stored < self._cursor and now >= ack_at:
+                    ack_at = now + s.ack_interval
+                    await self._check_stored(now)
+            except Exception:  # the node's database: the outbox keeps everything; retry
+                log.exception("publisher %s: relaying the outbox failed; retrying", self.source)
+                await asyncio.sleep(s.resend_after)
 
     async def _send_pending(self) -> None:
         sock = self._socket
