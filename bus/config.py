@@ -44,3 +44,9 @@ class BusConfig:
     """This bus instance's zone: the router prefers nodes of the same zone."""
     access_log: bool = False
     """Log every routed call (logger ``powerbus.access``), as Envoy's access log does."""
+    events_in: HostPort = HostPort("127.0.0.1", 0)
+    """ZeroMQ XSUB socket publishers connect to (port 0: any free port, see the state file)."""
+    events_out: HostPort = HostPort("127.0.0.1", 0)
+    """ZeroMQ XPUB socket subscribers connect to."""
+    event_retention: timedelta = timedelta(days=7)
+    """How long the event store keeps envelopes for replay."""

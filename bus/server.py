@@ -23,6 +23,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from powerbus.bus.access_log import AccessLog
 from powerbus.bus.config import BusConfig
+from powerbus.bus.events import EventBus, EventBusConfig
+from powerbus.bus.events.status import BusEvents
 from powerbus.bus.health import BusHealth
 from powerbus.bus.http_api import create_http_app
 from powerbus.bus.http_server import HttpServer
@@ -45,7 +47,9 @@ from powerbus.bus.router.status import balancer_routes
 from powerbus.bus.schema import SchemaRegistry
 from powerbus.bus.transport.pool import UpstreamPool
 from powerbus.bus.transport.probes import HealthProber
+from powerbus.events.v1 import events_pb2
 from powerbus.monitoring import AlertRule, CallObserver, Monitoring, MonitoringConfig
+from powerbus.nodes.sdk.events import Outbox, Publisher, open_event_tables
 from powerbus.nodes.sdk.runner import bind_problem
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
@@ -103,22 +107,38 @@ class BusServer(Lifecycle):
             directory=self.registry.directory,
             lease_ttl=config.lease_ttl,
         )
+        self.events = EventBus(
+            config=EventBusConfig(
+                db=config.db,
+                events_in=config.events_in,
+                events_out=config.events_out,
+                retention=config.event_retention,
+            )
+        )
         # An observer given here replaces the recorder on the routed path (tests, benchmarks).
         self._observer = observer if observer is not None else self.monitoring.observer
         if config.access_log:
             self._observer = AccessLog(self._observer)
         self.schema = SchemaRegistry()
-        self._own_files: list[descriptor_pb2.FileDescriptorProto] = list(
-            descriptor_set_for(
-                registry_pb2.DESCRIPTOR,
-                health_pb2.DESCRIPTOR,
-                reflection_pb2.DESCRIPTOR,
-                traffic_pb2.DESCRIPTOR,
-                policy_pb2.DESCRIPTOR,
-            ).file
+        served_here = (
+            registry_pb2.DESCRIPTOR,
+            health_pb2.DESCRIPTOR,
+            reflection_pb2.DESCRIPTOR,
+            traffic_pb2.DESCRIPTOR,
+            policy_pb2.DESCRIPTOR,
+            events_pb2.DESCRIPTOR,
         )
-        self._own_files.append(reflection_v1_file())
-        self._own_services = [f"{f.package}.{s.name}" for f in self._own_files for s in f.service]
+        self._own_files: list[descriptor_pb2.FileDescriptorProto] = list(
+            descriptor_set_for(*served_here).file
+        )
+        v1 = reflection_v1_file()
+        self._own_files.append(v1)
+        # Only the files' own services: their imports (events.proto imports every domain's
+        # messages) declare services that nodes serve, or nobody does.
+        self._own_services = [
+            *(s.full_name for f in served_here for s in f.services_by_name.values()),
+            *(f"{v1.package}.{s.name}" for s in v1.service),
+        ]
         self._upstreams = UpstreamPool()
         # Load balancing and fault tolerance per service: defaults from the policy file,
         # overrides from the registry database (powerbus policy set).
@@ -134,6 +154,9 @@ class BusServer(Lifecycle):
         self._server: grpc.aio.Server | None = None
         self._http: HttpServer | None = None
         self._unsubscribe: Callable[[], None] = lambda: None
+        self._unsubscribe_status: Callable[[], None] = lambda: None
+        self.publisher: Publisher | None = None
+        self._bus_events: BusEvents | None = None
         self.grpc_address: HostPort = config.grpc
 
     @property
@@ -143,6 +166,7 @@ class BusServer(Lifecycle):
     async def start(self) -> None:
         await self.registry.start()
         await self.monitoring.start()
+        await self.events.start()
         directory = self.registry.directory
         watcher = self._policy_watcher = PolicyWatcher(
             engine=self.registry.engine, book=self.policies, interval=self.config.sweep_interval
@@ -181,7 +205,11 @@ class BusServer(Lifecycle):
         health_pb2_grpc.add_HealthServicer_to_server(self._health.servicer, server)
         reflection = SchemaReflection(self.schema, served=self._served)
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection, server)
-        server.add_generic_rpc_handlers((reflection.v1_handler(), self._router))
+        assert self.events.replay is not None
+        # Before the router: the router's generic handler would claim any method path.
+        server.add_generic_rpc_handlers(
+            (reflection.v1_handler(), self.events.replay.rpc_handler(), self._router)
+        )
         try:
             port = server.add_insecure_port(str(self.config.grpc))
         except RuntimeError:  # grpc's way of saying the bind failed; it does not say why
@@ -191,11 +219,16 @@ class BusServer(Lifecycle):
         self.grpc_address = HostPort(self.config.grpc.host, port)
         await server.start()
         await self._health.serving()
+        await self._start_publisher()
 
         self._http = HttpServer(
             create_http_app(
                 directory,
-                routes=[*self.monitoring.routes(), *balancer_routes(balancers)],
+                routes=[
+                    *self.monitoring.routes(),
+                    *balancer_routes(balancers),
+                    *self.events.routes(),
+                ],
                 problems=self._problems,
                 admin=self.registry.admin,
                 in_flight=self._in_flight_of,
@@ -210,12 +243,20 @@ class BusServer(Lifecycle):
                 {
                     "grpc": str(self.grpc_address),
                     "http": str(self.http_address),
+                    "events_in": str(self.events.events_in),
+                    "events_out": str(self.events.events_out),
                     "pid": os.getpid(),
                 },
             )
         if self._reload is not None:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
-        log.info("bus serving gRPC on %s, HTTP on %s", self.grpc_address, self.http_address)
+        log.info(
+            "bus serving gRPC on %s, HTTP on %s, events in %s out %s",
+            self.grpc_address,
+            self.http_address,
+            self.events.events_in,
+            self.events.events_out,
+        )
 
     def _on_sighup(self) -> None:
         task = asyncio.create_task(self.reload(), name="config reload")
@@ -259,6 +300,11 @@ class BusServer(Lifecycle):
             self.monitoring.close_streams()  # live streams would hold the HTTP server open
             await http.stop()
         self._unsubscribe()
+        self._unsubscribe_status()
+        if self._bus_events is not None:
+            await self._bus_events.stop()
+        if self.publisher is not None:
+            await self.publisher.stop()
         if self._health is not None:
             await self._health.close()
         if self._prober is not None:
@@ -268,6 +314,7 @@ class BusServer(Lifecycle):
         if self._policy_watcher is not None:
             await self._policy_watcher.stop()
         await self._upstreams.close()
+        await self.events.stop()
         await self.monitoring.stop()
         await self.registry.stop()
 
@@ -286,6 +333,25 @@ class BusServer(Lifecycle):
         """What makes ``/healthz`` red."""
         problem = self.registry.problem
         return [f"registry database: {problem}"] if problem else []
+
+    async def _start_publisher(self) -> None:
+        """The bus's own publisher (node status changes, alerts), relayed through its own
+        forwarder; its outbox lives in the registry's database."""
+        engine = self.registry.engine
+        await asyncio.to_thread(open_event_tables, engine)
+        source = f"bus@{self.grpc_address}"
+        self.publisher = Publisher(
+            source=source,
+            outbox=Outbox(engine, source=source),
+            bus=str(self.grpc_address),
+            events_in=[str(self.events.events_in)],
+        )
+        await self.publisher.start()
+        bus_events = self._bus_events = BusEvents(self.publisher)
+        bus_events.start()
+        self._unsubscribe_status = self.registry.directory.add_listener(bus_events.on_change)
+        # The alert book has no way to remove a listener; it lives as long as this bus.
+        self.monitoring.alerts.add_listener(bus_events.on_alert)
 
     def _on_change(self, change: DirectoryChange) -> None:
         self._rebuild_schema()

@@ -1,0 +1,253 @@
+"""The forwarder: publishers' XSUB socket (``events_in``) to subscribers' XPUB socket
+(``events_out``), with a copy of every envelope to the store.
+
+Forwarding runs in libzmq's own proxy (``zmq.proxy_steerable``, C, GIL released), so the
+live path costs no Python per event; the proxy's capture socket hands a copy of each
+message to the capture thread, which parses the envelope once and queues rows for the
+writer thread, which stores them in batches. Three threads, each owned and joined on
+stop. Why threads rather than asyncio tasks: a Python loop per event would cap the
+forwarder far below what the live path must carry.
+
+Back-pressure: a slow store fills the capture pipe (``store_hwm``), which then pauses
+the proxy; publishers' PUB sockets drop at their own high-water mark rather than block,
+and re-send from their outbox what the store lacks. A slow subscriber only fills its
+own XPUB pipe (``subscriber_hwm``): ZeroMQ drops what it cannot take, never stalling
+the proxy, and the subscriber fills the gap by replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import zmq
+
+from powerbus.bus.events.stats import EventStats
+from powerbus.bus.events.store import EventStore, StoredRow
+from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.errors import Unavailable
+from powerbus.events.v1 import events_pb2
+
+__all__ = ["Forwarder", "ForwarderSettings"]
+
+log = logging.getLogger(__name__)
+
+_ids = itertools.count(1)
+_POLL_MS = 50
+_SAMPLE_S = 1.0
+_START_TIMEOUT_S = 10.0
+_JOIN_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ForwarderSettings:
+    """Socket and batching settings; the defaults suit one bus on one machine."""
+
+    subscriber_hwm: int = 100_000
+    """Messages queued per subscriber before ZeroMQ drops (it replays what it missed)."""
+    publisher_hwm: int = 100_000
+    """Messages queued per publisher connection on the XSUB side."""
+    store_hwm: int = 1_000_000
+    """Messages the capture pipe holds before the proxy pauses for the store."""
+    batch: int = 10_000
+    """Envelopes per store transaction at most."""
+    flush_interval_s: float = 0.02
+    """How long the capture thread gathers a batch before handing it on."""
+
+
+class Forwarder:
+    """XSUB→XPUB with persistence; ``start()`` binds, ``stop()`` joins every thread.
+
+    >>> # fwd = Forwarder(events_in=HostPort("127.0.0.1", 0), events_out=..., store=store)
+    >>> # await fwd.start(); fwd.events_in  -> the bound address
+    """
+
+    def __init__(
+        self,
+        *,
+        events_in: HostPort,
+        events_out: HostPort,
+        store: EventStore,
+        settings: ForwarderSettings | None = None,
+    ) -> None:
+        self.events_in = events_in
+        self.events_out = events_out
+        self.stats = EventStats()
+        self._store = store
+        self._settings = settings or ForwarderSettings()
+        self._context: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._control: zmq.Socket[bytes] | None = None
+        self._name = f"powerbus-events-{next(_ids)}"
+        self._rows: queue.Queue[list[StoredRow] | None] = queue.Queue(maxsize=64)
+        self._stopping = threading.Event()
+        self._bound = threading.Event()
+        self._bind_error: BaseException | None = None
+        self._threads: list[threading.Thread] = []
+
+    async def start(self) -> None:
+        context = self._context = zmq.Context()
+        control = self._control = context.socket(zmq.PAIR)
+        control.bind(f"inproc://{self._name}-control")
+        self._threads = [
+            threading.Thread(target=self._proxy, name=f"{self._name}-proxy", daemon=True),
+            threading.Thread(target=self._capture, name=f"{self._name}-capture", daemon=True),
+            threading.Thread(target=self._write, name=f"{self._name}-writer", daemon=True),
+        ]
+        self._threads[0].start()
+        bound = await asyncio.to_thread(self._bound.wait, _START_TIMEOUT_S)
+        if self._bind_error is not None or not bound:
+            await self.stop()
+            raise Unavailable(
+                f"events: cannot listen on {self.events_in} / {self.events_out}: "
+                f"{self._bind_error or 'timed out'}"
+            )
+        for thread in self._threads[1:]:
+            thread.start()
+
+    async def stop(self) -> None:
+        """Stop forwarding, store what was captured, join the threads; idempotent."""
+        control, self._control = self._control, None
+        if control is None:
+            return
+        if self._threads[0].is_alive():
+            control.send(b"TERMINATE")
+        self._stopping.set()
+        for thread in self._threads:
+            if thread.ident is not None:
+                await asyncio.to_thread(thread.join, _JOIN_TIMEOUT_S)
+        control.close(linger=0)
+        if self._context is not None:
+            self._context.term()
+            self._context = None
+
+    def _proxy(self) -> None:
+        assert self._context is not None
+        ctx = self._context
+        s = self._settings
+        xsub, xpub = ctx.socket(zmq.XSUB), ctx.socket(zmq.XPUB)
+        capture, control = ctx.socket(zmq.PUSH), ctx.socket(zmq.PAIR)
+        try:
+            xsub.setsockopt(zmq.RCVHWM, s.publisher_hwm)
+            xpub.setsockopt(zmq.SNDHWM, s.subscriber_hwm)
+            # Every (un)subscription upstream, so the stats can count subscribers.
+            xpub.setsockopt(zmq.XPUB_VERBOSER, 1)
+            capture.setsockopt(zmq.SNDHWM, s.store_hwm)
+            for sock in (xsub, xpub, capture, control):
+                sock.setsockopt(zmq.LINGER, 0)
+            try:
+                self.events_in = self._bind(xsub, self.events_in)
+                self.events_out = self._bind(xpub, self.events_out)
+            except zmq.ZMQError as error:
+                self._bind_error = error
+                return
+            # Subscribe to everything upstream: publishers' PUB sockets filter by what their
+            # peers subscribe to, and the store must get every envelope, subscribers or not.
+            xsub.send(b"\x01")
+            capture.bind(f"inproc://{self._name}-capture")
+            control.connect(f"inproc://{self._name}-control")
+            self._bound.set()
+            zmq.proxy_steerable(xsub, xpub, capture, control)
+        except zmq.ContextTerminated:  # pragma: no cover - only if stop() raced start()
+            pass
+        finally:
+            self._bound.set()
+            for sock in (xsub, xpub, capture, control):
+                sock.close()
+
+    @staticmethod
+    def _bind(sock: zmq.Socket[bytes], address: HostPort) -> HostPort:
+        if address.port == 0:
+            port = sock.bind_to_random_port(f"tcp://{address.host}")
+            return HostPort(address.host, port)
+        sock.bind(f"tcp://{address}")
+        return address
+
+    def _capture(self) -> None:
+        assert self._context is not None
+        pull = self._context.socket(zmq.PULL)
+        pull.setsockopt(zmq.LINGER, 0)
+        pull.setsockopt(zmq.RCVHWM, self._settings.store_hwm)
+        pull.connect(f"inproc://{self._name}-capture")
+        batch: list[StoredRow] = []
+        flush_at = sample_at = time.monotonic() + self._settings.flush_interval_s
+        try:
+            while True:
+                stopping = self._stopping.is_set()
+                if pull.poll(0 if stopping else _POLL_MS):
+                    self._drain(pull, batch)
+                elif stopping:
+                    break  # the proxy is gone and its pipe is empty
+                now = time.monotonic()
+                if batch and (len(batch) >= self._settings.batch or now >= flush_at):
+                    self._rows.put(batch)
+                    batch = []
+                if now >= flush_at:
+                    flush_at = now + self._settings.flush_interval_s
+                if now >= sample_at:
+                    sample_at = now + _SAMPLE_S
+                    self.stats.sample(now)
+            if batch:
+                self._rows.put(batch)
+        finally:
+            self._rows.put(None)
+            pull.close()
+
+    def _drain(self, pull: zmq.Socket[bytes], batch: list[StoredRow]) -> None:
+        parse = events_pb2.Envelope.FromString
+        stats = self.stats
+        now = time.time()
+        for _ in range(self._settings.batch - len(batch)):
+            try:
+                frames = pull.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) != 2:
+                if len(frames) == 1:  # a subscription travelling upstream
+                    stats.subscription(frames[0])
+                else:
+                    stats.rejected += 1
+                continue
+            try:
+                envelope = parse(frames[1])
+            except Exception:  # protobuf's DecodeError; anything unparsable is not stored
+                stats.rejected += 1
+                continue
+            if not envelope.source or envelope.sequence == 0:
+                stats.rejected += 1
+                continue
+            stamp = envelope.time
+            batch.append(
+                StoredRow(
+                    envelope.source,
+                    envelope.sequence,
+                    envelope.topic,
+                    stamp.seconds * 1_000_000 + stamp.nanos // 1000,
+                    frames[1],
+                )
+            )
+            stats.saw(envelope.source, envelope.sequence, envelope.topic, now)
+
+    def _write(self) -> None:
+        while True:
+            rows = self._rows.get()
+            if rows is None:
+                return
+            delay = 0.05
+            while True:
+                try:
+                    self._store.write(rows)
+                    self.stats.stored += len(rows)
+                    break
+                except Exception:  # the database: keep the rows and try again
+                    self.stats.store_errors += 1
+                    log.exception("events: storing %d envelopes failed; retrying", len(rows))
+                    if self._stopping.is_set() and delay > 1.0:
+                        log.error("events: giving up on %d envelopes at stop", len(rows))
+                        break
+                    time.sleep(delay)
+                    delay = min(delay * 2, 2.0)

@@ -1,0 +1,256 @@
+"""The event store: blocking database calls, run in the writer thread or a worker thread.
+
+Writes come in batches (one transaction, one executemany, per batch), because a
+transaction per event would cap the store at a few thousand events a second. Inserts
+ignore a (source, sequence) already stored, so several bus instances forwarding the
+same envelope store it once, and a publisher's re-sends are harmless.
+
+>>> store = EventStore.open("sqlite://", clock=lambda: 1_000.0)
+>>> store.write([StoredRow("billing-1", 1, "billing.bill.issued", 0, b"x")])
+>>> store.latest(["billing-1"])[0].latest_sequence
+1
+>>> store.close()
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from powerbus.bus.events.errors import ReplayGone
+from powerbus.bus.events.migrations import MIGRATIONS
+from powerbus.bus.events.tables import log, sources
+from powerbus.bus.kernel.database import create_engine, read_transaction, write_transaction
+from powerbus.bus.kernel.errors import InvalidArgument, NotFound
+
+__all__ = ["Clock", "EventStore", "SourceMark", "StoredRow"]
+
+Clock = Callable[[], float]
+"""Seconds since the epoch; injected so tests can move time (retention) without waiting."""
+
+_REPLAY_CHUNK = 2_000
+_SQLITE_INSERT = (
+    "INSERT OR IGNORE INTO events_log"
+    " (source, sequence, topic, published_us, stored_ms, envelope) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """One envelope as the forwarder hands it to the store (parsed once, kept as bytes)."""
+
+    source: str
+    sequence: int
+    topic: str
+    published_us: int
+    envelope: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SourceMark:
+    """Where one source stands: no gap up to ``latest_sequence``; replayable from
+    ``earliest_sequence``."""
+
+    source: str
+    latest_sequence: int
+    earliest_sequence: int
+    latest_published_us: int
+
+
+class EventStore:
+    """The envelope log in the bus's database, with its own Alembic history."""
+
+    def __init__(self, engine: Engine, *, clock: Clock = time.time) -> None:
+        self.engine = engine
+        self._clock = clock
+        self._sqlite = engine.dialect.name == "sqlite"
+
+    @classmethod
+    def open(cls, db_url: str, *, clock: Clock = time.time) -> EventStore:
+        """Create the engine for ``db_url`` and bring the tables up to date."""
+        engine = create_engine(db_url)
+        MIGRATIONS.run(engine)
+        return cls(engine, clock=clock)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def write(self, rows: Sequence[StoredRow]) -> None:
+        """Store a batch (repeats ignored) and advance each source's contiguous mark."""
+        if not rows:
+            return
+        stored_ms = int(self._clock() * 1000)
+        by_source: dict[str, list[StoredRow]] = defaultdict(list)
+        for row in rows:
+            by_source[row.source].append(row)
+        with write_transaction(self.engine) as conn:
+            self._insert(conn, rows, stored_ms)
+            for source, group in by_source.items():
+                self._advance(conn, source, group)
+
+    def _insert(self, conn: Connection, rows: Sequence[StoredRow], stored_ms: int) -> None:
+        if self._sqlite:
+            # The driver's executemany: one prepared statement for the whole batch.
+            params = [
+                (r.source, r.sequence, r.topic, r.published_us, stored_ms, r.envelope) for r in rows
+            ]
+            conn.exec_driver_sql(_SQLITE_INSERT, params)
+            return
+        values = [
+            {
+                "source": r.source,
+                "sequence": r.sequence,
+                "topic": r.topic,
+                "published_us": r.published_us,
+                "stored_ms": stored_ms,
+                "envelope": r.envelope,
+            }
+            for r in rows
+        ]
+        conn.execute(postgresql.insert(log).on_conflict_do_nothing(), values)
+
+    def _advance(self, conn: Connection, source: str, group: list[StoredRow]) -> None:
+        query = sa.select(sources.c.latest_sequence, sources.c.earliest_sequence).where(
+            sources.c.source == source
+        )
+        if not self._sqlite:
+            query = query.with_for_update()  # two buses advancing one source take turns
+        found = conn.execute(query).first()
+        mark = int(found.latest_sequence) if found else 0
+        published = max(r.published_us for r in group)
+        sequences = [r.sequence for r in group]
+        if sequences == list(range(mark + 1, mark + 1 + len(sequences))):
+            mark += len(sequences)  # the usual case: the next ones, in order
+        else:
+            for sequence in sorted({n for n in sequences if n > mark}):
+                if sequence != mark + 1:
+                    break
+                mark = sequence
+        # Envelopes stored earlier beyond a gap this batch closed (or another bus's) may
+        # carry the mark further: one primary-key probe per source and batch.
+        if self._stored(conn, source, mark + 1):
+            mark = self._walk(conn, source, mark)
+        if found is None:
+            # Nothing of a new source was pruned yet: what is missing below will be re-sent.
+            values = {
+                "source": source,
+                "latest_sequence": mark,
+                "earliest_sequence": 1,
+                "latest_published_us": published,
+            }
+            insert = (sqlite.insert if self._sqlite else postgresql.insert)(sources)
+            conn.execute(insert.values(values).on_conflict_do_nothing())
+        if found is None or mark > int(found.latest_sequence):
+            conn.execute(
+                sa.update(sources)
+                .where(sources.c.source == source, sources.c.latest_sequence < mark)
+                .values(latest_sequence=mark, latest_published_us=published)
+            )
+
+    def _stored(self, conn: Connection, source: str, sequence: int) -> bool:
+        if self._sqlite:  # the driver directly: this runs once per source and batch
+            probe = "SELECT 1 FROM events_log WHERE source = ? AND sequence = ?"
+            return conn.exec_driver_sql(probe, (source, sequence)).first() is not None
+        query = sa.select(log.c.sequence).where(log.c.source == source, log.c.sequence == sequence)
+        return conn.execute(query).first() is not None
+
+    @staticmethod
+    def _walk(conn: Connection, source: str, mark: int) -> int:
+        while True:
+            stored = conn.execute(
+                sa.select(log.c.sequence)
+                .where(log.c.source == source, log.c.sequence > mark)
+                .order_by(log.c.sequence)
+                .limit(_REPLAY_CHUNK)
+            ).scalars()
+            moved = False
+            for sequence in stored:
+                if sequence != mark + 1:
+                    return mark
+                mark, moved = int(sequence), True
+            if not moved:
+                return mark
+
+    def latest(self, names: Sequence[str] = ()) -> list[SourceMark]:
+        """Marks of ``names`` (every source when empty), sorted by source; unknown left out."""
+        query = sa.select(sources).order_by(sources.c.source)
+        if names:
+            query = query.where(sources.c.source.in_(list(names)))
+        with read_transaction(self.engine) as conn:
+            return [
+                SourceMark(
+                    source=r.source,
+                    latest_sequence=int(r.latest_sequence),
+                    earliest_sequence=int(r.earliest_sequence),
+                    latest_published_us=int(r.latest_published_us),
+                )
+                for r in conn.execute(query)
+            ]
+
+    def replay(self, source: str, first: int, last: int = 0) -> Iterator[list[bytes]]:
+        """Chunks of ``source``'s envelopes ``first``..``last`` in order (``last`` 0: up to
+        the contiguous mark when called). Raises before the first chunk when the request
+        is wrong, the source unknown, or ``first`` already pruned."""
+        if not source:
+            raise InvalidArgument("source", "must not be empty")
+        if first < 1:
+            raise InvalidArgument("from_sequence", "must be 1 or more")
+        if last and last < first:
+            raise InvalidArgument("to_sequence", f"{last} is below from_sequence {first}")
+        marks = self.latest([source])
+        if not marks:
+            raise NotFound(f"source {source!r}: this bus has never stored an event of it")
+        mark = marks[0]
+        if first < mark.earliest_sequence:
+            raise ReplayGone(
+                f"source {source!r}: sequences before {mark.earliest_sequence} were pruned "
+                f"(asked from {first}); rebuild state from the owning service"
+            )
+        return self._chunks(source, first, last or mark.latest_sequence)
+
+    def _chunks(self, source: str, first: int, last: int) -> Iterator[list[bytes]]:
+        # One short read transaction per chunk: a long replay holds no lock or snapshot.
+        while first <= last:
+            query = (
+                sa.select(log.c.sequence, log.c.envelope)
+                .where(log.c.source == source, log.c.sequence.between(first, last))
+                .order_by(log.c.sequence)
+                .limit(_REPLAY_CHUNK)
+            )
+            with read_transaction(self.engine) as conn:
+                rows: list[Any] = list(conn.execute(query))
+            if not rows:
+                return
+            yield [bytes(r.envelope) for r in rows]
+            first = int(rows[-1].sequence) + 1
+
+    def prune(self, retention: timedelta) -> int:
+        """Delete envelopes stored longer ago than ``retention``; returns how many."""
+        cutoff = int((self._clock() - retention.total_seconds()) * 1000)
+        with write_transaction(self.engine) as conn:
+            deleted = conn.execute(sa.delete(log).where(log.c.stored_ms < cutoff)).rowcount
+            if deleted:
+                lowest = (
+                    sa.select(sa.func.min(log.c.sequence))
+                    .where(log.c.source == sources.c.source)
+                    .scalar_subquery()
+                )
+                conn.execute(
+                    sa.update(sources).values(
+                        earliest_sequence=sa.func.coalesce(lowest, sources.c.latest_sequence + 1)
+                    )
+                )
+        return int(deleted or 0)
+
+    def count(self) -> int:
+        """How many envelopes are stored (tests, the dashboard)."""
+        with read_transaction(self.engine) as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(log)).scalar_one())

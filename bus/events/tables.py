@@ -1,0 +1,46 @@
+"""The event store's tables, as SQLAlchemy Core (``migrations/`` creates them).
+
+``events_log`` holds each envelope once, keyed by (source, sequence): however many bus
+instances forwarded it, the second insert is ignored. Times are integers (microseconds
+of the publisher's clock, milliseconds of the storing bus's clock) so they compare the
+same on every database.
+
+``events_sources`` holds, per source, the highest sequence up to which the log has no
+gap (``latest_sequence``) and the lowest still stored. Publishers re-send from
+``latest_sequence + 1``, so "latest" must mean contiguous: a gap left by a crashed bus
+would otherwise hide behind later events and never be filled.
+
+>>> sorted(t.name for t in tables.sorted_tables)
+['events_log', 'events_sources']
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["log", "sources", "tables"]
+
+tables = sa.MetaData()
+
+log = sa.Table(
+    "events_log",
+    tables,
+    sa.Column("source", sa.String(128), primary_key=True),
+    sa.Column("sequence", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("topic", sa.String(200), nullable=False),
+    sa.Column("published_us", sa.BigInteger, nullable=False),
+    sa.Column("stored_ms", sa.BigInteger, nullable=False),
+    sa.Column("envelope", sa.LargeBinary, nullable=False),
+    sa.Index("ix_events_log_stored_ms", "stored_ms"),
+)
+"""Every stored envelope, byte for byte as published."""
+
+sources = sa.Table(
+    "events_sources",
+    tables,
+    sa.Column("source", sa.String(128), primary_key=True),
+    sa.Column("latest_sequence", sa.BigInteger, nullable=False),
+    sa.Column("earliest_sequence", sa.BigInteger, nullable=False),
+    sa.Column("latest_published_us", sa.BigInteger, nullable=False),
+)
+"""Per source: contiguous high-water mark and the oldest sequence not yet pruned."""

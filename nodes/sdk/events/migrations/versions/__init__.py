@@ -1,0 +1,1 @@
+"""SDK event table migrations, one module per revision."""

@@ -1,0 +1,159 @@
+"""The event store, the outbox and the subscriber's ordering, in process: repeats stored
+once, the contiguous mark, retention and replay after a week away (the clock injected)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from powerbus.bus.events import EventReplayService, EventStore, ReplayGone, StoredRow
+from powerbus.bus.kernel.database import write_transaction
+from powerbus.bus.kernel.errors import InvalidArgument, NotFound, PowerbusError
+from powerbus.events.v1 import events_pb2
+from powerbus.load_balancer.status import StatusCode
+from powerbus.nodes.sdk.events import Outbox, ReplayClient, Subscriber, SubscriberSettings, envelope
+
+DAY = 86_400.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def rows(source: str, sequences: range | list[int]) -> list[StoredRow]:
+    out = []
+    for n in sequences:
+        env = envelope(source, n, events_pb2.BillIssued(bill_id=f"B{n}"))
+        out.append(StoredRow(source, n, env.topic, 0, env.SerializeToString()))
+    return out
+
+
+@pytest.fixture
+def store(db_url: str):
+    clock = Clock()
+    s = EventStore.open(db_url, clock=clock)
+    s.clock = clock  # type: ignore[attr-defined]
+    yield s
+    s.close()
+
+
+def test_repeats_are_stored_once_and_the_mark_is_contiguous(store: EventStore) -> None:
+    store.write(rows("b-1", [1, 2, 3, 5, 6]))
+    assert store.latest(["b-1"])[0].latest_sequence == 3  # 4 is missing: the mark waits
+    store.write(rows("b-1", [2, 3, 4]))  # a re-send with the missing one
+    mark = store.latest()[0]
+    assert (mark.latest_sequence, mark.earliest_sequence) == (6, 1)
+    assert store.count() == 6
+    replayed = [
+        events_pb2.Envelope.FromString(raw).sequence
+        for chunk in store.replay("b-1", 2)
+        for raw in chunk
+    ]
+    assert replayed == [2, 3, 4, 5, 6]
+
+
+def test_replay_names_what_is_wrong(store: EventStore) -> None:
+    store.write(rows("b-1", range(1, 4)))
+    with pytest.raises(InvalidArgument, match="source"):
+        store.replay("", 1)
+    with pytest.raises(InvalidArgument, match="to_sequence"):
+        store.replay("b-1", 3, 2)
+    with pytest.raises(NotFound, match="never stored"):
+        store.replay("nobody", 1)
+
+
+def test_retention_prunes_and_replay_after_a_week_away_still_works(store: EventStore) -> None:
+    clock = store.clock  # type: ignore[attr-defined]
+    store.write(rows("b-1", range(1, 101)))
+    clock.now += 7 * DAY - 60  # a week away, less a minute: all still kept
+    assert store.prune(timedelta(days=7)) == 0
+    assert sum(len(c) for c in store.replay("b-1", 11)) == 90
+    store.write(rows("b-1", range(101, 111)))
+    clock.now += 120  # the first hundred are now older than the retention
+    assert store.prune(timedelta(days=7)) == 100
+    assert store.latest(["b-1"])[0].earliest_sequence == 101
+    with pytest.raises(ReplayGone, match="pruned"):
+        store.replay("b-1", 50)
+
+
+def test_a_rolled_back_change_leaves_no_gap_in_the_numbering(tmp_path) -> None:
+    box = Outbox.open(f"sqlite:///{tmp_path / 'n.db'}", source="b-1")
+    try:
+        with write_transaction(box.engine) as conn:
+            box.add(conn, events_pb2.BillIssued(bill_id="B1"))
+        with pytest.raises(RuntimeError), write_transaction(box.engine) as conn:
+            box.add(conn, events_pb2.BillIssued(bill_id="lost"))
+            raise RuntimeError("the change failed")
+        with write_transaction(box.engine) as conn:
+            env = box.add(conn, events_pb2.BillIssued(bill_id="B2"))
+        assert env.sequence == 2
+        assert [r.sequence for r in box.pending(after=0)] == [1, 2]
+        assert box.acknowledge(1) == 1 and box.count() == 1
+    finally:
+        box.close()
+
+
+async def serve(store: EventStore) -> tuple[grpc.aio.Server, str]:
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((EventReplayService(store).rpc_handler(),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+async def test_a_subscriber_back_after_seven_days_replays_what_it_missed(tmp_path) -> None:
+    clock = Clock()
+    store = EventStore.open(f"sqlite:///{tmp_path / 'bus.db'}", clock=clock)
+    server, address = await serve(store)
+    try:
+        store.write(rows("b-1", range(1, 501)))
+        clock.now += 7 * DAY - 60
+        await asyncio.to_thread(store.prune, timedelta(days=7))
+        settings = SubscriberSettings(sync_interval=0.05)
+        # Nothing is live: the subscriber resumes from its saved position by replay alone.
+        async with Subscriber(
+            events_out=["127.0.0.1:1"], bus=address, positions={"b-1": 200}, settings=settings
+        ) as sub:
+            got: list[events_pb2.Envelope] = []
+            for _ in range(50):
+                got += await sub.receive(timeout=0.05)
+                if len(got) >= 300:
+                    break
+        assert [e.sequence for e in got] == list(range(201, 501))
+        assert sub.replayed == 300 and sub.positions == {"b-1": 500}
+
+        clock.now += 120
+        await asyncio.to_thread(store.prune, timedelta(days=7))
+        channel = grpc.aio.insecure_channel(address)
+        try:
+            client = ReplayClient(channel, timeout=5)
+            with pytest.raises(PowerbusError) as gone:
+                async for _env in client.replay("b-1", 1):
+                    pass
+            assert gone.value.status is StatusCode.OUT_OF_RANGE
+            assert "pruned" in gone.value.message
+            marks = await client.latest()
+            assert marks["b-1"].earliest_sequence == 501
+        finally:
+            await channel.close()
+    finally:
+        await server.stop(None)
+        store.close()
+
+
+def test_the_store_has_a_history_of_its_own(db_url: str) -> None:
+    store = EventStore.open(db_url)
+    try:
+        with store.engine.connect() as conn:
+            version = conn.execute(sa.text("SELECT version_num FROM events_alembic_version"))
+            assert version.scalar_one() == "e0001"
+    finally:
+        store.close()
