@@ -26,6 +26,8 @@ NODE_KINDS: Mapping[str, str] = MappingProxyType(
         "corba-gateway": "powerbus.nodes.corba_gateway:CorbaGatewayNode",
         "legacy-cis": "powerbus.nodes.legacy_cis:LegacyCisNode",
         "crm": "powerbus.nodes.crm:CrmNode",
+        "payment": "powerbus.nodes.payment:PaymentNode",
+        "bank": "powerbus.nodes.bank:BankNode",
     }
 )
 
