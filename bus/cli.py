@@ -12,6 +12,7 @@ from powerbus.bus.commands.call_method import call_command
 from powerbus.bus.commands.demo import demo_command
 from powerbus.bus.commands.list_nodes import nodes_command
 from powerbus.bus.commands.policy import policy_app
+from powerbus.bus.commands.reconcile import reconcile_command
 from powerbus.bus.commands.serve_bus import bus_command
 from powerbus.bus.commands.sim import sim_app
 from powerbus.bus.commands.topology import topology_command
@@ -36,6 +37,7 @@ app.command("call")(call_command)
 app.command("demo")(demo_command)
 app.command("traffic")(traffic_command)
 app.command("topology")(topology_command)
+app.command("reconcile")(reconcile_command)
 app.add_typer(idl_app, name="idl", help="Generate or check the CORBA IDL derived from the protos.")
 app.add_typer(policy_app, name="policy", help="Per-service load balancing and fault tolerance.")
 app.add_typer(sim_app, name="sim", help="Simulators of the real systems adapters talk to.")
