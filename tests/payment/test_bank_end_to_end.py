@@ -26,12 +26,14 @@ from powerbus.adapters.bank import (
     MessageCodec,
     PaymentStatus,
     Statement,
+    StatusReply,
     TxnState,
     read_statement,
 )
 from powerbus.adapters.bank.sim.settings import demo_key
 from powerbus.bus.kernel.addresses import parse_host_port
 from powerbus.bus.kernel.database import create_engine
+from powerbus.bus.kernel.errors import Unavailable
 from powerbus.bus.kernel.supervisor import BusHandle, NodeHandle
 from powerbus.nodes.payment.store.payments import PaymentStore
 from powerbus.nodes.sdk import NodeRunner
@@ -262,7 +264,8 @@ async def test_a_killed_payment_node_loses_nothing_and_doubles_nothing(
         )
         code, report = await reconcile(stack, final.settlement_date)
     finally:
-        await stop_sim(proc, stack)
+        stats = await stop_sim(proc, stack)
+    assert stats["started"] == COUNT and stats["timeouts"] > 0  # the crash was felt
     final = statement(stack)
     assert final is not None
     check_ledger(stack, final)
@@ -281,7 +284,7 @@ async def resolve_in_transit(stack: Stack, final: Statement) -> None:
         for line in final.lines:
             if line.status is not LineStatus.PROCESSING:
                 continue
-            reply = await client.query_status(line.bank_txn_id, line.txn_time.date())
+            reply = await ask(client, line.bank_txn_id, line.txn_time.date())
             posted = store.find(BANK, line.bank_txn_id)
             expected = {
                 None: TxnState.NOT_FOUND,
@@ -292,3 +295,16 @@ async def resolve_in_transit(stack: Stack, final: Statement) -> None:
     finally:
         await client.stop()
         store.engine.dispose()
+
+
+async def ask(client: CollectionClient, serial: str, day: dt.date) -> StatusReply:
+    """A status query, repeated while the utility answers 9098 (its breaker recovering
+    from the crash), as a bank does."""
+    give_up = asyncio.get_running_loop().time() + 20
+    while True:
+        try:
+            return await client.query_status(serial, day)
+        except Unavailable:
+            if asyncio.get_running_loop().time() > give_up:
+                raise
+            await asyncio.sleep(0.2)
