@@ -135,7 +135,7 @@ def settled(stack: Stack, count: int, *, allow_processing: bool) -> Statement | 
     collections = [line for line in found.lines if line.kind is LineKind.COLLECTION]
     if len(collections) < count:
         return None
-    if not allow_processing and any(l.status is LineStatus.PROCESSING for l in collections):
+    if not allow_processing and any(ln.status is LineStatus.PROCESSING for ln in collections):
         return None
     return found
 
@@ -172,7 +172,7 @@ def check_ledger(stack: Stack, final: Statement) -> None:
         store.engine.dispose()
     by_serial = {p.bank_txn_id: p for p in payments}
     assert len(by_serial) == len(payments)  # each serial at most once
-    reversed_at_bank = {l.original_txn_id for l in final.lines if l.kind is LineKind.REVERSAL}
+    reversed_at_bank = {ln.original_txn_id for ln in final.lines if ln.kind is LineKind.REVERSAL}
     for line in final.lines:
         if line.kind is not LineKind.COLLECTION:
             continue
@@ -222,13 +222,13 @@ async def test_collections_post_exactly_once_and_the_day_reconciles_clean(
         posted = [p for p in store.list_payments(bank_code=BANK, limit=10_000)]
     finally:
         store.engine.dispose()
-    reversed_at_bank = {l.original_txn_id for l in final.lines if l.kind is LineKind.REVERSAL}
+    reversed_at_bank = {ln.original_txn_id for ln in final.lines if ln.kind is LineKind.REVERSAL}
     kept = [
-        l
-        for l in final.lines
-        if l.kind is LineKind.COLLECTION
-        and l.status is LineStatus.SUCCESS
-        and l.bank_txn_id not in reversed_at_bank
+        ln
+        for ln in final.lines
+        if ln.kind is LineKind.COLLECTION
+        and ln.status is LineStatus.SUCCESS
+        and ln.bank_txn_id not in reversed_at_bank
     ]
     live = [p for p in posted if p.status is PaymentStatus.POSTED]
     assert len(live) == len(kept) and len(posted) <= COUNT  # counted: each once, none extra
