@@ -1,8 +1,8 @@
 """Run every benchmark: ``python -m benchmarks`` (``make bench``)."""
 
-from benchmarks import billing, corba, lb, metering_poll, reconcile, recording, router
+from benchmarks import billing, corba, lb, metering_poll, payment, reconcile, recording, router
 
-BENCHMARKS = (router, recording, corba, lb, billing, metering_poll, reconcile)
+BENCHMARKS = (router, recording, corba, lb, billing, metering_poll, reconcile, payment)
 
 if __name__ == "__main__":
     for benchmark in BENCHMARKS:

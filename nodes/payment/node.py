@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,9 @@ class PaymentNode(Node, payment_pb2_grpc.PaymentsServicer):
         self._reconciler: Reconciler | None = None
         # Accounts billing confirmed; bounded, so a flood of ids cannot grow it forever.
         self._known_accounts: set[str] = set()
+        # While billing is down, posts skip it for an apply_interval instead of each
+        # paying a failed call; the applier keeps trying meanwhile.
+        self._billing_down_until = 0.0
 
     @classmethod
     def from_config(
@@ -162,14 +166,21 @@ class PaymentNode(Node, payment_pb2_grpc.PaymentsServicer):
     ) -> payment_pb2.PostPaymentResponse:
         postings, applier, billing, _ = self._running()
         post = convert.post_request(request, now=self.clock().astimezone().replace(tzinfo=None))
-        await self._check_account(billing, post.account_id)
+        billing_up = time.monotonic() >= self._billing_down_until
+        if billing_up:
+            await self._check_account(billing, post.account_id)
         outcome = await postings.post(post)
         payment = outcome.payment
         if not outcome.duplicate:
-            if outcome.behind_pending or not await applier.apply(payment):
-                applier.kick()  # billing is down or busy with earlier ones: later, in order
-            else:
+            applied = None
+            if billing_up and not outcome.behind_pending:
+                applied = await applier.apply(payment)
+                if applied is None:
+                    self._billing_down()
+            if applied:
                 payment = await asyncio.to_thread(self.store.get, payment.payment_id)
+            else:
+                applier.kick()  # billing is down or busy with earlier ones: later, in order
         return payment_pb2.PostPaymentResponse(
             payment=convert.payment_proto(payment), duplicate=outcome.duplicate
         )
@@ -185,11 +196,15 @@ class PaymentNode(Node, payment_pb2_grpc.PaymentsServicer):
             raise NotFound(f"account {account_id} is unknown to billing") from None
         except PowerbusError as exc:
             if is_down(exc):
+                self._billing_down()
                 return
             raise
         if len(self._known_accounts) >= _KNOWN_ACCOUNTS:
             self._known_accounts.clear()
         self._known_accounts.add(account_id)
+
+    def _billing_down(self) -> None:
+        self._billing_down_until = time.monotonic() + self.settings.apply_interval.total_seconds()
 
     async def GetPayment(
         self, request: payment_pb2.GetPaymentRequest, context: Context

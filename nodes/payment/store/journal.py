@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from powerbus.nodes.payment.ledger import Line, Posting
+from powerbus.nodes.payment.store.bulk import insert_many
 from powerbus.nodes.payment.store.tables import entries, transactions
 
 __all__ = ["Journal"]
@@ -57,8 +58,8 @@ class Journal:
     def flush(self) -> None:
         """Insert what was added (transactions before their entries)."""
         if self._transactions:
-            self._conn.execute(transactions.insert(), self._transactions)
-            self._conn.execute(entries.insert(), self._entries)
+            insert_many(self._conn, transactions, self._transactions)
+            insert_many(self._conn, entries, self._entries)
         self._transactions, self._entries = [], []
 
     def lines_of(self, payment_id: str) -> list[Line]:

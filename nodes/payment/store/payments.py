@@ -41,6 +41,7 @@ from powerbus.bus.kernel.errors import (
 )
 from powerbus.nodes.payment import ledger
 from powerbus.nodes.payment.store.audit import Audit, audit
+from powerbus.nodes.payment.store.bulk import insert_many
 from powerbus.nodes.payment.store.journal import Journal
 from powerbus.nodes.payment.store.records import (
     PaymentRecord,
@@ -132,7 +133,7 @@ class PaymentStore:
             seq += 1
             row = _row(request, seq=seq, posted_at=now)
             rows.append(row)
-            record = PaymentRecord.from_row(_Row(row))
+            record = _record(row)
             known[key] = record
             journal.add(
                 ledger.collection(
@@ -146,7 +147,7 @@ class PaymentStore:
             out.append(PostOutcome(record, False, behind_pending=request.account_id in waiting))
             waiting.add(request.account_id)
         if rows:
-            conn.execute(payments.insert(), rows)
+            insert_many(conn, payments, rows)
             journal.flush()
             for outcome in out:
                 if isinstance(outcome, PostOutcome) and not outcome.duplicate:
@@ -445,11 +446,29 @@ class _Writing:
         self._context.__exit__(*exc)
 
 
-class _Row:
-    """A dict that reads like a result row (``._mapping``), for records built pre-insert."""
-
-    def __init__(self, mapping: dict[str, Any]) -> None:
-        self._mapping = mapping
+def _record(row: dict[str, Any]) -> PaymentRecord:
+    """The record of a row about to be inserted (what reading it back would give)."""
+    return PaymentRecord(
+        payment_id=row["payment_id"],
+        seq=row["seq"],
+        bank_code=row["bank_code"],
+        bank_txn_id=row["bank_txn_id"],
+        account_id=row["account_id"],
+        amount=row["amount"],
+        channel=row["channel"],
+        status=PaymentStatus.POSTED,
+        paid_at=row["paid_at"],
+        settlement_date=row["settlement_date"],
+        posted_at=row["posted_at"],
+        bill_ids=tuple(b for b in row["bill_ids"].split(",") if b),
+        application_pending=True,
+        allocations=b"",
+        unallocated=0,
+        unapply_pending=False,
+        reversal_txn_id="",
+        reversed_at=None,
+        reversal_reason="",
+    )
 
 
 def _row(request: PostRequest, *, seq: int, posted_at: dt.datetime) -> dict[str, Any]:
