@@ -40,6 +40,8 @@ class Applier:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.rounds = 0
+        self.billing_down = False
+        """Whether the last round found billing down; kicks then wait for the interval."""
 
     async def start(self) -> None:
         if self._task is None:
@@ -58,8 +60,12 @@ class Applier:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+            if self.billing_down:
+                # Kicks cannot make billing come back: retry on the interval, not per post.
+                await asyncio.sleep(self._interval)
+            else:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
             self._wake.clear()
             try:
                 await self.run_once()
@@ -70,6 +76,7 @@ class Applier:
         """One round: apply what is pending, then unapply what was reversed. Returns how
         many payments it settled with billing."""
         self.rounds += 1
+        self.billing_down = False
         done = await self._apply_pending()
         done += await self._unapply_reversed()
         return done
@@ -85,6 +92,7 @@ class Applier:
                     continue
                 outcome = await self.apply(payment)
                 if outcome is None:
+                    self.billing_down = True
                     return done  # billing is down: keep the order, try again later
                 if outcome:
                     done += 1
@@ -120,6 +128,7 @@ class Applier:
                 await self._billing.unapply(payment)
             except PowerbusError as exc:
                 if is_down(exc):
+                    self.billing_down = True
                     return done
                 log.error("billing refused to unapply %s: %s", payment.payment_id, exc)
                 continue
