@@ -35,10 +35,12 @@ from powerbus.bus.kernel.addresses import parse_host_port
 from powerbus.bus.kernel.database import create_engine
 from powerbus.bus.kernel.errors import Unavailable
 from powerbus.bus.kernel.supervisor import BusHandle, NodeHandle
+from powerbus.common.v1 import common_pb2
 from powerbus.nodes.payment.store.payments import PaymentStore
-from powerbus.nodes.sdk import NodeRunner
+from powerbus.nodes.sdk import BusChannel, NodeRunner
 from powerbus.nodes.testing.plugin import NodeFactory
 from powerbus.nodes.testing.waiting import eventually
+from powerbus.payment.v1 import payment_pb2, payment_pb2_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 
 BANK = "0102"
@@ -54,9 +56,18 @@ class Stack:
     db: str
     tmp: Path
     bank_listen: str = ""
+    _store: PaymentStore | None = None
 
     def store(self) -> PaymentStore:
-        return PaymentStore(create_engine(self.db), clock=lambda: dt.datetime.now(dt.timezone.utc))
+        """The payment node's database, read from the test (one engine, closed at the end)."""
+        if self._store is None:
+            engine = create_engine(self.db)
+            self._store = PaymentStore(engine, clock=lambda: dt.datetime.now(dt.timezone.utc))
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.engine.dispose()
 
 
 async def registered_bank_listen(bus: BusHandle) -> str:
@@ -77,7 +88,9 @@ async def stack(bus: BusHandle, node_factory: NodeFactory, tmp_path: Path) -> As
         payment = await asyncio.to_thread(
             node_factory, "payment", bus=bus, node_id="payment-1", db=db, apply_interval="0.2s"
         )
-        yield Stack(bus, billing, runner, payment, db, tmp_path)
+        stack = Stack(bus, billing, runner, payment, db, tmp_path)
+        yield stack
+        stack.close()
     finally:
         await runner.stop()
 
@@ -164,12 +177,9 @@ def check_ledger(stack: Stack, final: Statement) -> None:
     """Exactly once: every serial the bank counts as collected is posted once and live;
     what the bank failed or reversed is not live; the ledger balances; billing agrees."""
     store = stack.store()
-    try:
-        audit = store.audit()
-        assert audit.problems == ()
-        payments = store.list_payments(bank_code=BANK, limit=100_000)
-    finally:
-        store.engine.dispose()
+    audit = store.audit()
+    assert audit.problems == ()
+    payments = store.list_payments(bank_code=BANK, limit=100_000)
     by_serial = {p.bank_txn_id: p for p in payments}
     assert len(by_serial) == len(payments)  # each serial at most once
     reversed_at_bank = {ln.original_txn_id for ln in final.lines if ln.kind is LineKind.REVERSAL}
@@ -209,19 +219,23 @@ async def test_collections_post_exactly_once_and_the_day_reconciles_clean(
             lambda: not stack.store().pending_applications(), timeout=20, what="applications"
         )
         code, report = await reconcile(stack, final.settlement_date)
+        # A payment the bank never reported shows as ONLY_IN_SYSTEM (短款), not hidden.
+        extra = await post_directly(stack, "X-NOT-AT-BANK")
+        code_after, after = await reconcile(stack, final.settlement_date)
+        unknown_bank = await reconcile_error(stack, "0999", final.settlement_date)
     finally:
         stats = await stop_sim(proc, stack)
-    assert stats["started"] == COUNT and stats["timeouts"] > 0 and stats["duplicates_sent"] > 0
-    assert stats["unresolved"] == 0
+    assert code_after == 2 and after["balanced"] is False
+    (only_here,) = [i for i in after["items"] if i["category"] != "MATCHED"]  # type: ignore[attr-defined]
+    assert only_here["category"] == "ONLY_IN_SYSTEM" and only_here["payment_id"] == extra
+    assert "NOT_FOUND" in unknown_bank and "0999" in unknown_bank
+    stats_ok = stats["started"] == COUNT
+    assert stats["timeouts"] > 0 and stats["duplicates_sent"] > 0 and stats["unresolved"] == 0
     assert code == 0 and report["balanced"] is True, report
     final = statement(stack)
     assert final is not None
     check_ledger(stack, final)
-    store = stack.store()
-    try:
-        posted = [p for p in store.list_payments(bank_code=BANK, limit=10_000)]
-    finally:
-        store.engine.dispose()
+    posted = [p for p in stack.store().list_payments(bank_code=BANK, limit=10_000)]
     reversed_at_bank = {ln.original_txn_id for ln in final.lines if ln.kind is LineKind.REVERSAL}
     kept = [
         ln
@@ -231,7 +245,8 @@ async def test_collections_post_exactly_once_and_the_day_reconciles_clean(
         and ln.bank_txn_id not in reversed_at_bank
     ]
     live = [p for p in posted if p.status is PaymentStatus.POSTED]
-    assert len(live) == len(kept) and len(posted) <= COUNT  # counted: each once, none extra
+    assert stats_ok
+    assert len(live) == len(kept) + 1 and len(posted) <= COUNT + 1  # each once, none extra
     assert report["bank_count"] == len(final.lines)
 
 
@@ -294,7 +309,6 @@ async def resolve_in_transit(stack: Stack, final: Statement) -> None:
             assert reply.state is expected, line.bank_txn_id
     finally:
         await client.stop()
-        store.engine.dispose()
 
 
 async def ask(client: CollectionClient, serial: str, day: dt.date) -> StatusReply:
@@ -308,3 +322,27 @@ async def ask(client: CollectionClient, serial: str, day: dt.date) -> StatusRepl
             if asyncio.get_running_loop().time() > give_up:
                 raise
             await asyncio.sleep(0.2)
+
+
+async def post_directly(stack: Stack, serial: str) -> str:
+    async with BusChannel(target=stack.bus.grpc, caller="teller", default_timeout=10) as bus:
+        reply = await bus.stub(payment_pb2_grpc.PaymentsStub).PostPayment(
+            payment_pb2.PostPaymentRequest(
+                bank_code=BANK,
+                bank_txn_id=serial,
+                account=common_pb2.AccountRef(account_id=SIM_ACCOUNTS[0]),
+                amount=common_pb2.Money(fen=1_234, currency="CNY"),
+            )
+        )
+    return str(reply.payment.payment_id)
+
+
+async def reconcile_error(stack: Stack, bank: str, day: dt.date) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "powerbus.bus", "reconcile",
+        "--bus", stack.bus.grpc, "--bank", bank, "--date", day.isoformat(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    return err.decode()
