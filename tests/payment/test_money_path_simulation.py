@@ -52,7 +52,7 @@ STEPS = 40
 
 
 def _seeds() -> list[int]:
-    text = os.environ.get("POWERBUS_PAYMENT_SEEDS", "11,42")
+    text = os.environ.get("POWERBUS_PAYMENT_SEEDS", "7,11,42")
     seeds: list[int] = []
     for part in text.split(","):
         low, _, high = part.partition("-")
