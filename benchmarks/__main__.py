@@ -8,6 +8,7 @@ from benchmarks import (
     lb,
     metering_poll,
     metering_store,
+    payment,
     reconcile,
     recording,
     router,
@@ -24,6 +25,7 @@ BENCHMARKS = (
     metering_poll,
     metering_store,
     reconcile,
+    payment,
 )
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from powerbus.bus.commands.demo import demo_command
 from powerbus.bus.commands.events import events_app
 from powerbus.bus.commands.list_nodes import nodes_command
 from powerbus.bus.commands.policy import policy_app
+from powerbus.bus.commands.reconcile import reconcile_command
 from powerbus.bus.commands.serve_bus import bus_command
 from powerbus.bus.commands.sim import sim_app
 from powerbus.bus.commands.topology import topology_command
@@ -45,6 +46,7 @@ app.command("demo")(demo_command)
 app.command("traffic")(traffic_command)
 app.command("topology")(topology_command)
 app.add_typer(events_app, name="events", help="Live events, and replay from the bus's store.")
+app.command("reconcile")(reconcile_command)
 app.add_typer(idl_app, name="idl", help="Generate or check the CORBA IDL derived from the protos.")
 app.add_typer(policy_app, name="policy", help="Per-service load balancing and fault tolerance.")
 app.add_typer(config_app, name="config", help="Check configuration files without starting.")

@@ -33,6 +33,8 @@ NODE_KINDS: Mapping[str, str] = MappingProxyType(
         "legacy-cis": "powerbus.nodes.legacy_cis:LegacyCisNode",
         "crm": "powerbus.nodes.crm:CrmNode",
         "billing": "powerbus.nodes.billing.node:BillingNode",
+        "payment": "powerbus.nodes.payment:PaymentNode",
+        "bank": "powerbus.nodes.bank:BankNode",
     }
 )
 

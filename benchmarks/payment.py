@@ -1,0 +1,169 @@
+"""Ledger postings per second: in process with batching (target ≥ 20,000/s) and through
+the bus (target ≥ 5,000/s).
+
+* in process: ``PaymentStore.post`` on a SQLite file, batches of 1, 256 and 1,024 new
+  payments (each a payment row, a journal transaction and two entries), the ledger
+  audited afterwards;
+* through the bus: a ``powerbus bus`` and a ``powerbus node payment`` process, a
+  ``grpc.aio`` client calling ``Payments.PostPayment`` through the router at c=8 and
+  c=64, distinct serials, the node's group commit batching concurrent posts. No billing
+  node runs (billing is not merged), so each payment is recorded application_pending,
+  which is the path a post takes anyway before billing answers.
+
+``python -m benchmarks.payment``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+
+from benchmarks.harness import closed_loop, environment, summarize, write_result
+from powerbus.bus.kernel.database import create_engine
+from powerbus.bus.kernel.supervisor import ProcessGroup
+from powerbus.common.v1 import common_pb2
+from powerbus.nodes.payment.store.migrations import MIGRATIONS
+from powerbus.nodes.payment.store.payments import PaymentStore
+from powerbus.nodes.payment.store.records import PostRequest
+from powerbus.payment.v1 import payment_pb2, payment_pb2_grpc
+
+IN_PROCESS_TARGET = 20_000
+BUS_TARGET = 5_000
+SECONDS = 3.0
+_RUNS = itertools.count()  # a fresh database per run: no run sees another's serials
+
+
+def _request(n: int) -> PostRequest:
+    return PostRequest(
+        bank_code="0102",
+        bank_txn_id=f"B{n:019d}",
+        account_id=f"31{n % 100_000:08d}",
+        amount=1_000 + n % 50_000,
+        channel="PAYMENT_CHANNEL_BANK_COUNTER",
+        paid_at=dt.datetime(2026, 12, 4, 9) + dt.timedelta(milliseconds=n),
+        settlement_date=dt.date(2026, 12, 4),
+    )
+
+
+def in_process(directory: Path, batch: int, total: int) -> dict[str, object]:
+    engine = create_engine(f"sqlite:///{directory / f'ledger-{batch}-{next(_RUNS)}.db'}")
+    try:
+        MIGRATIONS.run(engine)
+        store = PaymentStore(engine, clock=lambda: dt.datetime.now(dt.timezone.utc))
+        requests = [_request(n) for n in range(total)]
+        t0 = time.perf_counter()
+        for start in range(0, total, batch):
+            store.post(requests[start : start + batch])
+        elapsed = time.perf_counter() - t0
+        audit = store.audit()
+        assert audit.problems == () and audit.payments == total, audit.problems[:3]
+    finally:
+        engine.dispose()
+    return {
+        "target": "in process",
+        "batch": batch,
+        "postings": total,
+        "seconds": round(elapsed, 2),
+        "postings_per_s": round(total / elapsed),
+    }
+
+
+async def through_bus(
+    bus: str, concurrency: int, counter: itertools.count[int]
+) -> dict[str, object]:
+    async with grpc.aio.insecure_channel(bus) as channel:
+        stub = payment_pb2_grpc.PaymentsStub(channel)
+
+        async def call() -> None:
+            n = next(counter)
+            await stub.PostPayment(
+                payment_pb2.PostPaymentRequest(
+                    bank_code="0102",
+                    bank_txn_id=f"G{n:019d}",
+                    account=common_pb2.AccountRef(account_id=f"31{n % 100_000:08d}"),
+                    amount=common_pb2.Money(fen=1_000 + n % 50_000, currency="CNY"),
+                    channel=payment_pb2.PAYMENT_CHANNEL_BANK_COUNTER,
+                ),
+                timeout=10,
+            )
+
+        await closed_loop(call, concurrency=concurrency, seconds=0.5)  # warm-up
+        latencies, errors = await closed_loop(call, concurrency=concurrency, seconds=SECONDS)
+    m = summarize("through the bus", concurrency, SECONDS, latencies, errors)
+    return {
+        "target": m.target,
+        "concurrency": m.concurrency,
+        "postings_per_s": round(m.ops_per_s),
+        "p50_us": m.p50_us,
+        "p99_us": m.p99_us,
+        "errors": m.errors,
+    }
+
+
+async def bus_rows(directory: Path) -> list[dict[str, object]]:
+    group = ProcessGroup(directory=directory)
+    try:
+        bus = group.start_bus(log_level="WARNING")
+        group.start_node(
+            "payment",
+            bus=bus,
+            db=f"sqlite:///{directory / 'payment.db'}",
+        )
+        await asyncio.sleep(1.0)  # the router learns of the node within a registry poll
+        counter = itertools.count()
+        return [await through_bus(bus.grpc, c, counter) for c in (8, 64)]
+    finally:
+        group.close()
+
+
+def main() -> str:
+    directory = Path(tempfile.mkdtemp(prefix="powerbus-bench-payment-"))
+    local = [
+        in_process(directory, 1, 2_000),
+        *(in_process(directory, b, 50_000) for b in (256, 1_024)),
+    ]
+    remote = asyncio.run(bus_rows(directory))
+    best_local = max(int(str(r["postings_per_s"])) for r in local if r["batch"] != 1)
+    best_bus = max(int(str(r["postings_per_s"])) for r in remote)
+    lines = [
+        f"Ledger postings per second (targets: ≥ {IN_PROCESS_TARGET:,}/s in process with "
+        f"batching, ≥ {BUS_TARGET:,}/s through the bus)",
+        "",
+        "| target | batch / c | postings/s | p50 µs | p99 µs |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in local:
+        lines.append(f"| in process | batch {r['batch']} | {r['postings_per_s']:,} | | |")
+    for r in remote:
+        lines.append(
+            f"| through the bus | c={r['concurrency']} | {r['postings_per_s']:,} "
+            f"| {r['p50_us']:,.0f} | {r['p99_us']:,.0f} |"
+        )
+    lines += [
+        "",
+        f"- in process: best {best_local:,}/s "
+        f"({'meets' if best_local >= IN_PROCESS_TARGET else 'misses'} the target)",
+        f"- through the bus: best {best_bus:,}/s "
+        f"({'meets' if best_bus >= BUS_TARGET else 'misses'} the target)",
+    ]
+    data: dict[str, object] = {
+        "environment": environment(),
+        "in_process": local,
+        "through_bus": remote,
+        "targets": {"in_process": IN_PROCESS_TARGET, "through_bus": BUS_TARGET},
+        "meets": {
+            "in_process": best_local >= IN_PROCESS_TARGET,
+            "through_bus": best_bus >= BUS_TARGET,
+        },
+    }
+    return str(write_result("payment", data, "\n".join(lines)))
+
+
+if __name__ == "__main__":
+    print(f"wrote {main()}")

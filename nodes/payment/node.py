@@ -1,0 +1,328 @@
+"""The payment node: ``powerbus.payment.v1.Payments`` over the double-entry ledger.
+
+The servicer converts and delegates: posts go through :class:`PostingQueue` (group
+commit) into :class:`PaymentStore`; application to bills goes to billing through the bus
+(:class:`Applier`, inline when it can, else later in order); reconciliation is
+:class:`Reconciler`. Database work runs in worker threads so the event loop keeps serving.
+
+::
+
+    powerbus node payment --bus 127.0.0.1:50051 --id payment-1 --db sqlite:///payment.db
+
+Events: ``PaymentStore.events`` is the outbox seam (:class:`EventSink`), called inside the
+posting's and the reversal's transactions; pass the outbox's implementation to
+``PaymentNode(events=...)`` once it lands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import grpc
+from sqlalchemy.engine import Engine
+
+from powerbus.adapters.bank import PaymentStatus
+from powerbus.billing.v1 import billing_pb2_grpc
+from powerbus.bus.kernel.database import create_engine
+from powerbus.bus.kernel.errors import InvalidArgument, NotFound, PowerbusError
+from powerbus.nodes.payment import convert
+from powerbus.nodes.payment.applier import Applier
+from powerbus.nodes.payment.batching import PostingQueue
+from powerbus.nodes.payment.billing import BillingCalls, is_down
+from powerbus.nodes.payment.config import PaymentSettings
+from powerbus.nodes.payment.reconciliation import BankDirectory, Reconciler
+from powerbus.nodes.payment.store.migrations import MIGRATIONS
+from powerbus.nodes.payment.store.payments import EventSink, PaymentStore, ReportStore
+from powerbus.nodes.payment.store.records import PaymentRecord, ReversalRequest
+from powerbus.nodes.sdk.cli import kind_settings
+from powerbus.nodes.sdk.config import NodeConfig
+from powerbus.nodes.sdk.node import BusClient, Node
+from powerbus.payment.v1 import payment_pb2, payment_pb2_grpc
+from powerbus.registry.v1 import registry_pb2_grpc
+
+__all__ = ["PaymentNode"]
+
+log = logging.getLogger(__name__)
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+_PAGE = 100
+_MAX_PAGE = 1_000
+_KNOWN_ACCOUNTS = 100_000
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class PaymentNode(Node, payment_pb2_grpc.PaymentsServicer):
+    """``powerbus node payment``: payments, reversals and reconciliation.
+
+    >>> [s.name for s in PaymentNode.served_services()]
+    ['powerbus.payment.v1.Payments']
+    >>> [(d.service, d.required) for d in PaymentNode.dependencies()]
+    [('powerbus.billing.v1.Billing', False)]
+    """
+
+    kind = "payment"
+
+    # Not required: payments are recorded while billing is down and applied later.
+    billing = BusClient(billing_pb2_grpc.BillingStub, required=False)
+
+    def __init__(
+        self,
+        *,
+        settings: PaymentSettings,
+        clock: Callable[[], dt.datetime] = _now,
+        events: EventSink | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.events = events
+        self._engine: Engine | None = None
+        self._store: PaymentStore | None = None
+        self._postings: PostingQueue | None = None
+        self._applier: Applier | None = None
+        self._billing: BillingCalls | None = None
+        self._banks: BankDirectory | None = None
+        self._reconciler: Reconciler | None = None
+        # Accounts billing confirmed; bounded, so a flood of ids cannot grow it forever.
+        self._known_accounts: set[str] = set()
+        # While billing is down, posts skip it for an apply_interval instead of each
+        # paying a failed call; the applier keeps trying meanwhile.
+        self._billing_down_until = 0.0
+
+    @classmethod
+    def from_config(
+        cls,
+        config: NodeConfig,
+        *,
+        config_file: Path | None = None,
+        options: Mapping[str, str] | None = None,
+    ) -> PaymentNode:
+        return cls(
+            settings=kind_settings(PaymentSettings, options=options or {}, config_file=config_file)
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        settings = self.settings
+        engine = self._engine = create_engine(settings.db)
+        await asyncio.to_thread(MIGRATIONS.run, engine)
+        store = self._store = PaymentStore(engine, clock=self.clock, events=self.events)
+        self._postings = PostingQueue(store, batch_size=settings.batch_size)
+        await self._postings.start()
+        self._billing = BillingCalls(self.billing, timeout=settings.billing_timeout)
+        self._applier = Applier(store, self._billing, interval=settings.apply_interval)
+        await self._applier.start()
+        self._applier.kick()  # whatever was pending when the node last stopped
+        registry = registry_pb2_grpc.RegistryStub(self.bus.channel)
+        self._banks = BankDirectory(registry, timeout=settings.billing_timeout)
+        self._reconciler = Reconciler(
+            store=store,
+            reports=ReportStore(engine),
+            banks=self._banks,
+            bank_timeout=settings.bank_timeout,
+            before=settings.window_before,
+            after=settings.window_after,
+            clock=self.clock,
+        )
+
+    async def on_stop(self) -> None:
+        for part in (self._applier, self._postings):
+            if part is not None:
+                await part.stop()
+        self._applier = self._postings = None
+        banks, self._banks = self._banks, None
+        if banks is not None:
+            await banks.close()
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.dispose()
+
+    @property
+    def store(self) -> PaymentStore:
+        """The ledger store (running nodes only)."""
+        if self._store is None:
+            raise RuntimeError("PaymentNode is not running")
+        return self._store
+
+    def _running(self) -> tuple[PostingQueue, Applier, BillingCalls, Reconciler]:
+        if not (self._postings and self._applier and self._billing and self._reconciler):
+            raise RuntimeError("PaymentNode is not running")
+        return self._postings, self._applier, self._billing, self._reconciler
+
+    # -- Payments ----------------------------------------------------------------------
+
+    async def PostPayment(
+        self, request: payment_pb2.PostPaymentRequest, context: Context
+    ) -> payment_pb2.PostPaymentResponse:
+        postings, applier, billing, _ = self._running()
+        post = convert.post_request(request, now=self.clock().astimezone().replace(tzinfo=None))
+        billing_up = time.monotonic() >= self._billing_down_until
+        if billing_up:
+            await self._check_account(billing, post.account_id)
+        outcome = await postings.post(post)
+        payment = outcome.payment
+        if not outcome.duplicate:
+            applied = None
+            if billing_up and not outcome.behind_pending:
+                applied = await applier.apply(payment)
+                if applied is None:
+                    self._billing_down()
+            if applied:
+                payment = await asyncio.to_thread(self.store.get, payment.payment_id)
+            else:
+                applier.kick()  # billing is down or busy with earlier ones: later, in order
+        return payment_pb2.PostPaymentResponse(
+            payment=convert.payment_proto(payment), duplicate=outcome.duplicate
+        )
+
+    async def _check_account(self, billing: BillingCalls, account_id: str) -> None:
+        """NOT_FOUND for an account billing does not know; when billing is down the
+        payment is taken anyway (the bank holds the money; billing applies it later)."""
+        if account_id in self._known_accounts:
+            return
+        try:
+            await billing.arrears(account_id)
+        except NotFound:
+            raise NotFound(f"account {account_id} is unknown to billing") from None
+        except PowerbusError as exc:
+            if is_down(exc):
+                self._billing_down()
+                return
+            raise
+        if len(self._known_accounts) >= _KNOWN_ACCOUNTS:
+            self._known_accounts.clear()
+        self._known_accounts.add(account_id)
+
+    def _billing_down(self) -> None:
+        self._billing_down_until = time.monotonic() + self.settings.apply_interval.total_seconds()
+
+    async def GetPayment(
+        self, request: payment_pb2.GetPaymentRequest, context: Context
+    ) -> payment_pb2.Payment:
+        key = request.WhichOneof("key")
+        if key == "payment_id":
+            found: PaymentRecord | None = await asyncio.to_thread(
+                self.store.get, request.payment_id
+            )
+        elif key == "bank_transaction":
+            ref = request.bank_transaction
+            found = await asyncio.to_thread(self.store.find, ref.bank_code, ref.bank_txn_id)
+            if found is None:
+                raise NotFound(f"bank {ref.bank_code} txn {ref.bank_txn_id} was not posted")
+        else:
+            raise InvalidArgument("key", "give payment_id or bank_transaction")
+        assert found is not None
+        return convert.payment_proto(found)
+
+    async def ListPayments(
+        self, request: payment_pb2.ListPaymentsRequest, context: Context
+    ) -> payment_pb2.ListPaymentsResponse:
+        if not (request.account.account_id or request.bank_code):
+            raise InvalidArgument("account", "give account or bank_code")
+        offset = _offset(request.page.page_token)
+        size = min(request.page.page_size or _PAGE, _MAX_PAGE)
+        day = (
+            convert.to_date(request.settlement_date)
+            if request.HasField("settlement_date")
+            else None
+        )
+        statuses = [_STATUSES[s] for s in request.statuses if s in _STATUSES]
+        found = await asyncio.to_thread(
+            self.store.list_payments,
+            account_id=request.account.account_id,
+            bank_code=request.bank_code,
+            settlement_date=day,
+            statuses=statuses,
+            offset=offset,
+            limit=size + 1,
+        )
+        if request.HasField("period"):
+            start = convert.from_timestamp(request.period.start)
+            end = convert.from_timestamp(request.period.end)
+            found = [p for p in found if start <= p.paid_at < end]
+        more = len(found) > size
+        reply = payment_pb2.ListPaymentsResponse(
+            payments=[convert.payment_proto(p) for p in found[:size]]
+        )
+        reply.page.next_page_token = str(offset + size) if more else ""
+        reply.page.total_size = -1
+        return reply
+
+    async def ReversePayment(
+        self, request: payment_pb2.ReversePaymentRequest, context: Context
+    ) -> payment_pb2.ReversePaymentResponse:
+        _, applier, _, _ = self._running()
+        if not request.reversal_txn_id:
+            raise InvalidArgument("reversal_txn_id", "must not be empty")
+        target = request.WhichOneof("target")
+        if target is None:
+            raise InvalidArgument("target", "give payment_id or bank_transaction")
+        ref = request.bank_transaction
+        if target == "bank_transaction" and not (ref.bank_code and ref.bank_txn_id):
+            raise InvalidArgument("bank_transaction", "needs bank_code and bank_txn_id")
+        result = await asyncio.to_thread(
+            self.store.reverse,
+            ReversalRequest(
+                reversal_txn_id=request.reversal_txn_id,
+                payment_id=request.payment_id,
+                bank_code=ref.bank_code,
+                bank_txn_id=ref.bank_txn_id,
+                amount=request.amount.fen if request.HasField("amount") else None,
+                reason=request.reason,
+            ),
+        )
+        if not result.duplicate and result.payment is not None:
+            applier.kick()  # take it off its bills
+        reply = payment_pb2.ReversePaymentResponse(
+            outcome=payment_pb2.ReverseOutcome.Value(f"REVERSE_OUTCOME_{result.outcome.name}"),
+            duplicate=result.duplicate,
+        )
+        if result.payment is not None:
+            reply.payment.CopyFrom(convert.payment_proto(result.payment))
+        return reply
+
+    async def Reconcile(
+        self, request: payment_pb2.ReconcileRequest, context: Context
+    ) -> payment_pb2.ReconciliationReport:
+        _, _, _, reconciler = self._running()
+        bank_code, day = _bank_day(request.bank_code, request)
+        return await reconciler.run(bank_code, day, differences_only=request.differences_only)
+
+    async def GetReconciliationReport(
+        self, request: payment_pb2.GetReconciliationReportRequest, context: Context
+    ) -> payment_pb2.ReconciliationReport:
+        _, _, _, reconciler = self._running()
+        bank_code, day = _bank_day(request.bank_code, request)
+        return await reconciler.stored(bank_code, day, differences_only=request.differences_only)
+
+
+_STATUSES = {
+    payment_pb2.PAYMENT_STATUS_POSTED: PaymentStatus.POSTED,
+    payment_pb2.PAYMENT_STATUS_REVERSED: PaymentStatus.REVERSED,
+}
+
+
+def _bank_day(bank_code: str, request: Any) -> tuple[str, dt.date]:
+    if not bank_code:
+        raise InvalidArgument("bank_code", "must not be empty")
+    if not request.HasField("settlement_date"):
+        raise InvalidArgument("settlement_date", "must be given")
+    return bank_code, convert.to_date(request.settlement_date)
+
+
+def _offset(token: str) -> int:
+    if not token:
+        return 0
+    if not token.isdigit():
+        raise InvalidArgument("page.page_token", f"{token!r} is not a token this node issued")
+    return int(token)

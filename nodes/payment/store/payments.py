@@ -1,0 +1,547 @@
+"""The payment store: payments, reversals and their journal, in one database transaction
+per call (or per batch of posts).
+
+Concurrency. Every write runs in :func:`write_transaction`: on SQLite that is ``BEGIN
+IMMEDIATE``, so writers queue on the database lock; on PostgreSQL the transaction first
+takes one advisory lock, for the same effect. A duplicate that arrives while the first
+post is in flight therefore waits for it and then finds it; the unique constraint on
+(bank_code, bank_txn_id) is the last line should anything get past that. Posting and
+reversing the same serial are serialized the same way, so a reversal that arrives first
+always blocks the original.
+
+>>> from powerbus.bus.kernel.database import create_engine
+>>> from powerbus.nodes.payment.store.migrations import MIGRATIONS
+>>> engine = create_engine("sqlite://"); MIGRATIONS.run(engine)
+>>> store = PaymentStore(engine, clock=lambda: dt.datetime(2026, 12, 4, tzinfo=dt.timezone.utc))
+>>> req = PostRequest(bank_code="0102", bank_txn_id="B1", account_id="A1", amount=500,
+...     channel="PAYMENT_CHANNEL_BANK_COUNTER", paid_at=dt.datetime(2026, 12, 4, 9))
+>>> [o.duplicate for o in store.post([req, req])]
+[False, True]
+>>> store.audit().problems
+()
+>>> engine.dispose()
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from powerbus.adapters.bank import LedgerEntry, PaymentStatus, ReverseOutcome
+from powerbus.bus.kernel.database import read_transaction, write_transaction
+from powerbus.bus.kernel.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    NotFound,
+    PowerbusError,
+)
+from powerbus.nodes.payment import ledger
+from powerbus.nodes.payment.store.audit import Audit, audit
+from powerbus.nodes.payment.store.bulk import insert_many
+from powerbus.nodes.payment.store.journal import Journal
+from powerbus.nodes.payment.store.records import (
+    PaymentRecord,
+    PostOutcome,
+    PostRequest,
+    ReversalRequest,
+    ReversalResult,
+    payment_id_of,
+)
+from powerbus.nodes.payment.store.tables import payments, reports, reversals
+
+__all__ = ["EventSink", "PaymentStore", "ReportStore"]
+
+_POSTED = PaymentStatus.POSTED.value
+_REVERSED = PaymentStatus.REVERSED.value
+_NOT_FOUND = ReverseOutcome.ORIGINAL_NOT_FOUND.name
+_CHUNK = 400  # keys per IN (...) list: well under SQLite's 999 bound parameters
+_PG_WRITE_LOCK = 0x7061796D656E74  # "payment": one writer at a time, as on SQLite
+
+
+class EventSink:
+    """The outbox seam: called inside the posting's database transaction.
+
+    The event outbox (another branch) plugs in here: implement :meth:`posted` and
+    :meth:`reversed` by inserting ``payment.payment.posted`` / ``payment.payment.reversed``
+    rows into the outbox table on ``conn``, and the event commits with the money or not at
+    all. This base class records nothing; it publishes nothing.
+    """
+
+    def posted(self, conn: Connection, payment: PaymentRecord) -> None:
+        """A new payment was recorded (not called for duplicates)."""
+
+    def reversed(self, conn: Connection, payment: PaymentRecord) -> None:
+        """A payment became REVERSED."""
+
+
+class PaymentStore:
+    """Payments and the journal on ``engine`` (migrated by ``MIGRATIONS``)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], dt.datetime],
+        events: EventSink | None = None,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.events = events or EventSink()
+
+    # -- posting -------------------------------------------------------------------------
+
+    def post(self, requests: Sequence[PostRequest]) -> list[PostOutcome | PowerbusError]:
+        """Record ``requests`` in one transaction, in order; one outcome or error each.
+
+        A request whose serial is already posted (or earlier in the batch) returns that
+        payment as a duplicate, or ``AlreadyExists`` when account or amount differ; a
+        serial reversed before it arrived is refused ``FailedPrecondition``.
+        """
+        with self._writing() as conn:
+            return self._post(conn, requests)
+
+    def _post(
+        self, conn: Connection, requests: Sequence[PostRequest]
+    ) -> list[PostOutcome | PowerbusError]:
+        keys = {(r.bank_code, r.bank_txn_id) for r in requests}
+        known = {(p.bank_code, p.bank_txn_id): p for p in self._by_keys(conn, keys)}
+        blocked = self._blocked(conn, keys)
+        waiting = self._accounts_pending(conn, {r.account_id for r in requests})
+        journal = Journal(conn, clock=self.clock)
+        seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(payments.c.seq), 0))).scalar_one()
+        now = self.clock()
+        rows: list[dict[str, Any]] = []
+        out: list[PostOutcome | PowerbusError] = []
+        for request in requests:
+            key = (request.bank_code, request.bank_txn_id)
+            found = known.get(key)
+            if found is not None:
+                out.append(_repeat(found, request))
+                continue
+            if key in blocked:
+                out.append(
+                    FailedPrecondition(
+                        f"bank {request.bank_code} transaction {request.bank_txn_id} was "
+                        f"reversed (reversal {blocked[key]}) before it arrived"
+                    )
+                )
+                continue
+            seq += 1
+            row = _row(request, seq=seq, posted_at=now)
+            rows.append(row)
+            record = _record(row)
+            known[key] = record
+            journal.add(
+                ledger.collection(
+                    bank_code=request.bank_code,
+                    account_id=request.account_id,
+                    amount=request.amount,
+                ),
+                payment_id=record.payment_id,
+                memo=f"bank {request.bank_code} txn {request.bank_txn_id}",
+            )
+            out.append(PostOutcome(record, False, behind_pending=request.account_id in waiting))
+            waiting.add(request.account_id)
+        if rows:
+            insert_many(conn, payments, rows)
+            journal.flush()
+            for outcome in out:
+                if isinstance(outcome, PostOutcome) and not outcome.duplicate:
+                    self.events.posted(conn, outcome.payment)
+        return out
+
+    def _by_keys(self, conn: Connection, keys: set[tuple[str, str]]) -> list[PaymentRecord]:
+        found: list[PaymentRecord] = []
+        by_bank: dict[str, list[str]] = {}
+        for bank, txn in keys:
+            by_bank.setdefault(bank, []).append(txn)
+        for bank, txns in by_bank.items():
+            for chunk in _chunks(txns):
+                query = sa.select(payments).where(
+                    payments.c.bank_code == bank, payments.c.bank_txn_id.in_(chunk)
+                )
+                found += [PaymentRecord.from_row(r) for r in conn.execute(query)]
+        return found
+
+    def _blocked(self, conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        blocked: dict[tuple[str, str], str] = {}
+        txns = sorted({txn for _bank, txn in keys})
+        for chunk in _chunks(txns):
+            query = sa.select(
+                reversals.c.bank_code, reversals.c.original_txn_id, reversals.c.reversal_txn_id
+            ).where(reversals.c.original_txn_id.in_(chunk), reversals.c.outcome == _NOT_FOUND)
+            for bank, original, reversal in conn.execute(query):
+                if (bank, original) in keys:
+                    blocked[(bank, original)] = reversal
+        return blocked
+
+    def _accounts_pending(self, conn: Connection, accounts: set[str]) -> set[str]:
+        pending: set[str] = set()
+        for chunk in _chunks(sorted(accounts)):
+            query = (
+                sa.select(payments.c.account_id)
+                .where(payments.c.application_pending, payments.c.account_id.in_(chunk))
+                .distinct()
+            )
+            pending.update(conn.execute(query).scalars())
+        return pending
+
+    # -- reversing -----------------------------------------------------------------------
+
+    def reverse(self, request: ReversalRequest) -> ReversalResult:
+        """Reverse a payment (冲正), or record a reversal of a serial not seen yet."""
+        with self._writing() as conn:
+            return self._reverse(conn, request)
+
+    def _reverse(self, conn: Connection, request: ReversalRequest) -> ReversalResult:
+        payment = self._target(conn, request)
+        bank_code = payment.bank_code if payment is not None else request.bank_code
+        original = payment.bank_txn_id if payment is not None else request.bank_txn_id
+        earlier = conn.execute(
+            sa.select(reversals).where(
+                reversals.c.bank_code == bank_code,
+                reversals.c.reversal_txn_id == request.reversal_txn_id,
+            )
+        ).first()
+        if earlier is not None:
+            if earlier.original_txn_id != original:
+                raise AlreadyExists(
+                    "reversal_txn_id",
+                    f"{request.reversal_txn_id} already reversed txn {earlier.original_txn_id}",
+                )
+            return ReversalResult(ReverseOutcome[earlier.outcome], payment, True)
+        now = self.clock()
+        if payment is None:
+            self._record_reversal(conn, request, bank_code, original, "", _NOT_FOUND, now)
+            return ReversalResult(ReverseOutcome.ORIGINAL_NOT_FOUND, None, False)
+        if request.amount is not None and request.amount != payment.amount:
+            raise FailedPrecondition(
+                f"reversal amount {request.amount} fen differs from payment "
+                f"{payment.payment_id}'s {payment.amount} fen"
+            )
+        outcome = ReverseOutcome.REVERSED.name
+        self._record_reversal(conn, request, bank_code, original, payment.payment_id, outcome, now)
+        if payment.status is PaymentStatus.REVERSED:
+            return ReversalResult(ReverseOutcome.REVERSED, payment, True)
+        journal = Journal(conn, clock=self.clock)
+        journal.add(
+            ledger.reversing(journal.lines_of(payment.payment_id), kind=ledger.Kind.REVERSAL),
+            payment_id=payment.payment_id,
+            memo=f"冲正 {request.reversal_txn_id}: {request.reason}"[:200],
+        )
+        journal.flush()
+        # Billing may hold an application we never heard back about: always ask it to
+        # unapply (UnapplyPayment of a never-applied payment is NOT_FOUND, taken as done).
+        conn.execute(
+            payments.update()
+            .where(payments.c.payment_id == payment.payment_id)
+            .values(
+                status=_REVERSED,
+                reversal_txn_id=request.reversal_txn_id,
+                reversed_at=now,
+                reversal_reason=request.reason[:200],
+                application_pending=False,
+                unapply_pending=True,
+            )
+        )
+        reversed_payment = self._one(conn, payment.payment_id)
+        self.events.reversed(conn, reversed_payment)
+        return ReversalResult(ReverseOutcome.REVERSED, reversed_payment, False)
+
+    def _target(self, conn: Connection, request: ReversalRequest) -> PaymentRecord | None:
+        if request.payment_id:
+            found = self._find(conn, payments.c.payment_id == request.payment_id)
+            if found is None:
+                raise NotFound(f"payment {request.payment_id} does not exist")
+            return found
+        return self._find(
+            conn,
+            (payments.c.bank_code == request.bank_code)
+            & (payments.c.bank_txn_id == request.bank_txn_id),
+        )
+
+    def _record_reversal(
+        self,
+        conn: Connection,
+        request: ReversalRequest,
+        bank_code: str,
+        original: str,
+        payment_id: str,
+        outcome: str,
+        now: dt.datetime,
+    ) -> None:
+        conn.execute(
+            reversals.insert().values(
+                bank_code=bank_code,
+                reversal_txn_id=request.reversal_txn_id,
+                original_txn_id=original,
+                payment_id=payment_id,
+                outcome=outcome,
+                amount=request.amount,
+                reason=request.reason[:200],
+                created_at=now,
+            )
+        )
+
+    # -- application to bills ------------------------------------------------------------
+
+    def pending_applications(self, limit: int = 100) -> list[PaymentRecord]:
+        """Payments billing has not applied yet, oldest first."""
+        query = (
+            sa.select(payments)
+            .where(payments.c.application_pending)
+            .order_by(payments.c.seq)
+            .limit(limit)
+        )
+        with read_transaction(self.engine) as conn:
+            return [PaymentRecord.from_row(r) for r in conn.execute(query)]
+
+    def pending_unapplications(self, limit: int = 100) -> list[PaymentRecord]:
+        """Reversed payments billing may still count, oldest first."""
+        query = (
+            sa.select(payments)
+            .where(payments.c.unapply_pending)
+            .order_by(payments.c.seq)
+            .limit(limit)
+        )
+        with read_transaction(self.engine) as conn:
+            return [PaymentRecord.from_row(r) for r in conn.execute(query)]
+
+    def record_application(
+        self, payment_id: str, *, allocations: bytes, allocated: int, unallocated: int
+    ) -> PaymentRecord:
+        """Billing applied the payment: store its allocations and post the application.
+
+        Idempotent: a payment no longer pending is left as it is (applied by a racing
+        call, or reversed meanwhile, in which case it stays to be unapplied).
+        """
+        with self._writing() as conn:
+            payment = self._one(conn, payment_id)
+            if not payment.application_pending or payment.status is PaymentStatus.REVERSED:
+                return payment
+            if allocated + unallocated != payment.amount:
+                raise FailedPrecondition(
+                    f"billing applied {allocated} + {unallocated} fen of payment {payment_id}, "
+                    f"which is {payment.amount} fen"
+                )
+            journal = Journal(conn, clock=self.clock)
+            journal.add(
+                ledger.application(
+                    account_id=payment.account_id, allocated=allocated, unallocated=unallocated
+                ),
+                payment_id=payment_id,
+                memo="applied by billing",
+            )
+            journal.flush()
+            conn.execute(
+                payments.update()
+                .where(payments.c.payment_id == payment_id)
+                .values(application_pending=False, allocations=allocations, unallocated=unallocated)
+            )
+            return self._one(conn, payment_id)
+
+    def record_unapplied(self, payment_id: str) -> None:
+        """Billing took the reversed payment off its bills."""
+        with self._writing() as conn:
+            conn.execute(
+                payments.update()
+                .where(payments.c.payment_id == payment_id)
+                .values(unapply_pending=False)
+            )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, payment_id: str) -> PaymentRecord:
+        with read_transaction(self.engine) as conn:
+            return self._one(conn, payment_id)
+
+    def find(self, bank_code: str, bank_txn_id: str) -> PaymentRecord | None:
+        """The payment of a bank transaction, if it was posted."""
+        with read_transaction(self.engine) as conn:
+            return self._find(
+                conn, (payments.c.bank_code == bank_code) & (payments.c.bank_txn_id == bank_txn_id)
+            )
+
+    def list_payments(
+        self,
+        *,
+        account_id: str = "",
+        bank_code: str = "",
+        settlement_date: dt.date | None = None,
+        statuses: Iterable[PaymentStatus] = (),
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[PaymentRecord]:
+        """Payments newest first, by account or by bank (and settlement date)."""
+        query = sa.select(payments)
+        if account_id:
+            query = query.where(payments.c.account_id == account_id)
+        if bank_code:
+            query = query.where(payments.c.bank_code == bank_code)
+        if settlement_date is not None:
+            query = query.where(payments.c.settlement_date == settlement_date)
+        wanted = [s.value for s in statuses]
+        if wanted:
+            query = query.where(payments.c.status.in_(wanted))
+        query = query.order_by(payments.c.seq.desc()).offset(offset).limit(limit)
+        with read_transaction(self.engine) as conn:
+            return [PaymentRecord.from_row(r) for r in conn.execute(query)]
+
+    def ledger_entries(
+        self, bank_code: str, start: dt.datetime, end: dt.datetime, also: Iterable[str] = ()
+    ) -> list[LedgerEntry]:
+        """A bank's payments paid in [start, end) or of the serials in ``also``."""
+        with read_transaction(self.engine, snapshot=True) as conn:
+            query = sa.select(payments).where(
+                payments.c.bank_code == bank_code,
+                payments.c.paid_at >= start,
+                payments.c.paid_at < end,
+            )
+            found = {r.payment_id: PaymentRecord.from_row(r) for r in conn.execute(query)}
+            for chunk in _chunks(sorted(set(also))):
+                query = sa.select(payments).where(
+                    payments.c.bank_code == bank_code, payments.c.bank_txn_id.in_(chunk)
+                )
+                found.update((r.payment_id, PaymentRecord.from_row(r)) for r in conn.execute(query))
+        return [p.ledger_entry() for p in found.values()]
+
+    def audit(self) -> Audit:
+        """Check the ledger's invariants (see :mod:`.audit`)."""
+        with read_transaction(self.engine, snapshot=True) as conn:
+            return audit(conn)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _writing(self) -> Any:
+        return _Writing(self.engine)
+
+    def _find(self, conn: Connection, where: Any) -> PaymentRecord | None:
+        row = conn.execute(sa.select(payments).where(where)).first()
+        return PaymentRecord.from_row(row) if row is not None else None
+
+    def _one(self, conn: Connection, payment_id: str) -> PaymentRecord:
+        found = self._find(conn, payments.c.payment_id == payment_id)
+        if found is None:
+            raise NotFound(f"payment {payment_id} does not exist")
+        return found
+
+
+class _Writing:
+    """A write transaction that on PostgreSQL also takes the store's advisory lock."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._context = write_transaction(engine)
+
+    def __enter__(self) -> Connection:
+        conn = self._context.__enter__()
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK})
+        return conn
+
+    def __exit__(self, *exc: Any) -> None:
+        self._context.__exit__(*exc)
+
+
+def _record(row: dict[str, Any]) -> PaymentRecord:
+    """The record of a row about to be inserted (what reading it back would give)."""
+    return PaymentRecord(
+        payment_id=row["payment_id"],
+        seq=row["seq"],
+        bank_code=row["bank_code"],
+        bank_txn_id=row["bank_txn_id"],
+        account_id=row["account_id"],
+        amount=row["amount"],
+        channel=row["channel"],
+        status=PaymentStatus.POSTED,
+        paid_at=row["paid_at"],
+        settlement_date=row["settlement_date"],
+        posted_at=row["posted_at"],
+        bill_ids=tuple(b for b in row["bill_ids"].split(",") if b),
+        application_pending=True,
+        allocations=b"",
+        unallocated=0,
+        unapply_pending=False,
+        reversal_txn_id="",
+        reversed_at=None,
+        reversal_reason="",
+    )
+
+
+def _row(request: PostRequest, *, seq: int, posted_at: dt.datetime) -> dict[str, Any]:
+    return {
+        "payment_id": payment_id_of(request.bank_code, request.bank_txn_id),
+        "seq": seq,
+        "bank_code": request.bank_code,
+        "bank_txn_id": request.bank_txn_id,
+        "account_id": request.account_id,
+        "amount": request.amount,
+        "channel": request.channel,
+        "status": _POSTED,
+        "paid_at": request.paid_at,
+        "settlement_date": request.settlement_date,
+        "posted_at": posted_at,
+        "bill_ids": ",".join(request.bill_ids),
+        "application_pending": True,
+        "allocations": b"",
+        "unallocated": 0,
+        "unapply_pending": False,
+        "reversal_txn_id": "",
+        "reversed_at": None,
+        "reversal_reason": "",
+    }
+
+
+def _repeat(found: PaymentRecord, request: PostRequest) -> PostOutcome | PowerbusError:
+    if (found.account_id, found.amount) != (request.account_id, request.amount):
+        return AlreadyExists(
+            "bank_txn_id",
+            f"bank {request.bank_code} txn {request.bank_txn_id} was posted for account "
+            f"{found.account_id}, {found.amount} fen; now {request.account_id}, "
+            f"{request.amount} fen",
+        )
+    return PostOutcome(found, True)
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    items = list(items)
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+class ReportStore:
+    """Stored reconciliation reports, one per (bank, settlement date); a rerun replaces it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def save(
+        self, bank_code: str, day: dt.date, *, generated_at: dt.datetime, text: str, proto: bytes
+    ) -> None:
+        with write_transaction(self.engine) as conn:
+            key = (reports.c.bank_code == bank_code) & (reports.c.settlement_date == day)
+            conn.execute(reports.delete().where(key))
+            conn.execute(
+                reports.insert().values(
+                    bank_code=bank_code,
+                    settlement_date=day,
+                    generated_at=generated_at,
+                    report_json=text,
+                    report_proto=proto,
+                )
+            )
+
+    def load(self, bank_code: str, day: dt.date) -> bytes:
+        """The stored report (serialized proto); NotFound when the date was not reconciled."""
+        with read_transaction(self.engine) as conn:
+            found = conn.execute(
+                sa.select(reports.c.report_proto).where(
+                    reports.c.bank_code == bank_code, reports.c.settlement_date == day
+                )
+            ).scalar_one_or_none()
+        if found is None:
+            raise NotFound(f"bank {bank_code} has no reconciliation report for {day}")
+        return bytes(found)
