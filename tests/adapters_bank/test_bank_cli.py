@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -21,6 +22,9 @@ async def test_the_simulator_process_collects_writes_its_statement_and_stops_cle
     accounts = tmp_path / "accounts.txt"
     accounts.write_text("\n".join(ACCOUNTS) + "\n", encoding="utf-8")
     state = tmp_path / "bank.json"
+    with socket.socket() as probe:  # a port free now, for --listen
+        probe.bind(("127.0.0.1", 0))
+        listen = f"127.0.0.1:{probe.getsockname()[1]}"
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -31,6 +35,8 @@ async def test_the_simulator_process_collects_writes_its_statement_and_stops_cle
         BANK,
         "--connect",
         str(utility_server.address),
+        "--listen",
+        listen,
         "--count",
         "30",
         "--rate",
@@ -58,7 +64,7 @@ async def test_the_simulator_process_collects_writes_its_statement_and_stops_cle
             timeout=30,
             what="the simulator's state file",
         )
-        assert ready["bank"] == BANK and ready["listen"].startswith("127.0.0.1:")
+        assert ready["bank"] == BANK and ready["listen"] == listen
         await eventually(lambda: len(utility.entries) == 30, timeout=30, what="30 collections")
         await eventually(
             lambda: list((tmp_path / "drop").glob("*.txt")), timeout=10, what="a statement file"

@@ -97,7 +97,9 @@ class BankSimulator(Lifecycle):
             serials=self._serials,
         )
         self.server = ProtocolServer(
-            codec=self.codec, handler=bank_dispatcher(self, bank_code=settings.bank_code)
+            codec=self.codec,
+            handler=bank_dispatcher(self, bank_code=settings.bank_code),
+            listen=settings.listen,
         )
         self.desk = (
             WithholdingDesk(
