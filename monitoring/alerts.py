@@ -38,6 +38,9 @@ class Finding:
     subject: str
     message: str
     value: float | None = None
+    confirmed: bool = False
+    """Already held long enough elsewhere (a lapsed lease has run its whole TTL): raised
+    without the rule's hold time."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,7 +117,7 @@ class AlertBook:
                     self._active[key] = replace(alert, message=finding.message, value=finding.value)
                 continue
             since = self._pending.setdefault(key, now)
-            if now - since >= finding.rule.hold.total_seconds():
+            if finding.confirmed or now - since >= finding.rule.hold.total_seconds():
                 self._pending.pop(key, None)
                 alert = Alert(
                     rule=finding.rule.name,

@@ -86,7 +86,9 @@ def _nodes_down(rule: AlertRule, topology: Topology) -> Iterator[Finding]:
         if not rule.matches_node(n.node_id):
             continue
         if n.health is OperatorHealth.DOWN:
-            yield Finding(rule, n.node_id, f"{n.node_id} ({n.kind}) is down: {_why_down(n)}")
+            # The registry marks a node down only once its lease lapsed: no hold on top.
+            message = f"{n.node_id} ({n.kind}) is down: {_why_down(n)}"
+            yield Finding(rule, n.node_id, message, confirmed=True)
         elif n.health is OperatorHealth.UNREACHABLE:
             yield Finding(
                 rule,

@@ -166,7 +166,9 @@ async def test_dashboard_agrees_with_metrics_draws_edges_and_shows_a_crash(traff
         )
         assert await drawn.count() == 1, f"edge {e} is not drawn"
 
-    # A node killed with SIGKILL turns red and raises an alert within its lease TTL.
+    # A node killed with SIGKILL turns red and raises an alert within its lease TTL, a
+    # sweep and an evaluation: traffic may show it unreachable sooner, but that finding
+    # keeps the rule's hold, and a lapsed lease raises at once.
     flow.start(seconds=30)
     await page.wait_for_timeout(1500)
     killed_at = time.monotonic()
@@ -177,7 +179,8 @@ async def test_dashboard_agrees_with_metrics_draws_edges_and_shows_a_crash(traff
     elapsed = time.monotonic() - killed_at
     pill = page.locator('#graph g.vertex.node[data-node="echo-2"]')
     assert await pill.get_attribute("data-health") in ("down", "unreachable")
-    assert elapsed < LEASE_TTL_S, f"took {elapsed:.1f}s, the lease TTL is {LEASE_TTL_S}s"
+    bound = LEASE_TTL_S + 1.5
+    assert elapsed < bound, f"took {elapsed:.1f}s, the lease TTL is {LEASE_TTL_S}s"
 
     # What a node's loss would do, for the one still up.
     await page.click('#graph g.vertex.node[data-node="echo-1"]')
