@@ -33,6 +33,7 @@ PACKAGE_DATA = [
     "*.csv",
     "*.json",
     "*.yaml",
+    "*.yml",
     "*.idl",
     "*.ini",
     "*.mako",

@@ -16,6 +16,7 @@ from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 
 OWN = {
     "grpc.health.v1.Health",
+    "powerbus.events.v1.EventReplay",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
     "powerbus.policy.v1.Policies",

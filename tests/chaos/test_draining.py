@@ -82,7 +82,9 @@ def refused_attempts(http_address: str, node: str) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in lines
-        if line.startswith("powerbus_requests_total")
+        # Attempts, not calls: a refused attempt is retried on another node, and the call
+        # it belongs to ends OK there.
+        if line.startswith("powerbus_attempts_total")
         and f'node="{node}"' in line
         and 'code="UNAVAILABLE"' in line
     )
