@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import wait_exit
+from events_support import wait_exit
 
 POWERBUS = [sys.executable, "-m", "powerbus.bus"]
 

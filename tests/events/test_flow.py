@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 import zmq
-from conftest import assert_exactly_once_in_order, received, wait_exit, wait_for_count
+from events_support import assert_exactly_once_in_order, received, wait_exit, wait_for_count
 
 from powerbus.events.v1 import events_pb2
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from conftest import (
+from events_support import (
     assert_exactly_once_in_order,
     free_port,
     received,
