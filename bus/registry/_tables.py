@@ -8,38 +8,13 @@ lock is held until commit, revisions become visible in order, so a poller that r
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
-
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
+
+from powerbus.bus.kernel.database import UtcDateTime
 
 __all__ = ["STATE_ROW", "UtcDateTime", "changes", "nodes", "state", "tables"]
 
 STATE_ROW = 1
-
-
-class UtcDateTime(sa.TypeDecorator[datetime]):
-    """Aware UTC datetimes in and out, also on SQLite (which stores them naive)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: the registry keeps UTC")
-        value = value.astimezone(timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
 
 
 tables = sa.MetaData()
