@@ -98,8 +98,9 @@ def test_an_unknown_kind_fails_with_the_process_output(registry, node_factory):
 
 
 def test_a_node_that_cannot_register_writes_no_state_file(dead_address, node_factory):
-    with pytest.raises(ProcessError, match=r"wrote no echo-nobus\.json within 3s") as caught:
-        node_factory("echo", bus=dead_address, node_id="echo-nobus", ready_timeout=3)
+    # Long enough for a loaded machine to start Python and log the first failed attempt.
+    with pytest.raises(ProcessError, match=r"wrote no echo-nobus\.json within 6s") as caught:
+        node_factory("echo", bus=dead_address, node_id="echo-nobus", ready_timeout=6)
     assert "register attempt" in str(caught.value)
 
 
