@@ -34,6 +34,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from tenacity import (
     AsyncRetrying,
     RetryError,
@@ -172,8 +173,11 @@ class Poller:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
         self._lines.clear()
-        with contextlib.suppress(PowerbusError, OSError):
+        try:
             await asyncio.to_thread(self.ownership.leave)
+        except (PowerbusError, OSError, SQLAlchemyError) as error:
+            # the leases lapse by themselves within the TTL: a stop must not fail on it
+            log.warning("metering: could not give the lines up: %s", error)
 
     @property
     def owned(self) -> list[str]:

@@ -14,7 +14,13 @@ from typing import Any, TypeVar
 
 import grpc
 
-from powerbus.bus.kernel.supervisor import BusHandle, NodeHandle, ProcessGroup, ProcessHandle
+from powerbus.bus.kernel.supervisor import (
+    NODE_COMMAND,
+    BusHandle,
+    NodeHandle,
+    ProcessGroup,
+    ProcessHandle,
+)
 from powerbus.common.v1 import common_pb2
 from powerbus.metering.v1 import metering_pb2 as pb
 from powerbus.metering.v1 import metering_pb2_grpc
@@ -49,35 +55,23 @@ class Farm:
         return reply
 
 
-def start_farm(group: ProcessGroup, *, meters: int, gateways: int, seed: int = 7) -> Farm:
-    """A farm of ``meters`` behind ``gateways`` lines on loopback, stopped with the test."""
+def launch_farm(group: ProcessGroup, *, meters: int, gateways: int, seed: int = 7) -> ProcessHandle:
+    """Start a farm of ``meters`` behind ``gateways`` lines; :func:`farm_ready` waits for
+    it (start the bus in between: each takes seconds, mostly imports)."""
     state_file = group.directory / "farm.json"
-    handle = ProcessHandle(
-        name="farm",
-        args=[
-            sys.executable,
-            "-m",
-            "powerbus.bus",
-            "sim",
-            "meters",
-            "--meters",
-            str(meters),
-            "--gateways",
-            str(gateways),
-            "--seed",
-            str(seed),
-            "--state-file",
-            str(state_file),
-        ],
-        directory=group.directory,
-        state_file=state_file,
-    )
+    args = [sys.executable, "-m", "powerbus.bus", "sim", "meters", "--meters", str(meters)]
+    args += ["--gateways", str(gateways), "--seed", str(seed), "--state-file", str(state_file)]
+    handle = ProcessHandle(name="farm", args=args, directory=group.directory, state_file=state_file)
     group.handles.append(handle)
+    return handle
+
+
+def farm_ready(handle: ProcessHandle) -> Farm:
     handle.wait_ready(timeout=WAIT)
     return Farm(handle)
 
 
-def start_metering(
+def launch_metering(
     group: ProcessGroup,
     bus: BusHandle,
     farm: Farm,
@@ -85,20 +79,37 @@ def start_metering(
     db: str,
     node_id: str = "metering-1",
     interval: str = "1s",
-    **options: Any,
+    **options: str,
 ) -> NodeHandle:
-    """A metering node polling ``farm`` every ``interval``, publishing to ``bus``."""
-    return group.start_node(
-        "metering",
-        bus=bus,
-        node_id=node_id,
-        meters=farm.meters_file,
-        interval=interval,
-        db=db,
-        events_in=bus.state["events_in"],
-        request_timeout="0.25s",
+    """Start a metering node polling ``farm`` every ``interval`` and publishing to
+    ``bus``; ``handle.wait_ready()`` waits for its registration."""
+    state_file = group.directory / f"{node_id}.json"
+    flags = {
+        "bus": bus.grpc,
+        "listen": "127.0.0.1:0",
+        "id": node_id,
+        "state_file": str(state_file),
+        "drain_grace": "0.5s",
+        "meters": str(farm.meters_file),
+        "interval": interval,
+        "db": db,
+        "events_in": str(bus.state["events_in"]),
+        "request_timeout": "0.25s",
         **options,
+    }
+    args = [*NODE_COMMAND, "metering"]
+    for key, value in flags.items():
+        args += ["--" + key.replace("_", "-"), value]
+    handle = NodeHandle(
+        kind="metering",
+        node_id=node_id,
+        name=node_id,
+        args=args,
+        directory=group.directory,
+        state_file=state_file,
     )
+    group.handles.append(handle)
+    return handle
 
 
 def stub(channel: grpc.Channel) -> metering_pb2_grpc.MeteringStub:

@@ -4,7 +4,8 @@ stored and published, the Metering service answers as its proto documents, the
 reported without stopping the line's other meters.
 
 One bus, one farm and one node serve the whole module (starting them is most of the
-time); the fault test runs last because it leaves faults on two meters.
+time); the failover test adds two instances of its own on the same farm; the fault
+test runs last because it leaves faults on two meters.
 """
 
 from __future__ import annotations
@@ -15,22 +16,26 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import grpc
 import pytest
+import sqlalchemy as sa
 from metering_node_support import (
     Farm,
+    farm_ready,
     header,
     intervals,
-    start_farm,
-    start_metering,
+    launch_farm,
+    launch_metering,
     stub,
     wait_for,
 )
 from typer.testing import CliRunner
 
 from powerbus.bus.cli import app
+from powerbus.bus.kernel.database import create_engine
 from powerbus.bus.kernel.supervisor import BusHandle, NodeHandle, ProcessGroup
 from powerbus.common.v1 import common_pb2
 from powerbus.events.v1 import events_pb2, events_pb2_grpc
@@ -43,6 +48,7 @@ FORWARD_DELTA = "0.0.0.4.1.1.12.0.0.0.0.0.0.0.0.3.72.0"
 
 @dataclass
 class Running:
+    group: ProcessGroup
     bus: BusHandle
     farm: Farm
     node: NodeHandle
@@ -62,12 +68,14 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     directory = tmp_path_factory.mktemp("metering-node")
     group = ProcessGroup(directory=directory)
     try:
+        launched = launch_farm(group, meters=8, gateways=4)
         bus = group.start_bus()
-        farm = start_farm(group, meters=8, gateways=2)
+        farm = farm_ready(launched)
         db = directory / "metering.db"
-        node = start_metering(group, bus, farm, db=f"sqlite:///{db}")
+        node = launch_metering(group, bus, farm, db=f"sqlite:///{db}")
+        node.wait_ready()
         with grpc.insecure_channel(bus.grpc) as channel:
-            yield Running(bus, farm, node, channel, db)
+            yield Running(group, bus, farm, node, channel, db)
     finally:
         group.close()
 
@@ -307,6 +315,108 @@ def test_meters_commands_against_the_running_node(running: Running) -> None:
         closed = f"127.0.0.1:{s.getsockname()[1]}"
     nobody = cli("list", "--bus", closed, "--timeout", "3")
     assert nobody.returncode == 1 and "cannot reach the bus" in nobody.stderr
+
+
+TTL = 2.0
+
+
+def leases(engine: sa.Engine) -> dict[str, tuple[str | None, datetime, datetime]]:
+    """gateway → (owner, expires_at, acquired_at) of the live leases."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT gateway, owner, expires_at, acquired_at FROM metering_line_leases")
+        ).all()
+    return {g: (o, _utc(e), _utc(a)) for g, o, e, a in rows}
+
+
+def _utc(value: datetime | str) -> datetime:
+    if isinstance(value, str):  # SQLite hands back text
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def owners(engine: sa.Engine) -> dict[str, str | None]:
+    now = datetime.now(timezone.utc)
+    return {g: (o if e > now else None) for g, (o, e, _) in leases(engine).items()}
+
+
+def test_kill_9_of_one_of_two_instances_moves_its_lines_without_losing_an_interval(
+    running: Running, tmp_path: Path
+) -> None:
+    """Two more instances on a database of their own (SQLite shared by two processes;
+    the leases on PostgreSQL are covered by tests/metering/test_metering_ownership.py)."""
+    db_url = f"sqlite:///{tmp_path / 'failover.db'}"
+    group, bus, farm = running.group, running.bus, running.farm
+    common = {"line_lease": f"{TTL:g}s", "db": db_url}
+    a = launch_metering(group, bus, farm, node_id="metering-a", **common)
+    b = launch_metering(group, bus, farm, node_id="metering-b", **common)
+    a.wait_ready()
+    b.wait_ready()
+    engine = create_engine(db_url)
+    try:
+        wait_for(
+            lambda: (
+                sorted(o or "" for o in owners(engine).values())
+                == ["metering-a"] * 2 + ["metering-b"] * 2
+            ),
+            what="two lines for each instance",
+        )
+        meters = [r["meter_id"] for r in farm.rows()]
+
+        def counts() -> dict[str, int]:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.text("SELECT meter_id, COUNT(*) FROM metering_intervals GROUP BY meter_id")
+                ).all()
+            return {m: int(n) for m, n in rows}
+
+        wait_for(lambda: all(counts().get(m, 0) >= 2 for m in meters), what="intervals")
+        lost = sorted(g for g, o in owners(engine).items() if o == "metering-a")
+        # Mid-poll: just after an interval end, while the lines are being read.
+        time.sleep(1.15 - time.time() % 1.0)
+        a.kill()
+        killed = datetime.now(timezone.utc)
+
+        def taken_over() -> dict[str, datetime] | None:
+            held = leases(engine)
+            if all(held[g][0] == "metering-b" for g in lost):
+                return {g: held[g][2] for g in lost}
+            return None
+
+        taken = wait_for(taken_over, timeout=TTL * 5, what="metering-b to take the lines over")
+        # The lease lapses at most TTL after the kill; the survivor looks every TTL/3.
+        for gateway, at in taken.items():
+            delay = (at - killed).total_seconds()
+            assert delay <= TTL + TTL / 3 + 1.0, f"{gateway} taken over after {delay:.1f}s"
+        after = max(taken.values()).timestamp() + 2
+
+        def past_takeover() -> bool:
+            with engine.connect() as conn:
+                low = conn.execute(
+                    sa.text(
+                        "SELECT meter_id, MAX(end_at) FROM metering_intervals GROUP BY meter_id"
+                    )
+                ).all()
+            return len(low) == len(meters) and all(_utc(t).timestamp() >= after for _, t in low)
+
+        wait_for(past_takeover, what="intervals well after the takeover")
+        with engine.connect() as conn:
+            spans = conn.execute(
+                sa.text(
+                    "SELECT meter_id, COUNT(*), COUNT(DISTINCT end_at), MIN(end_at), MAX(end_at)"
+                    " FROM metering_intervals GROUP BY meter_id"
+                )
+            ).all()
+        for meter_id, rows, distinct, first, last in spans:
+            expected = int((_utc(last) - _utc(first)).total_seconds()) + 1
+            assert rows == distinct == expected, (
+                f"{meter_id}: {rows} rows, {distinct} distinct, {expected} intervals"
+                f" from {first} to {last}"
+            )
+    finally:
+        engine.dispose()
+        a.kill()
+        b.stop()  # the module's processes outlive this test; these two must not
 
 
 def test_faults_are_estimated_and_reported_without_stopping_the_line(running: Running) -> None:
