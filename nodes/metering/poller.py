@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -136,6 +137,7 @@ class Poller:
         settings: PollerSettings | None = None,
         vee: VeeConfig | None = None,
         clock: Clock | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -146,6 +148,9 @@ class Poller:
         self.settings = settings or PollerSettings()
         self.vee = vee or VeeConfig(time_zone=self.settings.time_zone)
         self._clock = clock or (lambda: datetime.now(timezone.utc))
+        # clock seconds per real second: a simulated clock may run fast (tests), and the
+        # poller's waits (spread, back-off) are in clock seconds
+        self._scale = time_scale
         self._zone = ZoneInfo(self.settings.time_zone)
         self._lines: dict[str, _Line] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -158,7 +163,7 @@ class Poller:
     async def start(self) -> None:
         """Take lines and start the schedule."""
         self._stopping.clear()
-        await self._rebalance()
+        await self.rebalance()
         self._tasks = [
             asyncio.create_task(self._ownership_loop(), name="metering-ownership"),
             asyncio.create_task(self._schedule_loop(), name="metering-schedule"),
@@ -189,18 +194,18 @@ class Poller:
     async def _ownership_loop(self) -> None:
         period = self.settings.lease_ttl.total_seconds() / 3
         while not self._stopping.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), period)
+            await self._sleep(period)
             if self._stopping.is_set():
                 return
             try:
-                await self._rebalance()
+                await self.rebalance()
             except (PowerbusError, OSError) as error:
                 log.warning("metering: rebalancing lines failed: %s", error)
             except Exception:  # the loop must outlive a database hiccup
                 log.exception("metering: rebalancing lines failed")
 
-    async def _rebalance(self) -> None:
+    async def rebalance(self) -> None:
+        """Heartbeat, renew, shed and take lines (every third of the lease TTL)."""
         meters = await asyncio.to_thread(self.catalog.active)
         gateways = sorted({m.gateway for m in meters})
         leases = await asyncio.to_thread(self.ownership.rebalance, gateways)
@@ -233,8 +238,7 @@ class Poller:
         while not self._stopping.is_set():
             end = self.boundary_after(self._clock())
             wait = (end - self._clock()).total_seconds()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), max(wait, 0.0))
+            await self._sleep(max(wait, 0.0))
             if self._stopping.is_set():
                 return
             meters = await asyncio.to_thread(self.catalog.active)
@@ -297,7 +301,7 @@ class Poller:
             due = start + timedelta(seconds=index * step)
             delay = (due - self._clock()).total_seconds()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
             await self._read_unit(unit, reads)
         budget = max(
             interval * self.settings.retry_window - (self._clock() - end).total_seconds(), 0
@@ -330,16 +334,22 @@ class Poller:
         return reads
 
     async def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of the poller's clock, or until :meth:`stop`."""
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            await asyncio.wait_for(self._stopping.wait(), seconds / self._scale)
 
     async def _read_unit(
         self, unit: list[Polled], reads: dict[str, MeterReading | MeterError]
     ) -> None:
         driver = self.acquisition.driver(unit[0].spec)
         results = await driver.read_many([m.spec for m in unit], scope=ReadScope.ENERGY)
+        at = self._clock()
         for meter, got in zip(unit, results, strict=True):
-            reads[meter.meter.meter_id] = got
+            # Intervals are cut by the poller's clock (the node's, or a simulated one in
+            # tests), so the read is timed by it too.
+            reads[meter.meter.meter_id] = (
+                dataclasses.replace(got, read_at=at) if isinstance(got, MeterReading) else got
+            )
 
     async def _read_freezes(
         self, meters: Sequence[Polled], end: datetime, reads: dict[str, MeterReading | MeterError]
