@@ -17,7 +17,14 @@ from zoneinfo import ZoneInfo
 
 from google.protobuf.duration_pb2 import Duration
 
-from powerbus.adapters.meters import Acquisition, MeterError, MeterReading, MeterTimeout, ReadScope
+from powerbus.adapters.meters import (
+    Acquisition,
+    MeterError,
+    MeterReading,
+    MeterSpec,
+    MeterTimeout,
+    ReadScope,
+)
 from powerbus.bus.kernel.database import write_transaction
 from powerbus.bus.kernel.errors import (
     DeadlineExceeded,
@@ -120,10 +127,7 @@ class Devices:
         await asyncio.to_thread(self._store_read, key, request, response, meter, read)
         return response
 
-    async def _read(self, spec: object, deadline: float | None) -> MeterReading:
-        from powerbus.adapters.meters import MeterSpec
-
-        assert isinstance(spec, MeterSpec)
+    async def _read(self, spec: MeterSpec, deadline: float | None) -> MeterReading:
         budget = self.timeout.total_seconds()
         if deadline is not None:
             budget = min(budget, max(deadline - 0.2, 0.05))

@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from powerbus.adapters.meters import Acquisition, LineConfig, load_meters
 from powerbus.bus.kernel.database import create_engine
+from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.metering.v1 import metering_pb2 as pb
 from powerbus.metering.v1 import metering_pb2_grpc
 from powerbus.nodes.metering.backfill import Backfill
@@ -63,6 +66,7 @@ class MeteringNode(Node, metering_pb2_grpc.MeteringServicer):
         self._acquisition: Acquisition | None = None
         self._publisher: Publisher | None = None
         self.poller: Poller | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
 
     @classmethod
     def from_config(
@@ -155,8 +159,13 @@ class MeteringNode(Node, metering_pb2_grpc.MeteringServicer):
             vee=vee,
         )
         await self.poller.start()
+        self._housekeeping = asyncio.create_task(self._forget_old_keys(keys))
 
     async def on_stop(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            await asyncio.gather(self._housekeeping, return_exceptions=True)
+            self._housekeeping = None
         if self.poller is not None:
             await self.poller.stop()
         if self._publisher is not None:
@@ -166,6 +175,17 @@ class MeteringNode(Node, metering_pb2_grpc.MeteringServicer):
         if self._engine is not None:
             self._engine.dispose()
         self.poller = self._publisher = self._acquisition = self._engine = None
+
+    async def _forget_old_keys(self, keys: RequestKeys) -> None:
+        """Hourly: drop idempotency keys past their 48 h (the proto promises 24 h)."""
+        while True:
+            try:
+                dropped = await asyncio.to_thread(keys.forget_older, datetime.now(timezone.utc))
+                if dropped:
+                    log.info("metering: forgot %d idempotency keys", dropped)
+            except (PowerbusError, SQLAlchemyError) as error:
+                log.warning("metering: forgetting old idempotency keys failed: %s", error)
+            await asyncio.sleep(3600)
 
     # -- the service --------------------------------------------------------------------
 

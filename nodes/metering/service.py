@@ -14,17 +14,20 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
-from powerbus.bus.kernel.errors import InvalidArgument, NotFound, PowerbusError
+from powerbus.bus.kernel.database import write_transaction
+from powerbus.bus.kernel.errors import InvalidArgument, NotFound
 from powerbus.common.v1 import common_pb2
 from powerbus.metering.v1 import metering_pb2 as pb
 from powerbus.nodes.metering.convert import (
     interval_reads_from_proto,
+    interval_to_proto,
     kwh_to_wh,
     meter_readings_to_proto,
     meter_spec_from_proto,
     outcome_to_proto,
     quality_from_proto,
     records_from_outcome,
+    summary_to_proto,
     time_from_proto,
     time_to_proto,
     wh_to_kwh,
@@ -33,6 +36,7 @@ from powerbus.nodes.metering.convert import (
 from powerbus.nodes.metering.events import MeteringEvents
 from powerbus.nodes.metering.journal import DeviceEvents, RequestKeys
 from powerbus.nodes.metering.meters import MeterCatalog
+from powerbus.nodes.metering.reads import PULSE_COUNT
 from powerbus.nodes.metering.store import (
     FORWARD_BULK_KWH,
     FORWARD_DELTA_KWH,
@@ -41,7 +45,13 @@ from powerbus.nodes.metering.store import (
     RegisterRecord,
     WriteResult,
 )
-from powerbus.nodes.metering.vee import RegisterRead, VeeConfig, VeeOutcome, run_vee
+from powerbus.nodes.metering.vee import (
+    IntervalRead,
+    RegisterRead,
+    VeeConfig,
+    VeeOutcome,
+    run_vee,
+)
 
 __all__ = ["MeteringService"]
 
@@ -155,8 +165,6 @@ class MeteringService:
         start, end = _period(request.period)
         windows = [window_from_proto(w) for w in request.windows]
         summaries = []
-        from powerbus.nodes.metering.convert import summary_to_proto
-
         for meter_id in ids:
             meter = self.catalog.get(meter_id)
             spec = meter_spec_from_proto(meter)
@@ -318,13 +326,13 @@ class MeteringService:
     @staticmethod
     def _span(
         item: pb.MeterReading,
-        reads: Sequence[object],
+        reads: Sequence[IntervalRead],
         registers: Sequence[RegisterRead],
         interval: timedelta,
     ) -> tuple[datetime, datetime]:
         if item.HasField("values_interval"):
             return _period(item.values_interval, field="values_interval")
-        ends = [r.end for r in reads]  # type: ignore[attr-defined]
+        ends = [r.end for r in reads]
         if ends:
             return min(ends) - interval, max(ends)
         times = [r.at for r in registers]
@@ -390,8 +398,6 @@ class MeteringService:
             rejected=len(errors),
             errors=errors,
         )
-        from powerbus.bus.kernel.database import write_transaction
-
         with write_transaction(self.store.engine) as conn:
             self.events.device_events(conn, good)
             self.keys.remember(key, request, response, method="SubmitEndDeviceEvents", conn=conn)
@@ -420,8 +426,6 @@ def _period(period: common_pb2.Period, *, field: str = "period") -> tuple[dateti
 
 
 def _register_to_proto(record: RegisterRecord) -> pb.Reading:
-    from powerbus.nodes.metering.reads import PULSE_COUNT
-
     pulses = record.reading_type == PULSE_COUNT
     return pb.Reading(
         reading_type=pb.ReadingType(
@@ -436,8 +440,6 @@ def _register_to_proto(record: RegisterRecord) -> pb.Reading:
 
 
 def _as_reading(checked: _Checked) -> pb.MeterReading:
-    from powerbus.nodes.metering.convert import interval_to_proto
-
     block = pb.IntervalBlock(
         reading_type=pb.ReadingType(mrid=FORWARD_DELTA_KWH, unit=pb.UNIT_KWH),
         interval_readings=[
@@ -447,7 +449,3 @@ def _as_reading(checked: _Checked) -> pb.MeterReading:
     return pb.MeterReading(
         meter=common_pb2.MeterRef(meter_id=checked.outcome.meter_id), interval_blocks=[block]
     )
-
-
-def _unused(_: PowerbusError) -> None:  # pragma: no cover
-    return None
