@@ -265,6 +265,39 @@ def test_meters_are_managed_and_submitted_readings_validated_once(running: Runni
     assert metering.ExecuteEndDeviceControl(ping, timeout=15).duplicate
 
 
+def test_controls_sync_clocks_and_say_what_they_cannot_do(running: Running) -> None:
+    rows = running.farm.rows()
+    dlt645 = next(r["meter_id"] for r in rows if r["model"] == "dlt645")
+    sdm = next(r["meter_id"] for r in rows if r["model"].startswith("sdm"))
+
+    def control(message_id: str, action: int, *meters: str) -> pb.ExecuteEndDeviceControlResponse:
+        request = pb.ExecuteEndDeviceControlRequest(
+            header=header(message_id),
+            control=pb.EndDeviceControl(
+                action=action,  # type: ignore[arg-type]
+                end_devices=[common_pb2.MeterRef(meter_id=m) for m in meters],
+            ),
+        )
+        return running.metering.ExecuteEndDeviceControl(request, timeout=15)
+
+    synced = control("sync-1", pb.CONTROL_ACTION_CLOCK_SYNC, dlt645, sdm)
+    assert [r.outcome for r in synced.results] == [
+        pb.CONTROL_OUTCOME_SUCCEEDED,
+        pb.CONTROL_OUTCOME_UNSUPPORTED,
+    ]
+    assert synced.result == common_pb2.REPLY_RESULT_PARTIAL
+    assert abs(synced.results[0].clock_offset.ToTimedelta().total_seconds()) < 120
+    cut = control("cut-1", pb.CONTROL_ACTION_DISCONNECT, dlt645)
+    assert cut.results[0].outcome == pb.CONTROL_OUTCOME_UNSUPPORTED
+    assert "not supported" in cut.results[0].detail
+    with pytest.raises(grpc.RpcError) as unknown:
+        control("ping-x", pb.CONTROL_ACTION_PING, dlt645, "NOPE")
+    assert unknown.value.code() is grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as empty:
+        control("ping-y", pb.CONTROL_ACTION_PING)
+    assert empty.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
 @dataclass
 class Ran:
     returncode: int
