@@ -213,6 +213,26 @@ class Devices:
         )
         return response
 
+    async def _switch(
+        self, meter: pb.Meter, spec: MeterSpec, result: pb.EndDeviceControlResult, *, close: bool
+    ) -> None:
+        """远程费控: open or close a DL/T 645 meter's switch, then read its state back."""
+        client = self.acquisition.dlt645(spec.gateway)
+        timeout = self.timeout.total_seconds()
+        until = datetime.now(self.zone).replace(tzinfo=None, microsecond=0) + timedelta(minutes=5)
+        await asyncio.wait_for(
+            client.relay(meter.meter_id, spec.address, close=close, until=until), timeout
+        )
+        opened = await asyncio.wait_for(client.relay_open(meter.meter_id, spec.address), timeout)
+        state = pb.CONNECT_STATE_DISCONNECTED if opened else pb.CONNECT_STATE_CONNECTED
+        result.connect_state = state
+        await asyncio.to_thread(self.catalog.set_connect_state, meter.meter_id, state)
+        if opened == close:
+            result.outcome = pb.CONTROL_OUTCOME_FAILED
+            result.detail = f"the switch reads {'open' if opened else 'closed'} afterwards"
+        else:
+            result.outcome = pb.CONTROL_OUTCOME_SUCCEEDED
+
     async def _control(
         self, action: pb.ControlAction.ValueType, meter: pb.Meter
     ) -> pb.EndDeviceControlResult:
@@ -248,13 +268,18 @@ class Devices:
                 )
                 result.outcome = pb.CONTROL_OUTCOME_SUCCEEDED
                 result.detail = "time broadcast on the line"
+            elif (
+                action in (pb.CONTROL_ACTION_CONNECT, pb.CONTROL_ACTION_DISCONNECT)
+                and meter.kind == pb.METER_KIND_DLT645
+            ):
+                await self._switch(meter, spec, result, close=action == pb.CONTROL_ACTION_CONNECT)
             else:
-                # The southbound adapters have no relay (DL/T 645 1CH) or demand-reset
-                # command yet: say so rather than pretend.
+                # SDM meters and pulse channels have no supply switch, and the adapters
+                # have no demand-reset command: say so rather than pretend.
                 result.outcome = pb.CONTROL_OUTCOME_UNSUPPORTED
                 result.detail = (
-                    f"{pb.ControlAction.Name(action)}: not supported by the {spec.protocol.value}"
-                    " adapter"
+                    f"{pb.ControlAction.Name(action)}: not supported by {meter.model}"
+                    f" on the {spec.protocol.value} adapter"
                 )
         except (asyncio.TimeoutError, MeterTimeout) as error:
             result.outcome = pb.CONTROL_OUTCOME_NO_RESPONSE

@@ -265,7 +265,7 @@ def test_meters_are_managed_and_submitted_readings_validated_once(running: Runni
     assert metering.ExecuteEndDeviceControl(ping, timeout=15).duplicate
 
 
-def test_controls_sync_clocks_and_say_what_they_cannot_do(running: Running) -> None:
+def test_controls_switch_and_sync_meters_and_say_what_they_cannot_do(running: Running) -> None:
     rows = running.farm.rows()
     dlt645 = next(r["meter_id"] for r in rows if r["model"] == "dlt645")
     sdm = next(r["meter_id"] for r in rows if r["model"].startswith("sdm"))
@@ -287,9 +287,19 @@ def test_controls_sync_clocks_and_say_what_they_cannot_do(running: Running) -> N
     ]
     assert synced.result == common_pb2.REPLY_RESULT_PARTIAL
     assert abs(synced.results[0].clock_offset.ToTimedelta().total_seconds()) < 120
-    cut = control("cut-1", pb.CONTROL_ACTION_DISCONNECT, dlt645)
-    assert cut.results[0].outcome == pb.CONTROL_OUTCOME_UNSUPPORTED
-    assert "not supported" in cut.results[0].detail
+    cut = control("cut-1", pb.CONTROL_ACTION_DISCONNECT, dlt645, sdm)
+    assert [(r.outcome, r.connect_state) for r in cut.results] == [
+        (pb.CONTROL_OUTCOME_SUCCEEDED, pb.CONNECT_STATE_DISCONNECTED),
+        (pb.CONTROL_OUTCOME_UNSUPPORTED, pb.CONNECT_STATE_UNSPECIFIED),
+    ]
+    assert "not supported" in cut.results[1].detail
+    meter = running.metering.GetMeter(pb.GetMeterRequest(meter_id=dlt645), timeout=10)
+    assert meter.connect_state == pb.CONNECT_STATE_DISCONNECTED
+    assert control("cut-1", pb.CONTROL_ACTION_DISCONNECT, dlt645, sdm).duplicate
+    back = control("back-1", pb.CONTROL_ACTION_CONNECT, dlt645)
+    assert back.results[0].connect_state == pb.CONNECT_STATE_CONNECTED
+    meter = running.metering.GetMeter(pb.GetMeterRequest(meter_id=dlt645), timeout=10)
+    assert meter.connect_state == pb.CONNECT_STATE_CONNECTED
     with pytest.raises(grpc.RpcError) as unknown:
         control("ping-x", pb.CONTROL_ACTION_PING, dlt645, "NOPE")
     assert unknown.value.code() is grpc.StatusCode.NOT_FOUND
