@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import Connection
 
@@ -164,6 +165,11 @@ class MeteringService:
             raise InvalidArgument("meters", "at least one meter_id is needed")
         start, end = _period(request.period)
         windows = [window_from_proto(w) for w in request.windows]
+        zone = request.time_zone or self.time_zone
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidArgument("time_zone", f"unknown zone {zone!r}") from None
         summaries = []
         for meter_id in ids:
             meter = self.catalog.get(meter_id)
@@ -173,7 +179,7 @@ class MeteringService:
                 start,
                 end,
                 windows=windows,
-                time_zone=request.time_zone or self.time_zone,
+                time_zone=zone,
                 interval=spec.interval,
                 rollover_wh=spec.rollover_wh,
             )

@@ -430,6 +430,7 @@ def test_kill_9_of_one_of_two_instances_moves_its_lines_without_losing_an_interv
         # The lease lapses at most TTL after the kill; the survivor looks every TTL/3.
         for gateway, at in taken.items():
             delay = (at - killed).total_seconds()
+            print(f"{gateway} taken over {delay:.2f}s after the kill (lease {TTL:g}s)")
             assert delay <= TTL + TTL / 3 + 1.0, f"{gateway} taken over after {delay:.1f}s"
         after = max(taken.values()).timestamp() + 2
 

@@ -214,3 +214,20 @@ def test_end_device_events_are_deduplicated_and_listed_newest_first(
                 end_device_events=[event("e-9", 9)],
             )
         )
+
+
+def test_summaries_refuse_an_unknown_zone_and_meter(service: MeteringService) -> None:
+    service.put_meter(pb.PutMeterRequest(meter=sdm("A", 1)))
+    period = common_pb2.Period()
+    period.start.FromSeconds(T0)
+    period.end.FromSeconds(T0 + 3600)
+    meters = [common_pb2.MeterRef(meter_id="A")]
+    with pytest.raises(InvalidArgument) as zone:
+        service.summarize_usage(
+            pb.SummarizeUsageRequest(meters=meters, period=period, time_zone="Mars/Olympus")
+        )
+    assert zone.value.field == "time_zone"
+    with pytest.raises(NotFound):
+        service.summarize_usage(
+            pb.SummarizeUsageRequest(meters=[common_pb2.MeterRef(meter_id="B")], period=period)
+        )
