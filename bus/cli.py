@@ -19,6 +19,7 @@ from powerbus.bus.commands.config_check import config_app
 from powerbus.bus.commands.demo import demo_command
 from powerbus.bus.commands.events import events_app
 from powerbus.bus.commands.list_nodes import nodes_command
+from powerbus.bus.commands.meters import meters_app
 from powerbus.bus.commands.policy import policy_app
 from powerbus.bus.commands.reconcile import reconcile_command
 from powerbus.bus.commands.serve_bus import bus_command
@@ -54,6 +55,7 @@ app.add_typer(admin_app, name="admin", help="Operator actions on nodes (drain, w
 app.add_typer(alerts_app, name="alerts", help="List, acknowledge and silence alerts.")
 app.add_typer(sim_app, name="sim", help="Simulators of the real systems adapters talk to.")
 app.add_typer(bill_app, name="bill", help="Billing: quotes, billing runs, bills.")
+app.add_typer(meters_app, name="meters", help="Meters and their readings (metering node).")
 
 
 def _version(show: bool) -> None:

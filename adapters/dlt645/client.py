@@ -57,6 +57,14 @@ ERROR_BITS = {
     0x40: "rates exceeded",
 }
 
+# Relay control (control code 1CH): password level 02 and password 000000 (PA P0 P1 P2,
+# the factory default of most meters; a deployment sets its own), operator code, then
+# N1 = 1AH trip (拉闸) or 1CH direct close (直接合闸), N2 reserved, N3-N8 validity time.
+RELAY_PASSWORD = bytes((0x02, 0x00, 0x00, 0x00))
+RELAY_OPERATOR = bytes((0x00, 0x00, 0x00, 0x00))
+RELAY_OPEN = 0x1A
+RELAY_CLOSE = 0x1C
+
 
 class Dlt645Client:
     """The :class:`~powerbus.adapters.meters.driver.MeterDriver` of one DL/T 645 line."""
@@ -136,6 +144,24 @@ class Dlt645Client:
                 break
             records += got
         return records
+
+    async def relay(self, meter: str, address: str, *, close: bool, until: datetime) -> None:
+        """Open (跳闸, 1AH) or close (直接合闸, 1CH) the meter's supply switch (control
+        code 1CH) with the operator password ``RELAY_PASSWORD``, valid until ``until``
+        (meter local time); raises :class:`DeviceRejected` when the meter refuses."""
+        data = (
+            RELAY_PASSWORD
+            + RELAY_OPERATOR
+            + bytes((RELAY_CLOSE if close else RELAY_OPEN, 0))
+            + encode_datetime(until, "YMDhms")
+        )
+        async with self.line.lock:
+            await self._exchange(meter, Frame(address, Control.RELAY, data))
+
+    async def relay_open(self, meter: str, address: str) -> bool:
+        """Whether the meter's supply switch is open (status word 3, bit 4)."""
+        data = await self.request(meter, address, DI.STATUS_3)
+        return self._checked(meter, lambda: bool(int.from_bytes(data[:2], "little") & 0x10))
 
     async def broadcast_time(self, when: datetime, *, meter: str = "*") -> None:
         """Set every meter's clock on the line (08H to 999999999999; nobody replies)."""
@@ -284,4 +310,6 @@ def _answers(reply: Frame, request: Frame) -> bool:
         return False
     if (reply.control & 0x1F) != (request.control & 0x1F):
         return False
+    if request.control != Control.READ:
+        return True  # a control's normal reply carries no DI to match
     return reply.is_error or reply.data[:4] == request.data[:4]

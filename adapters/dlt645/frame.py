@@ -50,6 +50,9 @@ class Control(IntEnum):
     READ_FOLLOW_REPLY = 0xB1  # normal reply with D5 set: more follows
     READ_ADDRESS_REPLY = 0x93
     READ_ERROR = 0xD1
+    RELAY = 0x1C  # 拉合闸 / 费控 control
+    RELAY_REPLY = 0x9C
+    RELAY_ERROR = 0xDC
 
 
 def checksum(data: bytes | bytearray | memoryview) -> int:

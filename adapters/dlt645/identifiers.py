@@ -42,6 +42,7 @@ class DI(IntEnum):
     FREQUENCY = 0x02800002
     DATE = 0x04000101  # YYMMDDWW
     TIME = 0x04000102  # hhmmss
+    STATUS_3 = 0x04000503  # 电表运行状态字3, 2 bytes; bit 4 set: relay open (断)
     LOAD_PROFILE_EARLIEST = 0x06000000
     LOAD_PROFILE_AT = 0x06000001
     LOAD_PROFILE_LATEST = 0x06000002

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -14,12 +15,20 @@ from typing import Annotated
 import grpc
 import typer
 
-from powerbus.bus.kernel.supervisor import ProcessError, ProcessGroup
+from powerbus.bus.kernel.supervisor import (
+    NODE_COMMAND,
+    BusHandle,
+    NodeHandle,
+    ProcessError,
+    ProcessGroup,
+    ProcessHandle,
+)
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 
 __all__ = ["demo_command"]
 
 _ECHO_NODES = ("echo-1", "echo-2")
+_METERING_NODE = "metering-1"
 
 
 def demo_command(
@@ -44,7 +53,8 @@ def demo_command(
         ),
     ] = 0.0,
 ) -> None:
-    """Run a bus and two echo nodes on this machine, and send traffic through the bus.
+    """Run a bus, two echo nodes, a meter farm and a metering node polling it every 5 s
+    on this machine, and send traffic through the bus.
 
     Every second it prints how many calls each node served. Meanwhile, in another
     terminal, try the commands it prints. Ctrl-C stops everything.
@@ -64,11 +74,15 @@ def demo_command(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
+        farm = _launch_farm(group, work)  # starts while the bus does
         bus = group.start_bus(
             grpc=grpc_address, http=http_address, db=f"sqlite:///{work / 'bus.db'}"
         )
+        farm.wait_ready()
+        metering = _launch_metering(group, work, bus, farm)  # starts while echo nodes do
         for node_id in _ECHO_NODES:
             group.start_node("echo", bus=bus, node_id=node_id)
+        metering.wait_ready()
         _explain(bus.grpc, bus.http, work)
         _traffic(bus.grpc, stop, duration)
     except ProcessError as error:
@@ -84,18 +98,60 @@ def demo_command(
             shutil.rmtree(work, ignore_errors=True)
 
 
+def _launch_farm(group: ProcessGroup, work: Path) -> ProcessHandle:
+    """A small meter farm (``powerbus sim meters``) for the metering node to poll."""
+    state_file = work / "meters-sim.json"
+    args = [sys.executable, "-m", "powerbus.bus", "sim", "meters", "--meters", "12"]
+    args += ["--gateways", "2", "--state-file", str(state_file)]
+    handle = ProcessHandle(name="meters-sim", args=args, directory=work, state_file=state_file)
+    group.handles.append(handle)
+    return handle
+
+
+def _launch_metering(
+    group: ProcessGroup, work: Path, bus: BusHandle, farm: ProcessHandle
+) -> NodeHandle:
+    """A metering node polling the farm every 5 s; ``wait_ready()`` waits for it."""
+    state_file = work / f"{_METERING_NODE}.json"
+    flags = {
+        "bus": bus.grpc,
+        "listen": "127.0.0.1:0",
+        "id": _METERING_NODE,
+        "state_file": str(state_file),
+        "meters": str(farm.state["meters_file"]),
+        "interval": "5s",
+        "db": f"sqlite:///{work / 'metering.db'}",
+        "events_in": str(bus.state["events_in"]),
+    }
+    args = [*NODE_COMMAND, "metering"]
+    for key, value in flags.items():
+        args += [f"--{key.replace('_', '-')}", value]
+    handle = NodeHandle(
+        kind="metering",
+        node_id=_METERING_NODE,
+        name=_METERING_NODE,
+        args=args,
+        directory=work,
+        state_file=state_file,
+    )
+    group.handles.append(handle)
+    return handle
+
+
 def _explain(bus: str, http: str, work: Path) -> None:
     typer.echo(f"""
 powerbus demo is running.
   dashboard http://{http}/
   bus       gRPC {bus}   HTTP {http} (/metrics, /api/...)
-  nodes     {", ".join(_ECHO_NODES)}
+  nodes     {", ".join(_ECHO_NODES)}, {_METERING_NODE} (polls 12 simulated meters every 5 s)
   work dir  {work} (database, state files, each process's .out/.err)
 
 Try, in another terminal:
   powerbus nodes --bus {bus}
   powerbus traffic --http {http}
   powerbus call powerbus.echo.v1.Echo/Echo --bus {bus} --json '{{"message": "你好"}}'
+  powerbus meters list --bus {bus}
+  powerbus meters readings M00001 --since 10m --bus {bus}
   grpcurl -plaintext {bus} list
 
 Traffic through the bus (calls per second, by serving node); Ctrl-C to stop:

@@ -35,6 +35,7 @@ NODE_KINDS: Mapping[str, str] = MappingProxyType(
         "billing": "powerbus.nodes.billing.node:BillingNode",
         "payment": "powerbus.nodes.payment:PaymentNode",
         "bank": "powerbus.nodes.bank:BankNode",
+        "metering": "powerbus.nodes.metering.node:MeteringNode",
     }
 )
 
@@ -45,6 +46,7 @@ KIND_SETTINGS: Mapping[str, str] = MappingProxyType(
     {
         "corba-gateway": "powerbus.nodes.corba_gateway.config:GatewaySettings",
         "legacy-cis": "powerbus.nodes.legacy_cis.config:LegacySettings",
+        "metering": "powerbus.nodes.metering.settings:MeteringSettings",
     }
 )
 

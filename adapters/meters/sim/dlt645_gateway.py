@@ -74,9 +74,13 @@ class Dlt645Gateway(StreamServer):
             self._set_clocks(request.data)
             return b""
         meter = self.meters.get(request.address)
-        if meter is None or Fault.NO_ANSWER in meter.comm or request.control != Control.READ:
+        if meter is None or Fault.NO_ANSWER in meter.comm:
             return b""
         preamble = meter.seed % 5  # slaves send 0-4 wake-up bytes, depending on the make
+        if request.control == Control.RELAY:
+            return self._relay(meter, request).encode(preamble=preamble)
+        if request.control != Control.READ:
+            return b""
         if Fault.EXCEPTION in meter.comm:
             data: bytes | int = OTHER_ERROR
         else:
@@ -90,6 +94,14 @@ class Dlt645Gateway(StreamServer):
         if Fault.GARBAGE in meter.comm:
             return self._rng.randbytes(len(raw))
         return raw
+
+    def _relay(self, meter: SimMeter, request: Frame) -> Frame:
+        """Trip (1AH) or close (1CH) the meter's switch; another N1 is refused."""
+        action = request.data[8] if len(request.data) >= 16 else -1
+        if action not in (0x1A, 0x1C):
+            return Frame(request.address, Control.RELAY_ERROR, bytes((OTHER_ERROR,)))
+        meter.relay_open = action == 0x1A
+        return Frame(request.address, Control.RELAY_REPLY, b"")
 
     def _set_clocks(self, data: bytes) -> None:
         try:

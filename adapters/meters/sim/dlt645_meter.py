@@ -64,6 +64,8 @@ def _answer(meter: SimMeter, di: int, extra: bytes, t: float) -> bytes | int:
         return encode_datetime(meter.clock(t), "YMDW")
     if di == DI.TIME:
         return encode_datetime(meter.clock(t), "hms")
+    if di == DI.STATUS_3:
+        return (0x10 if meter.relay_open else 0).to_bytes(2, "little")
     if di >> 16 == 0x0506:
         return _freeze(meter, (di >> 8) & 0xFF, di & 0xFF, t)
     if di >> 8 == 0x060000:

@@ -65,6 +65,7 @@ class SimMeter:
         self.comm: set[Fault] = set()
         self.events: list[Event] = []
         self.clock_offset = 0.0
+        self.relay_open = False  # the supply switch, set by DL/T 645 relay control (1CH)
         self._days: dict[int, tuple[DayTable, float]] = {}
         # the initial reading is spread over the rates like a typical day, so that the
         # total register is always the sum of the rate registers

@@ -106,12 +106,23 @@ class ReadingStore:
     # -- writes -------------------------------------------------------------------------
 
     def write_intervals(
-        self, records: Sequence[IntervalRecord], *, fence: Fence | None = None
+        self,
+        records: Sequence[IntervalRecord],
+        *,
+        fence: Fence | None = None,
+        also: Callable[[Connection, WriteResult], None] | None = None,
     ) -> WriteResult:
         """Store a batch in one transaction; with ``fence``, only while that token is
-        still the gateway's (else :class:`~powerbus.nodes.metering.errors.StaleOwner`)."""
+        still the gateway's (else :class:`~powerbus.nodes.metering.errors.StaleOwner`).
+        ``also(conn, result)`` runs in that same transaction once the values are written
+        (register reads, events into an outbox): it commits with them or not at all."""
         write_id = secrets.randbits(63)
         if not records:
+            if also is not None:
+                with write_transaction(self.engine) as conn:
+                    if fence is not None:
+                        check_fence(conn, fence)
+                    also(conn, WriteResult(write_id=write_id))
             return WriteResult(write_id=write_id)
         ids = self.type_ids({r.reading_type for r in records})
         rows = [interval_row(r, ids[r.reading_type], write_id) for r in records]
@@ -122,9 +133,12 @@ class ReadingStore:
                 with write_transaction(self.engine) as conn:
                     if fence is not None:
                         check_fence(conn, fence)
-                    if self._pg and (done := _copy_all_new(conn, rows, write_id)):
-                        return done
-                    return apply_plan(conn, plan_rows(conn, rows), write_id, self._clock())
+                    done = _copy_all_new(conn, rows, write_id) if self._pg else None
+                    if done is None:
+                        done = apply_plan(conn, plan_rows(conn, rows), write_id, self._clock())
+                    if also is not None:
+                        also(conn, done)
+                    return done
             except InsertRace as race:
                 if attempt == _ATTEMPTS - 1:
                     raise Unavailable(
@@ -137,10 +151,24 @@ class ReadingStore:
     ) -> WriteResult:
         """Store register reads; a read stored already is unchanged, a different value
         at the same time is a conflict (the first one stays)."""
+        if not records:
+            return WriteResult(write_id=secrets.randbits(63))
+        self.type_ids({r.reading_type for r in records})
+        with write_transaction(self.engine) as conn:
+            if fence is not None:
+                check_fence(conn, fence)
+            return self.write_registers_in(conn, records)
+
+    def write_registers_in(
+        self, conn: Connection, records: Sequence[RegisterRecord]
+    ) -> WriteResult:
+        """:meth:`write_registers` inside the caller's transaction ``conn`` (e.g. the
+        ``also`` of :meth:`write_intervals`); the reading types must be known already
+        (:meth:`type_ids`), since registering one needs a transaction of its own."""
         write_id = secrets.randbits(63)
         if not records:
             return WriteResult(write_id=write_id)
-        ids = self.type_ids({r.reading_type for r in records})
+        ids = {m: self._ids[m] for m in {r.reading_type for r in records}}
         rows = {
             (r.meter_id, ids[r.reading_type], r.read_at.astimezone(timezone.utc)): (
                 r.value,
@@ -151,12 +179,9 @@ class ReadingStore:
             )
             for r in reversed(records)  # reversed: the first of repeated keys wins
         }
-        with write_transaction(self.engine) as conn:
-            if fence is not None:
-                check_fence(conn, fence)
-            stored = self._stored_registers(conn, rows)
-            new = [(*k, *v) for k, v in rows.items() if k not in stored]
-            bulk_insert(conn, registers, new)
+        stored = self._stored_registers(conn, rows)
+        new = [(*k, *v) for k, v in rows.items() if k not in stored]
+        bulk_insert(conn, registers, new)
         same = sum(1 for k, v in rows.items() if k in stored and stored[k] == v[0])
         return WriteResult(
             write_id=write_id,

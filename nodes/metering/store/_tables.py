@@ -12,6 +12,9 @@
 - ``metering_line_leases`` and ``metering_instances``: line ownership
   (:mod:`powerbus.nodes.metering.ownership`), here so that a write checks its fencing
   token in the same transaction and the same database as the insert.
+- ``metering_meters``, ``metering_device_events``, ``metering_requests``: the node's
+  configured meters (the ``Meter`` message in ``body``, with the columns it is searched
+  and updated by), end-device events, and the idempotency keys of requests.
 
 Quality, rule and method are stored as the proto's enum numbers, which never change.
 """
@@ -27,12 +30,15 @@ from powerbus.bus.kernel.database import UtcDateTime
 __all__ = [
     "INTERVAL_COLUMNS",
     "UtcDateTime",
+    "device_events",
     "history",
     "instances",
     "intervals",
     "leases",
+    "meters",
     "reading_types",
     "registers",
+    "requests",
     "tables",
 ]
 
@@ -113,4 +119,39 @@ instances = sa.Table(
     tables,
     sa.Column("instance_id", sa.String(128), primary_key=True),
     sa.Column("expires_at", UtcDateTime, nullable=False),
+)
+
+meters = sa.Table(
+    "metering_meters",
+    tables,
+    sa.Column("meter_id", sa.String(64), primary_key=True),
+    sa.Column("account_id", sa.String(64), nullable=False),
+    sa.Column("address", sa.String(200), nullable=False),
+    sa.Column("channel", sa.Integer, nullable=False),
+    sa.Column("state", sa.SmallInteger, nullable=False),
+    sa.Column("connect_state", sa.SmallInteger, nullable=False),
+    sa.Column("last_read_at", UtcDateTime, nullable=True),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+)
+
+device_events = sa.Table(
+    "metering_device_events",
+    tables,
+    sa.Column("mrid", sa.String(200), primary_key=True),
+    sa.Column("meter_id", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("severity", sa.SmallInteger, nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+)
+
+requests = sa.Table(
+    "metering_requests",
+    tables,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("message_id", sa.String(200), primary_key=True),
+    sa.Column("method", sa.String(64), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("response", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )

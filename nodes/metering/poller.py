@@ -1,0 +1,570 @@
+"""The poller: interval reads of the lines this instance owns, VEE, and batched stores.
+
+Schedule. Interval ends are the multiples of ``interval`` since the epoch (15 min by
+default, down to seconds). At each end every owned line reads its meters one after
+another, spread over the first ``spread`` of the interval so the lines do not all burst
+at the boundary; a meter that fails with a retriable error (timeout, garbage frame,
+broken connection) is read again with exponential back-off (tenacity) until half the
+interval has gone, after which a read would belong to the next interval. At the interval
+ending on local midnight the DL/T 645 meters' daily freeze is read as well.
+
+What is stored, per line and interval, in one transaction under the line's fencing
+token: the register reads, the intervals VEE derived from the register step since the
+meter's previous read (a step over several intervals — a silent spell, a takeover —
+spreads the measured energy and flags it estimated), a flat estimate for each meter
+that did not answer, the end-device events (no answer, answer again, pulse wire break),
+and the ``metering.readings.received`` event. A stale owner's write is refused by the
+store (:class:`~powerbus.nodes.metering.errors.StaleOwner`) and the line is dropped.
+
+Ownership: every third of the lease TTL the poller rebalances its leases
+(:class:`~powerbus.nodes.metering.ownership.LineOwnership`), so a dead instance's lines
+are taken over within the TTL and the previous register read is then taken from the
+database, where the old owner left it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    retry_if_result,
+    stop_after_delay,
+    wait_exponential,
+)
+
+from powerbus.adapters.meters import Acquisition, MeterError, MeterReading, ReadScope
+from powerbus.bus.kernel.errors import PowerbusError
+from powerbus.metering.v1 import metering_pb2 as pb
+from powerbus.nodes.metering.backfill import Backfill, freeze_records
+from powerbus.nodes.metering.convert import meter_spec_from_proto
+from powerbus.nodes.metering.errors import StaleOwner
+from powerbus.nodes.metering.events import MeteringEvents, device_event
+from powerbus.nodes.metering.meters import MeterCatalog, Polled
+from powerbus.nodes.metering.ownership import Lease, LineOwnership
+from powerbus.nodes.metering.reads import register_records, vee_register, vee_register_type
+from powerbus.nodes.metering.store import (
+    FORWARD_DELTA_KWH,
+    IntervalRecord,
+    ReadingStore,
+    RegisterRecord,
+    WriteResult,
+)
+from powerbus.nodes.metering.vee import (
+    IntervalRead,
+    RegisterRead,
+    VeeConfig,
+    run_vee,
+)
+
+__all__ = ["LineResult", "Poller", "PollerSettings"]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollerSettings:
+    """When and how hard the poller reads."""
+
+    interval: timedelta = timedelta(minutes=15)
+    spread: float = 0.2
+    """Share of the interval a line's reads are spread over."""
+    retry_window: float = 0.45
+    """Share of the interval within which failed reads are retried."""
+    lease_ttl: timedelta = timedelta(seconds=15)
+    time_zone: str = "Asia/Shanghai"
+    source: str = "metering"
+    """Names the batches in ``metering.readings.received`` (the node id)."""
+
+
+@dataclass
+class LineResult:
+    """What one poll of one line did (for logs and tests)."""
+
+    gateway: str
+    end: datetime
+    read: int = 0
+    failed: int = 0
+    intervals: int = 0
+    events: int = 0
+    stale: bool = False
+
+
+@dataclass
+class _MeterState:
+    """What the poller remembers of a meter between polls (rebuilt from the database
+    when missing)."""
+
+    register_at: datetime | None = None
+    register: int | None = None
+    last_wh: int | None = None
+    silent_since: datetime | None = None
+    wire_break: bool = False
+
+
+@dataclass
+class _Line:
+    lease: Lease
+    task: asyncio.Task[None] | None = None
+    states: dict[str, _MeterState] = field(default_factory=dict)
+
+
+class Poller:
+    """Polls the owned lines until :meth:`stop`; ``poll_line`` does one line once."""
+
+    def __init__(
+        self,
+        *,
+        store: ReadingStore,
+        catalog: MeterCatalog,
+        events: MeteringEvents,
+        acquisition: Acquisition,
+        ownership: LineOwnership,
+        backfill: Backfill | None = None,
+        settings: PollerSettings | None = None,
+        vee: VeeConfig | None = None,
+        clock: Clock | None = None,
+        time_scale: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.events = events
+        self.acquisition = acquisition
+        self.ownership = ownership
+        self.backfill = backfill
+        self.settings = settings or PollerSettings()
+        self.vee = vee or VeeConfig(time_zone=self.settings.time_zone)
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        # clock seconds per real second: a simulated clock may run fast (tests), and the
+        # poller's waits (spread, back-off) are in clock seconds
+        self._scale = time_scale
+        self._zone = ZoneInfo(self.settings.time_zone)
+        self._lines: dict[str, _Line] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self.results: list[LineResult] = []
+        """The most recent results, newest last (bounded)."""
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Take lines and start the schedule."""
+        self._stopping.clear()
+        await self.rebalance()
+        self._tasks = [
+            asyncio.create_task(self._ownership_loop(), name="metering-ownership"),
+            asyncio.create_task(self._schedule_loop(), name="metering-schedule"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop polling, wait for the polls in progress to end, and give the lines up."""
+        self._stopping.set()
+        tasks = [*self._tasks, *(ln.task for ln in self._lines.values() if ln.task)]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks = []
+        self._lines.clear()
+        try:
+            await asyncio.to_thread(self.ownership.leave)
+        except (PowerbusError, OSError, SQLAlchemyError) as error:
+            # the leases lapse by themselves within the TTL: a stop must not fail on it
+            log.warning("metering: could not give the lines up: %s", error)
+
+    @property
+    def owned(self) -> list[str]:
+        """Gateways this instance polls now."""
+        return sorted(self._lines)
+
+    # -- ownership ----------------------------------------------------------------------
+
+    async def _ownership_loop(self) -> None:
+        period = self.settings.lease_ttl.total_seconds() / 3
+        while not self._stopping.is_set():
+            await self._sleep(period)
+            if self._stopping.is_set():
+                return
+            try:
+                await self.rebalance()
+            except (PowerbusError, OSError) as error:
+                log.warning("metering: rebalancing lines failed: %s", error)
+            except Exception:  # the loop must outlive a database hiccup
+                log.exception("metering: rebalancing lines failed")
+
+    async def rebalance(self) -> None:
+        """Heartbeat, renew, shed and take lines (every third of the lease TTL)."""
+        meters = await asyncio.to_thread(self.catalog.active)
+        gateways = sorted({m.gateway for m in meters})
+        leases = await asyncio.to_thread(self.ownership.rebalance, gateways)
+        held = {lease.gateway: lease for lease in leases}
+        for gateway in list(self._lines):
+            if gateway not in held:
+                log.info("metering: line %s is no longer ours", gateway)
+                del self._lines[gateway]
+        for gateway, lease in held.items():
+            line = self._lines.get(gateway)
+            if line is None or line.lease.token != lease.token:
+                # A new holding: what another instance stored since is in the database,
+                # so forget what we remembered of these meters.
+                log.info("metering: polling line %s (token %d)", gateway, lease.token)
+                self._lines[gateway] = _Line(lease)
+            else:
+                line.lease = lease
+
+    # -- schedule -----------------------------------------------------------------------
+
+    def boundary_after(self, now: datetime) -> datetime:
+        """The first interval end strictly after ``now``."""
+        seconds = self.settings.interval.total_seconds()
+        epoch = now.timestamp()
+        return datetime.fromtimestamp(
+            (math.floor(epoch / seconds + 1e-9) + 1) * seconds, timezone.utc
+        )
+
+    async def _schedule_loop(self) -> None:
+        while not self._stopping.is_set():
+            end = self.boundary_after(self._clock())
+            wait = (end - self._clock()).total_seconds()
+            await self._sleep(max(wait, 0.0))
+            if self._stopping.is_set():
+                return
+            meters = await asyncio.to_thread(self.catalog.active)
+            by_line: dict[str, list[Polled]] = {}
+            for meter in meters:
+                by_line.setdefault(meter.gateway, []).append(meter)
+            for gateway, line in list(self._lines.items()):
+                if line.task is not None and not line.task.done():
+                    log.warning("metering: %s still polling %s; skipped", gateway, end)
+                    continue
+                line.task = asyncio.create_task(
+                    self._guarded(gateway, by_line.get(gateway, []), end),
+                    name=f"metering-poll-{gateway}",
+                )
+
+    async def _guarded(self, gateway: str, meters: list[Polled], end: datetime) -> None:
+        try:
+            await self.poll_line(gateway, meters, end)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # one line's failure must not end the schedule
+            log.exception("metering: poll of %s at %s failed", gateway, end)
+
+    # -- one line -----------------------------------------------------------------------
+
+    async def poll_line(self, gateway: str, meters: Sequence[Polled], end: datetime) -> LineResult:
+        """Read ``meters`` (all behind ``gateway``) for the interval ending at ``end``,
+        and store what came of it."""
+        result = LineResult(gateway, end)
+        line = self._lines.get(gateway)
+        if line is None or not meters:
+            return result
+        reads = await self._read_line(meters, end)
+        freezes = await self._read_freezes(meters, end, reads)
+        try:
+            came_back = await asyncio.to_thread(
+                self._store_line, line, meters, reads, freezes, end, result
+            )
+        except StaleOwner as stale:
+            log.warning("metering: %s; no longer polling it", stale)
+            self._lines.pop(gateway, None)
+            result.stale = True
+            came_back = []
+        self.results = [*self.results[-199:], result]
+        if came_back and self.backfill is not None and not result.stale:
+            await self.backfill.run(came_back, line.lease, until=end)
+        return result
+
+    async def _read_line(
+        self, meters: Sequence[Polled], end: datetime
+    ) -> dict[str, MeterReading | MeterError]:
+        """One pass over the line spread over ``spread`` of the interval, then retries of
+        the retriable failures with back-off until ``retry_window`` of it has gone."""
+        interval = self.settings.interval.total_seconds()
+        units = _units(meters)
+        reads: dict[str, MeterReading | MeterError] = {}
+        step = interval * self.settings.spread / max(len(units), 1)
+        start = self._clock()
+        for index, unit in enumerate(units):
+            due = start + timedelta(seconds=index * step)
+            delay = (due - self._clock()).total_seconds()
+            if delay > 0:
+                await self._sleep(delay)
+            await self._read_unit(unit, reads)
+        budget = max(
+            interval * self.settings.retry_window - (self._clock() - end).total_seconds(), 0
+        )
+
+        def failing() -> list[list[Polled]]:
+            return [u for u in units if _retriable(reads.get(u[0].meter.meter_id))]
+
+        deadline = end + timedelta(seconds=interval * self.settings.retry_window)
+
+        async def again() -> list[list[Polled]]:
+            for unit in failing():
+                if self._clock() >= deadline:
+                    return []  # out of time: what still fails is estimated
+                await self._read_unit(unit, reads)
+            return failing()
+
+        if not failing() or budget <= 0:
+            return reads
+        backoff = wait_exponential(multiplier=min(interval / 30, 1.0), max=interval / 6)
+        retrying = AsyncRetrying(
+            stop=stop_after_delay(budget),
+            wait=backoff,
+            retry=retry_if_result(bool),  # some meter still fails retriably
+            sleep=self._sleep,
+        )
+        with contextlib.suppress(RetryError):
+            await self._sleep(min(interval / 30, 1.0))
+            await retrying(again)
+        return reads
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of the poller's clock, or until :meth:`stop`."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds / self._scale)
+
+    async def _read_unit(
+        self, unit: list[Polled], reads: dict[str, MeterReading | MeterError]
+    ) -> None:
+        driver = self.acquisition.driver(unit[0].spec)
+        results = await driver.read_many([m.spec for m in unit], scope=ReadScope.ENERGY)
+        at = self._clock()
+        for meter, got in zip(unit, results, strict=True):
+            # Intervals are cut by the poller's clock (the node's, or a simulated one in
+            # tests), so the read is timed by it too.
+            reads[meter.meter.meter_id] = (
+                dataclasses.replace(got, read_at=at) if isinstance(got, MeterReading) else got
+            )
+
+    async def _read_freezes(
+        self, meters: Sequence[Polled], end: datetime, reads: dict[str, MeterReading | MeterError]
+    ) -> list[RegisterRecord]:
+        """At the interval ending on local midnight: the DL/T 645 meters' daily freeze
+        (total and rates, forward and reverse) as register reads at the freeze time."""
+        local = end.astimezone(self._zone)
+        if (local.hour, local.minute, local.second) != (0, 0, 0):
+            return []
+        records: list[RegisterRecord] = []
+        for meter in meters:
+            if meter.meter.kind != pb.METER_KIND_DLT645:
+                continue
+            if not isinstance(reads.get(meter.meter.meter_id), MeterReading):
+                continue
+            client = self.acquisition.dlt645(meter.spec.gateway)
+            try:
+                freeze = await client.read_daily_freeze(meter.meter.meter_id, meter.spec.address)
+            except MeterError as error:
+                log.info("metering: freeze of %s: %s", meter.meter.meter_id, error)
+                continue
+            records += freeze_records(meter.meter, freeze, self._zone)
+        return records
+
+    def _state(self, line: _Line, meter: Polled, end: datetime) -> _MeterState:
+        state = line.states.get(meter.meter.meter_id)
+        if state is None:
+            state = line.states[meter.meter.meter_id] = self._load_state(meter, end)
+        return state
+
+    def _load_state(self, meter: Polled, end: datetime) -> _MeterState:
+        """The meter's last register read and interval value, from the database."""
+        lookback = max(self.settings.interval * 96 * 2, timedelta(days=2))
+        state = _MeterState()
+        regs = self.store.registers(
+            [meter.meter.meter_id],
+            end - lookback,
+            end - timedelta(microseconds=1),
+            reading_types=[vee_register_type(meter.meter)],
+        )
+        if regs:
+            last = regs[-1].record
+            state.register_at, state.register = last.read_at, last.value
+        values = self.store.readings(
+            [meter.meter.meter_id],
+            end - lookback,
+            end,
+            reading_types=[FORWARD_DELTA_KWH],
+        )
+        good = [v.value for v in values if v.value.wh is not None]
+        if good:
+            state.last_wh = good[-1].wh
+            if state.register_at is not None and good[-1].end > self._snap(state.register_at):
+                # estimates after the last read: the meter has been silent since
+                state.silent_since = self._snap(state.register_at) + self.settings.interval
+        return state
+
+    def _snap(self, at: datetime) -> datetime:
+        seconds = self.settings.interval.total_seconds()
+        return datetime.fromtimestamp(round(at.timestamp() / seconds) * seconds, timezone.utc)
+
+    def _store_line(
+        self,
+        line: _Line,
+        meters: Sequence[Polled],
+        reads: dict[str, MeterReading | MeterError],
+        freezes: list[RegisterRecord],
+        end: datetime,
+        result: LineResult,
+    ) -> list[tuple[Polled, datetime]]:
+        """VEE and one write for the line; returns the meters that answered again after
+        a silence, with the first interval end they missed (for backfill)."""
+        interval = self.settings.interval
+        records: list[IntervalRecord] = []
+        registers: list[RegisterRecord] = list(freezes)
+        events: list[pb.EndDeviceEvent] = []
+        updates: dict[str, _MeterState] = {}
+        came_back: list[tuple[Polled, datetime]] = []
+        accepted = estimated = rejected = 0
+        answered: list[str] = []
+        for meter in meters:
+            meter_id = meter.meter.meter_id
+            old = self._state(line, meter, end)
+            state = _MeterState(**vars(old))
+            got = reads.get(meter_id)
+            spec = meter_spec_from_proto(meter.meter)
+            if isinstance(got, MeterReading):
+                result.read += 1
+                answered.append(meter_id)
+                value = vee_register(meter.meter, got)
+                registers += register_records(meter.meter, got, at=got.read_at)
+                # A read belongs to the interval end nearest to it (a slow line's last
+                # meters may be read after the next boundary).
+                point = self._snap(got.read_at)
+                if (
+                    value is not None
+                    and state.register_at is not None
+                    and state.register is not None
+                ):
+                    start = self._snap(state.register_at)
+                    if start < point:
+                        outcome = run_vee(
+                            spec,
+                            start,
+                            point,
+                            registers=[
+                                RegisterRead(start, state.register),
+                                RegisterRead(point, value),
+                            ],
+                            config=self.vee,
+                        )
+                        records += [
+                            IntervalRecord(meter_id, FORWARD_DELTA_KWH, v)
+                            for v in outcome.intervals
+                        ]
+                        accepted += outcome.accepted
+                        estimated += outcome.estimated
+                        rejected += outcome.rejected
+                        last = [v.wh for v in outcome.intervals if v.wh is not None]
+                        state.last_wh = last[-1] if last else state.last_wh
+                if value is not None:
+                    state.register_at, state.register = got.read_at, value
+                if state.silent_since is not None:
+                    came_back.append((meter, state.silent_since))
+                    events.append(
+                        device_event(
+                            meter_id,
+                            "communication_restored",
+                            end,
+                            reason=f"answers again, silent since {state.silent_since:%H:%M:%S}",
+                            severity=pb.EVENT_SEVERITY_INFO,
+                        )
+                    )
+                    state.silent_since = None
+                broken = "wire_break" in got.alarms
+                if broken and not state.wire_break:
+                    events.append(
+                        device_event(
+                            meter_id,
+                            "pulse_wire_break",
+                            end,
+                            reason="pulse input wire broken",
+                            severity=pb.EVENT_SEVERITY_CRITICAL,
+                        )
+                    )
+                state.wire_break = broken
+            else:
+                result.failed += 1
+                reason = str(got) if got is not None else "not read"
+                if state.silent_since is None:
+                    state.silent_since = end
+                    events.append(
+                        device_event(
+                            meter_id,
+                            "no_response",
+                            end,
+                            reason=reason,
+                            severity=pb.EVENT_SEVERITY_WARNING,
+                            details={"gateway": meter.gateway},
+                        )
+                    )
+                if state.last_wh is not None:
+                    outcome = run_vee(
+                        spec,
+                        end - 2 * interval,
+                        end,
+                        intervals=[IntervalRead(end - interval, state.last_wh)],
+                        config=self.vee,
+                    )
+                    fill = outcome.intervals[-1]
+                    if fill.wh is not None:
+                        records.append(IntervalRecord(meter_id, FORWARD_DELTA_KWH, fill))
+                        estimated += 1
+            updates[meter_id] = state
+        result.intervals = len(records)
+        self.store.type_ids({r.reading_type for r in registers})
+
+        def also(conn: Connection, _written: WriteResult) -> None:
+            self.store.write_registers_in(conn, registers)
+            result.events = self.events.device_events(conn, events)
+            if records:
+                self.events.readings(
+                    conn,
+                    message_id=f"poll/{line.lease.gateway}/{end.isoformat()}",
+                    source=self.settings.source,
+                    meter_ids=sorted({r.meter_id for r in records}),
+                    start=min(r.value.end for r in records) - interval,
+                    end=end,
+                    accepted=accepted,
+                    rejected=rejected,
+                    estimated=estimated,
+                )
+
+        self.store.write_intervals(records, fence=line.lease.fence, also=also)
+        line.states.update(updates)
+        self.catalog.mark_read(answered, end)
+        return came_back
+
+
+def _units(meters: Sequence[Polled]) -> list[list[Polled]]:
+    """The line's meters in reading units: the channels of one pulse terminal are one
+    read, every other meter its own."""
+    units: list[list[Polled]] = []
+    terminals: dict[int, list[Polled]] = {}
+    for meter in meters:
+        if meter.meter.kind == pb.METER_KIND_PULSE_CHANNEL:
+            unit = terminals.get(meter.spec.unit)
+            if unit is None:
+                unit = terminals[meter.spec.unit] = []
+                units.append(unit)
+            unit.append(meter)
+        else:
+            units.append([meter])
+    return units
+
+
+def _retriable(got: MeterReading | MeterError | None) -> bool:
+    return isinstance(got, MeterError) and got.retriable
