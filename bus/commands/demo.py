@@ -9,12 +9,20 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import grpc
 import typer
 
+from powerbus.bus.commands.demo_domains import (
+    BANKS,
+    CUSTOMERS,
+    ZONE,
+    DomainDemo,
+    last_month,
+)
 from powerbus.bus.kernel.supervisor import (
     NODE_COMMAND,
     BusHandle,
@@ -52,9 +60,20 @@ def demo_command(
             "--duration", help="Stop after this many seconds; 0 runs until Ctrl-C.", min=0
         ),
     ] = 0.0,
+    domains: Annotated[
+        bool,
+        typer.Option(
+            "--domains/--no-domains",
+            help="Also run CRM, billing, payment and two banks: bill last month over the"
+            " farm, collect payments, reconcile at the end. --no-domains: echo and metering.",
+        ),
+    ] = True,
 ) -> None:
     """Run a bus, two echo nodes, a meter farm and a metering node polling it every 5 s
-    on this machine, and send traffic through the bus.
+    on this machine, and send traffic through the bus. With the domains (the default),
+    also a CRM node seeded from the farm's meters, billing, payment and two banks
+    (0102, 0103, each a simulator and a bank node): it bills last month, the banks
+    collect, and at the end it prints each bank's reconciliation for today.
 
     Every second it prints how many calls each node served. Meanwhile, in another
     terminal, try the commands it prints. Ctrl-C stops everything.
@@ -73,6 +92,10 @@ def demo_command(
     group = ProcessGroup(directory=work)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    deadline = time.monotonic() + duration if duration else float("inf")
+    started = time.monotonic()
+    period, _, _ = last_month(datetime.now(ZONE).date())
+    domain: DomainDemo | None = None
     try:
         farm = _launch_farm(group, work)  # starts while the bus does
         bus = group.start_bus(
@@ -82,15 +105,23 @@ def demo_command(
         metering = _launch_metering(group, work, bus, farm)  # starts while echo nodes do
         for node_id in _ECHO_NODES:
             group.start_node("echo", bus=bus, node_id=node_id)
+        if domains:
+            domain = DomainDemo(group, work, bus, Path(str(farm.state["meters_file"])))
+            domain.start()
         metering.wait_ready()
-        _explain(bus.grpc, bus.http, work)
-        _traffic(bus.grpc, stop, duration)
+        ready = time.monotonic() - started
+        _explain(bus.grpc, bus.http, work, ready, period if domains else None)
+        if domain is not None:
+            _bill_and_collect(domain, period)
+        _traffic(bus.grpc, stop, deadline)
     except ProcessError as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         pass
     finally:
+        if domain is not None and domain.sims:
+            _reconcile(domain)
         names = [h.name for h in reversed(group.handles)]
         group.close()
         typer.echo(f"stopped {', '.join(names)}")
@@ -101,7 +132,7 @@ def demo_command(
 def _launch_farm(group: ProcessGroup, work: Path) -> ProcessHandle:
     """A small meter farm (``powerbus sim meters``) for the metering node to poll."""
     state_file = work / "meters-sim.json"
-    args = [sys.executable, "-m", "powerbus.bus", "sim", "meters", "--meters", "12"]
+    args = [sys.executable, "-m", "powerbus.bus", "sim", "meters", "--meters", str(CUSTOMERS)]
     args += ["--gateways", "2", "--state-file", str(state_file)]
     handle = ProcessHandle(name="meters-sim", args=args, directory=work, state_file=state_file)
     group.handles.append(handle)
@@ -138,28 +169,57 @@ def _launch_metering(
     return handle
 
 
-def _explain(bus: str, http: str, work: Path) -> None:
+def _explain(bus: str, http: str, work: Path, ready: float, period: str | None) -> None:
+    nodes = f"{', '.join(_ECHO_NODES)}, {_METERING_NODE} (polls 12 simulated meters every 5 s)"
+    domain = ""
+    if period is not None:
+        banks = ", ".join(BANKS)
+        nodes += f"\n            crm-1, billing-1, payment-1; banks {banks} come after the bill run"
+        domain = f"""
+  domains   bills {period} from the metering node's SummarizeUsage (powerbus bill
+            run; the farm is polled in real time, so {period}'s accounts come
+            out "not billed: usage incomplete" until a month has been read), then
+            bank simulators {banks} pay the bills, and at the end it reconciles
+            today's settlement date for each bank (powerbus reconcile)."""
     typer.echo(f"""
-powerbus demo is running.
+powerbus demo is ready in {ready:.1f} s.
   dashboard http://{http}/
   bus       gRPC {bus}   HTTP {http} (/metrics, /api/...)
-  nodes     {", ".join(_ECHO_NODES)}, {_METERING_NODE} (polls 12 simulated meters every 5 s)
-  work dir  {work} (database, state files, each process's .out/.err)
+  nodes     {nodes}{domain}
+  work dir  {work}
+            (databases, state files, each process's .out/.err)
 
 Try, in another terminal:
   powerbus nodes --bus {bus}
   powerbus traffic --http {http}
   powerbus call powerbus.echo.v1.Echo/Echo --bus {bus} --json '{{"message": "你好"}}'
   powerbus meters list --bus {bus}
-  powerbus meters readings M00001 --since 10m --bus {bus}
-  grpcurl -plaintext {bus} list
+  powerbus meters readings M00001 --since 10m --bus {bus}""")
+    if period is not None:
+        typer.echo(f"""  powerbus bill quote --tariff cn-beijing-residential --kwh 300 --bus {bus}
+  powerbus reconcile --bank {BANKS[0]} --date {datetime.now(ZONE).date()} --bus {bus}""")
+    typer.echo(f"""  grpcurl -plaintext {bus} list
 
 Traffic through the bus (calls per second, by serving node); Ctrl-C to stop:
 """)
 
 
-def _traffic(bus: str, stop: threading.Event, duration: float) -> None:
-    deadline = time.monotonic() + duration if duration else float("inf")
+def _bill_and_collect(domain: DomainDemo, period: str) -> None:
+    """Bill the month from the metering node's usage, then let the banks collect."""
+    typer.echo(f"$ powerbus bill run --period {period} --accounts-file accounts.txt")
+    typer.echo(domain.bill(period))
+    domain.start_banks(rate=2.0)
+    typer.echo(f"banks {', '.join(BANKS)} collecting at 2 payments/s each")
+
+
+def _reconcile(domain: DomainDemo) -> None:
+    day = datetime.now(ZONE).date()
+    for code in BANKS:
+        typer.echo(f"$ powerbus reconcile --bank {code} --date {day}")
+        typer.echo(domain.reconcile(code, day))
+
+
+def _traffic(bus: str, stop: threading.Event, deadline: float) -> None:
     with grpc.insecure_channel(bus) as channel:
         stub = echo_pb2_grpc.EchoStub(channel)
         metadata = (("x-powerbus-caller", "demo"),)

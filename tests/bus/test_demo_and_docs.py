@@ -14,7 +14,7 @@ DEMO = [sys.executable, "-m", "powerbus.bus", "demo", "--grpc", "127.0.0.1:0"]
 
 def demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*DEMO, "--http", "127.0.0.1:0", "--duration", "1", *args],
+        [*DEMO, "--http", "127.0.0.1:0", "--duration", "1", "--no-domains", *args],
         capture_output=True,
         text=True,
         timeout=90,
@@ -37,6 +37,23 @@ def test_demo_without_a_workdir_leaves_no_temporary_folder(tmp_path):
     result = demo(env={**os.environ, "TMPDIR": str(temp)})
     assert result.returncode == 0, result.stderr
     assert list(temp.iterdir()) == []
+
+
+def test_full_demo_bills_collects_through_two_banks_and_reconciles(tmp_path):
+    result = subprocess.run(
+        [*DEMO, "--http", "127.0.0.1:0", "--duration", "2", "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert re.search(r"ready in \d+\.\d s", out), out
+    assert re.search(r"run \d{4}-\d\d: \w+; \d+ bills issued", out), out
+    for bank in ("0102", "0103"):
+        assert re.search(rf"对账 bank {bank} settlement [\d-]+: \w+", out), out
+        assert (tmp_path / f"bank-sim-{bank}.json").exists()
+    assert "stopped bank-0103, bank-0102" in out
 
 
 def readme() -> str:
