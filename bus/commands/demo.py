@@ -105,10 +105,12 @@ def demo_command(
         metering = _launch_metering(group, work, bus, farm)  # starts while echo nodes do
         for node_id in _ECHO_NODES:
             group.start_node("echo", bus=bus, node_id=node_id)
+        waiting = [metering]
         if domains:
             domain = DomainDemo(group, work, bus, Path(str(farm.state["meters_file"])))
-            domain.start()
-        metering.wait_ready()
+            waiting += domain.start()  # in parallel with metering and the echo nodes
+        for handle in waiting:
+            handle.wait_ready()
         ready = time.monotonic() - started
         _explain(bus.grpc, bus.http, work, ready, period if domains else None)
         if domain is not None:

@@ -18,7 +18,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from powerbus.bus.kernel.supervisor import BusHandle, ProcessError, ProcessGroup, ProcessHandle
+from powerbus.bus.kernel.supervisor import (
+    NODE_COMMAND,
+    BusHandle,
+    NodeHandle,
+    ProcessError,
+    ProcessGroup,
+    ProcessHandle,
+)
 
 __all__ = ["BANKS", "CUSTOMERS", "DomainDemo", "last_month"]
 
@@ -51,23 +58,40 @@ class DomainDemo:
         """The seeded accounts (the CRM seed numbers them 3300000001…), one a line."""
         return self.work / "accounts.txt"
 
-    def start(self) -> None:
-        """CRM, billing and payment nodes, then per bank its simulator and bank node."""
+    def start(self) -> list[NodeHandle]:
+        """Launch the CRM, billing and payment nodes together (each migrates its own
+        database); ``wait_ready()`` on each returned handle waits for its registration."""
         self.accounts_file.write_text(
             "".join(f"{3300000000 + n}\n" for n in range(1, CUSTOMERS + 1)), encoding="utf-8"
         )
         work = self.work
-        self.group.start_node(
-            "crm", bus=self.bus, node_id="crm-1", db=f"sqlite:///{work / 'crm.db'}",
-            seed=str(CUSTOMERS), meters=str(self.meters_file),
-        )  # fmt: skip
-        self.group.start_node(
-            "billing", bus=self.bus, node_id="billing-1", db=f"sqlite:///{work / 'billing.db'}"
-        )
-        self.group.start_node(
-            "payment", bus=self.bus, node_id="payment-1", db=f"sqlite:///{work / 'payment.db'}",
-            apply_interval="0.5s",
-        )  # fmt: skip
+        nodes = {
+            "crm": {"seed": str(CUSTOMERS), "meters": str(self.meters_file)},
+            "billing": {},
+            "payment": {"apply_interval": "0.5s"},
+        }
+        handles = []
+        for kind, extra in nodes.items():
+            node_id = f"{kind}-1"
+            state_file = work / f"{node_id}.json"
+            flags = {
+                "bus": self.bus.grpc,
+                "listen": "127.0.0.1:0",
+                "id": node_id,
+                "state_file": str(state_file),
+                "db": f"sqlite:///{work / f'{kind}.db'}",
+                **extra,
+            }
+            args = [*NODE_COMMAND, kind]
+            for key, value in flags.items():
+                args += [f"--{key.replace('_', '-')}", value]
+            handle = NodeHandle(
+                kind=kind, node_id=node_id, name=node_id, args=args,
+                directory=work, state_file=state_file,
+            )  # fmt: skip
+            self.group.handles.append(handle)
+            handles.append(handle)
+        return handles
 
     def start_banks(self, rate: float) -> None:
         """Per bank: the simulator (it waits for the bank node to dial it), then the node."""
