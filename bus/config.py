@@ -44,6 +44,9 @@ class BusConfig:
     """This bus instance's zone: the router prefers nodes of the same zone."""
     access_log: bool = False
     """Log every routed call (logger ``powerbus.access``), as Envoy's access log does."""
+    otlp_endpoint: str = ""
+    """OpenTelemetry collector (OTLP/gRPC) to send spans of routed calls to, e.g.
+    ``http://127.0.0.1:4317``; empty: ``OTEL_EXPORTER_OTLP_ENDPOINT``, else no tracing."""
     events_in: HostPort = HostPort("127.0.0.1", 0)
     """ZeroMQ XSUB socket publishers connect to (port 0: any free port, see the state file)."""
     events_out: HostPort = HostPort("127.0.0.1", 0)

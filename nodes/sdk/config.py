@@ -65,6 +65,9 @@ class NodeConfig:
     instance sees the node leave before it stops listening (about one registry poll)."""
     call_timeout: timedelta = timedelta(seconds=10)
     """Deadline of calls through the bus that set none, and of calls to the registry."""
+    otlp_endpoint: str = ""
+    """OpenTelemetry collector (OTLP/gRPC) to send this node's spans to, e.g.
+    ``http://127.0.0.1:4317``; empty: ``OTEL_EXPORTER_OTLP_ENDPOINT``, else no tracing."""
 
     def __post_init__(self) -> None:
         if not self.id.strip():
