@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.tracing import otlp_endpoint
 
 __all__ = ["DEFAULT_DB_URL", "BusConfig"]
 
@@ -53,3 +54,7 @@ class BusConfig:
     """ZeroMQ XPUB socket subscribers connect to."""
     event_retention: timedelta = timedelta(days=7)
     """How long the event store keeps envelopes for replay."""
+
+    def __post_init__(self) -> None:
+        if self.otlp_endpoint:  # refused here, so `powerbus config check` names it too
+            otlp_endpoint(self.otlp_endpoint, env={})

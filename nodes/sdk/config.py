@@ -15,6 +15,7 @@ from pathlib import Path
 
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.errors import ConfigError
+from powerbus.bus.kernel.tracing import otlp_endpoint
 from powerbus.registry.v1 import registry_pb2
 
 __all__ = ["NodeConfig", "NodePriority"]
@@ -79,6 +80,8 @@ class NodeConfig:
                 raise ConfigError(f"{name}: must not be negative")
         if self.call_timeout == timedelta(0):
             raise ConfigError("call_timeout: must be positive")
+        if self.otlp_endpoint:
+            otlp_endpoint(self.otlp_endpoint, env={})
 
     def advertised(self, port: int) -> HostPort:
         """The address to register, given the port the server actually bound."""

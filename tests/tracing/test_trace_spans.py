@@ -21,6 +21,7 @@ from powerbus.nodes.testing import eventually_sync
 
 GET_CUSTOMER = "powerbus.crm.v1.Customers/GetCustomer"
 ECHO = "powerbus.echo.v1.Echo/Echo"
+EXPAND = "powerbus.echo.v1.Echo/Expand"
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def one(spans: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
     return found[0]
 
 
-async def _client_calls(bus: str, endpoint: str) -> tuple[str, str]:
+async def _client_calls(bus: str, endpoint: str) -> tuple[str, str, list[int]]:
     tracing = start_tracing(endpoint, service="test-client", instance="")
     assert tracing is not None
     try:
@@ -45,13 +46,16 @@ async def _client_calls(bus: str, endpoint: str) -> tuple[str, str]:
             reply = await customers.GetCustomer(
                 crm_pb2.GetCustomerRequest(customer_id="c-42"), timeout=10
             )
+            expand = channel.stub(echo_pb2_grpc.EchoStub).Expand
+            request = echo_pb2.ExpandRequest(message="s", count=3)
+            streamed = [r.index async for r in expand(request, timeout=10)]
         async with ProxylessClient(bus=bus, caller="client-1", tracing=tracing) as client:
             await client.wait_for_nodes("powerbus.echo.v1.Echo", timeout=10)
             echo = client.stub(echo_pb2_grpc.EchoStub)
             direct = await echo.Echo(echo_pb2.EchoRequest(message="direct"), timeout=10)
     finally:
         await asyncio.to_thread(tracing.shutdown)
-    return reply.name, direct.message
+    return reply.name, direct.message, streamed
 
 
 def test_one_trace_spans_client_bus_node_and_the_nodes_own_call(
@@ -71,16 +75,16 @@ def test_one_trace_spans_client_bus_node_and_the_nodes_own_call(
         "--otlp-endpoint",
         endpoint,
     )
-    named, direct = asyncio.run(_client_calls(bus.grpc, endpoint))
-    assert (named, direct) == ("c-42", "direct")
+    named, direct, streamed = asyncio.run(_client_calls(bus.grpc, endpoint))
+    assert (named, direct, streamed) == ("c-42", "direct", [0, 1, 2])
 
-    # client → bus → relay → (relay's call) → bus → echo: 8 spans, plus 3 proxyless ones;
-    # each process exports in its own batches.
+    # client → bus → relay → (relay's call) → bus → echo: 8 spans, plus 3 of the stream
+    # and 3 proxyless ones; each process exports in its own batches.
     def exported() -> bool:
         spans = read_spans(out)
-        return len(spans) >= 11 and sum(s["service"] == "echo" for s in spans) >= 2
+        return len(spans) >= 14 and sum(s["service"] == "echo" for s in spans) >= 3
 
-    eventually_sync(exported, timeout=20, what="11 spans exported, 2 of them by echo-1")
+    eventually_sync(exported, timeout=20, what="14 spans exported, 3 of them by echo-1")
     spans = read_spans(out)
     client = one(spans, service="test-client", name=GET_CUSTOMER, kind="CLIENT")
     trace = [s for s in spans if s["trace_id"] == client["trace_id"]]
@@ -107,6 +111,13 @@ def test_one_trace_spans_client_bus_node_and_the_nodes_own_call(
     logged = [json.loads(line) for line in bus.stderr_path.read_text().splitlines()]
     access = one(logged, logger="powerbus.access", method="GetCustomer")
     assert (access["trace_id"], access["span_id"]) == (client["trace_id"], routed["span_id"])
+
+    # A stream through the bus goes to one node: the bus's span is the node's parent.
+    stream = one(spans, service="test-client", name=EXPAND, kind="CLIENT")
+    routed_stream = one(spans, parent_id=stream["span_id"], service="powerbus-bus", name=EXPAND)
+    assert routed_stream["attributes"]["powerbus.node"] == "echo-1"
+    one(spans, parent_id=routed_stream["span_id"], service="echo", name=EXPAND, kind="SERVER")
+    assert stream["attributes"]["rpc.grpc.status_code"] == 0
 
     # The proxyless client calls the node itself: its span, an attempt, the node's span.
     call = one(spans, service="test-client", name=ECHO, kind="CLIENT")

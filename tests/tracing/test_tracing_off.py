@@ -1,5 +1,5 @@
 """Tracing is off unless an OTLP endpoint is configured, and then costs nothing: no
-OpenTelemetry module is even imported. A bad endpoint is a one-line error naming it."""
+OpenTelemetry module is even imported. A bad endpoint is an error naming it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import sys
 
 import pytest
 
+from powerbus.bus.config import BusConfig
+from powerbus.bus.kernel.config import resolve
 from powerbus.bus.kernel.errors import ConfigError
 from powerbus.bus.kernel.tracing import otlp_endpoint, start_tracing
+from powerbus.nodes.sdk.config import NodeConfig
 
 
 def test_nothing_of_opentelemetry_is_loaded_with_tracing_off() -> None:
@@ -50,30 +53,14 @@ def test_a_bad_endpoint_is_refused_naming_it(bad: str) -> None:
         start_tracing(bad, service="powerbus-bus", instance="")
 
 
-def test_the_bus_refuses_a_bad_endpoint_in_one_line(tmp_path) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "powerbus.bus",
-            "bus",
-            "--grpc",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--db",
-            f"sqlite:///{tmp_path / 'bus.db'}",
-            "--otlp-endpoint",
-            "ftp://collector:4317",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode != 0
-    errors = [line for line in out.stderr.splitlines() if "otlp_endpoint" in line]
-    assert errors == [
-        "error: otlp_endpoint: expected http://HOST:PORT, https://HOST:PORT or HOST:PORT, "
-        "got 'ftp://collector:4317'"
-    ], out.stderr
-    assert "Traceback" not in out.stderr
+@pytest.mark.parametrize("settings", [BusConfig, NodeConfig])
+def test_a_bad_configured_endpoint_is_refused_with_the_settings(settings: type) -> None:
+    # Refused when the settings are read (so `powerbus config check` and start-up name it),
+    # before anything is started.
+    flags = {"otlp_endpoint": "ftp://collector:4317", "id": "echo-1"}
+    if settings is BusConfig:
+        del flags["id"]
+    with pytest.raises(ConfigError, match=r"otlp_endpoint: .*got 'ftp://collector:4317'"):
+        resolve(settings, flags=flags, env={})
+    flags["otlp_endpoint"] = "collector:4317"
+    assert resolve(settings, flags=flags, env={}).otlp_endpoint == "collector:4317"
