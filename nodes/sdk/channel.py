@@ -86,6 +86,16 @@ class _StreamStream(_CallerStamp, grpc.aio.StreamStreamClientInterceptor):
         return await continuation(self._details(client_call_details), request_iterator)
 
 
+# The node's own upkeep with the bus (registration, heartbeats, traffic reports, policy
+# watches): not calls of anyone's, so not traced; a heartbeat would start a trace each time.
+_UNTRACED = (
+    "/powerbus.registry.v1.",
+    "/powerbus.traffic.v1.",
+    "/powerbus.policy.v1.",
+    "/grpc.health.v1.",
+)
+
+
 class _TraceStamp:
     """Makes each call a client span and sends its context as ``traceparent``."""
 
@@ -94,7 +104,7 @@ class _TraceStamp:
         self._finishing: set[asyncio.Future[None]] = set()
 
     def _start(self, details: grpc.aio.ClientCallDetails) -> tuple[Any, Span]:
-        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        method = _method(details)
         span = self._tracing.client_span(method.lstrip("/"), method, **{"powerbus.role": "client"})
         metadata = self._tracing.inject(tuple(details.metadata or ()), span)
         traced = grpc.aio.ClientCallDetails(
@@ -133,10 +143,17 @@ class _TraceStamp:
         self._tracing.finish(span, code, await call.details() or "")
 
 
+def _method(details: grpc.aio.ClientCallDetails) -> str:
+    method = details.method
+    return method.decode() if isinstance(method, bytes) else method
+
+
 class _TracedUnaryUnary(_TraceStamp, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(
         self, continuation: Callable[..., Any], client_call_details: Any, request: Any
     ) -> Any:
+        if _method(client_call_details).startswith(_UNTRACED):
+            return await continuation(client_call_details, request)
         details, span = self._start(client_call_details)
         return await self._made(span, lambda: continuation(details, request))
 
@@ -145,6 +162,8 @@ class _TracedUnaryStream(_TraceStamp, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(
         self, continuation: Callable[..., Any], client_call_details: Any, request: Any
     ) -> Any:
+        if _method(client_call_details).startswith(_UNTRACED):
+            return await continuation(client_call_details, request)
         details, span = self._start(client_call_details)
         return await self._made(span, lambda: continuation(details, request))
 
@@ -153,6 +172,8 @@ class _TracedStreamUnary(_TraceStamp, grpc.aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(
         self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
     ) -> Any:
+        if _method(client_call_details).startswith(_UNTRACED):
+            return await continuation(client_call_details, request_iterator)
         details, span = self._start(client_call_details)
         return await self._made(span, lambda: continuation(details, request_iterator))
 
@@ -161,6 +182,8 @@ class _TracedStreamStream(_TraceStamp, grpc.aio.StreamStreamClientInterceptor):
     async def intercept_stream_stream(
         self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
     ) -> Any:
+        if _method(client_call_details).startswith(_UNTRACED):
+            return await continuation(client_call_details, request_iterator)
         details, span = self._start(client_call_details)
         return await self._made(span, lambda: continuation(details, request_iterator))
 
