@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.tracing import otlp_endpoint
 
 __all__ = ["DEFAULT_DB_URL", "BusConfig"]
 
@@ -44,9 +45,16 @@ class BusConfig:
     """This bus instance's zone: the router prefers nodes of the same zone."""
     access_log: bool = False
     """Log every routed call (logger ``powerbus.access``), as Envoy's access log does."""
+    otlp_endpoint: str = ""
+    """OpenTelemetry collector (OTLP/gRPC) to send spans of routed calls to, e.g.
+    ``http://127.0.0.1:4317``; empty: ``OTEL_EXPORTER_OTLP_ENDPOINT``, else no tracing."""
     events_in: HostPort = HostPort("127.0.0.1", 0)
     """ZeroMQ XSUB socket publishers connect to (port 0: any free port, see the state file)."""
     events_out: HostPort = HostPort("127.0.0.1", 0)
     """ZeroMQ XPUB socket subscribers connect to."""
     event_retention: timedelta = timedelta(days=7)
     """How long the event store keeps envelopes for replay."""
+
+    def __post_init__(self) -> None:
+        if self.otlp_endpoint:  # refused here, so `powerbus config check` names it too
+            otlp_endpoint(self.otlp_endpoint, env={})

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf import descriptor_pb2
@@ -33,6 +34,7 @@ from powerbus.bus.kernel.descriptors import descriptor_set_for
 from powerbus.bus.kernel.errors import PowerbusError, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.statefile import write_state_file
+from powerbus.bus.kernel.tracing import start_tracing
 from powerbus.bus.policy import (
     PoliciesServicer,
     PolicyBook,
@@ -54,6 +56,9 @@ from powerbus.nodes.sdk.runner import bind_problem
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 from powerbus.traffic.v1 import traffic_pb2, traffic_pb2_grpc
+
+if TYPE_CHECKING:
+    from powerbus.bus.kernel.otel import Tracing
 
 __all__ = ["BusServer", "Reloaded"]
 
@@ -158,6 +163,8 @@ class BusServer(Lifecycle):
         self.publisher: Publisher | None = None
         self._bus_events: BusEvents | None = None
         self.grpc_address: HostPort = config.grpc
+        self.tracing: Tracing | None = None
+        """Spans of routed calls, when an OTLP endpoint is configured."""
 
     @property
     def http_address(self) -> HostPort:
@@ -188,11 +195,15 @@ class BusServer(Lifecycle):
         )
         balancers.start()
         await self._prober.start()
+        self.tracing = start_tracing(
+            self.config.otlp_endpoint, service="powerbus-bus", instance=str(self.config.grpc)
+        )
         self._router = Router(
             schema=self.schema,
             balancers=self._balancers,
             upstreams=self._upstreams,
             observer=self._observer,
+            tracing=self.tracing,
         )
         self._health = BusHealth(directory)
         self._rebuild_schema()
@@ -317,6 +328,9 @@ class BusServer(Lifecycle):
         await self.events.stop()
         await self.monitoring.stop()
         await self.registry.stop()
+        tracing, self.tracing = self.tracing, None
+        if tracing is not None:
+            await asyncio.to_thread(tracing.shutdown)  # sends what is buffered, bounded
 
     def _served(self) -> list[str]:
         """The services reflection lists: the bus's own and those a node serves."""

@@ -77,6 +77,15 @@ def bus_command(
             show_default=False,
         ),
     ] = None,
+    otlp_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--otlp-endpoint",
+            metavar="URL",
+            help="Send OpenTelemetry spans of routed calls to this OTLP/gRPC collector, e.g. "
+            "http://127.0.0.1:4317. Default: OTEL_EXPORTER_OTLP_ENDPOINT, else no tracing.",
+        ),
+    ] = None,
 ) -> None:
     """Run a bus: registry, router, health and reflection on one gRPC port, HTTP beside it.
 
@@ -89,6 +98,7 @@ def bus_command(
     \b
         powerbus bus --grpc 127.0.0.1:50051 --http 127.0.0.1:8080 --db sqlite:///powerbus.db
         powerbus bus --log-format json --access-log      # JSON lines, one per routed call
+        powerbus bus --otlp-endpoint http://127.0.0.1:4317   # traces to a collector
     """
     configure_logging(log_level, log_format=log_format)
     with exit_on_error():
@@ -102,6 +112,7 @@ def bus_command(
                 "lease_ttl": lease_ttl,
                 "policy_file": policy_file,
                 "access_log": access_log,
+                "otlp_endpoint": otlp_endpoint,
             },
             config_file=config,
         )

@@ -26,6 +26,7 @@ from powerbus.bus.transport.unary import UnaryCalls
 __all__ = ["Router"]
 
 if TYPE_CHECKING:
+    from powerbus.bus.kernel.otel import Tracing
     from powerbus.bus.router.forwarding import Context
 
     Handler = grpc.RpcMethodHandler[bytes, bytes]
@@ -44,11 +45,14 @@ class Router(grpc.GenericRpcHandler):
         balancers: Balancers,
         upstreams: UpstreamPool,
         observer: CallObserver | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._schema = schema
         self._balancers = balancers
         self._upstreams = upstreams
-        self._calls = UnaryCalls(upstreams.transport, observer or NullObserver(), CallOrigin.ROUTED)
+        self._calls = UnaryCalls(
+            upstreams.transport, observer or NullObserver(), CallOrigin.ROUTED, tracing=tracing
+        )
         self._handlers: dict[str, Handler] = {}
 
     def schema_changed(self) -> None:

@@ -11,7 +11,9 @@ Built in:
 
 - :class:`LoadMiddleware` counts calls in flight, calls and failed calls for heartbeats;
 - :class:`ErrorMiddleware` sends a powerbus error raised by a handler as its status, the
-  one place node handlers' errors meet the wire.
+  one place node handlers' errors meet the wire;
+- :class:`TracingMiddleware` (when tracing is on) runs each call in a server span that
+  continues the caller's ``traceparent``, so the node's own calls through the bus join it.
 """
 
 from __future__ import annotations
@@ -19,19 +21,24 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import grpc
 
 from powerbus.bus.kernel.errors import PowerbusError
-from powerbus.bus.transport.grpc_status import abort_with
+from powerbus.bus.transport.grpc_status import abort_with, from_grpc
+from powerbus.load_balancer import StatusCode
 from powerbus.nodes.sdk.load import LoadCounter
+
+if TYPE_CHECKING:
+    from powerbus.bus.kernel.otel import Tracing
 
 __all__ = [
     "ErrorMiddleware",
     "LoadMiddleware",
     "Middleware",
     "MiddlewareInterceptor",
+    "TracingMiddleware",
     "call_through",
 ]
 
@@ -114,6 +121,38 @@ class ErrorMiddleware:
             yield
         except PowerbusError as exc:
             await abort_with(context, exc)
+
+
+class TracingMiddleware:
+    """Runs every call but health checks in a server span, child of the caller's
+    ``traceparent`` (the bus's attempt span), with the call's status; while it runs the span
+    is the current one, so calls the handler makes and lines it logs belong to it."""
+
+    def __init__(self, tracing: Tracing) -> None:
+        self._tracing = tracing
+
+    @contextlib.asynccontextmanager
+    async def around(self, method: str, context: Any) -> AsyncIterator[None]:
+        if method.startswith(_UNCOUNTED_PREFIXES):
+            yield
+            return
+        tracing = self._tracing
+        span = tracing.server_span(
+            method, context.invocation_metadata() or (), **{"powerbus.role": "node"}
+        )
+        try:
+            with tracing.active(span):
+                yield
+        except BaseException:
+            # An abort (ErrorMiddleware's too) set the code before raising.
+            tracing.finish(span, _status(context, StatusCode.UNKNOWN))
+            raise
+        tracing.finish(span, _status(context, StatusCode.OK))
+
+
+def _status(context: Any, otherwise: StatusCode) -> StatusCode:
+    code = context.code()
+    return otherwise if code is None else from_grpc(code)
 
 
 class MiddlewareInterceptor(grpc.aio.ServerInterceptor):

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from google.protobuf import descriptor_pool
@@ -51,6 +51,9 @@ from powerbus.load_balancer import Balancer, Lane, Outcome, PickRequest, StatusC
 from powerbus.nodes.sdk.feeds import NodeFeed, PolicyFeed
 from powerbus.nodes.sdk.traffic import TrafficReporter
 
+if TYPE_CHECKING:
+    from powerbus.bus.kernel.otel import Tracing
+
 __all__ = ["ProxylessClient"]
 
 S = TypeVar("S")
@@ -69,6 +72,7 @@ class ProxylessClient(Lifecycle):
         report_interval: float = 5.0,
         health_checks: bool = True,
         observer: CallObserver | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.bus = str(bus)
         self.caller = caller
@@ -84,7 +88,11 @@ class ProxylessClient(Lifecycle):
         self._extra_observer = observer
         self._lanes: dict[str, Lane] = {}
         self._pool = UpstreamPool()
-        self._calls = UnaryCalls(self._pool.transport, _Observers(self), CallOrigin.PROXYLESS)
+        # With tracing, each unary call is a client span (child of the caller's active span)
+        # and each attempt a child of it, sent to the node as ``traceparent``.
+        self._calls = UnaryCalls(
+            self._pool.transport, _Observers(self), CallOrigin.PROXYLESS, tracing=tracing
+        )
         self._streams: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
 

@@ -15,6 +15,7 @@ import errno
 import logging
 import os
 import socket
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped, unused-ignore]
@@ -24,6 +25,7 @@ from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.errors import Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.statefile import write_state_file
+from powerbus.bus.kernel.tracing import start_tracing
 from powerbus.nodes.sdk.channel import BusChannel
 from powerbus.nodes.sdk.config import NodeConfig
 from powerbus.nodes.sdk.link import LinkService
@@ -33,11 +35,15 @@ from powerbus.nodes.sdk.middleware import (
     LoadMiddleware,
     Middleware,
     MiddlewareInterceptor,
+    TracingMiddleware,
 )
 from powerbus.nodes.sdk.node import Node
 from powerbus.nodes.sdk.registration import Lease, Registration
 from powerbus.nodes.sdk.services import file_descriptor_set
 from powerbus.registry.v1 import registry_pb2
+
+if TYPE_CHECKING:
+    from powerbus.bus.kernel.otel import Tracing
 
 __all__ = ["NodeRunner", "bind_problem"]
 
@@ -87,6 +93,9 @@ class NodeRunner(Lifecycle):
         self._running = False
         self._node_started = False
         self._link: LinkService | None = None
+        self.tracing: Tracing | None = None
+        """This node's spans, when an OTLP endpoint is configured (``config.otlp_endpoint``
+        or ``OTEL_EXPORTER_OTLP_ENDPOINT``)."""
 
     @property
     def node_id(self) -> str:
@@ -118,11 +127,15 @@ class NodeRunner(Lifecycle):
             # A stale file from an earlier run would announce a dead address.
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.config.state_file)
+        self.tracing = start_tracing(
+            self.config.otlp_endpoint, service=self.node.kind, instance=self.node_id
+        )
         if self.config.bus is not None:
             self._bus = BusChannel(
                 target=self.config.bus,
                 caller=self.node_id,
                 default_timeout=self.config.call_timeout.total_seconds(),
+                tracing=self.tracing,
             )
         self.node.attach(node_id=self.node_id, bus=self._bus)
         try:
@@ -145,7 +158,10 @@ class NodeRunner(Lifecycle):
         await self._registration.start()
 
     async def _serve(self) -> None:
+        # Tracing outermost: its span covers the whole call and sees its final status.
+        traced = () if self.tracing is None else (TracingMiddleware(self.tracing),)
         chain: tuple[Middleware, ...] = (
+            *traced,
             LoadMiddleware(self.load),
             ErrorMiddleware(),
             *self.node.middleware(),
@@ -250,4 +266,7 @@ class NodeRunner(Lifecycle):
             bus, self._bus = self._bus, None
             if bus is not None:
                 await bus.close()
+            tracing, self.tracing = self.tracing, None
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)  # sends what is buffered, bounded
         log.info("%s stopped", self.node_id)
