@@ -141,15 +141,18 @@ class BusServer(Lifecycle):
         self._own_files.append(v1)
         # Only the files' own services: their imports (events.proto imports every domain's
         # messages) declare services that nodes serve, or nobody does.
-        self._own_services = [
+        # (NodeInstance is in registry.proto, but every node serves it, not the bus.)
+        node_instance = registry_pb2.DESCRIPTOR.services_by_name["NodeInstance"].full_name
+        reserved = [
             *(s.full_name for f in served_here for s in f.services_by_name.values()),
             *(f"{v1.package}.{s.name}" for s in v1.service),
         ]
+        self._own_services = [s for s in reserved if s != node_instance]
         # Files defining the bus's own services come before any node's, and no node may
-        # redefine them or conflict with the accepted schema (docs/security.md).
+        # register those services, redefine them or conflict with the accepted schema.
         core = {*(f.name for f in served_here), v1.name}
         self._core_files = [f for f in self._own_files if f.name in core]
-        self.registry.schema_guard = SchemaCheck(self._core_files, self._own_services).guard
+        self.registry.schema_guard = SchemaCheck(self._core_files, reserved).guard
         self._upstreams = UpstreamPool()
         # Load balancing and fault tolerance per service: defaults from the policy file,
         # overrides from the registry database (powerbus policy set).
