@@ -54,6 +54,13 @@ class BusConfig:
     """ZeroMQ XPUB socket subscribers connect to."""
     event_retention: timedelta = timedelta(days=7)
     """How long the event store keeps envelopes for replay."""
+    allowed_networks: str = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+    """CIDRs, comma-separated, that registered node addresses must be in (docs/security.md)."""
+    denied_networks: str = "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32"
+    """CIDRs refused even when allowed: link-local and cloud metadata addresses."""
+    register_rate: float = 50.0
+    """Registrations a second each peer host may make, after ``register_burst`` at once."""
+    register_burst: int = 200
 
     def __post_init__(self) -> None:
         if self.otlp_endpoint:  # refused here, so `powerbus config check` names it too

@@ -43,10 +43,10 @@ from powerbus.bus.policy import (
     load_policy_defaults,
 )
 from powerbus.bus.reflection import SchemaReflection, reflection_v1_file
-from powerbus.bus.registry import DirectoryChange, Registry
+from powerbus.bus.registry import DirectoryChange, NetworkRules, RegisterRate, Registry
 from powerbus.bus.router import Balancers, Router
 from powerbus.bus.router.status import balancer_routes
-from powerbus.bus.schema import SchemaRegistry
+from powerbus.bus.schema import SchemaCheck, SchemaRegistry
 from powerbus.bus.transport.pool import UpstreamPool
 from powerbus.bus.transport.probes import HealthProber
 from powerbus.events.v1 import events_pb2
@@ -104,7 +104,13 @@ class BusServer(Lifecycle):
         self._reload = reload
         self._reloading: set[asyncio.Task[bool]] = set()
         self.registry = Registry(
-            db_url=config.db, lease_ttl=config.lease_ttl, sweep_interval=config.sweep_interval
+            db_url=config.db,
+            lease_ttl=config.lease_ttl,
+            sweep_interval=config.sweep_interval,
+            networks=NetworkRules.parse(
+                config.allowed_networks.split(","), config.denied_networks.split(",")
+            ),
+            register_rate=RegisterRate(rate=config.register_rate, burst=config.register_burst),
         )
         self.monitoring = Monitoring(
             config=monitoring or MonitoringConfig(),
@@ -140,10 +146,18 @@ class BusServer(Lifecycle):
         self._own_files.append(v1)
         # Only the files' own services: their imports (events.proto imports every domain's
         # messages) declare services that nodes serve, or nobody does.
-        self._own_services = [
+        # (NodeInstance is in registry.proto, but every node serves it, not the bus.)
+        node_instance = registry_pb2.DESCRIPTOR.services_by_name["NodeInstance"].full_name
+        reserved = [
             *(s.full_name for f in served_here for s in f.services_by_name.values()),
             *(f"{v1.package}.{s.name}" for s in v1.service),
         ]
+        self._own_services = [s for s in reserved if s != node_instance]
+        # Files defining the bus's own services come before any node's, and no node may
+        # register those services, redefine them or conflict with the accepted schema.
+        core = {*(f.name for f in served_here), v1.name}
+        self._core_files = [f for f in self._own_files if f.name in core]
+        self.registry.schema_guard = SchemaCheck(self._core_files, reserved).guard
         self._upstreams = UpstreamPool()
         # Load balancing and fault tolerance per service: defaults from the policy file,
         # overrides from the registry database (powerbus policy set).
@@ -373,6 +387,10 @@ class BusServer(Lifecycle):
             self._health.schedule_refresh()
 
     def _rebuild_schema(self) -> None:
-        files = self._own_files + self.registry.directory.file_descriptors()
+        files = [
+            *self._core_files,
+            *self.registry.directory.file_descriptors(),
+            *self._own_files,  # imports of the core files, when no node registers newer
+        ]
         if self.schema.rebuild(files) and self._router is not None:
             self._router.schema_changed()

@@ -50,6 +50,24 @@ def bus_command(
     lease_ttl: Annotated[
         str | None, typer.Option("--lease-ttl", help="Default node lease, e.g. 10s.")
     ] = None,
+    allowed_networks: Annotated[
+        str | None,
+        typer.Option(
+            "--allowed-networks",
+            help="CIDRs, comma-separated, node addresses must be in to register. "
+            "Default: loopback and private ranges; link-local and metadata are always refused.",
+        ),
+    ] = None,
+    register_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--register-rate", help="Registrations a second per peer host, after the burst. [50]"
+        ),
+    ] = None,
+    register_burst: Annotated[
+        int | None,
+        typer.Option("--register-burst", help="Registrations a peer host may make at once. [200]"),
+    ] = None,
     policy_file: Annotated[
         Path | None,
         typer.Option(
@@ -110,6 +128,9 @@ def bus_command(
                 "db": db,
                 "state_file": state_file,
                 "lease_ttl": lease_ttl,
+                "allowed_networks": allowed_networks,
+                "register_rate": register_rate,
+                "register_burst": register_burst,
                 "policy_file": policy_file,
                 "access_log": access_log,
                 "otlp_endpoint": otlp_endpoint,

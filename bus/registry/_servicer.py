@@ -20,6 +20,7 @@ from powerbus.bus.registry._validation import (
     check_service_name,
     check_service_names,
 )
+from powerbus.bus.registry._watch import shown
 from powerbus.bus.transport.grpc_status import abort_with
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 
@@ -56,7 +57,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         self, request: registry_pb2.RegisterRequest, context: Context
     ) -> registry_pb2.RegisterResponse:
         try:
-            lease_id, ttl = await self._registry._register(request)
+            lease_id, ttl = await self._registry._register(request, peer=context.peer())
         except Exception as exc:
             await _abort(context, exc, "Register")
         lease_ttl, interval = duration_pb2.Duration(), duration_pb2.Duration()
@@ -99,7 +100,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
             )
         except Exception as exc:
             await _abort(context, exc, "ListNodes")
-        return registry_pb2.ListNodesResponse(nodes=[n.to_proto() for n in found])
+        return registry_pb2.ListNodesResponse(nodes=[shown(n) for n in found])
 
     async def Watch(
         self, request: registry_pb2.WatchRequest, context: Context

@@ -38,9 +38,9 @@ from powerbus.nodes.sdk.middleware import (
     TracingMiddleware,
 )
 from powerbus.nodes.sdk.node import Node
-from powerbus.nodes.sdk.registration import Lease, Registration
+from powerbus.nodes.sdk.registration import InstanceProof, Lease, Registration
 from powerbus.nodes.sdk.services import file_descriptor_set
-from powerbus.registry.v1 import registry_pb2
+from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 
 if TYPE_CHECKING:
     from powerbus.bus.kernel.otel import Tracing
@@ -96,6 +96,8 @@ class NodeRunner(Lifecycle):
         self.tracing: Tracing | None = None
         """This node's spans, when an OTLP endpoint is configured (``config.otlp_endpoint``
         or ``OTEL_EXPORTER_OTLP_ENDPOINT``)."""
+        # Per process, so a restarted node can prove to the bus it now holds the address.
+        self._proof = InstanceProof(config.id)
 
     @property
     def node_id(self) -> str:
@@ -180,6 +182,7 @@ class NodeRunner(Lifecycle):
                 raise Unavailable(f"listen: cannot open the node link: {exc}") from None
             self._link = link
             server.add_generic_rpc_handlers((link.handler(),))
+        registry_pb2_grpc.add_NodeInstanceServicer_to_server(self._proof, server)
         health = self._health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         try:
@@ -208,6 +211,7 @@ class NodeRunner(Lifecycle):
             dependencies=[d.to_proto() for d in self.node.dependencies()],
             metadata=dict(self.node.metadata()),
             file_descriptor_set=file_descriptor_set(s.descriptor for s in services),
+            instance_secret=self._proof.secret,
         )
         if self.config.lease_ttl:
             request.lease_ttl.FromTimedelta(self.config.lease_ttl)
