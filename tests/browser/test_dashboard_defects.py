@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -39,12 +40,14 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 class Bench:
     """The bus, its nodes and a stream of echo calls from billing-1, crm-1 and a peer."""
 
-    def __init__(self, group: ProcessGroup) -> None:
+    def __init__(self, group: ProcessGroup, directory: Path) -> None:
         self.bus: BusHandle = group.start_bus(lease_ttl=f"{LEASE_TTL_S}s")
         self.nodes: dict[str, NodeHandle] = {
             n: group.start_node("echo", bus=self.bus, node_id=n) for n in ("echo-1", "echo-2")
         }
-        self.nodes["billing-1"] = group.start_node("billing", bus=self.bus, node_id="billing-1")
+        self.nodes["billing-1"] = group.start_node(
+            "billing", bus=self.bus, node_id="billing-1", db=f"sqlite:///{directory}/billing.db"
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._calls, name="echo-traffic")
         self._thread.start()
@@ -76,9 +79,10 @@ class Bench:
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
-    group = ProcessGroup(directory=tmp_path_factory.mktemp("dashboard"))
+    directory = tmp_path_factory.mktemp("dashboard")
+    group = ProcessGroup(directory=directory)
     try:
-        bench = Bench(group)
+        bench = Bench(group, directory)
         try:
             yield bench
         finally:
