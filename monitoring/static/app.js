@@ -11,8 +11,8 @@
   // ---------------------------------------------------------------- labels (中文 / English)
   const TEXT = {
     overview: ["概览", "Overview"], topology: ["拓扑", "Topology"], alerts: ["告警", "Alerts"],
-    qps: ["请求速率", "Requests/s"], errorRate: ["错误率", "Error rate"], p50: ["P50 时延", "p50 latency"],
-    p99: ["P99 时延", "p99 latency"], nodesUp: ["在线节点", "Nodes up"], services: ["服务", "Services"],
+    qps: ["请求速率", "Requests/s"], errorRate: ["错误率", "Error rate"], p50: ["P50 时延", "P50 latency"],
+    p99: ["P99 时延", "P99 latency"], nodesUp: ["在线节点", "Nodes up"], services: ["服务", "Services"],
     nodes: ["节点", "Nodes"], activeAlerts: ["活动告警", "Active alerts"], service: ["服务", "Service"],
     node: ["节点", "Node"], state: ["状态", "State"], health: ["健康", "Health"], kind: ["类型", "Kind"],
     inFlight: ["处理中", "In flight"], total: ["累计请求", "Requests"], errors: ["错误", "Errors"],
