@@ -257,6 +257,7 @@ class BusServer(Lifecycle):
                 problems=self._problems,
                 admin=self.registry.admin,
                 in_flight=self._in_flight_of,
+                list_nodes=self.registry._list_nodes,  # fresh heartbeats, as ListNodes reads them
             ),
             self.config.http,
         )

@@ -243,7 +243,7 @@ class Monitoring(Lifecycle):
     def overview(self, topology: Topology | None = None) -> dict[str, Any]:
         """Services and nodes with health and live traffic, totals and alerts."""
         live, seconds = self._fine.deltas(self.config.live_window.total_seconds())
-        return overview_json(
+        found = overview_json(
             topology=topology or self.topology(),
             live=live,
             seconds=seconds,
@@ -254,6 +254,9 @@ class Monitoring(Lifecycle):
             started_at=self.recorder.started_at,
             now=self.now(),
         )
+        # With who acknowledged and whether silenced, for the dashboard's alert actions.
+        found["alerts"] = [self._alert_json(a) for a in self.alerts.active()]
+        return found
 
     def live(self) -> dict[str, Any]:
         """What the live stream sends each second: the overview and the topology."""
