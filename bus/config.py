@@ -50,3 +50,11 @@ class BusConfig:
     """ZeroMQ XPUB socket subscribers connect to."""
     event_retention: timedelta = timedelta(days=7)
     """How long the event store keeps envelopes for replay."""
+    tls_cert: Path | None = None
+    """PEM certificate of the gRPC port (with ``tls_key``); re-read when rotated."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert``."""
+    tls_ca: Path | None = None
+    """PEM CA bundle: clients must present a certificate it signed (mTLS)."""
+    insecure: bool = False
+    """Allow plaintext gRPC beyond loopback (warned about at every start)."""

@@ -227,6 +227,25 @@ def node_command(
         str, typer.Option("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO",
     log_format: LogFormatOption = "text",
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", metavar="PEM", help="Certificate to serve and present."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", metavar="PEM", help="Key of --tls-cert.")
+    ] = None,
+    tls_ca: Annotated[
+        Path | None,
+        typer.Option("--tls-ca", metavar="PEM", help="CA bundle; with it, mTLS both ways."),
+    ] = None,
+    insecure: Annotated[
+        bool | None,
+        typer.Option(
+            "--insecure/--no-insecure",
+            help="Allow plaintext beyond loopback (warned at every start). [off]",
+            show_default=False,
+        ),
+    ] = None,
     show_help: Annotated[
         bool, typer.Option("--help", "-h", help="Show this message, and KIND's own options.")
     ] = False,
@@ -266,6 +285,10 @@ def node_command(
         "lease_ttl": lease_ttl,
         "drain_grace": drain_grace,
         "advertise": advertise,
+        "tls_cert": tls_cert,
+        "tls_key": tls_key,
+        "tls_ca": tls_ca,
+        "insecure": insecure,
     }
     try:
         settings = resolve(NodeConfig, flags=flags, config_file=config)

@@ -65,6 +65,15 @@ class NodeConfig:
     instance sees the node leave before it stops listening (about one registry poll)."""
     call_timeout: timedelta = timedelta(seconds=10)
     """Deadline of calls through the bus that set none, and of calls to the registry."""
+    tls_cert: Path | None = None
+    """PEM certificate served on the node's port and link, and presented to the bus."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert``."""
+    tls_ca: Path | None = None
+    """PEM CA bundle: callers must present a certificate it signed (mTLS); the bus's
+    certificate is checked against it."""
+    insecure: bool = False
+    """Allow plaintext beyond loopback (warned about at every start)."""
 
     def __post_init__(self) -> None:
         if not self.id.strip():

@@ -24,6 +24,7 @@ from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.errors import Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.statefile import write_state_file
+from powerbus.bus.kernel.tls import TlsFiles, check_plaintext_listen
 from powerbus.nodes.sdk.channel import BusChannel
 from powerbus.nodes.sdk.config import NodeConfig
 from powerbus.nodes.sdk.link import LinkService
@@ -87,6 +88,7 @@ class NodeRunner(Lifecycle):
         self._running = False
         self._node_started = False
         self._link: LinkService | None = None
+        self._tls: TlsFiles | None = None
 
     @property
     def node_id(self) -> str:
@@ -118,11 +120,16 @@ class NodeRunner(Lifecycle):
             # A stale file from an earlier run would announce a dead address.
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.config.state_file)
+        cfg = self.config
+        self._tls = TlsFiles.from_settings(cert=cfg.tls_cert, key=cfg.tls_key, ca=cfg.tls_ca)
+        if self._tls is None:
+            check_plaintext_listen("listen", cfg.listen.host, insecure=cfg.insecure)
         if self.config.bus is not None:
             self._bus = BusChannel(
                 target=self.config.bus,
                 caller=self.node_id,
                 default_timeout=self.config.call_timeout.total_seconds(),
+                credentials=self._tls.channel_credentials() if self._tls else None,
             )
         self.node.attach(node_id=self.node_id, bus=self._bus)
         try:
@@ -159,7 +166,10 @@ class NodeRunner(Lifecycle):
         link = LinkService(self.node, middleware=chain)
         if link.methods:
             try:
-                await link.start(self.config.listen.host)
+                await link.start(
+                    self.config.listen.host,
+                    ssl=self._tls.server_context() if self._tls else None,
+                )
             except OSError as exc:
                 raise Unavailable(f"listen: cannot open the node link: {exc}") from None
             self._link = link
@@ -167,7 +177,12 @@ class NodeRunner(Lifecycle):
         health = self._health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         try:
-            port = server.add_insecure_port(str(self.config.listen))
+            if self._tls is None:
+                port = server.add_insecure_port(str(self.config.listen))
+            else:
+                port = server.add_secure_port(
+                    str(self.config.listen), self._tls.server_credentials()
+                )
         except RuntimeError:  # grpc reports a failed bind this way, without the reason
             port = 0
         if port == 0:  # older grpc releases report a failed bind this way
