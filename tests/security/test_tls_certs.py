@@ -79,3 +79,24 @@ def test_plaintext_listen_is_loopback_only_unless_insecure(
         check_plaintext_listen("grpc", "0.0.0.0", insecure=False)
     check_plaintext_listen("grpc", "0.0.0.0", insecure=True)
     assert "INSECURE" in caplog.text
+
+
+def test_config_check_reads_the_tls_files_as_a_start_would(tmp_path: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["certs", "init", "--dir", str(tmp_path)])
+    runner.invoke(app, ["certs", "issue", "bus", "main", "--dir", str(tmp_path)])
+    runner.invoke(app, ["certs", "issue", "node", "echo-1", "--dir", str(tmp_path)])
+    good = tmp_path / "good.toml"
+    good.write_text(
+        f'[bus]\ntls_cert = "{tmp_path}/bus-main.pem"\ntls_key = "{tmp_path}/bus-main.key"\n'
+        f'tls_ca = "{tmp_path}/ca.pem"\n[node]\nid = "echo-1"\n'
+        f'tls_cert = "{tmp_path}/node-echo-1.pem"\ntls_key = "{tmp_path}/node-echo-1.key"\n'
+    )
+    assert runner.invoke(app, ["config", "check", str(good)]).exit_code == 0
+    mixed = tmp_path / "mixed.toml"
+    mixed.write_text(
+        f'[bus]\ntls_cert = "{tmp_path}/bus-main.pem"\ntls_key = "{tmp_path}/node-echo-1.key"\n'
+    )
+    result = runner.invoke(app, ["config", "check", str(mixed)])
+    assert result.exit_code == 1
+    assert "not a certificate and its key" in result.output

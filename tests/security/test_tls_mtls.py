@@ -16,9 +16,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from typer.testing import CliRunner
 
+from powerbus.bus.cli import app
 from powerbus.bus.kernel.certificates import IdentityKind, init_ca, issue
 from powerbus.bus.kernel.tls import TlsFiles
+from powerbus.bus.transport.frames import WHERE_PATH, decode_where
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 from powerbus.nodes.sdk.channel import BusChannel
 from powerbus.nodes.sdk.proxyless import ProxylessClient
@@ -60,6 +63,22 @@ def _served_certificate(address: str, client: TlsFiles) -> bytes:
         der = tls.getpeercert(binary_form=True)
     assert der is not None
     return der
+
+
+async def _link_certificate(address: str, client: TlsFiles) -> bytes:
+    """The DER certificate a new TLS handshake on the node link at ``address`` gets."""
+    async with grpc.aio.secure_channel(address, client.channel_credentials()) as channel:
+        where = channel.unary_unary(WHERE_PATH)
+        port, _token = decode_where(await where(b"", timeout=5))
+    host = address.rsplit(":", 1)[0]
+    _reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(host, port, ssl=client.client_context(), server_hostname=host), 5
+    )
+    der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    writer.close()
+    await writer.wait_closed()
+    assert der is not None
+    return bytes(der)
 
 
 def _der(path: Path) -> bytes:
@@ -137,6 +156,7 @@ async def test_mtls_everywhere_rotation_under_load_and_refusals(
         assert await asyncio.to_thread(_served_certificate, bus1.grpc, client) == new_bus
         assert await asyncio.to_thread(_served_certificate, bus2.grpc, client) == new_bus
         assert await asyncio.to_thread(_served_certificate, node.address, client) == new_node
+        assert await _link_certificate(node.address, client) == new_node
         # A channel opened after the rotation (new handshakes) carries calls too.
         fresh = BusChannel(
             target=bus2.grpc, caller="client", credentials=client.channel_credentials()
@@ -158,6 +178,17 @@ async def test_mtls_everywhere_rotation_under_load_and_refusals(
     assert load.ok.get("fresh", 0) > 0
     # The same processes (each start costs seconds) refuse what they must.
     await _refusals(pki, bus1.grpc, node.address)
+    # Operator commands take their client certificate from POWERBUS_TLS_*.
+    env = {
+        "POWERBUS_TLS_CERT": str(client.cert),
+        "POWERBUS_TLS_KEY": str(client.key),
+        "POWERBUS_TLS_CA": str(client.ca),
+    }
+    listed = CliRunner().invoke(app, ["nodes", "--bus", bus2.grpc, "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "echo-1" in listed.output
+    plain = CliRunner().invoke(app, ["nodes", "--bus", bus2.grpc, "--json", "--timeout", "2"])
+    assert plain.exit_code == 1
 
 
 async def _refusals(pki: Path, bus: str, node: str) -> None:
