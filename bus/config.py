@@ -61,6 +61,15 @@ class BusConfig:
     register_rate: float = 50.0
     """Registrations a second each peer host may make, after ``register_burst`` at once."""
     register_burst: int = 200
+    """Registrations each peer host may make at once before ``register_rate`` applies."""
+    tls_cert: Path | None = None
+    """PEM certificate of the gRPC port (with ``tls_key``); re-read when rotated."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert``."""
+    tls_ca: Path | None = None
+    """PEM CA bundle: clients must present a certificate it signed (mTLS)."""
+    insecure: bool = False
+    """Allow plaintext gRPC beyond loopback (warned about at every start)."""
 
     def __post_init__(self) -> None:
         if self.otlp_endpoint:  # refused here, so `powerbus config check` names it too

@@ -34,6 +34,7 @@ from powerbus.bus.kernel.descriptors import descriptor_set_for
 from powerbus.bus.kernel.errors import PowerbusError, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.statefile import write_state_file
+from powerbus.bus.kernel.tls import TlsFiles, check_plaintext_listen
 from powerbus.bus.kernel.tracing import start_tracing
 from powerbus.bus.policy import (
     PoliciesServicer,
@@ -159,6 +160,13 @@ class BusServer(Lifecycle):
         self._core_files = [f for f in self._own_files if f.name in core]
         self.registry.schema_guard = SchemaCheck(self._core_files, reserved).guard
         self._upstreams = UpstreamPool()
+        # With TLS the bus dials nodes with its own certificate too (they may require mTLS).
+        self._tls = TlsFiles.from_settings(
+            cert=config.tls_cert, key=config.tls_key, ca=config.tls_ca
+        )
+        self._upstreams = UpstreamPool(tls=self._tls)
+        if self._tls is not None:
+            self.registry.node_credentials = self._tls.channel_credentials()
         # Load balancing and fault tolerance per service: defaults from the policy file,
         # overrides from the registry database (powerbus policy set).
         self.policies = PolicyBook(
@@ -185,6 +193,9 @@ class BusServer(Lifecycle):
         return self._http.address if self._http else self.config.http
 
     async def start(self) -> None:
+        # Checked before anything starts: a refused plaintext listen leaves nothing behind.
+        if self._tls is None:
+            check_plaintext_listen("grpc", self.config.grpc.host, insecure=self.config.insecure)
         await self.registry.start()
         await self.monitoring.start()
         await self.events.start()
@@ -236,7 +247,7 @@ class BusServer(Lifecycle):
             (reflection.v1_handler(), self.events.replay.rpc_handler(), self._router)
         )
         try:
-            port = server.add_insecure_port(str(self.config.grpc))
+            port = self._add_port(server)
         except RuntimeError:  # grpc's way of saying the bind failed; it does not say why
             raise Unavailable(
                 f"grpc: cannot listen on {self.config.grpc}: {bind_problem(self.config.grpc)}"
@@ -283,6 +294,13 @@ class BusServer(Lifecycle):
             self.events.events_in,
             self.events.events_out,
         )
+
+    def _add_port(self, server: grpc.aio.Server) -> int:
+        """The gRPC port: TLS (mTLS with a CA) from the files, else plaintext on loopback."""
+        address = str(self.config.grpc)
+        if self._tls is None:
+            return server.add_insecure_port(address)
+        return server.add_secure_port(address, self._tls.server_credentials())
 
     def _on_sighup(self) -> None:
         task = asyncio.create_task(self.reload(), name="config reload")
@@ -374,6 +392,7 @@ class BusServer(Lifecycle):
             outbox=Outbox(engine, source=source),
             bus=str(self.grpc_address),
             events_in=[str(self.events.events_in)],
+            credentials=self._tls.channel_credentials() if self._tls else None,
         )
         await self.publisher.start()
         bus_events = self._bus_events = BusEvents(self.publisher)

@@ -9,6 +9,12 @@ from typing import Annotated
 import typer
 
 from powerbus.bus.commands.common import LogFormatOption, configure_logging, exit_on_error
+from powerbus.bus.commands.tls_options import (
+    InsecureOption,
+    TlsCaOption,
+    TlsCertOption,
+    TlsKeyOption,
+)
 from powerbus.bus.config import BusConfig
 from powerbus.bus.kernel.config import resolve
 from powerbus.bus.kernel.lifecycle import run_until_signalled
@@ -87,6 +93,10 @@ def bus_command(
         str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO",
     log_format: LogFormatOption = "text",
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+    tls_ca: TlsCaOption = None,
+    insecure: InsecureOption = None,
     access_log: Annotated[
         bool | None,
         typer.Option(
@@ -117,6 +127,11 @@ def bus_command(
         powerbus bus --grpc 127.0.0.1:50051 --http 127.0.0.1:8080 --db sqlite:///powerbus.db
         powerbus bus --log-format json --access-log      # JSON lines, one per routed call
         powerbus bus --otlp-endpoint http://127.0.0.1:4317   # traces to a collector
+        powerbus bus --grpc 0.0.0.0:50051 --tls-cert certs/bus-main.pem \\
+            --tls-key certs/bus-main.key --tls-ca certs/ca.pem   # mTLS (powerbus certs)
+
+    Without TLS the bus serves plaintext on loopback addresses only; another listen
+    address is refused unless --insecure is given (then warned about at every start).
     """
     configure_logging(log_level, log_format=log_format)
     with exit_on_error():
@@ -134,6 +149,10 @@ def bus_command(
                 "policy_file": policy_file,
                 "access_log": access_log,
                 "otlp_endpoint": otlp_endpoint,
+                "tls_cert": tls_cert,
+                "tls_key": tls_key,
+                "tls_ca": tls_ca,
+                "insecure": insecure,
             },
             config_file=config,
         )

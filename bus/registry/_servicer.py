@@ -14,6 +14,7 @@ import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from powerbus.bus.kernel.errors import PowerbusError
+from powerbus.bus.kernel.identity import require_node_identity
 from powerbus.bus.registry._validation import (
     check_heartbeat,
     check_lease,
@@ -56,6 +57,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     async def Register(
         self, request: registry_pb2.RegisterRequest, context: Context
     ) -> registry_pb2.RegisterResponse:
+        await require_node_identity(context, request.node_id, "Register")  # mTLS: only its holder
         try:
             lease_id, ttl = await self._registry._register(request, peer=context.peer())
         except Exception as exc:
@@ -70,6 +72,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     async def Heartbeat(
         self, request: registry_pb2.HeartbeatRequest, context: Context
     ) -> registry_pb2.HeartbeatResponse:
+        await require_node_identity(context, request.node_id, "Heartbeat")
         try:
             load = check_heartbeat(request)
             expires = await self._registry._heartbeat(request.node_id, request.lease_id, load)
@@ -82,6 +85,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     async def Deregister(
         self, request: registry_pb2.DeregisterRequest, context: Context
     ) -> registry_pb2.DeregisterResponse:
+        await require_node_identity(context, request.node_id, "Deregister")
         try:
             check_lease(request.node_id, request.lease_id)
             await self._registry._deregister(request.node_id, request.lease_id)

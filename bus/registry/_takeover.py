@@ -39,11 +39,14 @@ async def prove_takeover(
     address: str,
     secret: bytes,
     timeout: float = IDENTIFY_TIMEOUT_S,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> None:
     """Return if the registrant may replace the live holder of ``node_id``; else raise
-    :class:`AlreadyExists`, :class:`PermissionDenied` or (retriable) :class:`Unavailable`."""
+    :class:`AlreadyExists`, :class:`PermissionDenied` or (retriable) :class:`Unavailable`.
+
+    ``credentials``: how to dial nodes when the bus runs TLS (they then serve only TLS)."""
     digest = hashlib.sha256(secret).digest()
-    there = await _identify(holder_address, timeout)
+    there = await _identify(holder_address, timeout, credentials)
     if not isinstance(there, _Gone) and there.node_id == node_id:
         if there.instance_digest == digest:
             return
@@ -53,7 +56,7 @@ async def prove_takeover(
             "only its lease holder may register it again",
         )
     if address != holder_address:
-        there = await _identify(address, timeout)
+        there = await _identify(address, timeout, credentials)
     if not isinstance(there, _Gone) and (there.node_id, there.instance_digest) == (node_id, digest):
         return
     raise PermissionDenied(
@@ -62,9 +65,16 @@ async def prove_takeover(
     )
 
 
-async def _identify(address: str, timeout: float) -> registry_pb2.IdentifyResponse | _Gone:
+async def _identify(
+    address: str, timeout: float, credentials: grpc.ChannelCredentials | None
+) -> registry_pb2.IdentifyResponse | _Gone:
     """What answers at ``address``; GONE when nothing listens there."""
-    async with grpc.aio.insecure_channel(address) as channel:
+    channel = (
+        grpc.aio.insecure_channel(address)
+        if credentials is None
+        else grpc.aio.secure_channel(address, credentials)
+    )
+    async with channel:
         stub = registry_pb2_grpc.NodeInstanceStub(channel)
         try:
             return await stub.Identify(registry_pb2.IdentifyRequest(), timeout=timeout)

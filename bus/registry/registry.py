@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import grpc
 import sqlalchemy as sa
 from google.protobuf import descriptor_pb2
 
@@ -113,6 +114,8 @@ class Registry(Lifecycle):
         self._networks = networks if networks is not None else NetworkRules.default()
         self._register_rate = register_rate
         self.schema_guard = schema_guard
+        self.node_credentials: grpc.ChannelCredentials | None = None
+        """How the registry dials a node to check a takeover; set when the bus runs TLS."""
         """Checks each registration's descriptors (the bus sets ``SchemaCheck.guard``)."""
         self._directory = Directory()
         self._servicer = RegistryServicer(self)
@@ -234,6 +237,7 @@ class Registry(Lifecycle):
             holder_address=address,
             address=reg.address,
             secret=reg.instance_secret,
+            credentials=self.node_credentials,
         )
         return lease_id
 

@@ -216,6 +216,7 @@ class BusChannel:
 
     Create it inside a running event loop; ``close()`` (or ``async with``) releases it.
     ``target`` may also be a node's own address, to call it directly (tests do).
+    ``credentials`` (``TlsFiles.channel_credentials()``) make it a TLS channel.
     """
 
     def __init__(
@@ -225,6 +226,7 @@ class BusChannel:
         caller: str,
         default_timeout: float = 10.0,
         tracing: Tracing | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.target = str(target)
         self.caller = caller
@@ -233,7 +235,12 @@ class BusChannel:
         interceptors = caller_interceptors(
             caller=caller, default_timeout=default_timeout, tracing=tracing
         )
-        self.channel = grpc.aio.insecure_channel(self.target, interceptors=interceptors)
+        if credentials is None:
+            self.channel = grpc.aio.insecure_channel(self.target, interceptors=interceptors)
+        else:  # TLS to the bus (mutual when the credentials carry a certificate)
+            self.channel = grpc.aio.secure_channel(
+                self.target, credentials, interceptors=interceptors
+            )
         self._stubs: dict[Callable[[grpc.aio.Channel], Any], Any] = {}
 
     def stub(self, stub_type: Callable[[grpc.aio.Channel], S]) -> S:

@@ -254,6 +254,25 @@ def node_command(
             "http://127.0.0.1:4317. Default: OTEL_EXPORTER_OTLP_ENDPOINT, else no tracing.",
         ),
     ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", metavar="PEM", help="Certificate to serve and present."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", metavar="PEM", help="Key of --tls-cert.")
+    ] = None,
+    tls_ca: Annotated[
+        Path | None,
+        typer.Option("--tls-ca", metavar="PEM", help="CA bundle; with it, mTLS both ways."),
+    ] = None,
+    insecure: Annotated[
+        bool | None,
+        typer.Option(
+            "--insecure/--no-insecure",
+            help="Allow plaintext beyond loopback (warned at every start). [off]",
+            show_default=False,
+        ),
+    ] = None,
     show_help: Annotated[
         bool, typer.Option("--help", "-h", help="Show this message, and KIND's own options.")
     ] = False,
@@ -294,6 +313,10 @@ def node_command(
         "drain_grace": drain_grace,
         "advertise": advertise,
         "otlp_endpoint": otlp_endpoint,
+        "tls_cert": tls_cert,
+        "tls_key": tls_key,
+        "tls_ca": tls_ca,
+        "insecure": insecure,
     }
     try:
         settings = resolve(NodeConfig, flags=flags, config_file=config)

@@ -69,6 +69,15 @@ class NodeConfig:
     otlp_endpoint: str = ""
     """OpenTelemetry collector (OTLP/gRPC) to send this node's spans to, e.g.
     ``http://127.0.0.1:4317``; empty: ``OTEL_EXPORTER_OTLP_ENDPOINT``, else no tracing."""
+    tls_cert: Path | None = None
+    """PEM certificate served on the node's port and link, and presented to the bus."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert``."""
+    tls_ca: Path | None = None
+    """PEM CA bundle: callers must present a certificate it signed (mTLS); the bus's
+    certificate is checked against it."""
+    insecure: bool = False
+    """Allow plaintext beyond loopback (warned about at every start)."""
 
     def __post_init__(self) -> None:
         if not self.id.strip():

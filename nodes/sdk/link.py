@@ -21,6 +21,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import ssl as _ssl
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -173,15 +174,16 @@ class LinkService:
         """The unary methods the link serves (none: do not advertise it)."""
         return sorted(self._methods)
 
-    async def start(self, host: str) -> None:
-        """Listen for the bus on ``host`` (the node's gRPC host), on a free port."""
+    async def start(self, host: str, *, ssl: _ssl.SSLContext | None = None) -> None:
+        """Listen for the bus on ``host`` (the node's gRPC host), on a free port; TLS with
+        ``ssl`` (the context decides whether the bus must present a certificate)."""
         loop = asyncio.get_running_loop()
         # One address only: a name like "localhost" would get a socket per address family,
         # each on a port of its own, and only one port can be announced.
         found = await loop.getaddrinfo(host, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, address = found[0][0], str(found[0][4][0])
         self._server = await loop.create_server(
-            lambda: _LinkConnection(self), address, 0, family=family
+            lambda: _LinkConnection(self), address, 0, family=family, ssl=ssl
         )
         self.port = self._server.sockets[0].getsockname()[1]
 

@@ -37,6 +37,7 @@ from powerbus.bus.kernel.descriptors import Idempotency, MethodInfo, MethodKind,
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.metadata import CALLER_KEY
 from powerbus.bus.kernel.policy import ServicePolicy
+from powerbus.bus.kernel.tls import TlsFiles
 from powerbus.bus.transport import (
     CallHeaders,
     HealthProber,
@@ -73,8 +74,11 @@ class ProxylessClient(Lifecycle):
         health_checks: bool = True,
         observer: CallObserver | None = None,
         tracing: Tracing | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.bus = str(bus)
+        # With TLS, the bus and every node are dialled with this certificate (mTLS).
+        self._tls = tls
         self.caller = caller
         self.default_timeout = default_timeout
         self.zone = zone
@@ -87,7 +91,7 @@ class ProxylessClient(Lifecycle):
         self._health_checks = health_checks
         self._extra_observer = observer
         self._lanes: dict[str, Lane] = {}
-        self._pool = UpstreamPool()
+        self._pool = UpstreamPool(tls=tls)
         # With tracing, each unary call is a client span (child of the caller's active span)
         # and each attempt a child of it, sent to the node as ``traceparent``.
         self._calls = UnaryCalls(
@@ -105,7 +109,11 @@ class ProxylessClient(Lifecycle):
     async def start(self) -> None:
         if self._bus_channel is not None:
             return
-        channel = self._bus_channel = grpc.aio.insecure_channel(self.bus)
+        channel = self._bus_channel = (
+            grpc.aio.insecure_channel(self.bus)
+            if self._tls is None
+            else grpc.aio.secure_channel(self.bus, self._tls.channel_credentials())
+        )
         self._traffic = TrafficReporter(
             channel=channel, reporter=self.caller, interval=self._report_interval
         )

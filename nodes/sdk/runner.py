@@ -25,6 +25,7 @@ from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.errors import Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.statefile import write_state_file
+from powerbus.bus.kernel.tls import TlsFiles, check_plaintext_listen
 from powerbus.bus.kernel.tracing import start_tracing
 from powerbus.nodes.sdk.channel import BusChannel
 from powerbus.nodes.sdk.config import NodeConfig
@@ -98,6 +99,7 @@ class NodeRunner(Lifecycle):
         or ``OTEL_EXPORTER_OTLP_ENDPOINT``)."""
         # Per process, so a restarted node can prove to the bus it now holds the address.
         self._proof = InstanceProof(config.id)
+        self._tls: TlsFiles | None = None
 
     @property
     def node_id(self) -> str:
@@ -132,12 +134,17 @@ class NodeRunner(Lifecycle):
         self.tracing = start_tracing(
             self.config.otlp_endpoint, service=self.node.kind, instance=self.node_id
         )
+        cfg = self.config
+        self._tls = TlsFiles.from_settings(cert=cfg.tls_cert, key=cfg.tls_key, ca=cfg.tls_ca)
+        if self._tls is None:
+            check_plaintext_listen("listen", cfg.listen.host, insecure=cfg.insecure)
         if self.config.bus is not None:
             self._bus = BusChannel(
                 target=self.config.bus,
                 caller=self.node_id,
                 default_timeout=self.config.call_timeout.total_seconds(),
                 tracing=self.tracing,
+                credentials=self._tls.channel_credentials() if self._tls else None,
             )
         self.node.attach(node_id=self.node_id, bus=self._bus)
         try:
@@ -177,7 +184,10 @@ class NodeRunner(Lifecycle):
         link = LinkService(self.node, middleware=chain)
         if link.methods:
             try:
-                await link.start(self.config.listen.host)
+                await link.start(
+                    self.config.listen.host,
+                    ssl=self._tls.server_context() if self._tls else None,
+                )
             except OSError as exc:
                 raise Unavailable(f"listen: cannot open the node link: {exc}") from None
             self._link = link
@@ -186,7 +196,12 @@ class NodeRunner(Lifecycle):
         health = self._health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         try:
-            port = server.add_insecure_port(str(self.config.listen))
+            if self._tls is None:
+                port = server.add_insecure_port(str(self.config.listen))
+            else:
+                port = server.add_secure_port(
+                    str(self.config.listen), self._tls.server_credentials()
+                )
         except RuntimeError:  # grpc reports a failed bind this way, without the reason
             port = 0
         if port == 0:  # older grpc releases report a failed bind this way

@@ -73,12 +73,14 @@ class Publisher:
         bus: str,
         events_in: Sequence[str],
         settings: PublisherSettings | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         if outbox.source != source:
             raise PowerbusError(f"outbox is {outbox.source!r}'s, not {source!r}'s")
         self.source = source
         self.outbox = outbox
         self._bus = bus
+        self._credentials = credentials  # TLS to the bus; None: plaintext
         self._events_in = list(events_in)
         self._settings = settings or PublisherSettings()
         self._channel: grpc.aio.Channel | None = None
@@ -102,7 +104,11 @@ class Publisher:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._channel = grpc.aio.insecure_channel(self._bus)
+        self._channel = (
+            grpc.aio.insecure_channel(self._bus)
+            if self._credentials is None
+            else grpc.aio.secure_channel(self._bus, self._credentials)
+        )
         self._client = ReplayClient(self._channel, timeout=self._settings.call_timeout)
         try:
             stored = await self._where_the_bus_stands()
