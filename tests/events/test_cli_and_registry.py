@@ -49,8 +49,6 @@ def test_replay_and_tail_print_what_was_published(bus_factory, actor, tmp_path: 
             "tail",
             "--bus",
             bus.grpc,
-            "--events-out",
-            str(bus.state["events_out"]),
             "--topic",
             "billing.",
             "--count",
