@@ -25,6 +25,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from powerbus.bus.access_log import AccessLog
 from powerbus.bus.config import BusConfig
 from powerbus.bus.events import EventBus, EventBusConfig
+from powerbus.bus.events.metrics import EventsCollector
 from powerbus.bus.events.status import BusEvents
 from powerbus.bus.health import BusHealth
 from powerbus.bus.http_api import create_http_app
@@ -127,6 +128,8 @@ class BusServer(Lifecycle):
                 retention=config.event_retention,
             )
         )
+        self.monitoring.registry.register(EventsCollector(self.events))
+        self.monitoring.watch_events(self.events.edges)
         # An observer given here replaces the recorder on the routed path (tests, benchmarks).
         self._observer = observer if observer is not None else self.monitoring.observer
         if config.access_log:

@@ -35,7 +35,7 @@ from powerbus.bus.kernel.database import write_transaction
 from powerbus.bus.kernel.errors import DeadlineExceeded, PowerbusError, Unavailable
 from powerbus.events.v1 import events_pb2
 from powerbus.nodes.sdk.events.outbox import Outbox
-from powerbus.nodes.sdk.events.replay_client import ReplayClient
+from powerbus.nodes.sdk.events.replay_client import ReplayClient, reachable
 
 __all__ = ["Publisher", "PublisherSettings"]
 
@@ -71,7 +71,7 @@ class Publisher:
         source: str,
         outbox: Outbox,
         bus: str,
-        events_in: Sequence[str],
+        events_in: Sequence[str] = (),
         settings: PublisherSettings | None = None,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
@@ -111,6 +111,9 @@ class Publisher:
         )
         self._client = ReplayClient(self._channel, timeout=self._settings.call_timeout)
         try:
+            if not self._events_in:  # only the bus's gRPC address given: ask it
+                events_in, _ = await self._client.endpoints()
+                self._events_in = [reachable(events_in, self._bus)]
             stored = await self._where_the_bus_stands()
             await asyncio.to_thread(self.outbox.continue_after, stored)
             await asyncio.to_thread(self.outbox.acknowledge, stored)
