@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.limits import DEFAULT_MAX_REQUEST_BYTES
 
 __all__ = ["DEFAULT_DB_URL", "BusConfig"]
 
@@ -50,3 +51,5 @@ class BusConfig:
     """ZeroMQ XPUB socket subscribers connect to."""
     event_retention: timedelta = timedelta(days=7)
     """How long the event store keeps envelopes for replay."""
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    """Largest request body accepted (RESOURCE_EXHAUSTED beyond); the same key bounds nodes."""

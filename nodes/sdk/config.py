@@ -15,6 +15,7 @@ from pathlib import Path
 
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.errors import ConfigError
+from powerbus.bus.kernel.limits import DEFAULT_MAX_REQUEST_BYTES
 from powerbus.registry.v1 import registry_pb2
 
 __all__ = ["NodeConfig", "NodePriority"]
@@ -65,6 +66,8 @@ class NodeConfig:
     instance sees the node leave before it stops listening (about one registry poll)."""
     call_timeout: timedelta = timedelta(seconds=10)
     """Deadline of calls through the bus that set none, and of calls to the registry."""
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    """Largest request body served, on gRPC and the node link (the bus's key of that name)."""
 
     def __post_init__(self) -> None:
         if not self.id.strip():
