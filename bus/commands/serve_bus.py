@@ -77,6 +77,15 @@ def bus_command(
             show_default=False,
         ),
     ] = None,
+    max_request_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-request-bytes",
+            help="Largest request body accepted; larger ones are RESOURCE_EXHAUSTED, "
+            "unbuffered. Nodes take the same key. [4194304]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a bus: registry, router, health and reflection on one gRPC port, HTTP beside it.
 
@@ -102,6 +111,7 @@ def bus_command(
                 "lease_ttl": lease_ttl,
                 "policy_file": policy_file,
                 "access_log": access_log,
+                "max_request_bytes": max_request_bytes,
             },
             config_file=config,
         )
