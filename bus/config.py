@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.limits import DEFAULT_MAX_REQUEST_BYTES
 from powerbus.bus.kernel.tracing import otlp_endpoint
 
 __all__ = ["DEFAULT_DB_URL", "BusConfig"]
@@ -70,6 +71,9 @@ class BusConfig:
     """PEM CA bundle: clients must present a certificate it signed (mTLS)."""
     insecure: bool = False
     """Allow plaintext gRPC beyond loopback (warned about at every start)."""
+
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    """Largest request body accepted (RESOURCE_EXHAUSTED beyond); the same key bounds nodes."""
 
     def __post_init__(self) -> None:
         if self.otlp_endpoint:  # refused here, so `powerbus config check` names it too

@@ -49,6 +49,7 @@ from powerbus.bus.registry import DirectoryChange, NetworkRules, RegisterRate, R
 from powerbus.bus.router import Balancers, Router
 from powerbus.bus.router.status import balancer_routes
 from powerbus.bus.schema import SchemaCheck, SchemaRegistry
+from powerbus.bus.transport.limits import size_options
 from powerbus.bus.transport.pool import UpstreamPool
 from powerbus.bus.transport.probes import HealthProber
 from powerbus.events.v1 import events_pb2
@@ -67,7 +68,6 @@ __all__ = ["BusServer", "Reloaded"]
 log = logging.getLogger(__name__)
 
 _SERVER_OPTIONS = (
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
@@ -237,7 +237,9 @@ class BusServer(Lifecycle):
         self._rebuild_schema()
         self._unsubscribe = directory.add_listener(self._on_change)
 
-        server = self._server = grpc.aio.server(options=_SERVER_OPTIONS)
+        # Bodies over max_request_bytes are refused from their length prefix, unbuffered.
+        options = (*_SERVER_OPTIONS, *size_options(self.config.max_request_bytes))
+        server = self._server = grpc.aio.server(options=options)
         registry_pb2_grpc.add_RegistryServicer_to_server(self.registry.servicer, server)
         traffic_pb2_grpc.add_TrafficReportsServicer_to_server(self.monitoring.reports, server)
         policy_pb2_grpc.add_PoliciesServicer_to_server(self._policies_servicer, server)

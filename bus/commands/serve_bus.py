@@ -114,6 +114,15 @@ def bus_command(
             "http://127.0.0.1:4317. Default: OTEL_EXPORTER_OTLP_ENDPOINT, else no tracing.",
         ),
     ] = None,
+    max_request_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-request-bytes",
+            help="Largest request body accepted; larger ones are RESOURCE_EXHAUSTED, "
+            "unbuffered. Nodes take the same key. [4194304]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a bus: registry, router, health and reflection on one gRPC port, HTTP beside it.
 
@@ -153,6 +162,7 @@ def bus_command(
                 "tls_key": tls_key,
                 "tls_ca": tls_ca,
                 "insecure": insecure,
+                "max_request_bytes": max_request_bytes,
             },
             config_file=config,
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.errors import ConfigError
+from powerbus.bus.kernel.limits import DEFAULT_MAX_REQUEST_BYTES
 from powerbus.bus.kernel.tracing import otlp_endpoint
 from powerbus.registry.v1 import registry_pb2
 
@@ -78,6 +79,8 @@ class NodeConfig:
     certificate is checked against it."""
     insecure: bool = False
     """Allow plaintext beyond loopback (warned about at every start)."""
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    """Largest request body served, on gRPC and the node link (the bus's key of that name)."""
 
     def __post_init__(self) -> None:
         if not self.id.strip():

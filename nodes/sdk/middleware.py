@@ -5,7 +5,9 @@ and the call's context (``grpc.aio.ServicerContext`` on gRPC, the node link's ow
 on the link; both offer the real metadata, the peer, the time left and the status code).
 :func:`call_through` runs one unary call through a chain of middleware; the gRPC server
 gets the same chain through :class:`MiddlewareInterceptor` (streams are wrapped whole),
-so a middleware behaves the same whichever way a call arrived.
+so a middleware behaves the same whichever way a call arrived. The interceptor also
+decodes requests itself (:mod:`powerbus.nodes.sdk.decoding`): bytes that are not the
+method's request are ``INVALID_ARGUMENT``, the caller's fault, and never reach the chain.
 
 Built in:
 
@@ -28,6 +30,7 @@ import grpc
 from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.bus.transport.grpc_status import abort_with, from_grpc
 from powerbus.load_balancer import StatusCode
+from powerbus.nodes.sdk.decoding import decode_request, decoded_requests
 from powerbus.nodes.sdk.load import LoadCounter
 
 if TYPE_CHECKING:
@@ -172,31 +175,52 @@ class MiddlewareInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:  # unknown method: grpc answers UNIMPLEMENTED itself
             return None
         method: str = handler_call_details.method
+        deserialize = getattr(handler, "request_deserializer", None)
         for kind in _BEHAVIORS:
             behavior = getattr(handler, kind, None)
             if behavior is not None:
-                # grpc's handlers are namedtuples; replacing one field keeps the
-                # (de)serializers.
+                # grpc's handlers are namedtuples; replacing fields keeps the serializer.
+                # The request deserializer moves into the wrapper, so that a request
+                # that does not decode is the caller's INVALID_ARGUMENT, not grpc's UNKNOWN.
                 wrapped: grpc.RpcMethodHandler[Q, R] = handler._replace(  # type: ignore[attr-defined]
-                    **{kind: self._wrap(method, behavior)}
+                    request_deserializer=None,
+                    **{kind: self._wrap(method, behavior, deserialize, kind)},
                 )
                 return wrapped
         return handler
 
-    def _wrap(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    def _wrap(
+        self,
+        method: str,
+        behavior: Callable[..., Any],
+        deserialize: Callable[[bytes], Any] | None,
+        kind: str,
+    ) -> Callable[..., Any]:
         chain = self._chain
+        streamed_requests = kind.startswith("stream_")
+
+        async def decoded(request: Any, context: Any) -> Any:
+            if streamed_requests:
+                return decoded_requests(method, deserialize, request)
+            try:
+                return decode_request(method, deserialize, request)
+            except PowerbusError as exc:
+                await abort_with(context, exc)
+
         if not inspect.isasyncgenfunction(behavior):
 
             async def call(request: Any, context: Any) -> Any:
-                return await call_through(chain, method, context, behavior, request)
+                message = await decoded(request, context)
+                return await call_through(chain, method, context, behavior, message)
 
             return call
 
         async def stream(request: Any, context: Any) -> Any:
+            message = await decoded(request, context)
             async with contextlib.AsyncExitStack() as stack:
                 for middleware in chain:
                     await stack.enter_async_context(middleware.around(method, context))
-                async for response in behavior(request, context):
+                async for response in behavior(message, context):
                     yield response
 
         return stream

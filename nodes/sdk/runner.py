@@ -27,6 +27,7 @@ from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.statefile import write_state_file
 from powerbus.bus.kernel.tls import TlsFiles, check_plaintext_listen
 from powerbus.bus.kernel.tracing import start_tracing
+from powerbus.bus.transport.limits import size_options
 from powerbus.nodes.sdk.channel import BusChannel
 from powerbus.nodes.sdk.config import NodeConfig
 from powerbus.nodes.sdk.link import LinkService
@@ -176,12 +177,15 @@ class NodeRunner(Lifecycle):
             *self.node.middleware(),
         )
         server = self._server = grpc.aio.server(
-            interceptors=[MiddlewareInterceptor(chain)], options=_SERVER_OPTIONS
+            interceptors=[MiddlewareInterceptor(chain)],
+            options=(*_SERVER_OPTIONS, *size_options(self.config.max_request_bytes)),
         )
         for service in self.node.served_services():
             service.add_to_server(self.node, server)
         # Unary calls from the bus may also come as frames on one connection (the node link).
-        link = LinkService(self.node, middleware=chain)
+        link = LinkService(
+            self.node, middleware=chain, max_request_bytes=self.config.max_request_bytes
+        )
         if link.methods:
             try:
                 await link.start(
