@@ -9,7 +9,8 @@ agree with the live allocations, and reconciling the day against the statement t
 would write is clean.
 
 A failing seed is printed; replay it with ``POWERBUS_PAYMENT_SEEDS=1234 pytest
-tests/payment/test_money_path_simulation.py``; ``POWERBUS_PAYMENT_SEEDS=1-500`` soaks.
+tests/payment/test_money_path_simulation.py``; ``make soak`` runs thousands of seeds
+with longer histories (``POWERBUS_SOAK=1``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from payment_support import MemoryBilling, make_bills, money, run_node
+from payment_support import MemoryBilling, make_bills, money, run_node, sized
 
 from powerbus.adapters.bank import (
     LineKind,
@@ -48,7 +49,7 @@ from powerbus.payment.v1 import payment_pb2, payment_pb2_grpc
 
 BANK = "0103"
 DAY = dt.date(2026, 12, 4)
-STEPS = 40
+STEPS = sized(40, 200)  # steps per seed; `make soak` runs longer histories
 
 
 def _seeds() -> list[int]:
