@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import socket
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,16 +25,6 @@ from powerbus.nodes.sdk import Node, NodeConfig, NodeRunner
 Context = Any
 
 SIM_ACCOUNTS = tuple(f"31{n:08d}" for n in range(1, 101))
-
-
-def soaking() -> bool:
-    """True under ``make soak`` (``POWERBUS_SOAK=1``): tests use their heavy sizes."""
-    return os.environ.get("POWERBUS_SOAK", "") not in ("", "0")
-
-
-def sized(normal: int, soak: int) -> int:
-    """``normal`` in ``make test``, ``soak`` under ``make soak``."""
-    return soak if soaking() else normal
 
 
 def money(fen: int) -> common_pb2.Money:

@@ -22,7 +22,6 @@ from payment_support import (
     free_port,
     make_bills,
     run_node,
-    sized,
 )
 
 from powerbus.adapters.bank import (
@@ -46,12 +45,13 @@ from powerbus.common.v1 import common_pb2
 from powerbus.nodes.payment.store.payments import PaymentStore
 from powerbus.nodes.sdk import BusChannel, NodeRunner
 from powerbus.nodes.testing.plugin import NodeFactory
+from powerbus.nodes.testing.sizes import sized
 from powerbus.nodes.testing.waiting import eventually
 from powerbus.payment.v1 import payment_pb2, payment_pb2_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 
 BANK = "0102"
-COUNT = sized(300, 3000)  # collections per test; `make soak` runs the heavy size
+COUNT = sized(150, 3000)  # collections per test; `make soak` runs the heavy size
 SETTLE = sized(60, 600)  # seconds for every collection to settle
 
 

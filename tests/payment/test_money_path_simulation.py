@@ -25,7 +25,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from payment_support import MemoryBilling, make_bills, money, run_node, sized
+from payment_support import MemoryBilling, make_bills, money, run_node
 
 from powerbus.adapters.bank import (
     LineKind,
@@ -45,6 +45,7 @@ from powerbus.nodes.payment.convert import date_proto, timestamp
 from powerbus.nodes.payment.store.payments import PaymentStore
 from powerbus.nodes.sdk import BusChannel
 from powerbus.nodes.testing.plugin import NodeFactory
+from powerbus.nodes.testing.sizes import sized
 from powerbus.payment.v1 import payment_pb2, payment_pb2_grpc
 
 BANK = "0103"
