@@ -69,11 +69,12 @@ test: setup system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Not part of `make test` (which runs 3 seeds at the normal sizes): every seed in
-# SOAK_SEEDS (e.g. `make soak SOAK_SEEDS=1-100`) with longer histories, and the bank
-# end-to-end tests at 3,000 collections. A failing seed prints its replay command.
+# SOAK_SEEDS (e.g. `make soak SOAK_SEEDS=1-100`) with longer histories, the bank
+# end-to-end tests at 3,000 collections and the billing crash and race tests at thousands
+# of accounts (nodes/testing/sizes.py). A failing seed prints its replay command.
 SOAK_SEEDS ?= 1-2000
 soak: setup system-deps
-	POWERBUS_SOAK=1 POWERBUS_PAYMENT_SEEDS=$(SOAK_SEEDS) $(BIN)/python -m pytest tests/payment -q $(PYTEST_ARGS)
+	POWERBUS_SOAK=1 POWERBUS_PAYMENT_SEEDS=$(SOAK_SEEDS) $(BIN)/python -m pytest tests/payment tests/billing_node/test_crash_and_races.py -q $(PYTEST_ARGS)
 
 bench: setup system-deps
 	$(BIN)/python -m benchmarks
