@@ -3,6 +3,7 @@
 #   make test   the same set-up, then the full test suite
 #   make bench  benchmarks, results in benchmarks/results/
 #   make lint   ruff + mypy --strict on our code
+#   make soak   the money path for thousands of seeds and the heavy sizes (hours)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -16,7 +17,7 @@ PROTO_DIRS := $(shell find protos -type d | sort)
 DEB_PACKAGES ?= chromium fonts-wqy-microhei prometheus nginx
 PYTEST_ARGS ?=
 
-.PHONY: all setup generate demo test bench lint gen idl-check system-deps clean
+.PHONY: all setup generate demo test bench lint gen idl-check system-deps clean soak
 
 all: setup
 
@@ -66,6 +67,14 @@ demo: setup
 
 test: setup system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Not part of `make test` (which runs 3 seeds at the normal sizes): every seed in
+# SOAK_SEEDS (e.g. `make soak SOAK_SEEDS=1-100`) with longer histories, the bank
+# end-to-end tests at 3,000 collections and the billing crash and race tests at thousands
+# of accounts (nodes/testing/sizes.py). A failing seed prints its replay command.
+SOAK_SEEDS ?= 1-2000
+soak: setup system-deps
+	POWERBUS_SOAK=1 POWERBUS_PAYMENT_SEEDS=$(SOAK_SEEDS) $(BIN)/python -m pytest tests/payment tests/billing_node/test_crash_and_races.py -q $(PYTEST_ARGS)
 
 bench: setup system-deps
 	$(BIN)/python -m benchmarks
