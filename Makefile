@@ -16,6 +16,9 @@ PROTO_DIRS := $(shell find protos -type d | sort)
 # Debian packages the tests and benchmarks drive as real peers.
 DEB_PACKAGES ?= chromium fonts-wqy-microhei prometheus nginx
 PYTEST_ARGS ?=
+# Test processes in parallel (pytest-xdist); most tests wait on real processes, so two
+# workers halve the suite on a 2-core machine. A module's tests stay on one worker.
+TEST_WORKERS ?= 2
 
 .PHONY: all setup generate demo test bench lint gen idl-check system-deps clean soak
 
@@ -66,7 +69,7 @@ demo: setup
 	$(BIN)/powerbus demo
 
 test: setup system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Not part of `make test` (which runs 3 seeds at the normal sizes): every seed in
 # SOAK_SEEDS (e.g. `make soak SOAK_SEEDS=1-100`) with longer histories, the bank

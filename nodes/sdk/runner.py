@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import importlib.metadata
 import logging
 import os
 import socket
@@ -48,6 +49,15 @@ if TYPE_CHECKING:
     from powerbus.bus.kernel.otel import Tracing
 
 __all__ = ["NodeRunner", "bind_problem"]
+
+
+def _powerbus_version() -> str:
+    """The installed powerbus version; empty when running from an uninstalled tree."""
+    try:
+        return importlib.metadata.version("powerbus")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +238,8 @@ class NodeRunner(Lifecycle):
             zone=self.config.zone,
             priority=self.config.priority.to_proto(),
             dependencies=[d.to_proto() for d in self.node.dependencies()],
-            metadata=dict(self.node.metadata()),
+            # The version operators see on the node page; a node's own metadata may override.
+            metadata={"version": _powerbus_version(), **self.node.metadata()},
             file_descriptor_set=file_descriptor_set(s.descriptor for s in services),
             instance_secret=self._proof.secret,
         )

@@ -9,6 +9,7 @@ change the bus (a node killed, actions taken) come last, in file order.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import itertools
 import json
 import re
@@ -234,6 +235,9 @@ def test_node_page_shows_uptime_registration_heartbeat_ttl_version_and_health(pa
     for fact in ("uptime", "registered", "heartbeat", "ttl", "version", "health"):
         assert page.locator(f'#facts dd[data-fact="{fact}"]').count() == 1, fact
     assert page.locator('#facts dd[data-fact="ttl"]').inner_text().strip() == f"{LEASE_TTL_S} s"
+    # Every SDK node registers the powerbus version it runs.
+    version = importlib.metadata.version("powerbus")
+    assert page.locator('#facts dd[data-fact="version"]').inner_text().strip() == version
     # The heartbeat shown is a live one, not the one made at registration.
     record = bench.node("echo-1")
     assert record is not None and record["lease_age_s"] < LEASE_TTL_S
