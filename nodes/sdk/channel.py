@@ -138,6 +138,15 @@ class _TraceStamp:
         self._finishing.add(task)
         task.add_done_callback(self._finishing.discard)
 
+    async def _traced(
+        self, continuation: Callable[..., Any], call_details: Any, request: Any
+    ) -> Any:
+        """One shape for all four interceptors: a span around the call, unless it is upkeep."""
+        if _method(call_details).startswith(_UNTRACED):
+            return await continuation(call_details, request)
+        details, span = self._start(call_details)
+        return await self._made(span, lambda: continuation(details, request))
+
     async def _finish(self, span: Span, call: Any) -> None:
         code = from_grpc(await call.code())
         self._tracing.finish(span, code, await call.details() or "")
@@ -152,40 +161,28 @@ class _TracedUnaryUnary(_TraceStamp, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(
         self, continuation: Callable[..., Any], client_call_details: Any, request: Any
     ) -> Any:
-        if _method(client_call_details).startswith(_UNTRACED):
-            return await continuation(client_call_details, request)
-        details, span = self._start(client_call_details)
-        return await self._made(span, lambda: continuation(details, request))
+        return await self._traced(continuation, client_call_details, request)
 
 
 class _TracedUnaryStream(_TraceStamp, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(
         self, continuation: Callable[..., Any], client_call_details: Any, request: Any
     ) -> Any:
-        if _method(client_call_details).startswith(_UNTRACED):
-            return await continuation(client_call_details, request)
-        details, span = self._start(client_call_details)
-        return await self._made(span, lambda: continuation(details, request))
+        return await self._traced(continuation, client_call_details, request)
 
 
 class _TracedStreamUnary(_TraceStamp, grpc.aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(
         self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
     ) -> Any:
-        if _method(client_call_details).startswith(_UNTRACED):
-            return await continuation(client_call_details, request_iterator)
-        details, span = self._start(client_call_details)
-        return await self._made(span, lambda: continuation(details, request_iterator))
+        return await self._traced(continuation, client_call_details, request_iterator)
 
 
 class _TracedStreamStream(_TraceStamp, grpc.aio.StreamStreamClientInterceptor):
     async def intercept_stream_stream(
         self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
     ) -> Any:
-        if _method(client_call_details).startswith(_UNTRACED):
-            return await continuation(client_call_details, request_iterator)
-        details, span = self._start(client_call_details)
-        return await self._made(span, lambda: continuation(details, request_iterator))
+        return await self._traced(continuation, client_call_details, request_iterator)
 
 
 def caller_interceptors(
