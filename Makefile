@@ -3,6 +3,7 @@
 #   make test   the same set-up, then the full test suite
 #   make bench  benchmarks, results in benchmarks/results/
 #   make lint   ruff + mypy --strict on our code
+#   make soak   the money path for thousands of seeds and the heavy sizes (hours)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -15,8 +16,11 @@ PROTO_DIRS := $(shell find protos -type d | sort)
 # Debian packages the tests and benchmarks drive as real peers.
 DEB_PACKAGES ?= chromium fonts-wqy-microhei prometheus nginx
 PYTEST_ARGS ?=
+# Test processes in parallel (pytest-xdist); most tests wait on real processes, so two
+# workers halve the suite on a 2-core machine. A module's tests stay on one worker.
+TEST_WORKERS ?= 2
 
-.PHONY: all setup generate demo test bench lint gen idl-check system-deps clean
+.PHONY: all setup generate demo test bench lint gen idl-check system-deps clean soak
 
 all: setup
 
@@ -65,7 +69,15 @@ demo: setup
 	$(BIN)/powerbus demo
 
 test: setup system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# Not part of `make test` (which runs 3 seeds at the normal sizes): every seed in
+# SOAK_SEEDS (e.g. `make soak SOAK_SEEDS=1-100`) with longer histories, the bank
+# end-to-end tests at 3,000 collections and the billing crash and race tests at thousands
+# of accounts (nodes/testing/sizes.py). A failing seed prints its replay command.
+SOAK_SEEDS ?= 1-2000
+soak: setup system-deps
+	POWERBUS_SOAK=1 POWERBUS_PAYMENT_SEEDS=$(SOAK_SEEDS) $(BIN)/python -m pytest tests/payment tests/billing_node/test_crash_and_races.py -q $(PYTEST_ARGS)
 
 bench: setup system-deps
 	$(BIN)/python -m benchmarks

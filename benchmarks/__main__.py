@@ -12,6 +12,7 @@ from benchmarks import (
     reconcile,
     recording,
     router,
+    security,
 )
 
 BENCHMARKS = (
@@ -26,6 +27,7 @@ BENCHMARKS = (
     metering_store,
     reconcile,
     payment,
+    security,
 )
 
 if __name__ == "__main__":

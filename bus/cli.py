@@ -15,6 +15,7 @@ from powerbus.bus.commands.admin import admin_app
 from powerbus.bus.commands.alerts import alerts_app
 from powerbus.bus.commands.bill import bill_app
 from powerbus.bus.commands.call_method import call_command
+from powerbus.bus.commands.certs import certs_app
 from powerbus.bus.commands.config_check import config_app
 from powerbus.bus.commands.demo import demo_command
 from powerbus.bus.commands.events import events_app
@@ -56,6 +57,7 @@ app.add_typer(alerts_app, name="alerts", help="List, acknowledge and silence ale
 app.add_typer(sim_app, name="sim", help="Simulators of the real systems adapters talk to.")
 app.add_typer(bill_app, name="bill", help="Billing: quotes, billing runs, bills.")
 app.add_typer(meters_app, name="meters", help="Meters and their readings (metering node).")
+app.add_typer(certs_app, name="certs", help="A development CA and bus/node TLS certificates.")
 
 
 def _version(show: bool) -> None:

@@ -13,6 +13,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.limits import DEFAULT_MAX_REQUEST_BYTES
+from powerbus.bus.kernel.tracing import otlp_endpoint
 
 __all__ = ["DEFAULT_DB_URL", "BusConfig"]
 
@@ -44,9 +46,35 @@ class BusConfig:
     """This bus instance's zone: the router prefers nodes of the same zone."""
     access_log: bool = False
     """Log every routed call (logger ``powerbus.access``), as Envoy's access log does."""
+    otlp_endpoint: str = ""
+    """OpenTelemetry collector (OTLP/gRPC) to send spans of routed calls to, e.g.
+    ``http://127.0.0.1:4317``; empty: ``OTEL_EXPORTER_OTLP_ENDPOINT``, else no tracing."""
     events_in: HostPort = HostPort("127.0.0.1", 0)
     """ZeroMQ XSUB socket publishers connect to (port 0: any free port, see the state file)."""
     events_out: HostPort = HostPort("127.0.0.1", 0)
     """ZeroMQ XPUB socket subscribers connect to."""
     event_retention: timedelta = timedelta(days=7)
     """How long the event store keeps envelopes for replay."""
+    allowed_networks: str = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+    """CIDRs, comma-separated, that registered node addresses must be in (docs/security.md)."""
+    denied_networks: str = "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32"
+    """CIDRs refused even when allowed: link-local and cloud metadata addresses."""
+    register_rate: float = 50.0
+    """Registrations a second each peer host may make, after ``register_burst`` at once."""
+    register_burst: int = 200
+    """Registrations each peer host may make at once before ``register_rate`` applies."""
+    tls_cert: Path | None = None
+    """PEM certificate of the gRPC port (with ``tls_key``); re-read when rotated."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert``."""
+    tls_ca: Path | None = None
+    """PEM CA bundle: clients must present a certificate it signed (mTLS)."""
+    insecure: bool = False
+    """Allow plaintext gRPC beyond loopback (warned about at every start)."""
+
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    """Largest request body accepted (RESOURCE_EXHAUSTED beyond); the same key bounds nodes."""
+
+    def __post_init__(self) -> None:
+        if self.otlp_endpoint:  # refused here, so `powerbus config check` names it too
+            otlp_endpoint(self.otlp_endpoint, env={})

@@ -12,19 +12,53 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from powerbus.bus.kernel.errors import InvalidArgument, NotFound, PowerbusError
 from powerbus.bus.registry import Directory, NodeRecord
 
-__all__ = ["Admin", "create_http_app", "node_json"]
+__all__ = ["ACTION_HEADER", "Admin", "SameOriginGuard", "create_http_app", "node_json"]
 
 Admin = Callable[..., Awaitable[object]]
+ListNodes = Callable[..., Awaitable[list[NodeRecord]]]
+"""``Registry`` nodes read from the database: heartbeats and load as of now (the directory
+is refreshed only by changes, and a heartbeat is none)."""
 """``Registry.admin``: an operator's action on nodes."""
 
 _DRAIN_MAX_S = 300.0
+
+ACTION_HEADER = "x-powerbus-action"
+"""Every POST must carry it: a custom header makes a browser ask first (CORS preflight,
+which the bus never grants), so another site's page cannot post a form to the bus."""
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class SameOriginGuard:
+    """Refuses (403) a state-changing request without :data:`ACTION_HEADER`, or whose
+    ``Origin`` is not the bus's own host: the CSRF guard of every operator action."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in _SAFE_METHODS:
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            origin = headers.get("origin", "")
+            host = headers.get("host", "")
+            problem = ""
+            if not headers.get(ACTION_HEADER):
+                problem = f"operator actions need the {ACTION_HEADER} header (CSRF guard)"
+            elif origin and origin.split("://", 1)[-1] != host:
+                problem = f"origin {origin} is not this bus ({host}): refused (CSRF guard)"
+            if problem:
+                await JSONResponse({"error": problem}, status_code=403)(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
 
 
 def node_json(node: NodeRecord, *, now: datetime) -> dict[str, object]:
@@ -42,6 +76,18 @@ def node_json(node: NodeRecord, *, now: datetime) -> dict[str, object]:
         "dependencies": [d.service for d in node.dependencies],
         "lease_age_s": round((now - node.last_heartbeat_at).total_seconds(), 3),
         "registered_at": node.registered_at.isoformat(),
+        "last_heartbeat_at": node.last_heartbeat_at.isoformat(),
+        "lease_expires_at": node.lease_expires_at.isoformat(),
+        "lease_ttl_s": round((node.lease_expires_at - node.last_heartbeat_at).total_seconds(), 3),
+        "down_since": node.down_since.isoformat() if node.down_since else None,
+        "version": node.metadata.get("version", ""),
+        "metadata": dict(node.metadata),
+        "load": {
+            "in_flight": node.load.in_flight,
+            "cpu": node.load.cpu,
+            "requests_total": node.load.requests_total,
+            "errors_total": node.load.errors_total,
+        },
     }
 
 
@@ -52,6 +98,7 @@ def create_http_app(
     problems: Callable[[], Sequence[str]] = tuple,
     admin: Admin | None = None,
     in_flight: Callable[[str], int] = lambda _node: 0,
+    list_nodes: ListNodes | None = None,
 ) -> Starlette:
     """The Starlette app served on the bus's HTTP port: ``/healthz``, ``/api/nodes``,
     ``/api/services``, then ``routes``. ``/healthz`` answers 503 with one line per
@@ -66,9 +113,14 @@ def create_http_app(
     async def nodes(request: Request) -> JSONResponse:
         include_down = request.query_params.get("include_down", "") in {"1", "true", "yes"}
         now = datetime.now(timezone.utc)
-        found = directory.nodes(
-            service=request.query_params.get("service") or None, include_down=include_down
-        )
+        service = request.query_params.get("service") or None
+        if list_nodes is not None:
+            try:
+                found = await list_nodes(service=service, include_down=include_down)
+            except PowerbusError as exc:
+                return JSONResponse({"error": exc.message}, status_code=503)
+        else:
+            found = directory.nodes(service=service, include_down=include_down)
         return JSONResponse({"nodes": [node_json(n, now=now) for n in found]})
 
     async def services(_request: Request) -> JSONResponse:
@@ -109,7 +161,8 @@ def create_http_app(
             Route("/api/nodes/{node_id}/{action}", act, methods=["POST"]),
             Route("/api/services", services),
             *routes,
-        ]
+        ],
+        middleware=[Middleware(SameOriginGuard)],
     )
 
 

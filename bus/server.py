@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf import descriptor_pb2
@@ -24,6 +25,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from powerbus.bus.access_log import AccessLog
 from powerbus.bus.config import BusConfig
 from powerbus.bus.events import EventBus, EventBusConfig
+from powerbus.bus.events.metrics import EventsCollector
 from powerbus.bus.events.status import BusEvents
 from powerbus.bus.health import BusHealth
 from powerbus.bus.http_api import create_http_app
@@ -33,6 +35,8 @@ from powerbus.bus.kernel.descriptors import descriptor_set_for
 from powerbus.bus.kernel.errors import PowerbusError, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.statefile import write_state_file
+from powerbus.bus.kernel.tls import TlsFiles, check_plaintext_listen
+from powerbus.bus.kernel.tracing import start_tracing
 from powerbus.bus.policy import (
     PoliciesServicer,
     PolicyBook,
@@ -41,10 +45,11 @@ from powerbus.bus.policy import (
     load_policy_defaults,
 )
 from powerbus.bus.reflection import SchemaReflection, reflection_v1_file
-from powerbus.bus.registry import DirectoryChange, Registry
+from powerbus.bus.registry import DirectoryChange, NetworkRules, RegisterRate, Registry
 from powerbus.bus.router import Balancers, Router
 from powerbus.bus.router.status import balancer_routes
-from powerbus.bus.schema import SchemaRegistry
+from powerbus.bus.schema import SchemaCheck, SchemaRegistry
+from powerbus.bus.transport.limits import size_options
 from powerbus.bus.transport.pool import UpstreamPool
 from powerbus.bus.transport.probes import HealthProber
 from powerbus.events.v1 import events_pb2
@@ -55,12 +60,14 @@ from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 from powerbus.traffic.v1 import traffic_pb2, traffic_pb2_grpc
 
+if TYPE_CHECKING:
+    from powerbus.bus.kernel.otel import Tracing
+
 __all__ = ["BusServer", "Reloaded"]
 
 log = logging.getLogger(__name__)
 
 _SERVER_OPTIONS = (
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
@@ -99,7 +106,13 @@ class BusServer(Lifecycle):
         self._reload = reload
         self._reloading: set[asyncio.Task[bool]] = set()
         self.registry = Registry(
-            db_url=config.db, lease_ttl=config.lease_ttl, sweep_interval=config.sweep_interval
+            db_url=config.db,
+            lease_ttl=config.lease_ttl,
+            sweep_interval=config.sweep_interval,
+            networks=NetworkRules.parse(
+                config.allowed_networks.split(","), config.denied_networks.split(",")
+            ),
+            register_rate=RegisterRate(rate=config.register_rate, burst=config.register_burst),
         )
         self.monitoring = Monitoring(
             config=monitoring or MonitoringConfig(),
@@ -115,6 +128,8 @@ class BusServer(Lifecycle):
                 retention=config.event_retention,
             )
         )
+        self.monitoring.registry.register(EventsCollector(self.events))
+        self.monitoring.watch_events(self.events.edges)
         # An observer given here replaces the recorder on the routed path (tests, benchmarks).
         self._observer = observer if observer is not None else self.monitoring.observer
         if config.access_log:
@@ -135,11 +150,26 @@ class BusServer(Lifecycle):
         self._own_files.append(v1)
         # Only the files' own services: their imports (events.proto imports every domain's
         # messages) declare services that nodes serve, or nobody does.
-        self._own_services = [
+        # (NodeInstance is in registry.proto, but every node serves it, not the bus.)
+        node_instance = registry_pb2.DESCRIPTOR.services_by_name["NodeInstance"].full_name
+        reserved = [
             *(s.full_name for f in served_here for s in f.services_by_name.values()),
             *(f"{v1.package}.{s.name}" for s in v1.service),
         ]
+        self._own_services = [s for s in reserved if s != node_instance]
+        # Files defining the bus's own services come before any node's, and no node may
+        # register those services, redefine them or conflict with the accepted schema.
+        core = {*(f.name for f in served_here), v1.name}
+        self._core_files = [f for f in self._own_files if f.name in core]
+        self.registry.schema_guard = SchemaCheck(self._core_files, reserved).guard
         self._upstreams = UpstreamPool()
+        # With TLS the bus dials nodes with its own certificate too (they may require mTLS).
+        self._tls = TlsFiles.from_settings(
+            cert=config.tls_cert, key=config.tls_key, ca=config.tls_ca
+        )
+        self._upstreams = UpstreamPool(tls=self._tls)
+        if self._tls is not None:
+            self.registry.node_credentials = self._tls.channel_credentials()
         # Load balancing and fault tolerance per service: defaults from the policy file,
         # overrides from the registry database (powerbus policy set).
         self.policies = PolicyBook(
@@ -158,12 +188,17 @@ class BusServer(Lifecycle):
         self.publisher: Publisher | None = None
         self._bus_events: BusEvents | None = None
         self.grpc_address: HostPort = config.grpc
+        self.tracing: Tracing | None = None
+        """Spans of routed calls, when an OTLP endpoint is configured."""
 
     @property
     def http_address(self) -> HostPort:
         return self._http.address if self._http else self.config.http
 
     async def start(self) -> None:
+        # Checked before anything starts: a refused plaintext listen leaves nothing behind.
+        if self._tls is None:
+            check_plaintext_listen("grpc", self.config.grpc.host, insecure=self.config.insecure)
         await self.registry.start()
         await self.monitoring.start()
         await self.events.start()
@@ -188,17 +223,23 @@ class BusServer(Lifecycle):
         )
         balancers.start()
         await self._prober.start()
+        self.tracing = start_tracing(
+            self.config.otlp_endpoint, service="powerbus-bus", instance=str(self.config.grpc)
+        )
         self._router = Router(
             schema=self.schema,
             balancers=self._balancers,
             upstreams=self._upstreams,
             observer=self._observer,
+            tracing=self.tracing,
         )
         self._health = BusHealth(directory)
         self._rebuild_schema()
         self._unsubscribe = directory.add_listener(self._on_change)
 
-        server = self._server = grpc.aio.server(options=_SERVER_OPTIONS)
+        # Bodies over max_request_bytes are refused from their length prefix, unbuffered.
+        options = (*_SERVER_OPTIONS, *size_options(self.config.max_request_bytes))
+        server = self._server = grpc.aio.server(options=options)
         registry_pb2_grpc.add_RegistryServicer_to_server(self.registry.servicer, server)
         traffic_pb2_grpc.add_TrafficReportsServicer_to_server(self.monitoring.reports, server)
         policy_pb2_grpc.add_PoliciesServicer_to_server(self._policies_servicer, server)
@@ -211,7 +252,7 @@ class BusServer(Lifecycle):
             (reflection.v1_handler(), self.events.replay.rpc_handler(), self._router)
         )
         try:
-            port = server.add_insecure_port(str(self.config.grpc))
+            port = self._add_port(server)
         except RuntimeError:  # grpc's way of saying the bind failed; it does not say why
             raise Unavailable(
                 f"grpc: cannot listen on {self.config.grpc}: {bind_problem(self.config.grpc)}"
@@ -232,6 +273,7 @@ class BusServer(Lifecycle):
                 problems=self._problems,
                 admin=self.registry.admin,
                 in_flight=self._in_flight_of,
+                list_nodes=self.registry._list_nodes,  # fresh heartbeats, as ListNodes reads them
             ),
             self.config.http,
         )
@@ -257,6 +299,13 @@ class BusServer(Lifecycle):
             self.events.events_in,
             self.events.events_out,
         )
+
+    def _add_port(self, server: grpc.aio.Server) -> int:
+        """The gRPC port: TLS (mTLS with a CA) from the files, else plaintext on loopback."""
+        address = str(self.config.grpc)
+        if self._tls is None:
+            return server.add_insecure_port(address)
+        return server.add_secure_port(address, self._tls.server_credentials())
 
     def _on_sighup(self) -> None:
         task = asyncio.create_task(self.reload(), name="config reload")
@@ -317,6 +366,9 @@ class BusServer(Lifecycle):
         await self.events.stop()
         await self.monitoring.stop()
         await self.registry.stop()
+        tracing, self.tracing = self.tracing, None
+        if tracing is not None:
+            await asyncio.to_thread(tracing.shutdown)  # sends what is buffered, bounded
 
     def _served(self) -> list[str]:
         """The services reflection lists: the bus's own and those a node serves."""
@@ -345,6 +397,7 @@ class BusServer(Lifecycle):
             outbox=Outbox(engine, source=source),
             bus=str(self.grpc_address),
             events_in=[str(self.events.events_in)],
+            credentials=self._tls.channel_credentials() if self._tls else None,
         )
         await self.publisher.start()
         bus_events = self._bus_events = BusEvents(self.publisher)
@@ -359,6 +412,10 @@ class BusServer(Lifecycle):
             self._health.schedule_refresh()
 
     def _rebuild_schema(self) -> None:
-        files = self._own_files + self.registry.directory.file_descriptors()
+        files = [
+            *self._core_files,
+            *self.registry.directory.file_descriptors(),
+            *self._own_files,  # imports of the core files, when no node registers newer
+        ]
         if self.schema.rebuild(files) and self._router is not None:
             self._router.schema_changed()

@@ -23,7 +23,11 @@ def fetch_text(http: str, path: str, *, timeout: float, method: str = "GET") -> 
     """``method`` (GET) ``path`` at the bus's HTTP address ``http`` (HOST:PORT) within
     ``timeout`` s."""
     url = f"http://{http}{path}"
-    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    # The header the bus's CSRF guard asks of every POST (see bus/http_api.py).
+    headers = {"X-Powerbus-Action": "1"} if method == "POST" else {}
+    request = urllib.request.Request(
+        url, method=method, data=b"" if method == "POST" else None, headers=headers
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return str(response.read().decode("utf-8"))

@@ -42,6 +42,7 @@ from powerbus.monitoring.alerts import Alert, AlertBook
 from powerbus.monitoring.api import monitoring_routes
 from powerbus.monitoring.config import MonitoringConfig
 from powerbus.monitoring.delivery import WebhookDelivery
+from powerbus.monitoring.event_edges import EventEdges
 from powerbus.monitoring.findings import findings
 from powerbus.monitoring.health import HealthLog
 from powerbus.monitoring.history import RollupStore
@@ -107,6 +108,7 @@ class Monitoring(Lifecycle):
         self.health = HealthLog()
         self.broadcaster = Broadcaster()
         self.registry = CollectorRegistry(auto_describe=False)
+        self._event_edges: EventEdges = list
         self.registry.register(TrafficCollector(self.recorder, self._state, self.alerts.active))
         self.now = clock
         self._db_url = db_url
@@ -193,6 +195,10 @@ class Monitoring(Lifecycle):
         """Export the balancers' state (panic, breakers, ejections) on ``/metrics``."""
         self.registry.register(BalancerCollector(snapshots))
 
+    def watch_events(self, edges: EventEdges) -> None:
+        """Draw event publishers and subscribers (``edges()``) in the topology."""
+        self._event_edges = edges
+
     def scrape(self) -> bytes:
         return scrape(self.registry)
 
@@ -234,7 +240,11 @@ class Monitoring(Lifecycle):
             for d in n.dependencies
         ]
         return Topology(
-            nodes=nodes, services=services, declared=declared, observed=self._observed_edges()
+            nodes=nodes,
+            services=services,
+            declared=declared,
+            observed=self._observed_edges(),
+            events=self._event_edges(),
         )
 
     def impact(self, node_id: str) -> Impact:
@@ -243,7 +253,7 @@ class Monitoring(Lifecycle):
     def overview(self, topology: Topology | None = None) -> dict[str, Any]:
         """Services and nodes with health and live traffic, totals and alerts."""
         live, seconds = self._fine.deltas(self.config.live_window.total_seconds())
-        return overview_json(
+        found = overview_json(
             topology=topology or self.topology(),
             live=live,
             seconds=seconds,
@@ -254,6 +264,9 @@ class Monitoring(Lifecycle):
             started_at=self.recorder.started_at,
             now=self.now(),
         )
+        # With who acknowledged and whether silenced, for the dashboard's alert actions.
+        found["alerts"] = [self._alert_json(a) for a in self.alerts.active()]
+        return found
 
     def live(self) -> dict[str, Any]:
         """What the live stream sends each second: the overview and the topology."""

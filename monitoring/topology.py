@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from powerbus.monitoring.event_edges import EventEdge, EventRole
 from powerbus.monitoring.health import OperatorHealth
 
 __all__ = ["DeclaredEdge", "ObservedEdge", "ServiceView", "Topology", "TopologyNode"]
@@ -88,6 +89,8 @@ class Topology:
     services: list[ServiceView]
     declared: list[DeclaredEdge]
     observed: list[ObservedEdge]
+    events: list[EventEdge] = field(default_factory=list)
+    """Publishers and subscribers of events (``monitoring.event_edges``)."""
     _by_node: dict[str, TopologyNode] = field(init=False, repr=False)
     _by_service: dict[str, ServiceView] = field(init=False, repr=False)
 
@@ -210,6 +213,7 @@ class Topology:
             ],
             "cycles": cycles,
             "single_points_of_failure": sorted(spofs),
+            "event_edges": [e.as_json() for e in self.events],
         }
 
     def to_dot(self) -> str:
@@ -250,6 +254,19 @@ class Topology:
                 f"  {_q(_caller_id(e.caller, registered))} -> {_q('service:' + e.service)} "
                 f'[label="{e.qps:.1f}/s → {e.node}", color={color}];'
             )
+        if self.events:
+            lines.append('  "events" [label="events", shape=cds];')
+        for edge in self.events:
+            peer = _q(_caller_id(edge.node, registered))
+            if edge.role is EventRole.PUBLISHES:
+                lines.append(
+                    f'  {peer} -> "events" [label="{edge.rate_per_s:.1f} ev/s", style=bold];'
+                )
+            else:
+                lag = f", lag {edge.lag}" if edge.lag else ""
+                lines.append(
+                    f'  "events" -> {peer} [label="{edge.rate_per_s:.1f} ev/s{lag}", style=bold];'
+                )
         lines.append("}")
         return "\n".join(lines) + "\n"
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import grpc
@@ -11,6 +13,7 @@ import typer
 
 from powerbus.bus.kernel.addresses import parse_host_port
 from powerbus.bus.kernel.errors import PowerbusError
+from powerbus.bus.kernel.tls import TlsFiles
 from powerbus.nodes.sdk.cli import LogFormatOption
 from powerbus.nodes.sdk.cli import configure_logging as configure_node_logging
 
@@ -20,6 +23,7 @@ __all__ = [
     "LogFormatOption",
     "TimeoutOption",
     "bus_channel",
+    "client_tls",
     "configure_logging",
     "exit_on_error",
 ]
@@ -103,9 +107,27 @@ _NOT_CONNECTED = (
 
 @contextmanager
 def bus_channel(address: str) -> Iterator[grpc.Channel]:
-    """A short-lived channel to the bus for one command."""
-    with grpc.insecure_channel(address) as channel:
+    """A short-lived channel to the bus for one command: TLS (mutual, with our certificate)
+    when ``POWERBUS_TLS_CERT``/``POWERBUS_TLS_KEY`` (and ``POWERBUS_TLS_CA``) are set."""
+    tls = client_tls()
+    if tls is None:
+        channel = grpc.insecure_channel(address)
+    else:
+        channel = grpc.secure_channel(address, tls.channel_credentials())
+    with channel:
         yield channel
+
+
+def client_tls(env: Mapping[str, str] | None = None) -> TlsFiles | None:
+    """The client certificate of operator commands, from ``POWERBUS_TLS_*``; ``None``
+    without them. An environment, not flags, so every command has it at once."""
+    env = os.environ if env is None else env
+
+    def path(name: str) -> Path | None:
+        value = env.get(f"POWERBUS_TLS_{name}")
+        return Path(value) if value else None
+
+    return TlsFiles.from_settings(cert=path("CERT"), key=path("KEY"), ca=path("CA"))
 
 
 Command = Callable[..., None]

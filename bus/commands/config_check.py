@@ -14,6 +14,7 @@ from powerbus.bus.commands.common import exit_on_error
 from powerbus.bus.config import BusConfig
 from powerbus.bus.kernel.config import read_toml, resolve
 from powerbus.bus.kernel.errors import ConfigError
+from powerbus.bus.kernel.tls import TlsFiles
 from powerbus.bus.policy import PolicyBook, load_policy_defaults
 from powerbus.monitoring import load_monitoring_config
 from powerbus.nodes.sdk.config import NodeConfig
@@ -60,8 +61,11 @@ def check_command(
         monitoring = load_monitoring_config(config_file=config)
         policy = load_policy_defaults(bus.policy_file or config)
         PolicyBook(policy)  # checks every key and value, as the bus does
+        # TLS files readable, complete, each certificate with its own key: as at start.
+        TlsFiles.from_settings(cert=bus.tls_cert, key=bus.tls_key, ca=bus.tls_ca)
         if "node" in tables:
-            resolve(NodeConfig, flags={}, config_file=config)
+            node = resolve(NodeConfig, flags={}, config_file=config)
+            TlsFiles.from_settings(cert=node.tls_cert, key=node.tls_key, ca=node.tls_ca)
     db = _masked(bus.db)
     summary = {
         "file": str(config),

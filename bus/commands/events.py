@@ -28,14 +28,14 @@ EventsOutOption = Annotated[
     typer.Option(
         "--events-out",
         envvar="POWERBUS_EVENTS_OUT",
-        help="The bus's subscribe socket HOST:PORT (events_out in its state file).",
+        help="The bus's subscribe socket HOST:PORT (default: asked from the bus at --bus).",
     ),
 ]
 
 
 @events_app.command("tail")
 def tail_command(
-    events_out: EventsOutOption,
+    events_out: EventsOutOption = "",
     bus: BusOption = "127.0.0.1:50051",
     topic: Annotated[
         str, typer.Option("--topic", help="Only topics starting with this prefix.")
@@ -51,7 +51,7 @@ def tail_command(
 
     Example:
 
-        powerbus events tail --events-out 127.0.0.1:5561 --topic metering. --json
+        powerbus events tail --bus 127.0.0.1:50051 --topic metering. --json
     """
     with exit_on_error():
         run_event_loop(_tail(events_out, bus, topic, count, seconds, as_json, timeout))
@@ -70,7 +70,11 @@ async def _tail(
     stop_at = time.monotonic() + seconds if seconds else float("inf")
     printed = 0
     async with Subscriber(
-        events_out=[events_out], bus=bus, prefixes=[topic], from_beginning=False, settings=settings
+        events_out=[events_out] if events_out else (),
+        bus=bus,
+        prefixes=[topic],
+        from_beginning=False,
+        settings=settings,
     ) as sub:
         while time.monotonic() < stop_at and not (count and printed >= count):
             for env in await sub.receive(timeout=min(0.5, max(0.0, stop_at - time.monotonic()))):

@@ -9,6 +9,12 @@ from typing import Annotated
 import typer
 
 from powerbus.bus.commands.common import LogFormatOption, configure_logging, exit_on_error
+from powerbus.bus.commands.tls_options import (
+    InsecureOption,
+    TlsCaOption,
+    TlsCertOption,
+    TlsKeyOption,
+)
 from powerbus.bus.config import BusConfig
 from powerbus.bus.kernel.config import resolve
 from powerbus.bus.kernel.lifecycle import run_until_signalled
@@ -50,6 +56,24 @@ def bus_command(
     lease_ttl: Annotated[
         str | None, typer.Option("--lease-ttl", help="Default node lease, e.g. 10s.")
     ] = None,
+    allowed_networks: Annotated[
+        str | None,
+        typer.Option(
+            "--allowed-networks",
+            help="CIDRs, comma-separated, node addresses must be in to register. "
+            "Default: loopback and private ranges; link-local and metadata are always refused.",
+        ),
+    ] = None,
+    register_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--register-rate", help="Registrations a second per peer host, after the burst. [50]"
+        ),
+    ] = None,
+    register_burst: Annotated[
+        int | None,
+        typer.Option("--register-burst", help="Registrations a peer host may make at once. [200]"),
+    ] = None,
     policy_file: Annotated[
         Path | None,
         typer.Option(
@@ -69,11 +93,33 @@ def bus_command(
         str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO",
     log_format: LogFormatOption = "text",
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+    tls_ca: TlsCaOption = None,
+    insecure: InsecureOption = None,
     access_log: Annotated[
         bool | None,
         typer.Option(
             "--access-log/--no-access-log",
             help="Log every routed call (logger powerbus.access), as Envoy does. [off]",
+            show_default=False,
+        ),
+    ] = None,
+    otlp_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--otlp-endpoint",
+            metavar="URL",
+            help="Send OpenTelemetry spans of routed calls to this OTLP/gRPC collector, e.g. "
+            "http://127.0.0.1:4317. Default: OTEL_EXPORTER_OTLP_ENDPOINT, else no tracing.",
+        ),
+    ] = None,
+    max_request_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-request-bytes",
+            help="Largest request body accepted; larger ones are RESOURCE_EXHAUSTED, "
+            "unbuffered. Nodes take the same key. [4194304]",
             show_default=False,
         ),
     ] = None,
@@ -89,6 +135,12 @@ def bus_command(
     \b
         powerbus bus --grpc 127.0.0.1:50051 --http 127.0.0.1:8080 --db sqlite:///powerbus.db
         powerbus bus --log-format json --access-log      # JSON lines, one per routed call
+        powerbus bus --otlp-endpoint http://127.0.0.1:4317   # traces to a collector
+        powerbus bus --grpc 0.0.0.0:50051 --tls-cert certs/bus-main.pem \\
+            --tls-key certs/bus-main.key --tls-ca certs/ca.pem   # mTLS (powerbus certs)
+
+    Without TLS the bus serves plaintext on loopback addresses only; another listen
+    address is refused unless --insecure is given (then warned about at every start).
     """
     configure_logging(log_level, log_format=log_format)
     with exit_on_error():
@@ -100,8 +152,17 @@ def bus_command(
                 "db": db,
                 "state_file": state_file,
                 "lease_ttl": lease_ttl,
+                "allowed_networks": allowed_networks,
+                "register_rate": register_rate,
+                "register_burst": register_burst,
                 "policy_file": policy_file,
                 "access_log": access_log,
+                "otlp_endpoint": otlp_endpoint,
+                "tls_cert": tls_cert,
+                "tls_key": tls_key,
+                "tls_ca": tls_ca,
+                "insecure": insecure,
+                "max_request_bytes": max_request_bytes,
             },
             config_file=config,
         )

@@ -30,7 +30,8 @@ def topology_command(
     timeout: TimeoutOption = 5.0,
 ) -> None:
     """Show the node-relationship graph: services, their nodes and health, who calls them
-    (declared and observed), single points of failure and dependency cycles.
+    (declared and observed), event publishers and subscribers with their rates and lag,
+    single points of failure and dependency cycles.
 
     Example:
 
@@ -100,6 +101,16 @@ def _tree(http: str, data: dict[str, Any]) -> Group:
             "yellow" if spofs else "green",
         )
     )
+    for e in data.get("event_edges", []):
+        topics = ", ".join(t or "(every topic)" for t in e["topics"])
+        if e["role"] == "publishes":
+            line = f"events ← {e['node']} publishes {topics}  {e['rate_per_s']:.1f} ev/s"
+        else:
+            line = (
+                f"events → {e['node']} subscribes {topics}  {e['rate_per_s']:.1f} ev/s"
+                f"  lag {e['lag']}"
+            )
+        parts.append(Text(line, "blue"))
     cycles = data["cycles"]
     parts.append(
         Text(

@@ -1,4 +1,6 @@
-"""``powerbus.events.v1.EventReplay``: a thin service over :class:`EventStore`.
+"""``powerbus.events.v1.EventReplay``: a thin service over :class:`EventStore`, plus where
+the event sockets listen (``GetEndpoints``) and the subscribers' reports
+(``ReportPosition``, kept in a :class:`SubscriberBook`).
 
 Replay streams the stored bytes as they are (an identity serializer on a generic
 handler): no parse and re-encode per envelope, and "byte for byte as published" holds
@@ -9,12 +11,13 @@ each chunk read in a short transaction of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
 from google.protobuf import timestamp_pb2
 
+from powerbus.bus.events.lag import SubscriberBook
 from powerbus.bus.events.store import EventStore
 from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.bus.transport.grpc_status import abort_with
@@ -35,8 +38,16 @@ class EventReplayService:
     >>> # server.add_generic_rpc_handlers((EventReplayService(store).rpc_handler(),))
     """
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        endpoints: Callable[[], tuple[str, str]] = lambda: ("", ""),
+        subscribers: SubscriberBook | None = None,
+    ) -> None:
         self._store = store
+        self._endpoints = endpoints
+        self.subscribers = subscribers if subscribers is not None else SubscriberBook()
 
     def rpc_handler(self) -> grpc.GenericRpcHandler:
         """The gRPC handler of both methods, for ``server.add_generic_rpc_handlers``."""
@@ -52,6 +63,16 @@ class EventReplayService:
                     self.latest,
                     request_deserializer=events_pb2.GetLatestSequencesRequest.FromString,
                     response_serializer=events_pb2.GetLatestSequencesResponse.SerializeToString,
+                ),
+                "GetEndpoints": grpc.unary_unary_rpc_method_handler(
+                    self.endpoints,
+                    request_deserializer=events_pb2.GetEndpointsRequest.FromString,
+                    response_serializer=events_pb2.GetEndpointsResponse.SerializeToString,
+                ),
+                "ReportPosition": grpc.unary_unary_rpc_method_handler(
+                    self.report_position,
+                    request_deserializer=events_pb2.ReportPositionRequest.FromString,
+                    response_serializer=events_pb2.ReportPositionResponse.SerializeToString,
                 ),
             },
         )
@@ -84,3 +105,25 @@ class EventReplayService:
                 latest_time=stamp,
             )
         return response
+
+    async def endpoints(
+        self, _request: events_pb2.GetEndpointsRequest, _context: Any
+    ) -> events_pb2.GetEndpointsResponse:
+        """The bound ``events_in`` and ``events_out`` addresses."""
+        events_in, events_out = self._endpoints()
+        return events_pb2.GetEndpointsResponse(events_in=events_in, events_out=events_out)
+
+    async def report_position(
+        self, request: events_pb2.ReportPositionRequest, context: Any
+    ) -> events_pb2.ReportPositionResponse:
+        """Remember a subscriber's positions (its lag is computed when asked)."""
+        try:
+            self.subscribers.report(
+                request.subscriber,
+                prefixes=list(request.prefixes),
+                positions=dict(request.positions),
+                delivered=request.delivered,
+            )
+        except PowerbusError as error:
+            await abort_with(context, error)
+        return events_pb2.ReportPositionResponse()

@@ -1,9 +1,11 @@
 """The event store: blocking database calls, run in the writer thread or a worker thread.
 
-Writes come in batches (one transaction, one executemany, per batch), because a
-transaction per event would cap the store at a few thousand events a second. Inserts
-ignore a (source, sequence) already stored, so several bus instances forwarding the
-same envelope store it once, and a publisher's re-sends are harmless.
+Writes come in batches (one transaction per batch), because a transaction per event
+would cap the store at a few thousand events a second: SQLite takes one executemany,
+PostgreSQL a binary COPY into a temporary staging table and one INSERT ... SELECT from it
+(COPY itself cannot skip rows already there). Inserts ignore a (source, sequence) already
+stored, so several bus instances forwarding the same envelope store it once, and a
+publisher's re-sends are harmless.
 
 >>> store = EventStore.open("sqlite://", clock=lambda: 1_000.0)
 >>> store.write([StoredRow("billing-1", 1, "billing.bill.issued", 0, b"x")])
@@ -40,6 +42,19 @@ _REPLAY_CHUNK = 2_000
 _SQLITE_INSERT = (
     "INSERT OR IGNORE INTO events_log"
     " (source, sequence, topic, published_us, stored_ms, envelope) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+_PG_STAGE = (
+    "CREATE TEMPORARY TABLE events_stage (LIKE events_log INCLUDING DEFAULTS) ON COMMIT DROP"
+)
+_PG_COPY = (
+    "COPY events_stage (source, sequence, topic, published_us, stored_ms, envelope)"
+    " FROM STDIN (FORMAT BINARY)"
+)
+_PG_TYPES = ["varchar", "int8", "varchar", "int8", "int8", "bytea"]
+_PG_MERGE = (
+    "INSERT INTO events_log SELECT * FROM events_stage ORDER BY source, sequence"
+    " ON CONFLICT DO NOTHING"
 )
 
 
@@ -104,18 +119,16 @@ class EventStore:
             ]
             conn.exec_driver_sql(_SQLITE_INSERT, params)
             return
-        values = [
-            {
-                "source": r.source,
-                "sequence": r.sequence,
-                "topic": r.topic,
-                "published_us": r.published_us,
-                "stored_ms": stored_ms,
-                "envelope": r.envelope,
-            }
-            for r in rows
-        ]
-        conn.execute(postgresql.insert(log).on_conflict_do_nothing(), values)
+        driver: Any = conn.connection.driver_connection  # psycopg 3's own connection
+        with driver.cursor() as cursor:
+            # Dropped at commit: each batch stages into a fresh one in its own transaction.
+            cursor.execute(_PG_STAGE)
+            with cursor.copy(_PG_COPY) as copy:
+                copy.set_types(_PG_TYPES)
+                write = copy.write_row
+                for r in rows:
+                    write((r.source, r.sequence, r.topic, r.published_us, stored_ms, r.envelope))
+            cursor.execute(_PG_MERGE)
 
     def _advance(self, conn: Connection, source: str, group: list[StoredRow]) -> None:
         query = sa.select(sources.c.latest_sequence, sources.c.earliest_sequence).where(

@@ -8,6 +8,7 @@
     ├── NotFound                       a named thing does not exist
     │   └── LeaseExpired               heartbeat for a lease that lapsed: register again
     ├── AlreadyExists                  a unique name is held by someone else
+    ├── PermissionDenied               the caller may not do this (names the rule)
     ├── Unimplemented                  no node registered the service
     ├── ResourceExhausted              a limit was hit (a watcher fell too far behind)
     ├── FailedPrecondition             well formed, but the state forbids it (closed account)
@@ -34,6 +35,7 @@ __all__ = [
     "LeaseExpired",
     "NoHealthyNode",
     "NotFound",
+    "PermissionDenied",
     "PowerbusError",
     "ResourceExhausted",
     "Unavailable",
@@ -93,6 +95,12 @@ class AlreadyExists(_FieldError):
     status = StatusCode.ALREADY_EXISTS
 
 
+class PermissionDenied(PowerbusError):
+    """The caller may not do this; the message names what and the rule that forbids it."""
+
+    status = StatusCode.PERMISSION_DENIED
+
+
 class Unimplemented(PowerbusError):
     status = StatusCode.UNIMPLEMENTED
 
@@ -132,6 +140,7 @@ _BY_STATUS: dict[StatusCode, type[PowerbusError]] = {
     StatusCode.FAILED_PRECONDITION: FailedPrecondition,
     StatusCode.DATA_LOSS: DataLoss,
     StatusCode.NOT_FOUND: NotFound,
+    StatusCode.PERMISSION_DENIED: PermissionDenied,
     StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     StatusCode.UNIMPLEMENTED: Unimplemented,
     StatusCode.UNAVAILABLE: Unavailable,

@@ -19,6 +19,7 @@ from powerbus.bus.kernel.nodes import (
     Priority,
     ServiceEntry,
 )
+from powerbus.bus.registry._admission import NetworkRules, RegisterRate
 from powerbus.bus.registry._watch import WatchFellBehind
 from powerbus.bus.registry.directory import Directory, Listener
 from powerbus.bus.registry.registry import Registry
@@ -30,9 +31,11 @@ __all__ = [
     "DirectoryChange",
     "Listener",
     "Load",
+    "NetworkRules",
     "NodeHealth",
     "NodeRecord",
     "Priority",
+    "RegisterRate",
     "Registry",
     "ServiceEntry",
     "WatchFellBehind",

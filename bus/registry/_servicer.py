@@ -14,12 +14,14 @@ import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from powerbus.bus.kernel.errors import PowerbusError
+from powerbus.bus.kernel.identity import require_node_identity
 from powerbus.bus.registry._validation import (
     check_heartbeat,
     check_lease,
     check_service_name,
     check_service_names,
 )
+from powerbus.bus.registry._watch import shown
 from powerbus.bus.transport.grpc_status import abort_with
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 
@@ -55,8 +57,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     async def Register(
         self, request: registry_pb2.RegisterRequest, context: Context
     ) -> registry_pb2.RegisterResponse:
+        await require_node_identity(context, request.node_id, "Register")  # mTLS: only its holder
         try:
-            lease_id, ttl = await self._registry._register(request)
+            lease_id, ttl = await self._registry._register(request, peer=context.peer())
         except Exception as exc:
             await _abort(context, exc, "Register")
         lease_ttl, interval = duration_pb2.Duration(), duration_pb2.Duration()
@@ -69,6 +72,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     async def Heartbeat(
         self, request: registry_pb2.HeartbeatRequest, context: Context
     ) -> registry_pb2.HeartbeatResponse:
+        await require_node_identity(context, request.node_id, "Heartbeat")
         try:
             load = check_heartbeat(request)
             expires = await self._registry._heartbeat(request.node_id, request.lease_id, load)
@@ -81,6 +85,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     async def Deregister(
         self, request: registry_pb2.DeregisterRequest, context: Context
     ) -> registry_pb2.DeregisterResponse:
+        await require_node_identity(context, request.node_id, "Deregister")
         try:
             check_lease(request.node_id, request.lease_id)
             await self._registry._deregister(request.node_id, request.lease_id)
@@ -99,7 +104,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
             )
         except Exception as exc:
             await _abort(context, exc, "ListNodes")
-        return registry_pb2.ListNodesResponse(nodes=[n.to_proto() for n in found])
+        return registry_pb2.ListNodesResponse(nodes=[shown(n) for n in found])
 
     async def Watch(
         self, request: registry_pb2.WatchRequest, context: Context

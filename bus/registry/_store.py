@@ -86,24 +86,46 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def register(self, reg: Registration, now: datetime) -> tuple[str, datetime]:
-        """Insert or replace ``reg``; returns its new lease id and expiry."""
+    def holder(self, node_id: str, now: datetime) -> tuple[str, str] | None:
+        """``(lease_id, address)`` of the live, current lease on ``node_id``, or None."""
+        with read_transaction(self._engine) as conn:
+            row = conn.execute(
+                sa.select(nodes.c.lease_id, nodes.c.address).where(
+                    nodes.c.node_id == node_id,
+                    nodes.c.health.in_(_LIVE),
+                    nodes.c.lease_expires_at >= now,
+                )
+            ).first()
+        return None if row is None else (row.lease_id, row.address)
+
+    def register(
+        self, reg: Registration, now: datetime, *, replaces: str | None = None
+    ) -> tuple[str, datetime]:
+        """Insert or replace ``reg``; returns its new lease id and expiry.
+
+        A live, current lease on the node id is replaced only if it is ``replaces`` (the
+        caller checked the registrant may take it); otherwise :class:`AlreadyExists`.
+        """
         expires = now + reg.lease_ttl
         lease_id = uuid.uuid4().hex
         with write_transaction(self._engine) as conn:
             revision = _Revision(conn, now)
             held = conn.execute(
-                sa.select(nodes.c.address, nodes.c.health, nodes.c.lease_expires_at).where(
-                    nodes.c.node_id == reg.node_id
-                )
+                sa.select(
+                    nodes.c.address, nodes.c.health, nodes.c.lease_expires_at, nodes.c.lease_id
+                ).where(nodes.c.node_id == reg.node_id)
             ).first()
             if (
                 held is not None
                 and held.health in _LIVE
                 and held.lease_expires_at >= now
-                and held.address != reg.address
+                and held.lease_id != replaces
             ):
-                raise AlreadyExists("node_id", f"{reg.node_id!r} is held by {held.address}")
+                raise AlreadyExists(
+                    "node_id",
+                    f"{reg.node_id!r} is held by the live instance at {held.address}; "
+                    "only its lease holder may register it again",
+                )
             values = _registration_values(reg, lease_id=lease_id, now=now, expires=expires)
             values["revision"] = revision.next
             if held is None:

@@ -44,6 +44,8 @@ MAX_ID = 128
 MAX_SHORT = 64
 MAX_METADATA = 64
 MAX_METADATA_VALUE = 1024
+MIN_SECRET = 16
+MAX_SECRET = 64
 
 _NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
 _SHORT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
@@ -66,6 +68,10 @@ class Registration:
     descriptor_set: bytes
     files: tuple[descriptor_pb2.FileDescriptorProto, ...]
     lease_ttl: timedelta
+    instance_secret: bytes = b""
+    """Proves a restarted node is the instance at its address (see ``_takeover``)."""
+    lease_id: str = ""
+    """The current lease, when its holder registers again."""
 
 
 def check_registration(
@@ -87,6 +93,13 @@ def check_registration(
     dependencies = _check_dependencies(request.dependencies)
     metadata = _check_metadata(request.metadata)
     files = check_descriptor_set(request.file_descriptor_set, services=services)
+    secret = request.instance_secret
+    if secret and not MIN_SECRET <= len(secret) <= MAX_SECRET:
+        raise InvalidArgument(
+            "instance_secret", f"{len(secret)} bytes; give {MIN_SECRET} to {MAX_SECRET} or none"
+        )
+    if len(request.lease_id) > MAX_SHORT:
+        raise InvalidArgument("lease_id", f"longer than {MAX_SHORT} characters")
     return Registration(
         node_id=node_id,
         kind=kind,
@@ -100,6 +113,8 @@ def check_registration(
         descriptor_set=request.file_descriptor_set,
         files=files,
         lease_ttl=_grant_ttl(request, default_ttl),
+        instance_secret=secret,
+        lease_id=request.lease_id,
     )
 
 

@@ -20,7 +20,7 @@ from powerbus.bus.kernel.nodes import ChangeKind, DirectoryChange, NodeRecord
 from powerbus.bus.registry.directory import Directory
 from powerbus.registry.v1 import registry_pb2
 
-__all__ = ["Watch", "WatchFellBehind"]
+__all__ = ["Watch", "WatchFellBehind", "shown"]
 
 Event = registry_pb2.WatchEvent
 _KINDS = {
@@ -28,6 +28,14 @@ _KINDS = {
     ChangeKind.UPDATED: Event.KIND_UPDATED,
     ChangeKind.REMOVED: Event.KIND_REMOVED,
 }
+
+
+def shown(node: NodeRecord) -> registry_pb2.Node:
+    """``node`` as ListNodes and Watch show it to anyone: without its lease id, which only
+    its holder learns (in RegisterResponse), so nobody else can heartbeat or deregister it."""
+    proto = node.to_proto()
+    proto.lease_id = ""
+    return proto
 
 
 class WatchFellBehind(ResourceExhausted):
@@ -60,7 +68,7 @@ class Watch:
     def snapshot_events(self) -> list[Event]:
         """KIND_EXISTING for each node of the snapshot, then KIND_SYNCED."""
         existing = [
-            Event(kind=Event.KIND_EXISTING, node=n.to_proto(), revision=self.revision)
+            Event(kind=Event.KIND_EXISTING, node=shown(n), revision=self.revision)
             for n in self.snapshot
         ]
         return [*existing, Event(kind=Event.KIND_SYNCED, revision=self.revision)]
@@ -104,7 +112,7 @@ class Watch:
             self._known.discard(node_id)
         else:
             return
-        event = Event(kind=_KINDS[kind], node=change.node.to_proto(), revision=change.revision)
+        event = Event(kind=_KINDS[kind], node=shown(change.node), revision=change.revision)
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from datetime import datetime
 
 from google.protobuf import descriptor_pb2
 
@@ -78,22 +79,43 @@ class Directory:
         """Every service some node in the directory lists, sorted."""
         return list(self._service_names)
 
-    def file_descriptors(self) -> list[descriptor_pb2.FileDescriptorProto]:
-        """Every registered file once, for server reflection. Do not mutate them.
+    def file_descriptors(
+        self, *, live_only: bool = False, exclude: str | None = None
+    ) -> list[descriptor_pb2.FileDescriptorProto]:
+        """Every registered file once, in the order a schema should take them (the first
+        definition of a name wins). Do not mutate them.
 
-        When nodes registered different content under one file name, the newest
-        registration of a live node wins (a rolling upgrade shows the new schema).
+        Live nodes come before down ones, so a node that left can never shadow what the
+        remaining nodes define; and a file is taken from a node that serves a service it
+        defines before one that only imports it. Among those, the newest registration
+        wins (a rolling upgrade shows the new schema). ``live_only`` and ``exclude`` (a
+        node id) give the accepted schema a registration is checked against; in it a
+        file keeps only the services its node serves (an import defines nothing).
         """
+        if live_only or exclude is not None:
+            return self._ordered(live_only=live_only, exclude=exclude, served_only=True)
         if self._descriptors is None:
-            newest_first = sorted(
-                self._nodes.values(), key=lambda n: (n.live, n.registered_at), reverse=True
-            )
-            chosen: dict[str, descriptor_pb2.FileDescriptorProto] = {}
-            for node in newest_first:
-                for file in self._files.get(node.node_id, ()):
-                    chosen.setdefault(file.name, file)
-            self._descriptors = list(chosen.values())
+            self._descriptors = self._ordered(live_only=False, exclude=None, served_only=False)
         return list(self._descriptors)
+
+    def _ordered(
+        self, *, live_only: bool, exclude: str | None, served_only: bool
+    ) -> list[descriptor_pb2.FileDescriptorProto]:
+        ranked: list[tuple[tuple[bool, bool, datetime], descriptor_pb2.FileDescriptorProto]] = []
+        for node in self._nodes.values():
+            if node.node_id == exclude or (live_only and not node.live):
+                continue
+            served = set(node.services)
+            for file in self._files.get(node.node_id, ()):
+                mine = [s for s in file.service if _full(file.package, s.name) in served]
+                if served_only and len(mine) != len(file.service):
+                    file = _with_services(file, mine)
+                ranked.append(((node.live, bool(mine), node.registered_at), file))
+        ranked.sort(key=lambda r: r[0], reverse=True)
+        chosen: dict[str, descriptor_pb2.FileDescriptorProto] = {}
+        for _rank, file in ranked:
+            chosen.setdefault(file.name, file)
+        return list(chosen.values())
 
     def add_listener(self, callback: Listener) -> Callable[[], None]:
         """Call ``callback`` (on the event loop) with each change; returns an unsubscribe.
@@ -183,3 +205,18 @@ class Directory:
                     listener(change)
                 except Exception:
                     log.exception("directory listener %r failed on %s", listener, change.kind)
+
+
+def _full(package: str, name: str) -> str:
+    return f"{package}.{name}" if package else name
+
+
+def _with_services(
+    file: descriptor_pb2.FileDescriptorProto,
+    services: list[descriptor_pb2.ServiceDescriptorProto],
+) -> descriptor_pb2.FileDescriptorProto:
+    copy = descriptor_pb2.FileDescriptorProto()
+    copy.CopyFrom(file)
+    del copy.service[:]
+    copy.service.extend(services)
+    return copy

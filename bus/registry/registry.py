@@ -24,21 +24,26 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import grpc
 import sqlalchemy as sa
+from google.protobuf import descriptor_pb2
 
+from powerbus.bus.kernel.addresses import parse_host_port
 from powerbus.bus.kernel.database import create_engine
-from powerbus.bus.kernel.errors import ConfigError, InvalidArgument, Unavailable
+from powerbus.bus.kernel.errors import AlreadyExists, ConfigError, InvalidArgument, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.nodes import Load, NodeRecord
 from powerbus.bus.registry import _admin
+from powerbus.bus.registry._admission import NetworkRules, RegisterRate, peer_host
 from powerbus.bus.registry._dbcheck import DatabaseCheck, reason_of
 from powerbus.bus.registry._servicer import RegistryServicer
 from powerbus.bus.registry._store import Store
-from powerbus.bus.registry._validation import check_registration
+from powerbus.bus.registry._takeover import prove_takeover
+from powerbus.bus.registry._validation import Registration, check_registration
 from powerbus.bus.registry._watch import Watch
 from powerbus.bus.registry.directory import Directory
 from powerbus.bus.registry.migrations import MIGRATIONS
@@ -57,6 +62,11 @@ _PRUNE_EVERY_S = 60.0
 # SQLite's quick_check reads every page: cheap for a registry, not for every sweep.
 _INTEGRITY_EVERY_S = 5.0
 _WATCH_BACKLOG = 1024
+
+Files = Sequence[descriptor_pb2.FileDescriptorProto]
+SchemaGuard = Callable[[Registration, Files], None]
+"""Checks a registration's descriptors against the accepted ones (those of the other live
+nodes); raises a powerbus error naming what conflicts (``powerbus.bus.schema``)."""
 
 
 def utc_now() -> datetime:
@@ -82,6 +92,9 @@ class Registry(Lifecycle):
         down_retention: timedelta = timedelta(hours=1),
         clock: Callable[[], datetime] = utc_now,
         watch_backlog: int = _WATCH_BACKLOG,
+        networks: NetworkRules | None = None,
+        register_rate: RegisterRate | None = None,
+        schema_guard: SchemaGuard | None = None,
     ) -> None:
         for name, value in (
             ("lease_ttl", lease_ttl),
@@ -98,6 +111,12 @@ class Registry(Lifecycle):
         self._down_retention = down_retention
         self._clock = clock
         self._watch_backlog = watch_backlog
+        self._networks = networks if networks is not None else NetworkRules.default()
+        self._register_rate = register_rate
+        self.schema_guard = schema_guard
+        self.node_credentials: grpc.ChannelCredentials | None = None
+        """How the registry dials a node to check a takeover; set when the bus runs TLS."""
+        """Checks each registration's descriptors (the bus sets ``SchemaCheck.guard``)."""
         self._directory = Directory()
         self._servicer = RegistryServicer(self)
         self._engine: sa.Engine | None = None
@@ -182,12 +201,45 @@ class Registry(Lifecycle):
     # The servicer's side. Arguments are checked by then, apart from registration, whose
     # descriptor set takes long enough to build that it goes to a thread too.
 
-    async def _register(self, request: registry_pb2.RegisterRequest) -> tuple[str, timedelta]:
+    async def _register(
+        self, request: registry_pb2.RegisterRequest, *, peer: str = ""
+    ) -> tuple[str, timedelta]:
         self._require_running()
+        if self._register_rate is not None:
+            self._register_rate.take(peer_host(peer))
         reg = await asyncio.to_thread(check_registration, request, default_ttl=self._lease_ttl)
-        lease_id, _expires = await self._db(Store.register, reg, self._clock())
+        await self._networks.check(parse_host_port(reg.address, field="address").host)
+        if self.schema_guard is not None:
+            accepted = self._directory.file_descriptors(live_only=True, exclude=reg.node_id)
+            await asyncio.to_thread(self.schema_guard, reg, accepted)
+        replaces = await self._lease_to_replace(reg)
+        lease_id, _expires = await self._db(Store.register, reg, self._clock(), replaces=replaces)
         await self._sync_after_write()
         return lease_id, reg.lease_ttl
+
+    async def _lease_to_replace(self, reg: Registration) -> str | None:
+        """The live lease on ``reg.node_id`` that ``reg`` may replace (None if there is
+        none); raises if someone else holds it (see ``_takeover``)."""
+        holder = await self._db(Store.holder, reg.node_id, self._clock())
+        if holder is None:
+            return None
+        lease_id, address = holder
+        if reg.lease_id and reg.lease_id == lease_id:
+            return lease_id
+        if not reg.instance_secret:
+            raise AlreadyExists(
+                "node_id",
+                f"{reg.node_id!r} is held by the live instance at {address}; register again "
+                "with its lease_id, or with an instance_secret proving you answer there now",
+            )
+        await prove_takeover(
+            node_id=reg.node_id,
+            holder_address=address,
+            address=reg.address,
+            secret=reg.instance_secret,
+            credentials=self.node_credentials,
+        )
+        return lease_id
 
     async def _heartbeat(self, node_id: str, lease_id: str, load: Load) -> datetime:
         return await self._db(Store.heartbeat, node_id, lease_id, load, self._clock())

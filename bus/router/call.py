@@ -24,6 +24,7 @@ from powerbus.bus.transport.unary import UnaryCalls, read_headers
 from powerbus.load_balancer import Endpoint, Outcome, PickRequest, StatusCode
 
 if TYPE_CHECKING:
+    from powerbus.bus.kernel.otel import Span
     from powerbus.bus.router.forwarding import Context
 
 __all__ = ["MethodRoute", "RoutedCall"]
@@ -47,6 +48,7 @@ class RoutedCall:
         "endpoint",
         "metadata",
         "node",
+        "span",
         "started",
     )
 
@@ -61,6 +63,8 @@ class RoutedCall:
         self.bytes_in = 0
         self.bytes_out = 0
         self.started = time.perf_counter()
+        self.span: Span | None = None
+        """The call's span, when the bus traces."""
 
 
 class MethodRoute:
@@ -117,11 +121,24 @@ class MethodRoute:
             await abort_with(context, error)
         node = self._upstreams.callable(endpoint.address, self.info.path, _SHAPES[self.info.kind])
         self._calls.observer.call_started(self.service, self._method, endpoint.node_id)
-        return RoutedCall(node, endpoint, metadata, headers.caller or _peer_host(context.peer()))
+        caller = headers.caller or _peer_host(context.peer())
+        tracing = self._calls.tracing
+        if tracing is None:
+            return RoutedCall(node, endpoint, metadata, caller)
+        # A stream goes to one node: the bus's span is the one the node continues.
+        span = tracing.server_span(
+            self.info.path, metadata, **{"powerbus.role": "bus", "powerbus.node": endpoint.node_id}
+        )
+        call = RoutedCall(node, endpoint, tracing.inject(metadata, span), caller)
+        call.span = span
+        return call
 
     def finish(self, call: RoutedCall) -> None:
         latency = time.perf_counter() - call.started
         code = call.code
+        tracing = self._calls.tracing
+        if call.span is not None and tracing is not None:
+            tracing.finish(call.span, code)
         outcome = Outcome(code is StatusCode.OK, latency, code)
         self._balancers.report(self.service, call.endpoint, outcome)
         self._calls.observer.call_finished(

@@ -2,7 +2,9 @@
 
 It is a generic gRPC handler registered after the bus's own services. For each method
 path it builds (once) a handler of the right call shape, from the schema registry; the
-call path is then one dict look-up, one pick and one forwarded call.
+call path is then one dict look-up, one pick and one forwarded call. Only methods the
+schema knows are cached: a refusal for an unknown path is built per call, so a client
+calling endless made-up paths cannot grow the cache (and the bus's memory).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from powerbus.bus.kernel.calls import CallObserver, CallOrigin, NullObserver
-from powerbus.bus.kernel.descriptors import MethodKind
+from powerbus.bus.kernel.descriptors import MethodInfo, MethodKind
 from powerbus.bus.kernel.errors import PowerbusError, Unimplemented
 from powerbus.bus.router.balancers import Balancers
 from powerbus.bus.router.call import MethodRoute
@@ -26,6 +28,7 @@ from powerbus.bus.transport.unary import UnaryCalls
 __all__ = ["Router"]
 
 if TYPE_CHECKING:
+    from powerbus.bus.kernel.otel import Tracing
     from powerbus.bus.router.forwarding import Context
 
     Handler = grpc.RpcMethodHandler[bytes, bytes]
@@ -44,11 +47,14 @@ class Router(grpc.GenericRpcHandler):
         balancers: Balancers,
         upstreams: UpstreamPool,
         observer: CallObserver | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._schema = schema
         self._balancers = balancers
         self._upstreams = upstreams
-        self._calls = UnaryCalls(upstreams.transport, observer or NullObserver(), CallOrigin.ROUTED)
+        self._calls = UnaryCalls(
+            upstreams.transport, observer or NullObserver(), CallOrigin.ROUTED, tracing=tracing
+        )
         self._handlers: dict[str, Handler] = {}
 
     def schema_changed(self) -> None:
@@ -59,14 +65,19 @@ class Router(grpc.GenericRpcHandler):
         path: str = handler_call_details.method
         handler = self._handlers.get(path)
         if handler is None:
-            handler = self._build(path)
+            info = self._schema.method(path)
+            if info is None:  # never cached: the paths are the caller's to invent
+                return _refusal(self._explain_unknown(path))
+            handler = self._build(info)
             self._handlers[path] = handler
         return handler
 
-    def _build(self, path: str) -> Handler:
-        info = self._schema.method(path)
-        if info is None:
-            return _refusal(self._explain_unknown(path))
+    @property
+    def cached_handlers(self) -> int:
+        """How many built handlers the router holds (one per known method called)."""
+        return len(self._handlers)
+
+    def _build(self, info: MethodInfo) -> Handler:
         route = MethodRoute(
             info, balancers=self._balancers, upstreams=self._upstreams, calls=self._calls
         )

@@ -217,10 +217,12 @@ class MessageReader:
     ([], [5])
     """
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_buffer", "_max_bytes")
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self._buffer = bytearray()
+        # Checked on the length prefix, so an oversized message is refused unread.
+        self._max_bytes = max_bytes
 
     def feed(self, data: bytes) -> Iterator[Frame]:
         """The frames completed by ``data``; ``ValueError`` on a malformed message."""
@@ -230,8 +232,10 @@ class MessageReader:
         try:
             while end - at >= _SIZE.size:
                 (size,) = _SIZE.unpack_from(buffer, at)
-                if size > MAX_MESSAGE_BYTES:
-                    raise ValueError(f"link message of {size} bytes is over the limit")
+                if size > self._max_bytes:
+                    raise ValueError(
+                        f"link message of {size} bytes is over the limit of {self._max_bytes}"
+                    )
                 if end - at - _SIZE.size < size:
                     break
                 start = at + _SIZE.size

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl as _ssl
 from collections.abc import Coroutine
 from typing import Any
 
@@ -59,8 +60,13 @@ class NodeLink:
     """The link to one node (a :class:`~powerbus.bus.transport.reply.Transport`):
     ``usable()`` before each call, ``call()`` to make one."""
 
-    def __init__(self, channel: grpc.aio.Channel, address: str) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, address: str, *, ssl: _ssl.SSLContext | None = None
+    ) -> None:
         self.address = address
+        self._ssl = ssl
+        """With TLS to the node, the link is TLS too (mutual: the context carries our
+        certificate), verified against the same host as the channel."""
         self._channel = channel
         self._connection: _Connection | None = None
         self._leaving: set[_Connection] = set()
@@ -142,7 +148,13 @@ class NodeLink:
         loop = asyncio.get_running_loop()
         connection = _Connection(self, token, loop.create_future())
         try:
-            await loop.create_connection(lambda: connection, host, port)
+            await loop.create_connection(
+                lambda: connection,
+                host,
+                port,
+                ssl=self._ssl,
+                server_hostname=host if self._ssl is not None else None,
+            )
             connection.send(encode_hello(token))
             await connection.hello
         except BaseException:

@@ -9,11 +9,13 @@ the SDK's proxyless client each own one pool.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable
 from typing import Any
 
 import grpc
 
+from powerbus.bus.kernel.tls import TlsFiles
 from powerbus.bus.transport.frames import LINK_MAX_BYTES
 from powerbus.bus.transport.grpc_transport import GrpcTransport
 from powerbus.bus.transport.link import NodeLink
@@ -67,7 +69,8 @@ class UpstreamPool:
     >>> # pool.retain({"127.0.0.1:7001"}); await pool.close()
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: TlsFiles | None = None) -> None:
+        self._tls = tls
         self._transports: dict[str, NodeTransport] = {}
         self._callables: dict[tuple[str, str, str], Any] = {}
         self._retiring: dict[asyncio.Task[None], NodeTransport] = {}
@@ -76,10 +79,19 @@ class UpstreamPool:
         """The transport for unary calls to the node at ``address`` (made on first use)."""
         found = self._transports.get(address)
         if found is None:
-            channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
-            found = NodeTransport(NodeLink(channel, address), GrpcTransport(channel))
+            channel, link_ssl = self._open_channel(address)
+            found = NodeTransport(NodeLink(channel, address, ssl=link_ssl), GrpcTransport(channel))
             self._transports[address] = found
         return found
+
+    def _open_channel(self, address: str) -> tuple[grpc.aio.Channel, ssl.SSLContext | None]:
+        """A channel to ``address``, and the ssl context of its link (TLS: both secured;
+        the files are read now, so a channel opened after a rotation uses the new pair)."""
+        if self._tls is None:
+            return grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS), None
+        credentials = self._tls.channel_credentials()
+        channel = grpc.aio.secure_channel(address, credentials, options=_CHANNEL_OPTIONS)
+        return channel, self._tls.client_context()
 
     def addresses(self) -> set[str]:
         """The node addresses connections are kept to."""

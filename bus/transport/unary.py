@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from powerbus.bus.kernel.calls import CallObserver, CallOrigin, CallRecord
 from powerbus.bus.kernel.descriptors import Idempotency, MethodInfo
@@ -26,6 +27,9 @@ from powerbus.bus.kernel.metadata import (
 )
 from powerbus.bus.transport.reply import Metadata, Reply, Transport
 from powerbus.load_balancer import Attempt, Endpoint, Lane, PickRequest, Refusal, StatusCode
+
+if TYPE_CHECKING:
+    from powerbus.bus.kernel.otel import Span, Tracing
 
 __all__ = ["CallHeaders", "UnaryCalls", "read_headers"]
 
@@ -71,10 +75,47 @@ class UnaryCalls:
         transports: Callable[[str], Transport],
         observer: CallObserver,
         origin: CallOrigin,
+        *,
+        tracing: Tracing | None = None,
     ) -> None:
         self.transports = transports
         self.observer = observer
         self.origin = origin
+        self.tracing = tracing
+        # Chosen once, so an untraced call pays not even a test for tracing (nor a frame).
+        self.run = self._run if tracing is None else self._traced  # type: ignore[method-assign]
+
+    async def _traced(
+        self,
+        lane: Lane,
+        info: MethodInfo,
+        payload: bytes,
+        metadata: Metadata,
+        headers: CallHeaders,
+        *,
+        deadline: float | None,
+    ) -> Reply:
+        """:meth:`run` in a span: the router's continues the caller's trace, the proxyless
+        client's is a child of the span active in the caller's task; each attempt is a
+        child span whose context the node receives as ``traceparent``."""
+        tracing = self.tracing
+        assert tracing is not None
+        if self.origin is CallOrigin.ROUTED:
+            span = tracing.server_span(info.path, metadata, **{"powerbus.role": "bus"})
+        else:
+            span = tracing.client_span(
+                info.path.lstrip("/"), info.path, **{"powerbus.role": str(self.origin)}
+            )
+        try:
+            with tracing.active(span):
+                reply = await self._run(
+                    lane, info, payload, metadata, headers, deadline=deadline, span=span
+                )
+        except BaseException:
+            tracing.finish(span, StatusCode.CANCELLED)
+            raise
+        tracing.finish(span, reply.code, reply.details)
+        return reply
 
     async def run(
         self,
@@ -86,12 +127,27 @@ class UnaryCalls:
         *,
         deadline: float | None,
     ) -> Reply:
-        """Make the call; the reply of its last attempt, or one saying why none was made."""
-        attempt = _Attempt(self, info, payload, metadata, headers.caller)
+        """Make the call; the reply of its last attempt, or one saying why none was made.
+
+        (Replaced by ``_run`` or ``_traced`` on each instance.)"""
+        return await self._run(lane, info, payload, metadata, headers, deadline=deadline)
+
+    async def _run(
+        self,
+        lane: Lane,
+        info: MethodInfo,
+        payload: bytes,
+        metadata: Metadata,
+        headers: CallHeaders,
+        *,
+        deadline: float | None,
+        span: Span | None = None,
+    ) -> Reply:
+        attempt = _Attempt(self, info, payload, metadata, headers.caller, span)
         try:
             result = await lane.executor.run(
                 PickRequest(info.path, headers.key),
-                attempt,
+                attempt if span is None else attempt.traced,
                 idempotent=headers.idempotent or info.idempotency is not Idempotency.UNKNOWN,
                 side_effect_free=info.idempotency is Idempotency.NO_SIDE_EFFECTS,
                 deadline=deadline,
@@ -117,10 +173,26 @@ class UnaryCalls:
 class _Attempt:
     """One call's ``send`` for the executor: one attempt on one node, recorded once."""
 
-    __slots__ = ("caller", "calls", "done", "info", "metadata", "method", "payload", "tried")
+    __slots__ = (
+        "caller",
+        "calls",
+        "done",
+        "info",
+        "metadata",
+        "method",
+        "payload",
+        "span",
+        "tried",
+    )
 
     def __init__(
-        self, calls: UnaryCalls, info: MethodInfo, payload: bytes, metadata: Metadata, caller: str
+        self,
+        calls: UnaryCalls,
+        info: MethodInfo,
+        payload: bytes,
+        metadata: Metadata,
+        caller: str,
+        span: Span | None,
     ) -> None:
         self.calls = calls
         self.info = info
@@ -131,15 +203,45 @@ class _Attempt:
         # (node, code, latency, bytes received, reached, reply) of each attempt so far.
         self.tried: list[tuple[str, StatusCode, float, int, bool, Reply | None]] = []
         self.done = False
+        self.span = span
+        """The call's span when traced: each attempt is a child of it."""
 
-    async def __call__(self, endpoint: Endpoint, timeout: float | None) -> Attempt:
+    async def traced(self, endpoint: Endpoint, timeout: float | None) -> Attempt:
+        """The attempt in a child span of the call's, the node told of it (``traceparent``)."""
+        tracing = self.calls.tracing
+        assert tracing is not None and self.span is not None
+        extra: dict[str, str | int] = {
+            "powerbus.node": endpoint.node_id,
+            "powerbus.attempt": len(self.tried) + 1,
+        }
+        span = tracing.child_span(self.span, f"attempt {endpoint.node_id}", self.info.path, **extra)
+        try:
+            attempt = await self(endpoint, timeout, tracing.inject(self.metadata, span))
+        except BaseException:
+            tracing.finish(span, StatusCode.CANCELLED)
+            raise
+        reply = attempt.value
+        if isinstance(reply, Reply):
+            tracing.finish(span, reply.code, reply.details)
+        else:
+            tracing.finish(span, attempt.code)
+        return attempt
+
+    async def __call__(
+        self, endpoint: Endpoint, timeout: float | None, metadata: Metadata | None = None
+    ) -> Attempt:
         calls = self.calls
         calls.observer.call_started(self.info.service, self.method, endpoint.node_id)
         started = time.perf_counter()
         code, received, reply = StatusCode.CANCELLED, 0, None
         try:
             transport = calls.transports(endpoint.address)
-            reply = await transport.call(self.info.path, self.metadata, self.payload, timeout)
+            reply = await transport.call(
+                self.info.path,
+                self.metadata if metadata is None else metadata,
+                self.payload,
+                timeout,
+            )
             code, received = reply.code, len(reply.payload)
             return Attempt(code, reply, reached=reply.ran)
         finally:

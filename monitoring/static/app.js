@@ -11,8 +11,8 @@
   // ---------------------------------------------------------------- labels (中文 / English)
   const TEXT = {
     overview: ["概览", "Overview"], topology: ["拓扑", "Topology"], alerts: ["告警", "Alerts"],
-    qps: ["请求速率", "Requests/s"], errorRate: ["错误率", "Error rate"], p50: ["P50 时延", "p50 latency"],
-    p99: ["P99 时延", "p99 latency"], nodesUp: ["在线节点", "Nodes up"], services: ["服务", "Services"],
+    qps: ["请求速率", "Requests/s"], errorRate: ["错误率", "Error rate"], p50: ["P50 时延", "P50 latency"],
+    p99: ["P99 时延", "P99 latency"], nodesUp: ["在线节点", "Nodes up"], services: ["服务", "Services"],
     nodes: ["节点", "Nodes"], activeAlerts: ["活动告警", "Active alerts"], service: ["服务", "Service"],
     node: ["节点", "Node"], state: ["状态", "State"], health: ["健康", "Health"], kind: ["类型", "Kind"],
     inFlight: ["处理中", "In flight"], total: ["累计请求", "Requests"], errors: ["错误", "Errors"],
@@ -40,6 +40,16 @@
     noTraffic: ["暂无流量", "No traffic yet"], noNodes: ["尚无节点注册", "No node has registered yet"],
     clickHint: ["点击节点查看影响", "click a node for its impact"], external: ["外部调用方", "external caller"],
     lastUpdate: ["更新于", "updated"], history: ["历史", "History"],
+    declaredOnly: ["仅声明，无节点", "declared only, no node"], legendDeclaredBox: ["仅被声明的依赖服务", "service only declared as a dependency"],
+    filter: ["筛选节点或服务", "filter nodes or services"], resetView: ["复位", "Reset"], showDeclared: ["显示仅声明的服务", "show declared-only services"],
+    uptime: ["运行时长", "Uptime"], registeredAt: ["注册时间", "Registered"], lastHeartbeat: ["最近心跳", "Last heartbeat"],
+    leaseTtl: ["租约 TTL", "Lease TTL"], version: ["版本", "Version"], healthOutput: ["健康输出", "Health output"],
+    ago: ["前", "ago"], alreadyDown: ["已经不在服务中：它的流量已由其他节点承担或已中断，见上方告警。", "is already out of service: its traffic already went elsewhere or failed; see the alerts."],
+    unknownNode: ["没有这个节点：无法分析影响。", "No such node is known: there is nothing to analyse."],
+    actions: ["操作", "Actions"], drain: ["排空", "Drain"], disable: ["停用", "Disable"], enable: ["启用", "Enable"],
+    weight: ["权重", "Weight"], deregister: ["强制注销", "Deregister"], purge: ["清除宕机节点", "Purge down nodes"],
+    ack: ["确认", "Ack"], silence: ["静默 1 小时", "Silence 1h"], acked: ["已确认", "acknowledged"], silenced: ["已静默", "silenced"],
+    p50chart: ["P50 时延", "P50 latency"], p99chart: ["P99 时延", "P99 latency"], timeZone: ["时区", "time zone"],
   };
   function L(key) {
     const t = TEXT[key] || [key, key];
@@ -56,6 +66,27 @@
     dark: ["中断", "dark"], unregistered: ["未注册", "unregistered"], critical: ["严重", "critical"],
     warning: ["警告", "warning"], cleared: ["已恢复", "cleared"], outage: ["中断", "outage"], failover: ["切换", "failover"],
   };
+  // Alert texts in both languages: the bus words them in English; Chinese by kind.
+  const ALERT_ZH = {
+    node_down: (a) => `节点 ${a.subject} 不可达或租约已过期`,
+    no_healthy_node: (a) => `服务 ${a.subject} 没有健康节点`,
+    error_share: (a) => `服务 ${a.subject} 错误率 ${fmtPct(a.value)} 超过阈值`,
+    p99_latency: (a) => `服务 ${a.subject} 的 P99 时延 ${fmtMs((a.value || 0) * 1000)} 超过阈值`,
+    lease_flapping: (a) => `节点 ${a.subject} 的租约反复变化（${a.value || 0} 次）`,
+  };
+  function alertText(a) {
+    const zh = ALERT_ZH[a.kind] ? ALERT_ZH[a.kind](a) : `规则 ${a.rule} 触发：${a.subject}`;
+    return `<span class="zh">${esc(zh)}</span><span class="en">${esc(a.message)}</span>`;
+  }
+  function stateWord(value) {
+    const t = HEALTH[value] || [value, value];
+    return `<span class="zh">${t[0]}</span><span class="en">${t[1]}</span>`;
+  }
+  function stateText(value) {
+    const t = HEALTH[value] || [value, value];
+    const mode = document.body.className;
+    return mode === "lang-en" ? t[1] : mode === "lang-zh" ? t[0] : `${t[0]} ${t[1]}`;
+  }
   function badge(value) {
     const t = HEALTH[value] || [value, value];
     return `<span class="badge ${esc(value)}" data-value="${esc(value)}"><span class="zh">${t[0]}</span><span class="en">${t[1]}</span></span>`;
@@ -118,6 +149,8 @@
     overview: null, topology: null, lastMessage: 0, page: "overview", arg: "",
     range: localStorage.getItem("powerbus.range") || "15m", selected: "", impact: null,
     chartsTimer: null, breakdownTimer: null,
+    view: { x: 0, y: 0, k: 1 }, filter: "", showDeclared: localStorage.getItem("powerbus.declared") !== "0",
+    nodeRecord: null,
   };
   async function getJSON(path) {
     const r = await fetch(path, { cache: "no-store" });
@@ -211,18 +244,18 @@
       <div class="grid cols-main">
         <div class="stack">
           <section class="card"><h2>${L("topology")}<span class="hint">${L("clickHint")}</span></h2>
-            <div class="body flush topology" id="graph"></div>${legend()}</section>
+            ${graphTools()}<div class="body flush topology" id="graph"></div>${legend()}</section>
           <section class="card"><h2>${L("traffic")} · ${L("history")}<span class="hint">15 min</span></h2>
             <div class="body"><div id="overview-chart" class="chart"></div></div></section>
         </div>
-        <div class="stack">
+        <div class="stack side">
           <section class="card"><h2>${L("activeAlerts")}</h2><div id="alerts-panel"></div></section>
           <section class="card"><h2>${L("impact")}</h2><div class="body impact" id="impact"></div></section>
         </div>
       </div>
       <div class="grid" style="margin-top:16px">
         <section class="card"><h2>${L("services")}</h2><div class="body flush" id="services-table"></div></section>
-        <section class="card"><h2>${L("nodes")}</h2><div class="body flush" id="nodes-table"></div></section>
+        <section class="card"><h2>${L("nodes")}<span class="hint"><button type="button" class="act danger" data-act="purge">${L("purge")}</button></span></h2><div class="body flush" id="nodes-table"></div></section>
       </div>`;
   }
   function kpis(o) {
@@ -232,14 +265,22 @@
     const darkCount = o.services.filter((s) => s.state === "dark").length;
     const crit = o.alerts.filter((a) => a.severity === "critical").length;
     const since = new Date(o.started_at * 1000);
+    // The same boxes the graph draws: services with nodes (or traffic), and declared-only ones.
+    const drawn = { served: 0, declared: 0 };
+    if (state.topology) {
+      const saved = state.showDeclared;
+      state.showDeclared = true;
+      for (const b of layout(state.topology).boxes.values()) drawn[b.declaredOnly ? "declared" : "served"]++;
+      state.showDeclared = saved;
+    }
     return `
       <div class="card kpi" data-kpi="qps"><div class="label">${L("qps")}</div><div class="value">${fmtQps(t.qps)}<small>/s</small></div><div class="sub">${fmtInt(t.requests_total)} ${Lplain("total")}</div></div>
       <div class="card kpi ${t.error_share > 0.05 ? "bad" : t.error_share > 0.01 ? "warn" : ""}"><div class="label">${L("errorRate")}</div><div class="value">${fmtPct(t.error_share)}</div><div class="sub">${fmtInt(t.errors_total)} ${Lplain("errors")}</div></div>
       <div class="card kpi"><div class="label">${L("p50")}</div><div class="value">${fmtMs(t.p50_ms)}</div><div class="sub">${Math.round(o.window_s)} s ${Lplain("window")}</div></div>
       <div class="card kpi"><div class="label">${L("p99")}</div><div class="value">${fmtMs(t.p99_ms)}</div><div class="sub">${Math.round(o.window_s)} s ${Lplain("window")}</div></div>
       <div class="card kpi ${up < live ? "bad" : ""}"><div class="label">${L("nodesUp")}</div><div class="value">${up}<small>/ ${live}</small></div><div class="sub">${Lplain("since")} ${fmtTime(since, true)}</div></div>
-      <div class="card kpi ${darkCount ? "bad" : ""}"><div class="label">${L("services")}</div><div class="value">${o.services.length}</div><div class="sub">${darkCount ? darkCount + " " + HEALTH.dark[document.body.className === "lang-en" ? 1 : 0] : "&nbsp;"}</div></div>
-      <div class="card kpi ${crit ? "bad" : o.alerts.length ? "warn" : ""}"><div class="label">${L("activeAlerts")}</div><div class="value">${o.alerts.length}</div><div class="sub">${crit ? crit + " critical" : "&nbsp;"}</div></div>`;
+      <div class="card kpi ${darkCount ? "bad" : ""}" data-kpi="services"><div class="label">${L("services")}</div><div class="value">${drawn.served}</div><div class="sub">${darkCount ? darkCount + " " + stateText("dark") : ""}${drawn.declared ? `${darkCount ? " · " : ""}+${drawn.declared} ${esc(Lplain("declaredOnly"))}` : darkCount ? "" : "&nbsp;"}</div></div>
+      <div class="card kpi ${crit ? "bad" : o.alerts.length ? "warn" : ""}"><div class="label">${L("activeAlerts")}</div><div class="value">${o.alerts.length}</div><div class="sub">${crit ? crit + " " + stateText("critical") : "&nbsp;"}</div></div>`;
   }
   function servicesTable(services) {
     if (!services.length) return `<div class="empty">${L("noNodes")}</div>`;
@@ -259,11 +300,82 @@
       <th class="num">${L("qps")}</th><th class="num">${L("errorRate")}</th><th class="num">P50</th><th class="num">P99</th>
       <th class="num">${L("inFlight")}</th><th class="num">${L("total")}</th></tr></thead><tbody>${rows}</tbody></table>`;
   }
+  // ---------------------------------------------------------------- operator actions
+  // The registry's admin backend (POST /api/nodes/...) and the alert book's (POST
+  // /api/alerts/...): every POST carries X-Powerbus-Action, which the bus requires so another
+  // site's page cannot post to it (CSRF); destructive ones ask first.
+  function nodeActions(n) {
+    if (n.health === "down" || n.health === "left") return "";
+    const id = esc(n.node_id);
+    const rotation = n.health === "draining"
+      ? `<button type="button" class="act" data-act="enable" data-node="${id}">${L("enable")}</button>`
+      : `<button type="button" class="act" data-act="drain" data-node="${id}">${L("drain")}</button><button type="button" class="act" data-act="disable" data-node="${id}">${L("disable")}</button>`;
+    return `<span class="actions">${rotation}<button type="button" class="act" data-act="weight" data-node="${id}">${L("weight")}</button><button type="button" class="act danger" data-act="deregister" data-node="${id}">${L("deregister")}</button></span>`;
+  }
+  const DESTRUCTIVE = {
+    drain: ["将 {id} 移出轮转并等待其请求完成？", "Take {id} out of rotation and wait for its calls to finish?"],
+    disable: ["停用 {id}（移出轮转）？", "Disable {id} (take it out of rotation)?"],
+    deregister: ["强制注销 {id}？它将被标记为宕机。", "Force-deregister {id}? It is marked down."],
+    purge: ["删除所有宕机节点的记录？", "Delete the records of every down node?"],
+  };
+  async function post(path) {
+    const r = await fetch(path, { method: "POST", headers: { "X-Powerbus-Action": "1" }, cache: "no-store" });
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
+    return body;
+  }
+  function confirmText(act, id) {
+    const t = DESTRUCTIVE[act];
+    const mode = document.body.className;
+    const text = mode === "lang-en" ? t[1] : mode === "lang-zh" ? t[0] : t[0] + "\n" + t[1];
+    return text.replace(/\{id\}/g, id);
+  }
+  document.addEventListener("click", async (ev) => {
+    const b = ev.target.closest && ev.target.closest("button.act[data-act]");
+    if (!b || b.id === "graph-reset") return;
+    const act = b.dataset.act;
+    let path;
+    if (act === "ack" || act === "silence") {
+      const box = b.closest(".actions");
+      const q = `rule=${encodeURIComponent(box.dataset.rule)}&subject=${encodeURIComponent(box.dataset.subject)}&by=dashboard`;
+      path = `/api/alerts/${act}?${q}${act === "silence" ? "&for=1h" : ""}`;
+    } else if (act === "purge") {
+      path = "/api/nodes/purge";
+    } else {
+      const id = b.dataset.node;
+      path = `/api/nodes/${encodeURIComponent(id)}/${act}`;
+      if (act === "weight") {
+        const value = prompt(`${Lplain("weight")} (1–10000): ${id}`, "100");
+        if (value === null) return;
+        path += `?value=${encodeURIComponent(value.trim())}`;
+      }
+      if (act === "drain") path += "?grace=30";
+    }
+    if (DESTRUCTIVE[act] && !confirm(confirmText(act, b.dataset.node || ""))) return;
+    b.disabled = true;
+    try {
+      const reply = await post(path);
+      toast(`${act}: ${JSON.stringify(reply)}`, false);
+    } catch (e) {
+      toast(`${act}: ${e.message}`, true);
+    } finally {
+      b.disabled = false;
+    }
+  });
+  function toast(text, bad) {
+    const el = document.getElementById("toast");
+    if (!el) return;
+    el.textContent = text;
+    el.className = "toast" + (bad ? " bad" : "");
+    el.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(() => { el.hidden = true; }, 6000);
+  }
   function nodesTable(nodes) {
     if (!nodes.length) return `<div class="empty">${L("noNodes")}</div>`;
     const rows = nodes.map((n) => `
       <tr data-node="${esc(n.node_id)}" data-health="${esc(n.health)}">
-        <td class="name">${link("node", n.node_id)}${n.priority === "standby" ? '<span class="tag standby">standby</span>' : ""}<small>${esc(n.address)}</small></td>
+        <td class="name">${link("node", n.node_id)}${n.priority === "standby" ? '<span class="tag standby">standby</span>' : ""}<small class="addr" title="${esc(n.address)}">${esc(n.address)}</small></td>
         <td>${esc(n.kind)}</td>
         <td>${badge(n.health)}</td>
         <td>${n.services.map((s) => link("service", s, esc(shortService(s)))).join(", ")}</td>
@@ -273,10 +385,17 @@
         <td class="num">${fmtMs(n.p99_ms)}</td>
         <td class="num">${n.in_flight}</td>
         <td class="num" data-field="requests_total" data-value="${n.requests_total}">${fmtInt(n.requests_total)}</td>
+        <td>${nodeActions(n)}</td>
       </tr>`).join("");
     return `<table class="data"><thead><tr><th>${L("node")}</th><th>${L("kind")}</th><th>${L("health")}</th><th>${L("services")}</th>
       <th class="num">${L("qps")}</th><th class="num">${L("errorRate")}</th><th class="num">P50</th><th class="num">P99</th>
-      <th class="num">${L("inFlight")}</th><th class="num">${L("total")}</th></tr></thead><tbody>${rows}</tbody></table>`;
+      <th class="num">${L("inFlight")}</th><th class="num">${L("total")}</th><th>${L("actions")}</th></tr></thead><tbody>${rows}</tbody></table>`;
+  }
+  function alertActions(a) {
+    const acked = Boolean(a.acknowledged_by);
+    return `<div class="actions" data-rule="${esc(a.rule)}" data-subject="${esc(a.subject)}">
+      <button type="button" class="act" data-act="ack" ${acked ? "disabled" : ""}>${L(acked ? "acked" : "ack")}</button>
+      <button type="button" class="act" data-act="silence" ${a.silenced ? "disabled" : ""}>${L(a.silenced ? "silenced" : "silence")}</button></div>`;
   }
   function alertList(alerts, cleared) {
     if (!alerts.length) {
@@ -287,7 +406,7 @@
       <li class="${esc(a.severity)} ${a.active ? "" : "cleared"}" data-rule="${esc(a.rule)}" data-subject="${esc(a.subject)}">
         <div class="what">${badge(a.active ? a.severity : "cleared")}<span class="subject">${esc(a.subject)}</span><span class="note">${esc(a.rule)}</span>
           <span class="when">${fmtWhen(a.raised_at)}${a.cleared_at ? " → " + fmtWhen(a.cleared_at) : ""}</span></div>
-        <div class="msg">${esc(a.message)}</div></li>`).join("")}</ul>`;
+        <div class="msg">${alertText(a)}</div>${a.active ? alertActions(a) : ""}</li>`).join("")}</ul>`;
   }
 
   // ---------------------------------------------------------------- topology graph
@@ -295,10 +414,11 @@
     return `<div class="legend">
       <span><i></i>${L("legendCall")}</span><span><i class="declared"></i>${L("legendDeclared")}</span>
       <span><i class="bad"></i>${L("legendErr")}</span>
-      <span><b style="border-color:var(--ok)"></b>${HEALTH.up[0]} up</span>
-      <span><b style="border-color:var(--bad);background:var(--bad-bg)"></b>${HEALTH.down[0]} down</span>
-      <span><b style="border-color:var(--gone);background:var(--gone-bg)"></b>${HEALTH.left[0]} left</span>
-      <span><b style="border-color:#9dbbe0;background:#eef4fb"></b>${L("service")}</span></div>`;
+      <span><b style="border-color:var(--ok)"></b>${stateWord("up")}</span>
+      <span><b style="border-color:var(--bad);background:var(--bad-bg)"></b>${stateWord("down")}</span>
+      <span><b style="border-color:var(--gone);background:var(--gone-bg)"></b>${stateWord("left")}</span>
+      <span><b style="border-color:#9dbbe0;background:#eef4fb"></b>${L("service")}</span>
+      <span><b style="border-color:var(--faint);border-style:dashed"></b>${L("legendDeclaredBox")}</span></div>`;
   }
 
   // Services are boxes holding their nodes; callers outside the bus (and nodes that serve
@@ -318,7 +438,10 @@
     }
     for (const e of topo.observed_edges) {
       const b = box(e.service, { service: e.service, nodes: [], healthy: [], left: [], state: "unregistered", callers: [] });
-      if (e.node && !b.members.includes(e.node)) b.members.push(e.node);
+      // A node is drawn inside a service's box only if it serves it: a gateway that relays
+      // calls (the CORBA gateway) is a caller, not a member of the service it calls.
+      const n = nodeById.get(e.node);
+      if (e.node && !b.members.includes(e.node) && (!n || n.services.includes(e.service))) b.members.push(e.node);
     }
     const callers = new Map();
     const servesSomething = (id) => nodeById.has(id) && nodeById.get(id).services.length > 0;
@@ -330,9 +453,12 @@
     for (const e of topo.observed_edges) if (e.caller) calls.push({ ...e, observed: true });
     const declared = [];
     for (const d of topo.declared_edges) {
-      box(d.service, { service: d.service, nodes: [], healthy: [], left: [], state: "dark", callers: [] });
+      const b = box(d.service, { service: d.service, nodes: [], healthy: [], left: [], state: "declared", callers: [] });
+      if (!state.showDeclared && !b.members.length && !(b.data.nodes || []).length) { boxes.delete(d.service); continue; }
       declared.push(d);
     }
+    // A service nobody registered, only named as a dependency, is no outage: drawn small and grey.
+    for (const b of boxes.values()) b.declaredOnly = !b.members.length && !(b.data.nodes || []).length && !(b.data.left || []).length;
     // Service graph: the boxes of a caller's services → the called box.
     const from = (caller) => {
       const c = callerOf(caller);
@@ -341,6 +467,7 @@
     for (const e of [...calls, ...declared]) {
       for (const f of from(e.caller)) {
         const to = boxes.get(e.service);
+        if (!to) continue;
         f.succs.add(to);
         if (to.preds) to.preds.add(f);
       }
@@ -385,7 +512,7 @@
       }
     }
     const W = 210, PILL = 30, HEAD = 38, GAPX = 130, GAPY = 22, PAD = 24;
-    const heightOf = (v) => (v.id.startsWith("c:") ? 46 : HEAD + Math.max(1, v.members.length) * (PILL + 6) + 6);
+    const heightOf = (v) => (v.id.startsWith("c:") || v.declaredOnly ? 46 : HEAD + Math.max(1, v.members.length) * (PILL + 6) + 6);
     const colHeights = cols.map((c) => c.reduce((a, v) => a + heightOf(v), 0) + (c.length - 1) * GAPY);
     const height = PAD * 2 + Math.max(60, ...colHeights);
     const pills = new Map();
@@ -479,7 +606,7 @@
       const observed = g.calls.some((e) => e.caller === d.caller && e.service === d.service);
       if (observed) continue;
       const c = curve(a, b.x + b.w / 2, b.y + 19, b.x, b.col);
-      edges.push(`<g class="edge call declared ${c.back ? "cycle" : ""}" data-caller="${esc(d.caller)}" data-service="${esc(d.service)}">
+      edges.push(`<g class="edge call declared ${c.back ? "cycle" : ""}${dim(d.caller) && dim(d.service) ? " filtered-out" : ""}" data-caller="${esc(d.caller)}" data-service="${esc(d.service)}">
         <path d="${c.d}" stroke-width="1.4" marker-end="url(#arrow-light)"><title>${esc(d.caller)} → ${esc(d.service)} (${d.required ? "required" : "optional"})</title></path></g>`);
     }
     const pairs = new Map();
@@ -499,12 +626,10 @@
       const pair = pairs.get(e.caller + "|" + e.service);
       const share = pair.requests ? pair.errors / pair.requests : 0;
       const cls = share > 0.05 ? "bad" : share > 0.02 ? "warn" : "";
-      if (!pair.labelled && pair.qps > 0) {
-        pair.labelled = true;
-        labels.push(labelAt(c, `${fmtQps(pair.qps)}/s${share > 0.001 ? " · " + fmtPct(share) : ""}`));
-      }
+      // Rates are on the pills and boxes and in each edge's tooltip, never on the edges:
+      // edges bundle into one box, and a label there sits on top of the others.
       const label = "";
-      edges.push(`<g class="edge call observed ${cls} ${c.back ? "cycle" : ""}" data-caller="${esc(e.caller)}" data-service="${esc(e.service)}" data-node="${esc(e.node)}" data-qps="${(e.qps || 0).toFixed(3)}">
+      edges.push(`<g class="edge call observed ${cls} ${c.back ? "cycle" : ""}${dim(e.caller) && dim(e.node) ? " filtered-out" : ""}" data-caller="${esc(e.caller)}" data-service="${esc(e.service)}" data-node="${esc(e.node)}" data-qps="${(e.qps || 0).toFixed(3)}">
         <path d="${c.d}" stroke-width="${e.qps > 0 ? stroke(e.qps) : 1.2}" ${e.qps > 0 ? "" : 'stroke-dasharray="2 3"'} marker-end="url(#arrow)"><title>${esc(e.caller)} → ${esc(e.service)} → ${esc(e.node)}: ${fmtQps(e.qps)}/s, ${fmtPct(share)} errors, ${fmtInt(e.total)} calls</title></path>
         ${label ? `<text class="rate" x="${c.lx}" y="${c.ly}" text-anchor="middle">${label}</text>` : ""}</g>`);
     }
@@ -512,19 +637,26 @@
     for (const c of g.callers.values()) {
       const sub = c.node ? `${c.node.kind} · ${HEALTH[c.node.health] ? HEALTH[c.node.health][en ? 1 : 0] : c.node.health}` : en ? "external caller" : "外部调用方";
       const mark = hit.get(c.id) ? " hit-" + hit.get(c.id) : "";
-      shapes.push(`<g class="vertex caller${c.node ? " node " + esc(c.node.health) : ""}${mark}" data-id="${esc(c.id)}" ${c.node ? `data-node="${esc(c.name)}" data-health="${esc(c.node.health)}"` : ""}>
+      shapes.push(`<g class="vertex caller${c.node ? " node " + esc(c.node.health) : ""}${mark}${dim(c.name)}" data-id="${esc(c.id)}" ${c.node ? `data-node="${esc(c.name)}" data-health="${esc(c.node.health)}"` : ""}>
         <title>${esc(c.name)}</title><rect x="${c.x}" y="${c.y}" width="${c.w}" height="${c.h}" rx="8"/>
         <text x="${c.x + 12}" y="${c.y + 20}">${esc(clip(c.name, 26))}</text><text class="sub" x="${c.x + 12}" y="${c.y + 36}">${esc(sub)}</text></g>`);
     }
     for (const b of g.boxes.values()) {
       const s = b.data, r = svcRates.get(b.name);
-      const svcState = s.state || "ok";
+      const svcState = b.declaredOnly ? "declared" : s.state || "ok";
+      if (b.declaredOnly) {
+        shapes.push(`<g class="vertex service declared${dim(b.name)}" data-id="${esc(b.id)}" data-service="${esc(b.name)}" data-declared="1">
+          <title>${esc(b.name)} — ${esc(Lplain("declaredOnly"))}</title><rect x="${b.x}" y="${b.y}" width="${b.w}" height="${b.h}" rx="8"/>
+          <text class="head" x="${b.x + 12}" y="${b.y + 19}">${esc(clip(shortService(b.name), 24))}</text>
+          <text class="sub" x="${b.x + 12}" y="${b.y + 35}">${esc(Lplain("declaredOnly"))}</text></g>`);
+        continue;
+      }
       const mark = hit.get(b.id) ? " hit-" + hit.get(b.id) : "";
       const tags = (s.single_point_of_failure ? " · SPOF" : "") + (cycleServices.has(b.name) ? " · ⟲" : "");
-      shapes.push(`<g class="vertex service ${esc(svcState)}${mark}" data-id="${esc(b.id)}" data-service="${esc(b.name)}">
+      shapes.push(`<g class="vertex service ${esc(svcState)}${mark}${dim(b.name)}" data-id="${esc(b.id)}" data-service="${esc(b.name)}">
         <title>${esc(b.name)}</title><rect x="${b.x}" y="${b.y}" width="${b.w}" height="${b.h}" rx="8"/>
         <text class="head" x="${b.x + 12}" y="${b.y + 17}"><a href="#/service/${encodeURIComponent(b.name)}">${esc(clip(shortService(b.name), 20))}</a></text>
-        <text class="sub" x="${b.x + 12}" y="${b.y + 31}">${(s.healthy || []).length}/${(s.nodes || []).length} ${en ? "healthy" : "健康"}${r && r.qps ? " · " + fmtQps(r.qps) + "/s" : ""}${tags}</text></g>`);
+        <text class="sub" x="${b.x + 12}" y="${b.y + 31}">${(s.healthy || []).length}/${(s.nodes || []).length} ${esc(Lplain("healthy"))}${r && r.qps ? " · " + fmtQps(r.qps) + "/s" : ""}${tags}</text></g>`);
       for (const m of b.members) {
         const p = g.pills.get(b.name + "|" + m);
         const n = g.nodeById.get(m);
@@ -533,18 +665,74 @@
         const col = { up: "var(--ok)", draining: "var(--warn)", left: "var(--gone)", unregistered: "var(--gone)" }[health] || "var(--bad)";
         const sel = state.selected === m ? " selected" : "";
         const pmark = hit.get("n:" + m) ? " hit-" + hit.get("n:" + m) : "";
-        shapes.push(`<g class="vertex node ${esc(health)}${sel}${pmark}" data-id="n:${esc(m)}" data-node="${esc(m)}" data-health="${esc(health)}">
+        shapes.push(`<g class="vertex node ${esc(health)}${sel}${pmark}${dim(m)}" data-id="n:${esc(m)}" data-node="${esc(m)}" data-in="${esc(b.name)}" data-health="${esc(health)}">
           <title>${esc(m)}${n ? " (" + esc(n.kind) + ", " + esc(n.address) + ")" : ""} — ${esc(HEALTH[health] ? HEALTH[health].join(" / ") : health)}</title>
           <rect x="${p.x}" y="${p.y}" width="${p.w}" height="${p.h}" rx="15"/>
           <circle class="dot" cx="${p.x + 14}" cy="${p.y + p.h / 2}" r="4.5" fill="${col}"/>
           <text x="${p.x + 25}" y="${p.y + p.h / 2 + 4}">${esc(clip(m, 16))}${n && n.priority === "standby" ? " ◦" : ""}</text>
-          <text class="sub" x="${p.x + p.w - 10}" y="${p.y + p.h / 2 + 4}" text-anchor="end">${health !== "up" ? (HEALTH[health] || [health, health])[en ? 1 : 0] : rate && rate.qps ? fmtQps(rate.qps) + "/s" : ""}</text></g>`);
+          <text class="sub" x="${p.x + p.w - 10}" y="${p.y + p.h / 2 + 4}" text-anchor="end">${health !== "up" ? esc((HEALTH[health] || [health, health])[en ? 1 : 0]) : rate && rate.qps ? fmtQps(rate.qps) + "/s" : ""}</text></g>`);
       }
     }
+    const v = state.view;
     return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${g.width} ${g.height + 40}" style="width:100%;max-width:${g.width}px" role="img" aria-label="topology">
       <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#7a8aa0"/></marker>
       <marker id="arrow-light" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#b8c2cf"/></marker></defs>
-      ${shapes.join("")}${edges.join("")}${labels.join("")}</svg>`;
+      <g class="viewport" transform="translate(${v.x},${v.y}) scale(${v.k})">${shapes.join("")}${edges.join("")}${labels.join("")}</g></svg>`;
+  }
+  // The graph filter: what does not match is dimmed (edges: when neither end matches).
+  function dim(name) {
+    const f = state.filter.trim().toLowerCase();
+    return f && !String(name).toLowerCase().includes(f) ? " filtered-out" : "";
+  }
+  // Zoom (wheel, around the pointer) and pan (drag) of the graph; kept across live updates.
+  document.addEventListener("wheel", (ev) => {
+    const svg = ev.target.closest && ev.target.closest("#graph svg");
+    if (!svg) return;
+    ev.preventDefault();
+    const box = svg.getBoundingClientRect(), vb = svg.viewBox.baseVal;
+    const px = ((ev.clientX - box.left) / box.width) * vb.width, py = ((ev.clientY - box.top) / box.height) * vb.height;
+    const v = state.view, k = Math.min(4, Math.max(0.3, v.k * (ev.deltaY < 0 ? 1.2 : 1 / 1.2)));
+    state.view = { k, x: px - ((px - v.x) * k) / v.k, y: py - ((py - v.y) * k) / v.k };
+    applyView();
+  }, { passive: false });
+  let drag = null;
+  document.addEventListener("mousedown", (ev) => {
+    const svg = ev.target.closest && ev.target.closest("#graph svg");
+    if (!svg || ev.target.closest(".vertex")) return;
+    const box = svg.getBoundingClientRect();
+    drag = { x: ev.clientX, y: ev.clientY, v: { ...state.view }, scale: svg.viewBox.baseVal.width / box.width };
+    ev.preventDefault();
+  });
+  document.addEventListener("mousemove", (ev) => {
+    if (!drag) return;
+    state.view = { ...drag.v, x: drag.v.x + (ev.clientX - drag.x) * drag.scale, y: drag.v.y + (ev.clientY - drag.y) * drag.scale };
+    applyView();
+  });
+  document.addEventListener("mouseup", () => { drag = null; });
+  function applyView() {
+    const g = document.querySelector("#graph g.viewport");
+    if (g) g.setAttribute("transform", `translate(${state.view.x},${state.view.y}) scale(${state.view.k})`);
+  }
+  document.addEventListener("input", (ev) => {
+    if (ev.target.id !== "graph-filter") return;
+    state.filter = ev.target.value;
+    fill("graph", () => graph(state.topology, state.overview));
+  });
+  document.addEventListener("change", (ev) => {
+    if (ev.target.id !== "graph-declared") return;
+    state.showDeclared = ev.target.checked;
+    localStorage.setItem("powerbus.declared", state.showDeclared ? "1" : "0");
+    fill("graph", () => graph(state.topology, state.overview));
+  });
+  document.addEventListener("click", (ev) => {
+    if (!ev.target.closest || !ev.target.closest("#graph-reset")) return;
+    state.view = { x: 0, y: 0, k: 1 };
+    applyView();
+  });
+  function graphTools() {
+    return `<div class="graph-tools"><input type="search" id="graph-filter" placeholder="${esc(Lplain("filter"))}" value="${esc(state.filter)}">
+      <label class="note"><input type="checkbox" id="graph-declared" ${state.showDeclared ? "checked" : ""}> ${L("showDeclared")}</label>
+      <button type="button" id="graph-reset" class="act">${L("resetView")}</button><span class="note">⇕ zoom · ✥ pan</span></div>`;
   }
   function clip(s, n) { return s.length > n ? s.slice(0, n - 1) + "…" : s; }
 
@@ -574,6 +762,11 @@
   function impactPanel() {
     const i = state.impact;
     if (!state.selected || !i) return `<p class="pick">${L("pickNode")}</p>`;
+    const known = state.topology && state.topology.nodes.find((n) => n.node_id === state.selected);
+    if (i.known === false || !known) return `<div class="headline warn" data-impact="unknown"><b>${esc(state.selected)}</b> ${L("unknownNode")}</div>`;
+    if (known.health !== "up" && known.health !== "draining") {
+      return `<div class="headline bad" data-impact="down"><b>${esc(state.selected)}</b> ${badge(known.health)} ${L("alreadyDown")}</div>`;
+    }
     const dark = i.services.filter((s) => s.effect === "dark");
     const other = i.services.filter((s) => s.effect !== "dark");
     const outage = i.callers_hit.filter((c) => c.effect === "outage");
@@ -595,7 +788,7 @@
       <div class="page-head"><h1>${L("topology")}</h1><span class="spacer"></span>
         <a href="/api/topology?format=dot" class="note">Graphviz (.dot)</a> · <a href="/api/topology" class="note">JSON</a></div>
       <div class="grid cols-main">
-        <section class="card"><h2>${L("topology")}<span class="hint">${L("clickHint")}</span></h2><div class="body flush topology" id="graph"></div>${legend()}</section>
+        <section class="card"><h2>${L("topology")}<span class="hint">${L("clickHint")}</span></h2>${graphTools()}<div class="body flush topology" id="graph"></div>${legend()}</section>
         <div class="stack">
           <section class="card"><h2>${L("impact")}</h2><div class="body impact" id="impact"></div></section>
           <section class="card"><h2>${L("spof")} · ${L("cycles")}</h2><div class="body impact" id="structure"></div></section>
@@ -644,10 +837,11 @@
         <span class="note">${L("window_")}</span>
         <div class="segmented" id="ranges">${RANGES.map(([v, l]) => `<button type="button" data-range="${v}" class="${v === state.range ? "on" : ""}">${l}</button>`).join("")}</div></div>
       <div class="grid kpis" id="detail-kpis"></div>
-      <div class="grid cols-3">
+      <div class="grid cols-charts">
         <section class="card"><h2>${L("qps")}<span class="hint">${L(kind === "service" ? "byNode" : "byService")}</span></h2><div class="body"><div class="chart" id="chart-qps"></div></div></section>
         <section class="card"><h2>${L("errorRate")}</h2><div class="body"><div class="chart" id="chart-errors"></div></div></section>
-        <section class="card"><h2>${L("latency")} P50 / P99</h2><div class="body"><div class="chart" id="chart-latency"></div></div></section>
+        <section class="card"><h2>${L("p50chart")}</h2><div class="body"><div class="chart" id="chart-p50"></div></div></section>
+        <section class="card"><h2>${L("p99chart")}</h2><div class="body"><div class="chart" id="chart-p99"></div></div></section>
       </div>
       <div class="grid cols-main" style="margin-top:16px">
         <div class="stack" id="breakdown"></div>
@@ -698,12 +892,43 @@
     }
     const n = topo && topo.nodes.find((x) => x.node_id === id);
     if (!n) return `<div class="none">${L("notFound")}</div>`;
-    return `<dl class="facts"><dt>${L("kind")}</dt><dd>${esc(n.kind)}</dd><dt>${L("address")}</dt><dd class="mono">${esc(n.address)}</dd>
+    const r = state.nodeRecord && state.nodeRecord.node_id === id ? state.nodeRecord : null;
+    const now = Date.now();
+    const live = r && r.health !== "down" && r.health !== "left";
+    const life = r ? `<dt>${L("uptime")}</dt><dd data-fact="uptime">${live ? fmtAge(now - Date.parse(r.registered_at)) : "–"}</dd>
+      <dt>${L("registeredAt")}</dt><dd data-fact="registered">${fmtWhen(r.registered_at)} ${tzName()}</dd>
+      <dt>${L("lastHeartbeat")}</dt><dd data-fact="heartbeat">${fmtWhen(r.last_heartbeat_at)} · ${fmtAge(now - Date.parse(r.last_heartbeat_at))} ${esc(Lplain("ago"))}</dd>
+      <dt>${L("leaseTtl")}</dt><dd data-fact="ttl">${r.lease_ttl_s} s</dd>
+      <dt>${L("version")}</dt><dd data-fact="version">${esc(r.version || "–")}</dd>
+      <dt>${L("healthOutput")}</dt><dd data-fact="health">${badge(r.health)} <span class="mono">in_flight ${r.load.in_flight} · cpu ${(r.load.cpu * 100).toFixed(0)}% · ${fmtInt(r.load.requests_total)} req · ${fmtInt(r.load.errors_total)} err</span></dd>` : "";
+    return `<dl class="facts">${life}<dt>${L("kind")}</dt><dd>${esc(n.kind)}</dd><dt>${L("address")}</dt><dd class="mono">${esc(n.address)}</dd>
       <dt>${L("priority")}</dt><dd>${esc(n.priority)} · weight ${n.weight}</dd><dt>${L("zone")}</dt><dd>${esc(n.zone || "–")}</dd>
       <dt>${L("services")}</dt><dd>${n.services.map((s) => link("service", s, esc(s))).join("<br>") || "–"}</dd>
       <dt>${L("dependsOn")}</dt><dd>${n.dependencies.map((s) => link("service", s, esc(s))).join("<br>") || "–"}</dd></dl>`;
   }
+  async function loadNodeRecord() {
+    const id = state.arg;
+    let data;
+    try { data = await getJSON("/api/nodes?include_down=1"); } catch (e) { return; }
+    if (state.page !== "node" || state.arg !== id) return;
+    state.nodeRecord = data.nodes.find((n) => n.node_id === id) || null;
+    fill("facts", () => facts("node", id, null));
+  }
+  function fmtAge(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
+    if (s < 86400) return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+    return Math.floor(s / 86400) + " d " + Math.floor((s % 86400) / 3600) + " h";
+  }
+  function tzName() {
+    const off = -new Date().getTimezoneOffset();
+    const sign = off < 0 ? "−" : "+";
+    const h = Math.floor(Math.abs(off) / 60), m = Math.abs(off) % 60;
+    return "UTC" + (off ? sign + h + (m ? ":" + pad(m) : "") : "");
+  }
   async function loadBreakdown() {
+    if (state.page === "node") loadNodeRecord();
     const kind = state.page, id = state.arg;
     const data = await getJSON(`/api/breakdown?${kind}=${encodeURIComponent(id)}`);
     if (state.page !== kind || state.arg !== id) return;
@@ -737,12 +962,13 @@
     const pts = data.points;
     const names = [...new Set(pts.flatMap((p) => Object.keys(p.series || {})))].sort();
     const span = data.until - data.since;
+    const frame = { span, step: data.step, since: data.since, until: data.until };
     lineChart("chart-qps", names.map((n, i) => ({ name: by === "service" ? shortService(n) : n, color: PALETTE[i % PALETTE.length],
-      values: pts.map((p) => [p.t, p.series && p.series[n] ? p.series[n].qps : 0]) })), { fmt: (v) => fmtQps(v) + "/s", span, stacked: true });
-    lineChart("chart-errors", [{ name: Lplain("errorShare"), color: "#d92d20", values: pts.map((p) => [p.t, p.error_share]) }], { fmt: fmtPct, span, min1: 0.01 });
-    lineChart("chart-latency", [
-      { name: "P50", color: "#2e6bd1", values: pts.map((p) => [p.t, p.p50_ms]) },
-      { name: "P99", color: "#d98a00", values: pts.map((p) => [p.t, p.p99_ms]) }], { fmt: fmtMs, span });
+      values: pts.map((p) => [p.t, p.series && p.series[n] ? p.series[n].qps : 0]) })), { fmt: (v) => fmtQps(v) + "/s", stacked: true, ...frame });
+    lineChart("chart-errors", [{ name: Lplain("errorShare"), color: "#d92d20", values: pts.map((p) => [p.t, p.requests ? p.error_share : null]) }], { fmt: fmtPct, min1: 0.01, ...frame });
+    // P50 and P99 each on their own axis: on a shared one the P99 flattens the P50 to zero.
+    lineChart("chart-p50", [{ name: "P50", color: "#2e6bd1", values: pts.map((p) => [p.t, p.p50_ms]) }], { fmt: fmtMs, ...frame });
+    lineChart("chart-p99", [{ name: "P99", color: "#d98a00", values: pts.map((p) => [p.t, p.p99_ms]) }], { fmt: fmtMs, ...frame });
   }
   let overviewChartTimer = null;
   function startOverviewChart() {
@@ -753,7 +979,7 @@
       const pts = data.points;
       const names = [...new Set(pts.flatMap((p) => Object.keys(p.series || {})))].sort();
       lineChart("overview-chart", names.map((n, i) => ({ name: shortService(n), color: PALETTE[i % PALETTE.length],
-        values: pts.map((p) => [p.t, p.series && p.series[n] ? p.series[n].qps : 0]) })), { fmt: (v) => fmtQps(v) + "/s", span: 900, stacked: true, height: 150 });
+        values: pts.map((p) => [p.t, p.series && p.series[n] ? p.series[n].qps : 0]) })), { fmt: (v) => fmtQps(v) + "/s", span: 900, step: data.step, since: data.since, until: data.until, stacked: true, height: 150 });
     };
     clearInterval(overviewChartTimer);
     load();
@@ -766,7 +992,8 @@
     const W = Math.max(320, Math.round(el.clientWidth || 560)), H = opts.height || 190, L0 = 56, R0 = 12, T0 = 10, B0 = 24;
     const all = series.flatMap((s) => s.values.map((v) => v[0]));
     if (!all.length) { el.innerHTML = `<div class="empty">${L("noTraffic")}</div>`; return; }
-    const x0 = Math.min(...all), x1 = Math.max(...all);
+    const x0 = opts.since !== undefined ? Math.min(opts.since, ...all) : Math.min(...all);
+    const x1 = opts.until !== undefined ? Math.max(opts.until, ...all) : Math.max(...all);
     // Stacked series: each line sits on the sum of those before it.
     let drawn = series;
     if (opts.stacked && series.length > 1) {
@@ -783,18 +1010,29 @@
       const v = (ymax * i) / 4, y = sy(v);
       grid.push(`<line class="grid-line" x1="${L0}" x2="${W - R0}" y1="${y}" y2="${y}"/><text class="axis" x="${L0 - 6}" y="${y + 3.5}" text-anchor="end">${v ? opts.fmt(v) : "0"}</text>`);
     }
-    const ticks = W > 700 ? 8 : W > 450 ? 5 : 3;
-    for (let i = 0; i <= ticks; i++) {
-      const t = x0 + ((x1 - x0) * i) / ticks;
-      grid.push(`<text class="axis" x="${sx(t)}" y="${H - 6}" text-anchor="${i === 0 ? "start" : i === ticks ? "end" : "middle"}">${fmtTime(new Date(t * 1000), opts.span > 86400)}</text>`);
+    // Ticks at round times (every 1, 2, 5, 10, 15, 30 min, 1, 3, 6, 12 h, 1 d of local time),
+    // evenly spaced; the time zone at the end of the axis.
+    const tz = tzName();
+    const tzW = tz.length * 6 + 8;
+    const room = Math.max(1, Math.floor((W - L0 - R0 - tzW) / 70));
+    const tickStep = TICK_STEPS.find((u) => (x1 - x0) / u <= room) || TICK_STEPS[TICK_STEPS.length - 1];
+    const offset = -new Date(x0 * 1000).getTimezoneOffset() * 60;
+    for (let t = Math.ceil((x0 + offset) / tickStep) * tickStep - offset; t <= x1; t += tickStep) {
+      if (sx(t) + 18 > W - R0 - tzW) break;
+      grid.push(`<line class="grid-line tick" x1="${sx(t)}" x2="${sx(t)}" y1="${H - B0}" y2="${H - B0 + 4}"/><text class="axis tick" data-t="${t}" x="${sx(t)}" y="${H - 6}" text-anchor="middle">${fmtTime(new Date(t * 1000), (x1 - x0) > 86400)}</text>`);
     }
+    grid.push(`<text class="axis tz" x="${W - R0}" y="${H - 6}" text-anchor="end">${tz}</text>`);
     const paths = drawn.map((s) => {
-      const pts = s.values.filter((v) => v[1] !== null && v[1] !== undefined);
-      if (!pts.length) return "";
-      const line = pts.map((v, i) => `${i ? "L" : "M"}${sx(v[0]).toFixed(1)},${sy(v[1]).toFixed(1)}`).join("");
-      const area = opts.stacked
-        ? line + pts.slice().reverse().map((v) => `L${sx(v[0]).toFixed(1)},${sy(v[3] || 0).toFixed(1)}`).join("") + "Z"
-        : line + `L${sx(pts[pts.length - 1][0]).toFixed(1)},${sy(0)}L${sx(pts[0][0]).toFixed(1)},${sy(0)}Z`;
+      const runs = segments(s.values, opts.step);
+      if (!runs.length) return "";
+      // One sub-path per run of points with data: no line across a window without any.
+      const line = runs.map((pts) => pts.map((v, i) => `${i ? "L" : "M"}${sx(v[0]).toFixed(1)},${sy(v[1]).toFixed(1)}`).join("")).join("");
+      const area = runs.map((pts) => {
+        const top = pts.map((v, i) => `${i ? "L" : "M"}${sx(v[0]).toFixed(1)},${sy(v[1]).toFixed(1)}`).join("");
+        return opts.stacked
+          ? top + pts.slice().reverse().map((v) => `L${sx(v[0]).toFixed(1)},${sy(v[3] || 0).toFixed(1)}`).join("") + "Z"
+          : top + `L${sx(pts[pts.length - 1][0]).toFixed(1)},${sy(0)}L${sx(pts[0][0]).toFixed(1)},${sy(0)}Z`;
+      }).join("");
       // A value with no neighbour (one window of traffic) is a dot: a one-point path draws nothing.
       const dots = s.values.map((v, i) => {
         const alone = v[1] !== null && v[1] !== undefined
@@ -820,10 +1058,28 @@
       tip.hidden = false;
       tip.style.left = ev.clientX + 14 + "px"; tip.style.top = ev.clientY + 10 + "px";
       tip.innerHTML = `<div class="t">${fmtWhen(new Date(times[best] * 1000).toISOString())}</div>` +
-        series.map((s) => `<div><i style="background:${s.color}"></i>${esc(s.name)}: <b>${opts.fmt(s.values[best][1])}</b></div>`).join("");
+        series.map((s) => `<div><i style="background:${s.color}"></i>${esc(s.name)}: <b>${s.values[best][1] === null || s.values[best][1] === undefined ? "–" : opts.fmt(s.values[best][1])}</b></div>`).join("");
     });
     svg.addEventListener("mouseleave", () => { hover.setAttribute("visibility", "hidden"); tip.hidden = true; });
   }
+  const TICK_STEPS = [60, 120, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400];
+  // Runs of points that have a value and follow each other within a step and a half.
+  function segments(values, step) {
+    const runs = [];
+    let run = [];
+    let last = null;
+    for (const v of values) {
+      const has = v[1] !== null && v[1] !== undefined;
+      if (!has || (last !== null && step && v[0] - last > step * 1.5)) {
+        if (run.length) runs.push(run);
+        run = [];
+      }
+      if (has) { run.push(v); last = v[0]; } else last = null;
+    }
+    if (run.length) runs.push(run);
+    return runs;
+  }
+  window.powerbusCharts = { lineChart, segments };
   function niceCeil(v) {
     const p = Math.pow(10, Math.floor(Math.log10(v)));
     const m = v / p;

@@ -332,6 +332,7 @@ class BatchWriter:
                         total_fen=r.total_fen,
                         due_date=r.due_date,
                         run_id=run_id,
+                        kwh_milli=r.kwh_milli,
                     )
                     for r in ours
                 ],

@@ -4,11 +4,10 @@
 A billing run calls :class:`BillingEvents` inside the very database transaction that
 issues the bills or finishes the run, so an event is recorded exactly when the change
 commits, never for a change that rolled back and never lost for one that committed: the
-transactional-outbox pattern. The events outbox is not merged yet; until it is, a node
-runs with :class:`NoOutbox`, which records nothing and says so at start. To plug it in,
-implement :class:`BillingEvents` by inserting the envelopes through the outbox's writer
-on the ``conn`` given, and pass it to :class:`~powerbus.nodes.billing.node.BillingNode`
-(``events=``).
+transactional-outbox pattern. :class:`~powerbus.nodes.billing.outbox.OutboxEvents`
+writes them to the SDK's outbox (the node does when ``--events-in`` names the bus's
+events socket); without it a node runs with :class:`NoOutbox`, which records nothing and
+says so at start.
 """
 
 from __future__ import annotations
@@ -33,6 +32,8 @@ class IssuedBill:
     total_fen: int
     due_date: date
     run_id: str
+    kwh_milli: int = 0
+    """Billed energy in thousandths of a kWh."""
 
 
 @dataclass(frozen=True, kw_only=True)

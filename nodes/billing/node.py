@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from powerbus.billing.v1 import billing_pb2, billing_pb2_grpc
 from powerbus.bus.kernel.database import create_engine
-from powerbus.bus.kernel.errors import InvalidArgument
+from powerbus.bus.kernel.errors import ConfigError, InvalidArgument
 from powerbus.common.v1 import common_pb2
 from powerbus.crm.v1 import crm_pb2_grpc
 from powerbus.metering.v1 import metering_pb2_grpc
@@ -46,6 +46,7 @@ from powerbus.nodes.billing.messages import (
     bill_to_proto,
     run_to_proto,
 )
+from powerbus.nodes.billing.outbox import OutboxEvents
 from powerbus.nodes.billing.payments import Payments
 from powerbus.nodes.billing.run_store import RunRequest
 from powerbus.nodes.billing.runs import BillingRuns
@@ -56,6 +57,7 @@ from powerbus.nodes.billing.tariff import CustomerClass, Tariff, quote
 from powerbus.nodes.billing.tariff_book import TariffBook
 from powerbus.nodes.sdk.cli import kind_settings
 from powerbus.nodes.sdk.config import NodeConfig
+from powerbus.nodes.sdk.events import Outbox, Publisher, open_event_tables
 from powerbus.nodes.sdk.node import BusClient, Node
 
 __all__ = ["BillingNode"]
@@ -105,9 +107,12 @@ class BillingNode(Node, billing_pb2_grpc.BillingServicer):
         events: BillingEvents | None = None,
         accounts: AccountSource | None = None,
         usage: UsageSource | None = None,
+        bus_address: str | None = None,
     ) -> None:
         self.settings = settings
         self._events: BillingEvents = events or NoOutbox()
+        self._bus_address = bus_address
+        self._publisher: Publisher | None = None
         self._account_source = accounts
         self._usage_source = usage
         self._engine: Engine | None = None
@@ -126,7 +131,8 @@ class BillingNode(Node, billing_pb2_grpc.BillingServicer):
         options: Mapping[str, str] | None = None,
     ) -> BillingNode:
         return cls(
-            settings=kind_settings(BillingSettings, options=options or {}, config_file=config_file)
+            settings=kind_settings(BillingSettings, options=options or {}, config_file=config_file),
+            bus_address=None if config.bus is None else str(config.bus),
         )
 
     def metadata(self) -> Mapping[str, str]:
@@ -135,6 +141,7 @@ class BillingNode(Node, billing_pb2_grpc.BillingServicer):
     async def on_start(self) -> None:
         engine = self._engine = create_engine(self.settings.db)
         await asyncio.to_thread(MIGRATIONS.run, engine)
+        await self._start_publishing(engine)
         if isinstance(self._events, NoOutbox):
             log.warning(
                 "billing: no events outbox configured; bill and run events are not published"
@@ -158,9 +165,29 @@ class BillingNode(Node, billing_pb2_grpc.BillingServicer):
         )
         await self._runs.start()
 
+    async def _start_publishing(self, engine: Engine) -> None:
+        """With ``events_in`` set: the outbox in the billing store and its relay to the bus,
+        started before any run can write an event, so numbering continues the bus's."""
+        addresses = [a.strip() for a in self.settings.events_in.split(",") if a.strip()]
+        if not addresses:
+            return
+        if self._bus_address is None:
+            raise ConfigError("events_in: publishing events needs the node's --bus")
+        await asyncio.to_thread(open_event_tables, engine)
+        outbox = Outbox(engine, source=self.node_id)
+        publisher = Publisher(
+            source=self.node_id, outbox=outbox, bus=self._bus_address, events_in=addresses
+        )
+        await publisher.start()
+        self._publisher = publisher
+        self._events = OutboxEvents(outbox, zone=self._zone)
+
     async def on_stop(self) -> None:
         if self._runs is not None:
             await self._runs.stop()
+        if self._publisher is not None:
+            await self._publisher.stop()
+            self._publisher = None
         if self._engine is not None:
             self._engine.dispose()
         self._engine = self._runs = None

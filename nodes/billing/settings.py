@@ -18,7 +18,8 @@ __all__ = ["BillingSettings"]
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class BillingSettings:
-    """``powerbus node billing ... [--db URL] [--due-days N] [--batch-size N] ...``."""
+    """``powerbus node billing ... [--db URL] [--due-days N] [--batch-size N]
+    [--events-in HOST:PORT] ...``."""
 
     section = "billing"
 
@@ -37,6 +38,9 @@ class BillingSettings:
     (after a crash)."""
     time_zone: str = "Asia/Shanghai"
     """Local time of billing periods and TOU windows."""
+    events_in: str = ""
+    """The bus's ``events_in`` socket(s), ``host:port[,host:port]``: when set, bill and run
+    events are staged in an outbox in the billing store and published there."""
 
     def __post_init__(self) -> None:
         for name in ("due_days", "batch_size", "concurrency"):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.message import Message
@@ -29,6 +29,9 @@ from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.bus.transport.grpc_status import from_grpc, to_grpc
 from powerbus.load_balancer import StatusCode
 from powerbus.nodes.sdk.channel import CALLER_KEY
+
+if TYPE_CHECKING:
+    from powerbus.bus.kernel.otel import Tracing
 
 __all__ = ["PEER_KEY", "OperationBridge", "corba_caller", "servant_class"]
 
@@ -49,6 +52,7 @@ class OperationBridge:
         caller: str,
         traffic: CallObserver,
         user_exceptions: Mapping[str, type],
+        tracing: Tracing | None = None,
     ) -> None:
         method = operation.method
         self.service = method.containing_service.full_name
@@ -59,7 +63,8 @@ class OperationBridge:
         self._caller = caller
         self._traffic = traffic
         self._user_exceptions = user_exceptions
-        path = f"/{self.service}/{self.method}"
+        self._tracing = tracing
+        path = self._path = f"/{self.service}/{self.method}"
         serialize = self._request.message_class.SerializeToString
         deserialize = self._reply.message_class.FromString
         shape = (method.client_streaming, method.server_streaming)
@@ -82,6 +87,17 @@ class OperationBridge:
         peer = str(info["peer_address"]) if info else ""
         code = StatusCode.UNKNOWN
         bytes_in = bytes_out = 0
+        metadata: tuple[tuple[str, str | bytes], ...] = (
+            (CALLER_KEY, self._caller),
+            (PEER_KEY, peer),
+        )
+        # IIOP brings no trace context: each CORBA call starts a trace, sent on to the bus.
+        span = None
+        if self._tracing is not None:
+            span = self._tracing.server_span(
+                self._path, (), **{"powerbus.role": "corba-gateway", "powerbus.corba.peer": peer}
+            )
+            metadata = self._tracing.inject(metadata, span)
         try:
             if self._streams_in:
                 messages = [self._request.to_proto(r) for r in request]
@@ -90,7 +106,6 @@ class OperationBridge:
             else:
                 argument = self._request.to_proto(request)
                 bytes_in = argument.ByteSize()
-            metadata = ((CALLER_KEY, self._caller), (PEER_KEY, peer))
             result = self._call(argument, timeout=self._timeout, metadata=metadata)
             if self._streams_out:
                 replies = list(result)
@@ -112,6 +127,8 @@ class OperationBridge:
             code = exc.status
             raise corba_exception_for_status(to_grpc(exc.status), exc.message) from None
         finally:
+            if span is not None and self._tracing is not None:
+                self._tracing.finish(span, code)
             self._traffic.call_finished(
                 CallRecord(
                     service=self.service,

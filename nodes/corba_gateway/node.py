@@ -142,6 +142,7 @@ class CorbaGatewayNode(Node):
                     caller=self.node_id,
                     traffic=traffic,
                     user_exceptions=user_exceptions,
+                    tracing=self.bus.tracing,
                 )
                 for op in interface.operations
             }

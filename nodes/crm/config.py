@@ -39,6 +39,9 @@ class CrmSettings:
     """How often overdue SLA deadlines are looked for."""
     slot_capacity: int = 4
     """Crews per appointment slot."""
+    events_out: str = ""
+    """The bus's ``events_out`` socket(s), ``host:port[,host:port]``: when set, CRM
+    subscribes to ``metering.end_device_event.reported`` and opens fault-repair tickets."""
 
     def __post_init__(self) -> None:
         if self.seed < 0:

@@ -11,6 +11,10 @@ through the bus. Database work runs in worker threads so the event loop keeps se
     powerbus node crm --bus 127.0.0.1:50051 --id crm-1 --db sqlite:///crm.db \\
         --seed 1000 --meters meters.csv
 
+With ``--events-out HOST:PORT`` (the bus's events socket) it subscribes to
+``metering.end_device_event.reported`` and opens fault-repair tickets for power-off and
+tamper events (:mod:`~powerbus.nodes.crm.fault_feed`).
+
 The view's audience comes from the ``x-powerbus-audience`` metadata key (``customer``,
 the default, or ``agent``) until crm.proto carries it.
 """
@@ -29,12 +33,13 @@ from sqlalchemy.engine import Engine
 
 from powerbus.billing.v1 import billing_pb2_grpc
 from powerbus.bus.kernel.database import create_engine
-from powerbus.bus.kernel.errors import InvalidArgument
+from powerbus.bus.kernel.errors import ConfigError, InvalidArgument
 from powerbus.bus.kernel.metadata import CALLER_KEY
 from powerbus.crm.v1 import crm_pb2, crm_pb2_grpc
 from powerbus.metering.v1 import metering_pb2, metering_pb2_grpc
 from powerbus.nodes.crm import masking, seed
 from powerbus.nodes.crm.config import CrmSettings
+from powerbus.nodes.crm.fault_feed import FaultFeed
 from powerbus.nodes.crm.store.customers import CustomerStore
 from powerbus.nodes.crm.store.migrations import MIGRATIONS
 from powerbus.nodes.crm.tickets.calendar import WorkingCalendar
@@ -82,8 +87,11 @@ class CrmNode(Node, crm_pb2_grpc.CustomersServicer, crm_pb2_grpc.ServiceTicketsS
         settings: CrmSettings,
         clock: Callable[[], datetime] = _now,
         overdue_hook: OverdueHook = log_overdue,
+        bus_address: str | None = None,
     ) -> None:
         self.settings = settings
+        self._bus_address = bus_address
+        self._feed: FaultFeed | None = None
         self.clock = clock
         self.overdue_hook = overdue_hook
         self._engine: Engine | None = None
@@ -102,7 +110,8 @@ class CrmNode(Node, crm_pb2_grpc.CustomersServicer, crm_pb2_grpc.ServiceTicketsS
         options: Mapping[str, str] | None = None,
     ) -> CrmNode:
         return cls(
-            settings=kind_settings(CrmSettings, options=options or {}, config_file=config_file)
+            settings=kind_settings(CrmSettings, options=options or {}, config_file=config_file),
+            bus_address=None if config.bus is None else str(config.bus),
         )
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -138,8 +147,28 @@ class CrmNode(Node, crm_pb2_grpc.CustomersServicer, crm_pb2_grpc.ServiceTicketsS
             hook=self.overdue_hook,
         )
         await self._monitor.start()
+        await self._start_feed(engine)
+
+    async def _start_feed(self, engine: Engine) -> None:
+        addresses = [a.strip() for a in self.settings.events_out.split(",") if a.strip()]
+        if not addresses:
+            return
+        if self._bus_address is None:
+            raise ConfigError("events_out: subscribing to events needs the node's --bus")
+        feed = FaultFeed(
+            engine=engine,
+            name=f"{self.node_id}-faults",
+            bus=self._bus_address,
+            events_out=addresses,
+            handle=self.tickets.on_end_device_event,
+        )
+        await feed.start()
+        self._feed = feed
 
     async def on_stop(self) -> None:
+        feed, self._feed = self._feed, None
+        if feed is not None:
+            await feed.stop()
         monitor, self._monitor = self._monitor, None
         if monitor is not None:
             await monitor.stop()
@@ -186,11 +215,8 @@ class CrmNode(Node, crm_pb2_grpc.CustomersServicer, crm_pb2_grpc.ServiceTicketsS
     async def on_end_device_event(
         self, event: metering_pb2.EndDeviceEvent
     ) -> crm_pb2.ServiceTicket | None:
-        """Open (or find) the fault-repair ticket for a power-off or tamper event.
-
-        Subscribe it to topic ``metering.end_device_event.reported``
-        (``EndDeviceEventReported.end_device_event``) once the events bus is there.
-        """
+        """Open (or find) the fault-repair ticket for a power-off or tamper event (what
+        the ``--events-out`` subscription does for each event it receives)."""
         return await asyncio.to_thread(self.tickets.on_end_device_event, event)
 
     # -- Customers ---------------------------------------------------------------------

@@ -18,7 +18,8 @@ __all__ = ["PaymentSettings"]
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PaymentSettings:
-    """``powerbus node payment ... [--db URL] [--apply-interval 1s] [--batch-size 256]``."""
+    """``powerbus node payment ... [--db URL] [--apply-interval 1s] [--batch-size 256]
+    [--events-in HOST:PORT]``."""
 
     section = "payment"
 
@@ -36,6 +37,9 @@ class PaymentSettings:
     """Reconciliation reads payments paid this long before the settlement date..."""
     window_after: timedelta = timedelta(hours=1)
     """...and this long after it (T vs T+1 around midnight)."""
+    events_in: str = ""
+    """The bus's ``events_in`` socket(s), ``host:port[,host:port]``: when set, posted and
+    reversed payments are staged in an outbox in the node's database and published."""
 
     def __post_init__(self) -> None:
         for name in ("billing_timeout", "bank_timeout", "apply_interval"):

@@ -10,8 +10,9 @@ commit) into :class:`PaymentStore`; application to bills goes to billing through
     powerbus node payment --bus 127.0.0.1:50051 --id payment-1 --db sqlite:///payment.db
 
 Events: ``PaymentStore.events`` is the outbox seam (:class:`EventSink`), called inside the
-posting's and the reversal's transactions; pass the outbox's implementation to
-``PaymentNode(events=...)`` once it lands.
+posting's and the reversal's transactions. With ``--events-in`` the node stages
+``payment.payment.posted`` / ``payment.payment.reversed`` in the SDK outbox in its own
+database (:class:`~powerbus.nodes.payment.outbox.OutboxSink`) and relays them to the bus.
 """
 
 from __future__ import annotations
@@ -30,18 +31,20 @@ from sqlalchemy.engine import Engine
 from powerbus.adapters.bank import PaymentStatus
 from powerbus.billing.v1 import billing_pb2_grpc
 from powerbus.bus.kernel.database import create_engine
-from powerbus.bus.kernel.errors import InvalidArgument, NotFound, PowerbusError
+from powerbus.bus.kernel.errors import ConfigError, InvalidArgument, NotFound, PowerbusError
 from powerbus.nodes.payment import convert
 from powerbus.nodes.payment.applier import Applier
 from powerbus.nodes.payment.batching import PostingQueue
 from powerbus.nodes.payment.billing import BillingCalls, is_down
 from powerbus.nodes.payment.config import PaymentSettings
+from powerbus.nodes.payment.outbox import OutboxSink
 from powerbus.nodes.payment.reconciliation import BankDirectory, Reconciler
 from powerbus.nodes.payment.store.migrations import MIGRATIONS
 from powerbus.nodes.payment.store.payments import EventSink, PaymentStore, ReportStore
 from powerbus.nodes.payment.store.records import PaymentRecord, ReversalRequest
 from powerbus.nodes.sdk.cli import kind_settings
 from powerbus.nodes.sdk.config import NodeConfig
+from powerbus.nodes.sdk.events import Outbox, Publisher, open_event_tables
 from powerbus.nodes.sdk.node import BusClient, Node
 from powerbus.payment.v1 import payment_pb2, payment_pb2_grpc
 from powerbus.registry.v1 import registry_pb2_grpc
@@ -81,10 +84,13 @@ class PaymentNode(Node, payment_pb2_grpc.PaymentsServicer):
         settings: PaymentSettings,
         clock: Callable[[], dt.datetime] = _now,
         events: EventSink | None = None,
+        bus_address: str | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.events = events
+        self._bus_address = bus_address
+        self._publisher: Publisher | None = None
         self._engine: Engine | None = None
         self._store: PaymentStore | None = None
         self._postings: PostingQueue | None = None
@@ -107,7 +113,8 @@ class PaymentNode(Node, payment_pb2_grpc.PaymentsServicer):
         options: Mapping[str, str] | None = None,
     ) -> PaymentNode:
         return cls(
-            settings=kind_settings(PaymentSettings, options=options or {}, config_file=config_file)
+            settings=kind_settings(PaymentSettings, options=options or {}, config_file=config_file),
+            bus_address=None if config.bus is None else str(config.bus),
         )
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -116,6 +123,7 @@ class PaymentNode(Node, payment_pb2_grpc.PaymentsServicer):
         settings = self.settings
         engine = self._engine = create_engine(settings.db)
         await asyncio.to_thread(MIGRATIONS.run, engine)
+        await self._start_publishing(engine)
         store = self._store = PaymentStore(engine, clock=self.clock, events=self.events)
         self._postings = PostingQueue(store, batch_size=settings.batch_size)
         await self._postings.start()
@@ -135,11 +143,31 @@ class PaymentNode(Node, payment_pb2_grpc.PaymentsServicer):
             clock=self.clock,
         )
 
+    async def _start_publishing(self, engine: Engine) -> None:
+        """With ``events_in`` set: the outbox in the node's database and its relay to the
+        bus, started before the first posting so numbering continues the bus's."""
+        addresses = [a.strip() for a in self.settings.events_in.split(",") if a.strip()]
+        if not addresses:
+            return
+        if self._bus_address is None:
+            raise ConfigError("events_in: publishing events needs the node's --bus")
+        await asyncio.to_thread(open_event_tables, engine)
+        outbox = Outbox(engine, source=self.node_id)
+        publisher = Publisher(
+            source=self.node_id, outbox=outbox, bus=self._bus_address, events_in=addresses
+        )
+        await publisher.start()
+        self._publisher = publisher
+        self.events = OutboxSink(outbox)
+
     async def on_stop(self) -> None:
         for part in (self._applier, self._postings):
             if part is not None:
                 await part.stop()
         self._applier = self._postings = None
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            await publisher.stop()
         banks, self._banks = self._banks, None
         if banks is not None:
             await banks.close()

@@ -79,6 +79,24 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class TextLogFormatter(logging.Formatter):
+    """The text format, with ``trace_id=… span_id=…`` at the end of lines logged while a
+    span is active (tracing on: :class:`powerbus.bus.kernel.otel.TraceIdLogFilter`).
+
+    >>> record = logging.LogRecord("powerbus", logging.INFO, "", 0, "hello", None, None)
+    >>> record.trace_id, record.span_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    >>> TextLogFormatter("%(levelname)s %(message)s").format(record)
+    'INFO hello trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7'
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        trace_id = getattr(record, "trace_id", None)
+        if trace_id is None:
+            return text
+        return f"{text} trace_id={trace_id} span_id={getattr(record, 'span_id', '')}"
+
+
 def configure_logging(level: str = "INFO", *, log_format: str = "text") -> None:
     """Log to stderr at ``level``, as text or (``log_format="json"``) one JSON object a
     line, for log shippers (Loki, Elasticsearch, journald)."""
@@ -86,7 +104,7 @@ def configure_logging(level: str = "INFO", *, log_format: str = "text") -> None:
     if log_format == "json":
         handler.setFormatter(JsonLogFormatter())
     else:
-        handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
+        handler.setFormatter(TextLogFormatter(_TEXT_FORMAT))
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True
     )
@@ -227,6 +245,34 @@ def node_command(
         str, typer.Option("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO",
     log_format: LogFormatOption = "text",
+    otlp_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--otlp-endpoint",
+            metavar="URL",
+            help="Send OpenTelemetry spans to this OTLP/gRPC collector, e.g. "
+            "http://127.0.0.1:4317. Default: OTEL_EXPORTER_OTLP_ENDPOINT, else no tracing.",
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", metavar="PEM", help="Certificate to serve and present."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", metavar="PEM", help="Key of --tls-cert.")
+    ] = None,
+    tls_ca: Annotated[
+        Path | None,
+        typer.Option("--tls-ca", metavar="PEM", help="CA bundle; with it, mTLS both ways."),
+    ] = None,
+    insecure: Annotated[
+        bool | None,
+        typer.Option(
+            "--insecure/--no-insecure",
+            help="Allow plaintext beyond loopback (warned at every start). [off]",
+            show_default=False,
+        ),
+    ] = None,
     show_help: Annotated[
         bool, typer.Option("--help", "-h", help="Show this message, and KIND's own options.")
     ] = False,
@@ -266,6 +312,11 @@ def node_command(
         "lease_ttl": lease_ttl,
         "drain_grace": drain_grace,
         "advertise": advertise,
+        "otlp_endpoint": otlp_endpoint,
+        "tls_cert": tls_cert,
+        "tls_key": tls_key,
+        "tls_ca": tls_ca,
+        "insecure": insecure,
     }
     try:
         settings = resolve(NodeConfig, flags=flags, config_file=config)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.errors import ConfigError
+from powerbus.bus.kernel.limits import DEFAULT_MAX_REQUEST_BYTES
+from powerbus.bus.kernel.tracing import otlp_endpoint
 from powerbus.registry.v1 import registry_pb2
 
 __all__ = ["NodeConfig", "NodePriority"]
@@ -65,6 +67,20 @@ class NodeConfig:
     instance sees the node leave before it stops listening (about one registry poll)."""
     call_timeout: timedelta = timedelta(seconds=10)
     """Deadline of calls through the bus that set none, and of calls to the registry."""
+    otlp_endpoint: str = ""
+    """OpenTelemetry collector (OTLP/gRPC) to send this node's spans to, e.g.
+    ``http://127.0.0.1:4317``; empty: ``OTEL_EXPORTER_OTLP_ENDPOINT``, else no tracing."""
+    tls_cert: Path | None = None
+    """PEM certificate served on the node's port and link, and presented to the bus."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert``."""
+    tls_ca: Path | None = None
+    """PEM CA bundle: callers must present a certificate it signed (mTLS); the bus's
+    certificate is checked against it."""
+    insecure: bool = False
+    """Allow plaintext beyond loopback (warned about at every start)."""
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    """Largest request body served, on gRPC and the node link (the bus's key of that name)."""
 
     def __post_init__(self) -> None:
         if not self.id.strip():
@@ -76,6 +92,8 @@ class NodeConfig:
                 raise ConfigError(f"{name}: must not be negative")
         if self.call_timeout == timedelta(0):
             raise ConfigError("call_timeout: must be positive")
+        if self.otlp_endpoint:
+            otlp_endpoint(self.otlp_endpoint, env={})
 
     def advertised(self, port: int) -> HostPort:
         """The address to register, given the port the server actually bound."""

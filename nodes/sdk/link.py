@@ -21,6 +21,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import ssl as _ssl
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -28,6 +29,8 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf.message_factory import GetMessageClass
 
+from powerbus.bus.kernel.errors import InvalidArgument
+from powerbus.bus.kernel.limits import DEFAULT_MAX_REQUEST_BYTES, link_message_limit
 from powerbus.bus.transport.frames import (
     CALL,
     CANCEL,
@@ -42,6 +45,8 @@ from powerbus.bus.transport.frames import (
     encode_reply,
     encode_where,
 )
+from powerbus.bus.transport.grpc_status import abort_with
+from powerbus.nodes.sdk.decoding import decode_request
 from powerbus.nodes.sdk.middleware import Middleware, call_through
 from powerbus.nodes.sdk.node import Node
 
@@ -151,8 +156,15 @@ class LinkService:
     >>> # ...; await link.drain(grace); await link.close()
     """
 
-    def __init__(self, node: Node, *, middleware: Sequence[Middleware]) -> None:
+    def __init__(
+        self,
+        node: Node,
+        *,
+        middleware: Sequence[Middleware],
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    ) -> None:
         self._methods = _unary_methods(node)
+        self._max_message_bytes = link_message_limit(max_request_bytes)
         self._chain = tuple(middleware)
         self._token = secrets.token_bytes(TOKEN_BYTES)
         self._server: asyncio.Server | None = None
@@ -173,15 +185,16 @@ class LinkService:
         """The unary methods the link serves (none: do not advertise it)."""
         return sorted(self._methods)
 
-    async def start(self, host: str) -> None:
-        """Listen for the bus on ``host`` (the node's gRPC host), on a free port."""
+    async def start(self, host: str, *, ssl: _ssl.SSLContext | None = None) -> None:
+        """Listen for the bus on ``host`` (the node's gRPC host), on a free port; TLS with
+        ``ssl`` (the context decides whether the bus must present a certificate)."""
         loop = asyncio.get_running_loop()
         # One address only: a name like "localhost" would get a socket per address family,
         # each on a port of its own, and only one port can be announced.
         found = await loop.getaddrinfo(host, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, address = found[0][0], str(found[0][4][0])
         self._server = await loop.create_server(
-            lambda: _LinkConnection(self), address, 0, family=family
+            lambda: _LinkConnection(self), address, 0, family=family, ssl=ssl
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -258,13 +271,11 @@ class LinkService:
         try:
             if method is None:
                 await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
-            reply = await call_through(
-                self._chain,
-                frame.method,
-                context,
-                method.handler,
-                method.deserialize(frame.payload),
-            )
+            try:  # undecodable bytes are the caller's fault, refused before the chain
+                request = decode_request(frame.method, method.deserialize, frame.payload)
+            except InvalidArgument as exc:
+                await abort_with(context, exc)
+            reply = await call_through(self._chain, frame.method, context, method.handler, request)
             payload = method.serialize(reply)
             code = context.code() or grpc.StatusCode.OK
         except (_Abort, grpc.aio.AbortError):
@@ -297,7 +308,7 @@ class _LinkConnection(asyncio.Protocol):
 
     def __init__(self, service: LinkService) -> None:
         self._service = service
-        self._reader = MessageReader()
+        self._reader = MessageReader(max_bytes=service._max_message_bytes)
         self._writer = FrameWriter()
         self.send = self._writer.send
         self.close = self._writer.close

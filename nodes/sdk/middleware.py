@@ -5,13 +5,17 @@ and the call's context (``grpc.aio.ServicerContext`` on gRPC, the node link's ow
 on the link; both offer the real metadata, the peer, the time left and the status code).
 :func:`call_through` runs one unary call through a chain of middleware; the gRPC server
 gets the same chain through :class:`MiddlewareInterceptor` (streams are wrapped whole),
-so a middleware behaves the same whichever way a call arrived.
+so a middleware behaves the same whichever way a call arrived. The interceptor also
+decodes requests itself (:mod:`powerbus.nodes.sdk.decoding`): bytes that are not the
+method's request are ``INVALID_ARGUMENT``, the caller's fault, and never reach the chain.
 
 Built in:
 
 - :class:`LoadMiddleware` counts calls in flight, calls and failed calls for heartbeats;
 - :class:`ErrorMiddleware` sends a powerbus error raised by a handler as its status, the
-  one place node handlers' errors meet the wire.
+  one place node handlers' errors meet the wire;
+- :class:`TracingMiddleware` (when tracing is on) runs each call in a server span that
+  continues the caller's ``traceparent``, so the node's own calls through the bus join it.
 """
 
 from __future__ import annotations
@@ -19,19 +23,25 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import grpc
 
 from powerbus.bus.kernel.errors import PowerbusError
-from powerbus.bus.transport.grpc_status import abort_with
+from powerbus.bus.transport.grpc_status import abort_with, from_grpc
+from powerbus.load_balancer import StatusCode
+from powerbus.nodes.sdk.decoding import decode_request, decoded_requests
 from powerbus.nodes.sdk.load import LoadCounter
+
+if TYPE_CHECKING:
+    from powerbus.bus.kernel.otel import Tracing
 
 __all__ = [
     "ErrorMiddleware",
     "LoadMiddleware",
     "Middleware",
     "MiddlewareInterceptor",
+    "TracingMiddleware",
     "call_through",
 ]
 
@@ -116,6 +126,38 @@ class ErrorMiddleware:
             await abort_with(context, exc)
 
 
+class TracingMiddleware:
+    """Runs every call but health checks in a server span, child of the caller's
+    ``traceparent`` (the bus's attempt span), with the call's status; while it runs the span
+    is the current one, so calls the handler makes and lines it logs belong to it."""
+
+    def __init__(self, tracing: Tracing) -> None:
+        self._tracing = tracing
+
+    @contextlib.asynccontextmanager
+    async def around(self, method: str, context: Any) -> AsyncIterator[None]:
+        if method.startswith(_UNCOUNTED_PREFIXES):
+            yield
+            return
+        tracing = self._tracing
+        span = tracing.server_span(
+            method, context.invocation_metadata() or (), **{"powerbus.role": "node"}
+        )
+        try:
+            with tracing.active(span):
+                yield
+        except BaseException:
+            # An abort (ErrorMiddleware's too) set the code before raising.
+            tracing.finish(span, _status(context, StatusCode.UNKNOWN))
+            raise
+        tracing.finish(span, _status(context, StatusCode.OK))
+
+
+def _status(context: Any, otherwise: StatusCode) -> StatusCode:
+    code = context.code()
+    return otherwise if code is None else from_grpc(code)
+
+
 class MiddlewareInterceptor(grpc.aio.ServerInterceptor):
     """Puts a middleware chain around every call of a ``grpc.aio`` server."""
 
@@ -133,31 +175,52 @@ class MiddlewareInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:  # unknown method: grpc answers UNIMPLEMENTED itself
             return None
         method: str = handler_call_details.method
+        deserialize = getattr(handler, "request_deserializer", None)
         for kind in _BEHAVIORS:
             behavior = getattr(handler, kind, None)
             if behavior is not None:
-                # grpc's handlers are namedtuples; replacing one field keeps the
-                # (de)serializers.
+                # grpc's handlers are namedtuples; replacing fields keeps the serializer.
+                # The request deserializer moves into the wrapper, so that a request
+                # that does not decode is the caller's INVALID_ARGUMENT, not grpc's UNKNOWN.
                 wrapped: grpc.RpcMethodHandler[Q, R] = handler._replace(  # type: ignore[attr-defined]
-                    **{kind: self._wrap(method, behavior)}
+                    request_deserializer=None,
+                    **{kind: self._wrap(method, behavior, deserialize, kind)},
                 )
                 return wrapped
         return handler
 
-    def _wrap(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    def _wrap(
+        self,
+        method: str,
+        behavior: Callable[..., Any],
+        deserialize: Callable[[bytes], Any] | None,
+        kind: str,
+    ) -> Callable[..., Any]:
         chain = self._chain
+        streamed_requests = kind.startswith("stream_")
+
+        async def decoded(request: Any, context: Any) -> Any:
+            if streamed_requests:
+                return decoded_requests(method, deserialize, request)
+            try:
+                return decode_request(method, deserialize, request)
+            except PowerbusError as exc:
+                await abort_with(context, exc)
+
         if not inspect.isasyncgenfunction(behavior):
 
             async def call(request: Any, context: Any) -> Any:
-                return await call_through(chain, method, context, behavior, request)
+                message = await decoded(request, context)
+                return await call_through(chain, method, context, behavior, message)
 
             return call
 
         async def stream(request: Any, context: Any) -> Any:
+            message = await decoded(request, context)
             async with contextlib.AsyncExitStack() as stack:
                 for middleware in chain:
                     await stack.enter_async_context(middleware.around(method, context))
-                async for response in behavior(request, context):
+                async for response in behavior(message, context):
                     yield response
 
         return stream

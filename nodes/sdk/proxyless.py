@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from google.protobuf import descriptor_pool
@@ -37,6 +37,7 @@ from powerbus.bus.kernel.descriptors import Idempotency, MethodInfo, MethodKind,
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.metadata import CALLER_KEY
 from powerbus.bus.kernel.policy import ServicePolicy
+from powerbus.bus.kernel.tls import TlsFiles
 from powerbus.bus.transport import (
     CallHeaders,
     HealthProber,
@@ -50,6 +51,9 @@ from powerbus.bus.transport import (
 from powerbus.load_balancer import Balancer, Lane, Outcome, PickRequest, StatusCode
 from powerbus.nodes.sdk.feeds import NodeFeed, PolicyFeed
 from powerbus.nodes.sdk.traffic import TrafficReporter
+
+if TYPE_CHECKING:
+    from powerbus.bus.kernel.otel import Tracing
 
 __all__ = ["ProxylessClient"]
 
@@ -69,8 +73,12 @@ class ProxylessClient(Lifecycle):
         report_interval: float = 5.0,
         health_checks: bool = True,
         observer: CallObserver | None = None,
+        tracing: Tracing | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.bus = str(bus)
+        # With TLS, the bus and every node are dialled with this certificate (mTLS).
+        self._tls = tls
         self.caller = caller
         self.default_timeout = default_timeout
         self.zone = zone
@@ -83,8 +91,12 @@ class ProxylessClient(Lifecycle):
         self._health_checks = health_checks
         self._extra_observer = observer
         self._lanes: dict[str, Lane] = {}
-        self._pool = UpstreamPool()
-        self._calls = UnaryCalls(self._pool.transport, _Observers(self), CallOrigin.PROXYLESS)
+        self._pool = UpstreamPool(tls=tls)
+        # With tracing, each unary call is a client span (child of the caller's active span)
+        # and each attempt a child of it, sent to the node as ``traceparent``.
+        self._calls = UnaryCalls(
+            self._pool.transport, _Observers(self), CallOrigin.PROXYLESS, tracing=tracing
+        )
         self._streams: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
 
@@ -97,7 +109,11 @@ class ProxylessClient(Lifecycle):
     async def start(self) -> None:
         if self._bus_channel is not None:
             return
-        channel = self._bus_channel = grpc.aio.insecure_channel(self.bus)
+        channel = self._bus_channel = (
+            grpc.aio.insecure_channel(self.bus)
+            if self._tls is None
+            else grpc.aio.secure_channel(self.bus, self._tls.channel_credentials())
+        )
         self._traffic = TrafficReporter(
             channel=channel, reporter=self.caller, interval=self._report_interval
         )

@@ -4,13 +4,20 @@ Registration is retried with backoff while the bus is unreachable (a node may st
 its bus). A heartbeat answered NOT_FOUND means the lease lapsed, so the node registers
 again; other heartbeat failures are logged and the next tick tries again, because the
 lease outlives a few missed beats. Every call carries a deadline.
+
+A node that restarts before its old lease lapses gets its id back at once by proving it
+is the instance now answering at its address: :class:`InstanceProof` keeps a random
+secret per process, sends it with each RegisterRequest and serves its digest through
+``powerbus.registry.v1.NodeInstance/Identify``, which the bus dials to check.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,7 +36,7 @@ from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.transport.grpc_status import from_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 
-__all__ = ["Lease", "Registration"]
+__all__ = ["InstanceProof", "Lease", "Registration"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +72,27 @@ class Lease:
         return cls(
             lease_id=response.lease_id, ttl=ttl, heartbeat_interval=max(interval, _MIN_INTERVAL)
         )
+
+
+class InstanceProof(registry_pb2_grpc.NodeInstanceServicer):
+    """This process's proof of identity at its address, for the bus to check.
+
+    >>> proof = InstanceProof("echo-1")
+    >>> len(proof.secret), proof.digest == hashlib.sha256(proof.secret).digest()
+    (32, True)
+    >>> # registry_pb2_grpc.add_NodeInstanceServicer_to_server(proof, server)
+    """
+
+    def __init__(self, node_id: str) -> None:
+        self._node_id = node_id
+        self.secret = secrets.token_bytes(32)
+        """Sent only to the bus, in RegisterRequest.instance_secret."""
+        self.digest = hashlib.sha256(self.secret).digest()
+
+    async def Identify(
+        self, request: registry_pb2.IdentifyRequest, context: object
+    ) -> registry_pb2.IdentifyResponse:
+        return registry_pb2.IdentifyResponse(node_id=self._node_id, instance_digest=self.digest)
 
 
 class Registration(Lifecycle):

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import importlib.metadata
 import logging
 import os
 import socket
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped, unused-ignore]
@@ -24,6 +26,9 @@ from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.errors import Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.statefile import write_state_file
+from powerbus.bus.kernel.tls import TlsFiles, check_plaintext_listen
+from powerbus.bus.kernel.tracing import start_tracing
+from powerbus.bus.transport.limits import size_options
 from powerbus.nodes.sdk.channel import BusChannel
 from powerbus.nodes.sdk.config import NodeConfig
 from powerbus.nodes.sdk.link import LinkService
@@ -33,13 +38,26 @@ from powerbus.nodes.sdk.middleware import (
     LoadMiddleware,
     Middleware,
     MiddlewareInterceptor,
+    TracingMiddleware,
 )
 from powerbus.nodes.sdk.node import Node
-from powerbus.nodes.sdk.registration import Lease, Registration
+from powerbus.nodes.sdk.registration import InstanceProof, Lease, Registration
 from powerbus.nodes.sdk.services import file_descriptor_set
-from powerbus.registry.v1 import registry_pb2
+from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
+
+if TYPE_CHECKING:
+    from powerbus.bus.kernel.otel import Tracing
 
 __all__ = ["NodeRunner", "bind_problem"]
+
+
+def _powerbus_version() -> str:
+    """The installed powerbus version; empty when running from an uninstalled tree."""
+    try:
+        return importlib.metadata.version("powerbus")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +105,12 @@ class NodeRunner(Lifecycle):
         self._running = False
         self._node_started = False
         self._link: LinkService | None = None
+        self.tracing: Tracing | None = None
+        """This node's spans, when an OTLP endpoint is configured (``config.otlp_endpoint``
+        or ``OTEL_EXPORTER_OTLP_ENDPOINT``)."""
+        # Per process, so a restarted node can prove to the bus it now holds the address.
+        self._proof = InstanceProof(config.id)
+        self._tls: TlsFiles | None = None
 
     @property
     def node_id(self) -> str:
@@ -118,11 +142,20 @@ class NodeRunner(Lifecycle):
             # A stale file from an earlier run would announce a dead address.
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.config.state_file)
+        self.tracing = start_tracing(
+            self.config.otlp_endpoint, service=self.node.kind, instance=self.node_id
+        )
+        cfg = self.config
+        self._tls = TlsFiles.from_settings(cert=cfg.tls_cert, key=cfg.tls_key, ca=cfg.tls_ca)
+        if self._tls is None:
+            check_plaintext_listen("listen", cfg.listen.host, insecure=cfg.insecure)
         if self.config.bus is not None:
             self._bus = BusChannel(
                 target=self.config.bus,
                 caller=self.node_id,
                 default_timeout=self.config.call_timeout.total_seconds(),
+                tracing=self.tracing,
+                credentials=self._tls.channel_credentials() if self._tls else None,
             )
         self.node.attach(node_id=self.node_id, bus=self._bus)
         try:
@@ -145,29 +178,44 @@ class NodeRunner(Lifecycle):
         await self._registration.start()
 
     async def _serve(self) -> None:
+        # Tracing outermost: its span covers the whole call and sees its final status.
+        traced = () if self.tracing is None else (TracingMiddleware(self.tracing),)
         chain: tuple[Middleware, ...] = (
+            *traced,
             LoadMiddleware(self.load),
             ErrorMiddleware(),
             *self.node.middleware(),
         )
         server = self._server = grpc.aio.server(
-            interceptors=[MiddlewareInterceptor(chain)], options=_SERVER_OPTIONS
+            interceptors=[MiddlewareInterceptor(chain)],
+            options=(*_SERVER_OPTIONS, *size_options(self.config.max_request_bytes)),
         )
         for service in self.node.served_services():
             service.add_to_server(self.node, server)
         # Unary calls from the bus may also come as frames on one connection (the node link).
-        link = LinkService(self.node, middleware=chain)
+        link = LinkService(
+            self.node, middleware=chain, max_request_bytes=self.config.max_request_bytes
+        )
         if link.methods:
             try:
-                await link.start(self.config.listen.host)
+                await link.start(
+                    self.config.listen.host,
+                    ssl=self._tls.server_context() if self._tls else None,
+                )
             except OSError as exc:
                 raise Unavailable(f"listen: cannot open the node link: {exc}") from None
             self._link = link
             server.add_generic_rpc_handlers((link.handler(),))
+        registry_pb2_grpc.add_NodeInstanceServicer_to_server(self._proof, server)
         health = self._health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         try:
-            port = server.add_insecure_port(str(self.config.listen))
+            if self._tls is None:
+                port = server.add_insecure_port(str(self.config.listen))
+            else:
+                port = server.add_secure_port(
+                    str(self.config.listen), self._tls.server_credentials()
+                )
         except RuntimeError:  # grpc reports a failed bind this way, without the reason
             port = 0
         if port == 0:  # older grpc releases report a failed bind this way
@@ -190,8 +238,10 @@ class NodeRunner(Lifecycle):
             zone=self.config.zone,
             priority=self.config.priority.to_proto(),
             dependencies=[d.to_proto() for d in self.node.dependencies()],
-            metadata=dict(self.node.metadata()),
+            # The version operators see on the node page; a node's own metadata may override.
+            metadata={"version": _powerbus_version(), **self.node.metadata()},
             file_descriptor_set=file_descriptor_set(s.descriptor for s in services),
+            instance_secret=self._proof.secret,
         )
         if self.config.lease_ttl:
             request.lease_ttl.FromTimedelta(self.config.lease_ttl)
@@ -250,4 +300,7 @@ class NodeRunner(Lifecycle):
             bus, self._bus = self._bus, None
             if bus is not None:
                 await bus.close()
+            tracing, self.tracing = self.tracing, None
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)  # sends what is buffered, bounded
         log.info("%s stopped", self.node_id)

@@ -75,9 +75,12 @@ def billing_factory(
         delay: float = 0.0,
         closed_every: int = 0,
         tou_every: int = 0,
+        events: bool = False,
         **node_options: object,
     ) -> Billing:
         bus = bus_factory(lease_ttl="2s")
+        if events:  # the node publishes its events to this bus
+            node_options = {**node_options, "events_in": bus.state["events_in"]}
         if crm:
             start_sim(
                 powerbus_processes,

@@ -11,6 +11,7 @@ from billing_support import CALL_TIMEOUT, period
 from sim_nodes import account_id
 
 from powerbus.billing.v1 import billing_pb2
+from powerbus.nodes.testing.sizes import sized
 
 OCT = period(2026, 10)
 
@@ -24,19 +25,19 @@ def counts(billing):
 
 
 def test_a_run_killed_mid_way_finishes_elsewhere_with_one_bill_per_account(billing_factory):
-    accounts = 1200
+    accounts = sized(480, 5000)  # killed after 80: ten batches of 40 still to go
     billing = billing_factory(accounts=accounts, delay=0.1, batch_size=40, run_lease="1s")
     ids = [account_id(n) for n in range(1, accounts + 1)]
     request = billing_pb2.StartBillingRunRequest(run_id="crash", period=OCT, account_ids=ids)
     billing.stub.StartBillingRun(request, timeout=CALL_TIMEOUT)
 
     deadline = time.monotonic() + 30
-    while billing.scalar("SELECT bills_issued FROM billing_runs") < 200:
+    while billing.scalar("SELECT bills_issued FROM billing_runs") < 80:
         assert time.monotonic() < deadline, "the run made no progress"
         time.sleep(0.05)
     billing.node.kill()
     done_before = billing.scalar("SELECT bills_issued FROM billing_runs")
-    assert 200 <= done_before < accounts, "killed too late to prove anything"
+    assert 80 <= done_before < accounts, "killed too late to prove anything"
 
     billing.start_node("billing-2")  # takes the run over once billing-1's lease lapses
     run = billing.wait_run("crash", timeout=60)
@@ -50,7 +51,7 @@ def test_a_run_killed_mid_way_finishes_elsewhere_with_one_bill_per_account(billi
 
 
 def test_two_runs_of_one_period_at_once_bill_each_account_once(billing_factory):
-    accounts = 600
+    accounts = sized(300, 3000)  # twelve batches each: the two runs overlap
     billing = billing_factory(accounts=accounts, batch_size=25)
     second = billing.start_node("billing-2")
     stubs = [billing_factory.direct(billing.node), billing_factory.direct(second)]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import grpc
 import pytest
 from crm_fakes import FakeBilling, FakeMetering, FakePayments, Ledger, money, period
 
@@ -183,7 +184,9 @@ async def test_agent_view_with_every_source_up(
     assert domain.id_number == "*" * 14 + stack.customer.id_number[-4:]
 
 
-async def test_customer_view_holds_only_the_customers_sections(stack: Stack) -> None:
+async def test_customer_view_refusals_and_a_power_off_ticket(stack: Stack) -> None:
+    """Read-only checks and one that adds a ticket share a set-up (four node start-ups):
+    the customer's sections, the refusals, then a power-off showing in the agent's view."""
     view = await stack.view(Audience.CUSTOMER)
     assert list(view.unavailable_sections) == []
     assert len(view.recent_bills) == 2 and len(view.readings) == 1
@@ -196,6 +199,38 @@ async def test_customer_view_holds_only_the_customers_sections(stack: Stack) -> 
         Audience.CUSTOMER,
     )
     assert "pay_arrears" in [o.code for o in domain.offers] and domain.profile is None
+
+    # An unknown customer and an unknown audience are refused, naming what was wrong.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stack.customers.GetCustomerView(
+            crm_pb2.GetCustomerViewRequest(customer_id="C404"), timeout=10
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND and "C404" in (
+        caught.value.details() or ""
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stack.customers.GetCustomerView(
+            crm_pb2.GetCustomerViewRequest(customer_id=stack.customer.customer.customer_id),
+            metadata=((AUDIENCE_KEY, "boss"),),
+            timeout=10,
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert AUDIENCE_KEY in (caught.value.details() or "")
+
+    # A power-off event opens a fault ticket once; the agent sees it.
+    account = stack.customer.account
+    event = metering_pb2.EndDeviceEvent(
+        mrid="ev-42",
+        event_type=metering_pb2.EndDeviceEventType(name="power_off"),
+        meter=common_pb2.MeterRef(meter_id=account.meters[0].meter_id),
+    )
+    ticket = await stack.crm.on_end_device_event(event)
+    assert ticket is not None and ticket.account_id == account.account_id
+    again = await stack.crm.on_end_device_event(event)
+    assert again is not None and again.ticket_id == ticket.ticket_id
+    view = await stack.view(Audience.AGENT)
+    assert [t.ticket_id for t in view.open_tickets] == [ticket.ticket_id]
+    assert view.open_tickets[0].type == crm_pb2.TICKET_TYPE_FAULT_REPAIR
 
 
 async def test_a_stopped_source_empties_only_its_section(stack: Stack) -> None:
@@ -221,39 +256,3 @@ async def test_a_slow_source_misses_its_deadline_and_the_view_still_returns(stac
         "DEADLINE_EXCEEDED" in domain.unavailable["bills"]
         or "no answer" in domain.unavailable["bills"]
     )
-
-
-async def test_unknown_customer_and_bad_audience(stack: Stack) -> None:
-    import grpc
-
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stack.customers.GetCustomerView(
-            crm_pb2.GetCustomerViewRequest(customer_id="C404"), timeout=10
-        )
-    assert caught.value.code() == grpc.StatusCode.NOT_FOUND and "C404" in (
-        caught.value.details() or ""
-    )
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stack.customers.GetCustomerView(
-            crm_pb2.GetCustomerViewRequest(customer_id=stack.customer.customer.customer_id),
-            metadata=((AUDIENCE_KEY, "boss"),),
-            timeout=10,
-        )
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert AUDIENCE_KEY in (caught.value.details() or "")
-
-
-async def test_a_power_off_event_shows_in_the_agents_view(stack: Stack) -> None:
-    account = stack.customer.account
-    event = metering_pb2.EndDeviceEvent(
-        mrid="ev-42",
-        event_type=metering_pb2.EndDeviceEventType(name="power_off"),
-        meter=common_pb2.MeterRef(meter_id=account.meters[0].meter_id),
-    )
-    ticket = await stack.crm.on_end_device_event(event)
-    assert ticket is not None and ticket.account_id == account.account_id
-    again = await stack.crm.on_end_device_event(event)
-    assert again is not None and again.ticket_id == ticket.ticket_id
-    view = await stack.view(Audience.AGENT)
-    assert [t.ticket_id for t in view.open_tickets] == [ticket.ticket_id]
-    assert view.open_tickets[0].type == crm_pb2.TICKET_TYPE_FAULT_REPAIR

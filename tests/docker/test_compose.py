@@ -5,36 +5,21 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
-from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
+from docker_support import help_text, split_command
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text(encoding="utf-8"))
 SERVICES: dict[str, dict] = COMPOSE["services"]
-OURS = {name: s for name, s in SERVICES.items() if str(s.get("image", "")).startswith("powerbus:")}
-
-
-@cache
-def help_text(*subcommand: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "powerbus.bus", *subcommand, "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, f"powerbus {' '.join(subcommand)} --help failed: {result.stderr}"
-    return result.stdout
-
-
-def split_command(command: list[str]) -> tuple[tuple[str, ...], list[str]]:
-    """(subcommand words, flags) of a powerbus command line."""
-    words = ("node", command[1]) if command[0] == "node" else (command[0],)
-    return words, [w for w in command if w.startswith("--")]
+IMAGE = {name: s for name, s in SERVICES.items() if str(s.get("image", "")).startswith("powerbus:")}
+# Services of our image that run another of its programs (omniNames) are not powerbus commands.
+OURS = {name: s for name, s in IMAGE.items() if "entrypoint" not in s}
 
 
 def flag_value(command: list[str], flag: str) -> str:
@@ -45,10 +30,10 @@ def flag_value(command: list[str], flag: str) -> str:
 def test_our_commands_use_real_subcommands_and_flags(name):
     command = OURS[name]["command"]
     words, flags = split_command(command)
-    text = help_text(words[0])
+    text = help_text(*words)  # `node KIND --help` lists the kind's own options too
     for flag in flags:
         assert re.search(rf"{re.escape(flag)}\b", text), (
-            f"{name}: powerbus {words[0]} has no {flag}"
+            f"{name}: powerbus {' '.join(words)} has no {flag}"
         )
 
 
@@ -107,6 +92,96 @@ def test_buses_share_one_postgres_registry():
     urls = {flag_value(s["command"], "--db") for s in OURS.values() if s["command"][0] == "bus"}
     assert len(urls) == 1 and next(iter(urls)).startswith("postgresql+psycopg://")
     assert "@postgres:5432/" in next(iter(urls))
+
+
+def listened_port(command: list[str]) -> str:
+    """The port a command serves its health on: a bus's HTTP, a node's gRPC, a sim's IIOP."""
+    flag = {"bus": "--http", "node": "--listen", "sim": "--listen"}[command[0]]
+    return flag_value(command, flag).rpartition(":")[2]
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_service_has_a_healthcheck(name):
+    check = SERVICES[name].get("healthcheck")
+    assert check and check["test"][0] == "CMD", f"{name}: no healthcheck"
+    assert {"interval", "timeout", "retries"} <= set(check)
+
+
+@pytest.mark.parametrize("name", sorted(OURS))
+def test_healthchecks_probe_the_port_the_command_listens_on(name):
+    command = OURS[name]["command"]
+    probe = " ".join(OURS[name]["healthcheck"]["test"])
+    port = listened_port(command)
+    assert re.search(rf"127\.0\.0\.1['\"]?[:,] ?{port}\b", probe), (
+        f"{name}: healthcheck does not probe port {port}: {probe}"
+    )
+    if command[0] == "bus":
+        assert "/healthz" in probe
+    elif command[0] == "node":
+        assert "grpc_health" in probe and "Check(" in probe
+
+
+def test_nodes_wait_for_a_healthy_bus():
+    for name, service in OURS.items():
+        if service["command"][0] == "node":
+            bus = flag_value(service["command"], "--bus").partition(":")[0]
+            assert service["depends_on"][bus] == {"condition": "service_healthy"}, name
+
+
+def test_omninames_runs_from_the_image_and_corba_services_find_it():
+    naming = {n: s for n, s in IMAGE.items() if s.get("entrypoint") == ["omniNames"]}
+    assert len(naming) == 1, "compose runs one omniNames"
+    ((name, service),) = naming.items()
+    # The image installs jeteve-omniorb, which ships omniNames beside python.
+    assert (Path(sys.executable).parent / "omniNames").exists()
+    usage = subprocess.run(
+        [str(Path(sys.executable).parent / "omniNames"), "-help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    command = service["command"]
+    for option in (w for w in command if w.startswith("-") and not w.startswith("-ORB")):
+        assert option in usage.stdout + usage.stderr, f"omniNames has no {option}"
+    port = command[command.index("-start") + 1]
+    assert f"giop:tcp::{port}" in command
+    assert f"'127.0.0.1', {port}" in " ".join(service["healthcheck"]["test"])
+    users = {n for n, s in OURS.items() if "--naming" in s["command"]}
+    assert {"corba-1", "legacy-cis", "cis-1"} <= users
+    for user in users:
+        assert flag_value(OURS[user]["command"], "--naming") == (
+            f"corbaloc::{name}:{port}/NameService"
+        )
+        assert OURS[user]["depends_on"][name] == {"condition": "service_healthy"}
+    kinds = {s["command"][1] for s in OURS.values() if s["command"][0] == "node"}
+    assert {"corba-gateway", "legacy-cis"} <= kinds
+
+
+def test_prometheus_loads_the_rules_of_the_repository(tmp_path):
+    """The rule files prometheus.yml names are the repository's, mounted by compose; promtool
+    checks the config with them (the rules and their syntax) through those mounts."""
+    service = SERVICES["prometheus"]
+    mounts = {}
+    for volume in service["volumes"]:
+        source, target = volume.split(":")[:2]
+        mounts[PurePosixPath(target)] = (DOCKER / source).resolve()
+    config = yaml.safe_load((DOCKER / "prometheus.yml").read_text(encoding="utf-8"))
+    rule_files = [PurePosixPath(r) for r in config["rule_files"]]
+    rules = DOCKER.parent / "monitoring" / "prometheus" / "powerbus-rules.yml"
+    assert [mounts[r] for r in rule_files] == [rules.resolve()]
+    assert mounts[PurePosixPath("/etc/prometheus/prometheus.yml")] == DOCKER / "prometheus.yml"
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    if not Path(promtool).exists():
+        pytest.fail("promtool is not installed (make system-deps installs prometheus)")
+    # The same config with each mounted path replaced by the file compose mounts there.
+    config["rule_files"] = [str(mounts[r]) for r in rule_files]
+    local = tmp_path / "prometheus.yml"
+    local.write_text(yaml.safe_dump(config), encoding="utf-8")
+    done = subprocess.run(
+        [promtool, "check", "config", str(local)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout + done.stderr
 
 
 def test_prometheus_scrapes_every_bus_http_port():

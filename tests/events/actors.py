@@ -2,10 +2,13 @@
 events, and a subscriber that records what it receives with its position, each in one
 transaction of its own SQLite database.
 
-    python tests/events/actors.py publish --bus G --events-in A[,B] --db URL --source S
+    python tests/events/actors.py publish --bus G [--events-in A[,B]] --db URL --source S
         --count N [--kill-after K] [--rate R]
-    python tests/events/actors.py subscribe --bus G --events-out A --db URL --name S
+    python tests/events/actors.py subscribe --bus G [--events-out A] --db URL --name S
         [--prefix P] [--pause SECONDS]
+
+Without ``--events-in``/``--events-out`` the bus is asked where its event sockets are.
+The subscriber reports its positions to the bus under ``--name``.
 
 The publisher exits 0 once the bus has stored all ``--count`` changes of its database (it
 continues where a killed run stopped); with ``--kill-after K`` it SIGKILLs itself right
@@ -61,7 +64,7 @@ async def publish(args: argparse.Namespace) -> None:
         source=args.source,
         outbox=box,
         bus=args.bus,
-        events_in=args.events_in.split(","),
+        events_in=args.events_in.split(",") if args.events_in else (),
         settings=settings,
     ) as pub:
         with read_transaction(engine) as conn:
@@ -95,10 +98,11 @@ async def subscribe(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     settings = SubscriberSettings(rcvhwm=args.rcvhwm, sync_interval=0.5)
     async with Subscriber(
-        events_out=args.events_out.split(","),
+        events_out=args.events_out.split(",") if args.events_out else (),
         bus=args.bus,
         prefixes=[args.prefix],
         positions=positions.load(),
+        name=args.name,
         settings=settings,
     ) as sub:
         while not stopping.is_set():
@@ -126,7 +130,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("publish")
     p.add_argument("--bus", required=True)
-    p.add_argument("--events-in", required=True)
+    p.add_argument("--events-in", default="", help="default: asked from the bus")
     p.add_argument("--db", required=True)
     p.add_argument("--source", required=True)
     p.add_argument("--count", type=int, required=True)
@@ -135,7 +139,7 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=0.0)
     s = sub.add_parser("subscribe")
     s.add_argument("--bus", required=True)
-    s.add_argument("--events-out", required=True)
+    s.add_argument("--events-out", default="", help="default: asked from the bus")
     s.add_argument("--db", required=True)
     s.add_argument("--name", required=True)
     s.add_argument("--prefix", default="")

@@ -3,10 +3,12 @@ test, free ports, and the check that every event arrived exactly once, in order.
 
 from __future__ import annotations
 
+import json
 import socket
 import sqlite3
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,6 +85,21 @@ def wait_exit(handle: ProcessHandle, *, timeout: float = WAIT) -> int:
         raise AssertionError(f"{handle.name} still running:\n{handle.stderr_tail()}") from None
     assert code == 0, f"{handle.name} exited {code}:\n{handle.stderr_tail()}"
     return code
+
+
+def wait_subscribed(http: str, prefix: str, *, timeout: float = WAIT) -> None:
+    """Wait until the bus's forwarder has passed a subscription to ``prefix`` upstream
+    (``/api/events``): from then on a publisher that connects gets the prefix's messages.
+    ZeroMQ's answer to the slow joiner, without guessing a sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(f"http://{http}/api/events", timeout=10) as response:
+            body = json.loads(response.read())
+        if any(s["prefix"] == prefix for s in body.get("subscriptions", [])):
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"no subscription to {prefix!r} reached the bus: {body}")
+        time.sleep(0.05)
 
 
 def assert_exactly_once_in_order(rows: list[tuple[str, int, str]], counts: dict[str, int]) -> None:

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from events_support import wait_exit
+from events_support import wait_exit, wait_subscribed
 
 POWERBUS = [sys.executable, "-m", "powerbus.bus"]
 
@@ -49,8 +49,6 @@ def test_replay_and_tail_print_what_was_published(bus_factory, actor, tmp_path: 
             "tail",
             "--bus",
             bus.grpc,
-            "--events-out",
-            str(bus.state["events_out"]),
             "--topic",
             "billing.",
             "--count",
@@ -64,7 +62,7 @@ def test_replay_and_tail_print_what_was_published(bus_factory, actor, tmp_path: 
         text=True,
     )
     try:
-        time.sleep(1.5)  # the tail's subscription reaches the bus before anything is sent
+        wait_subscribed(bus.http, "billing.")  # before anything is sent (slow joiner)
         wait_exit(
             actor(
                 "publish",

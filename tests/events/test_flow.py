@@ -8,7 +8,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 import zmq
-from events_support import assert_exactly_once_in_order, received, wait_exit, wait_for_count
+from events_support import (
+    assert_exactly_once_in_order,
+    received,
+    wait_exit,
+    wait_for_count,
+    wait_subscribed,
+)
 
 from powerbus.events.v1 import events_pb2
 
@@ -23,7 +29,7 @@ def test_a_plain_zmq_sub_decodes_frames_with_the_generated_message_alone(
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.SUBSCRIBE, b"billing.")
         sub.connect(f"tcp://{bus.state['events_out']}")
-        time.sleep(0.3)  # ZeroMQ's slow joiner: the subscription must reach the bus first
+        wait_subscribed(bus.http, "billing.")  # ZeroMQ's slow joiner
         pub = actor(
             "publish",
             "pub",

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from payment_support import SIM_ACCOUNTS, MemoryBilling, free_port, make_bills, run_node
+from payment_support import (
+    SIM_ACCOUNTS,
+    MemoryBilling,
+    free_port,
+    make_bills,
+    run_node,
+)
 
 from powerbus.adapters.bank import (
     CollectionClient,
@@ -39,12 +45,14 @@ from powerbus.common.v1 import common_pb2
 from powerbus.nodes.payment.store.payments import PaymentStore
 from powerbus.nodes.sdk import BusChannel, NodeRunner
 from powerbus.nodes.testing.plugin import NodeFactory
+from powerbus.nodes.testing.sizes import sized
 from powerbus.nodes.testing.waiting import eventually
 from powerbus.payment.v1 import payment_pb2, payment_pb2_grpc
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 
 BANK = "0102"
-COUNT = 300
+COUNT = sized(150, 3000)  # collections per test; `make soak` runs the heavy size
+SETTLE = sized(60, 600)  # seconds for every collection to settle
 
 
 @dataclass
@@ -213,7 +221,9 @@ async def test_collections_post_exactly_once_and_the_day_reconciles_clean(
     )
     try:
         final = await eventually(
-            lambda: settled(stack, COUNT, allow_processing=False), timeout=60, what="collections"
+            lambda: settled(stack, COUNT, allow_processing=False),
+            timeout=SETTLE,
+            what="collections",
         )
         await eventually(
             lambda: not stack.store().pending_applications(), timeout=20, what="applications"
@@ -269,7 +279,7 @@ async def test_a_killed_payment_node_loses_nothing_and_doubles_nothing(
             apply_interval="0.2s",
         )  # fmt: skip
         final = await eventually(
-            lambda: settled(stack, COUNT, allow_processing=True), timeout=60, what="collections"
+            lambda: settled(stack, COUNT, allow_processing=True), timeout=SETTLE, what="collections"
         )
         # What the bank left 在途 it resolves as banks do: ask the utility. The ledger's
         # answer must be the truth about each serial.

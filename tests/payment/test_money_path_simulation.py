@@ -9,7 +9,8 @@ agree with the live allocations, and reconciling the day against the statement t
 would write is clean.
 
 A failing seed is printed; replay it with ``POWERBUS_PAYMENT_SEEDS=1234 pytest
-tests/payment/test_money_path_simulation.py``; ``POWERBUS_PAYMENT_SEEDS=1-500`` soaks.
+tests/payment/test_money_path_simulation.py``; ``make soak`` runs thousands of seeds
+with longer histories (``POWERBUS_SOAK=1``).
 """
 
 from __future__ import annotations
@@ -44,11 +45,12 @@ from powerbus.nodes.payment.convert import date_proto, timestamp
 from powerbus.nodes.payment.store.payments import PaymentStore
 from powerbus.nodes.sdk import BusChannel
 from powerbus.nodes.testing.plugin import NodeFactory
+from powerbus.nodes.testing.sizes import sized
 from powerbus.payment.v1 import payment_pb2, payment_pb2_grpc
 
 BANK = "0103"
 DAY = dt.date(2026, 12, 4)
-STEPS = 40
+STEPS = sized(40, 200)  # steps per seed; `make soak` runs longer histories
 
 
 def _seeds() -> list[int]:

@@ -36,7 +36,7 @@ async def test_register_then_list(stub, registry: Registry, request_for) -> None
     assert not node.dependencies[0].required
     assert dict(node.metadata) == {"version": "1.2"}
     assert node.health == registry_pb2.NODE_HEALTH_UP
-    assert node.lease_id == response.lease_id
+    assert node.lease_id == ""  # only its holder learns the lease, from RegisterResponse
 
     # The instance that took the registration routes to it before answering.
     entry = registry.directory.service(ECHO)
@@ -107,7 +107,7 @@ async def test_deregister_marks_down_at_once(stub, registry: Registry, request_f
 
 async def test_deregister_with_a_stale_lease_leaves_the_node_up(stub, request_for) -> None:
     old = await stub.Register(request_for(), timeout=T)
-    await stub.Register(request_for(), timeout=T)  # same id and address: a new lease
+    await stub.Register(request_for(lease_id=old.lease_id), timeout=T)  # the holder: new lease
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Deregister(
             registry_pb2.DeregisterRequest(node_id="echo-1", lease_id=old.lease_id), timeout=T
@@ -127,11 +127,11 @@ async def test_deregister_with_a_stale_lease_leaves_the_node_up(stub, request_fo
 
 async def test_reregister_same_address_replaces_the_lease(stub, request_for) -> None:
     first = await stub.Register(request_for(weight=1), timeout=T)
-    second = await stub.Register(request_for(weight=2), timeout=T)
+    second = await stub.Register(request_for(weight=2, lease_id=first.lease_id), timeout=T)
     assert first.lease_id != second.lease_id
 
     [node] = (await stub.ListNodes(registry_pb2.ListNodesRequest(), timeout=T)).nodes
-    assert (node.weight, node.lease_id) == (2, second.lease_id)
+    assert node.weight == 2
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         beat = registry_pb2.HeartbeatRequest(node_id="echo-1", lease_id=first.lease_id)
         await stub.Heartbeat(beat, timeout=T)
@@ -145,7 +145,9 @@ async def test_live_id_at_another_address_is_refused(stub, request_for) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Register(request_for(address="127.0.0.1:7999"), timeout=T)
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
-    assert caught.value.details() == "node_id: 'echo-1' is held by 127.0.0.1:7001"
+    assert caught.value.details().startswith(
+        "node_id: 'echo-1' is held by the live instance at 127.0.0.1:7001; register again"
+    )
 
 
 async def test_a_down_id_may_move(stub, request_for) -> None:
@@ -160,11 +162,13 @@ async def test_a_down_id_may_move(stub, request_for) -> None:
 
 async def test_requested_lease_is_bounded(stub, request_for) -> None:
     cases = [(0.2, 1.0), (30.0, 30.0), (10_000.0, 300.0), (315_576_000_000, 300.0)]
+    lease = ""
     for asked, granted in cases:
-        request = request_for()
+        request = request_for(lease_id=lease)
         request.lease_ttl.seconds = int(asked)
         request.lease_ttl.nanos = round((asked % 1) * 1e9)
         response = await stub.Register(request, timeout=T)
+        lease = response.lease_id
         assert response.lease_ttl.ToTimedelta() == timedelta(seconds=granted), asked
         assert response.heartbeat_interval.ToTimedelta() == timedelta(seconds=granted) / 3
 

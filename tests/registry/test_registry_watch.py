@@ -40,12 +40,13 @@ async def test_snapshot_synced_then_changes(stub, request_for) -> None:
     assert synced.kind == Event.KIND_SYNCED and not synced.HasField("node")
     assert synced.revision == snapshot[0].revision == 2
 
-    await stub.Register(request_for("echo-2", "127.0.0.1:7002"), timeout=T)
+    echo2 = await stub.Register(request_for("echo-2", "127.0.0.1:7002"), timeout=T)
     added = await _read(call)
     assert _brief(added) == ("KIND_ADDED", "echo-2")
     assert added.revision == 3
 
-    await stub.Register(request_for("echo-2", "127.0.0.1:7002", weight=5), timeout=T)
+    again = request_for("echo-2", "127.0.0.1:7002", weight=5, lease_id=echo2.lease_id)
+    await stub.Register(again, timeout=T)
     updated = await _read(call)
     assert _brief(updated) == ("KIND_UPDATED", "echo-2")
     assert updated.node.weight == 5
@@ -65,8 +66,8 @@ async def test_snapshot_synced_then_changes(stub, request_for) -> None:
 
 
 async def test_filter_by_service(stub, request_for) -> None:
-    await stub.Register(request_for("echo-1", services=[ECHO]), timeout=T)
-    await stub.Register(
+    echo1 = await stub.Register(request_for("echo-1", services=[ECHO]), timeout=T)
+    both1 = await stub.Register(
         request_for("both-1", "127.0.0.1:7010", services=[ECHO, REGISTRY]), timeout=T
     )
     call = stub.Watch(registry_pb2.WatchRequest(services=[REGISTRY]), timeout=T)
@@ -75,10 +76,15 @@ async def test_filter_by_service(stub, request_for) -> None:
 
     await stub.Register(request_for("echo-2", "127.0.0.1:7002", services=[ECHO]), timeout=T)
     # echo-1 starts serving the watched service: it enters the watch.
-    await stub.Register(request_for("echo-1", services=[ECHO, REGISTRY]), timeout=T)
+    await stub.Register(
+        request_for("echo-1", services=[ECHO, REGISTRY], lease_id=echo1.lease_id), timeout=T
+    )
     assert _brief(await _read(call)) == ("KIND_ADDED", "echo-1")
     # both-1 stops serving it: it leaves.
-    await stub.Register(request_for("both-1", "127.0.0.1:7010", services=[ECHO]), timeout=T)
+    await stub.Register(
+        request_for("both-1", "127.0.0.1:7010", services=[ECHO], lease_id=both1.lease_id),
+        timeout=T,
+    )
     assert _brief(await _read(call)) == ("KIND_REMOVED", "both-1")
     call.cancel()
 

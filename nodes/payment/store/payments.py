@@ -65,14 +65,20 @@ _PG_WRITE_LOCK = 0x7061796D656E74  # "payment": one writer at a time, as on SQLi
 class EventSink:
     """The outbox seam: called inside the posting's database transaction.
 
-    The event outbox (another branch) plugs in here: implement :meth:`posted` and
-    :meth:`reversed` by inserting ``payment.payment.posted`` / ``payment.payment.reversed``
-    rows into the outbox table on ``conn``, and the event commits with the money or not at
-    all. This base class records nothing; it publishes nothing.
+    :class:`~powerbus.nodes.payment.outbox.OutboxSink` inserts ``payment.payment.posted`` /
+    ``payment.payment.reversed`` rows into the SDK outbox on ``conn``, so the event
+    commits with the money or not at all. This base class records nothing; it publishes
+    nothing.
     """
 
     def posted(self, conn: Connection, payment: PaymentRecord) -> None:
         """A new payment was recorded (not called for duplicates)."""
+
+    def posted_many(self, conn: Connection, payments: Sequence[PaymentRecord]) -> None:
+        """The new payments of one posting batch, in order; one :meth:`posted` each unless
+        overridden (an outbox stages them in one statement)."""
+        for payment in payments:
+            self.posted(conn, payment)
 
     def reversed(self, conn: Connection, payment: PaymentRecord) -> None:
         """A payment became REVERSED."""
@@ -149,9 +155,10 @@ class PaymentStore:
         if rows:
             insert_many(conn, payments, rows)
             journal.flush()
-            for outcome in out:
-                if isinstance(outcome, PostOutcome) and not outcome.duplicate:
-                    self.events.posted(conn, outcome.payment)
+            self.events.posted_many(
+                conn,
+                [o.payment for o in out if isinstance(o, PostOutcome) and not o.duplicate],
+            )
         return out
 
     def _by_keys(self, conn: Connection, keys: set[tuple[str, str]]) -> list[PaymentRecord]:

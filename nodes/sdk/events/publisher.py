@@ -35,7 +35,7 @@ from powerbus.bus.kernel.database import write_transaction
 from powerbus.bus.kernel.errors import DeadlineExceeded, PowerbusError, Unavailable
 from powerbus.events.v1 import events_pb2
 from powerbus.nodes.sdk.events.outbox import Outbox
-from powerbus.nodes.sdk.events.replay_client import ReplayClient
+from powerbus.nodes.sdk.events.replay_client import ReplayClient, reachable
 
 __all__ = ["Publisher", "PublisherSettings"]
 
@@ -71,14 +71,16 @@ class Publisher:
         source: str,
         outbox: Outbox,
         bus: str,
-        events_in: Sequence[str],
+        events_in: Sequence[str] = (),
         settings: PublisherSettings | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         if outbox.source != source:
             raise PowerbusError(f"outbox is {outbox.source!r}'s, not {source!r}'s")
         self.source = source
         self.outbox = outbox
         self._bus = bus
+        self._credentials = credentials  # TLS to the bus; None: plaintext
         self._events_in = list(events_in)
         self._settings = settings or PublisherSettings()
         self._channel: grpc.aio.Channel | None = None
@@ -102,9 +104,16 @@ class Publisher:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._channel = grpc.aio.insecure_channel(self._bus)
+        self._channel = (
+            grpc.aio.insecure_channel(self._bus)
+            if self._credentials is None
+            else grpc.aio.secure_channel(self._bus, self._credentials)
+        )
         self._client = ReplayClient(self._channel, timeout=self._settings.call_timeout)
         try:
+            if not self._events_in:  # only the bus's gRPC address given: ask it
+                events_in, _ = await self._client.endpoints()
+                self._events_in = [reachable(events_in, self._bus)]
             stored = await self._where_the_bus_stands()
             await asyncio.to_thread(self.outbox.continue_after, stored)
             await asyncio.to_thread(self.outbox.acknowledge, stored)

@@ -4,19 +4,27 @@ back as the kernel's errors.
 >>> # client = ReplayClient(grpc.aio.insecure_channel(bus))
 >>> # marks = await client.latest(["billing-1"])       # {"billing-1": SourceSequence}
 >>> # async for env in client.replay("billing-1", 5): ...
+>>> # events_in, events_out = await client.endpoints()     # the bus's event sockets
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import ipaddress
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 import grpc
 
-from powerbus.bus.kernel.errors import DeadlineExceeded, PowerbusError, error_from_status
+from powerbus.bus.kernel.addresses import HostPort, parse_host_port
+from powerbus.bus.kernel.errors import (
+    DeadlineExceeded,
+    PowerbusError,
+    Unavailable,
+    error_from_status,
+)
 from powerbus.bus.transport.grpc_status import from_grpc
 from powerbus.events.v1 import events_pb2
 
-__all__ = ["ReplayClient"]
+__all__ = ["ReplayClient", "reachable"]
 
 _SERVICE = "/powerbus.events.v1.EventReplay/"
 
@@ -25,6 +33,25 @@ def _error(error: grpc.aio.AioRpcError, what: str) -> PowerbusError:
     if error.code() is grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(f"{what}: no answer from the bus in time")
     return error_from_status(from_grpc(error.code()), f"{what}: {error.details()}")
+
+
+def reachable(endpoint: str, bus: str) -> str:
+    """``endpoint`` as a node reaches it: a wildcard host (the bus bound every interface)
+    becomes the host of the bus's gRPC address ``bus``.
+
+    >>> reachable("0.0.0.0:7001", "10.0.0.5:7000")
+    '10.0.0.5:7001'
+    >>> reachable("127.0.0.1:7001", "localhost:7000")
+    '127.0.0.1:7001'
+    """
+    where = parse_host_port(endpoint, field="events endpoint")
+    try:
+        wildcard = ipaddress.ip_address(where.host).is_unspecified
+    except ValueError:  # a host name: used as it is
+        wildcard = False
+    if not wildcard:
+        return endpoint
+    return str(HostPort(parse_host_port(bus, field="bus").host, where.port))
 
 
 class ReplayClient:
@@ -43,6 +70,16 @@ class ReplayClient:
             request_serializer=events_pb2.ReplayRequest.SerializeToString,
             response_deserializer=events_pb2.Envelope.FromString,
         )
+        self._endpoints = channel.unary_unary(
+            _SERVICE + "GetEndpoints",
+            request_serializer=events_pb2.GetEndpointsRequest.SerializeToString,
+            response_deserializer=events_pb2.GetEndpointsResponse.FromString,
+        )
+        self._report = channel.unary_unary(
+            _SERVICE + "ReportPosition",
+            request_serializer=events_pb2.ReportPositionRequest.SerializeToString,
+            response_deserializer=events_pb2.ReportPositionResponse.FromString,
+        )
         self._timeout = timeout
         self._replay_timeout = replay_timeout
 
@@ -54,6 +91,39 @@ class ReplayClient:
         except grpc.aio.AioRpcError as error:
             raise _error(error, "GetLatestSequences") from None
         return {s.source: s for s in response.sequences}
+
+    async def endpoints(self) -> tuple[str, str]:
+        """The bus's ``events_in`` and ``events_out`` as the bus reports them (pass each
+        through :func:`reachable`). Raises Unavailable when the bus has no event sockets."""
+        try:
+            response = await self._endpoints(
+                events_pb2.GetEndpointsRequest(), timeout=self._timeout
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _error(error, "GetEndpoints") from None
+        if not response.events_in or not response.events_out:
+            raise Unavailable("GetEndpoints: the bus reported no event sockets")
+        return response.events_in, response.events_out
+
+    async def report(
+        self,
+        subscriber: str,
+        *,
+        prefixes: Sequence[str],
+        positions: Mapping[str, int],
+        delivered: int,
+    ) -> None:
+        """Tell the bus how far ``subscriber`` has got (for its lag)."""
+        request = events_pb2.ReportPositionRequest(
+            subscriber=subscriber,
+            prefixes=list(prefixes),
+            positions=dict(positions),
+            delivered=delivered,
+        )
+        try:
+            await self._report(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as error:
+            raise _error(error, "ReportPosition") from None
 
     async def replay(
         self, source: str, first: int, last: int = 0

@@ -36,7 +36,7 @@ import zmq.asyncio
 from powerbus.bus.kernel.errors import NotFound, PowerbusError
 from powerbus.events.v1 import events_pb2
 from powerbus.load_balancer.status import StatusCode
-from powerbus.nodes.sdk.events.replay_client import ReplayClient
+from powerbus.nodes.sdk.events.replay_client import ReplayClient, reachable
 
 __all__ = ["Subscriber", "SubscriberSettings"]
 
@@ -57,6 +57,8 @@ class SubscriberSettings:
     """Live envelopes held behind gaps at most; beyond, they are left to replay."""
     dedupe_window: int = 100_000
     """Recent event ids remembered."""
+    report_interval: float = 2.0
+    """How often a named subscriber reports its positions to the bus."""
     call_timeout: float = 5.0
     replay_timeout: float = 60.0
 
@@ -65,20 +67,27 @@ class Subscriber:
     """Envelopes whose topic starts with one of ``prefixes``; resumes from ``positions``.
 
     ``from_beginning``: a source with no position is replayed from its earliest stored
-    envelope; otherwise delivery starts with the first live envelope seen.
+    envelope; otherwise delivery starts with the first live envelope seen. Without
+    ``events_out`` the bus is asked where its event sockets are (``GetEndpoints``). With a
+    ``name`` the positions are reported to the bus every ``report_interval`` (the bus
+    shows and alerts on each subscriber's lag).
     """
 
     def __init__(
         self,
         *,
-        events_out: Sequence[str],
         bus: str,
+        events_out: Sequence[str] = (),
         prefixes: Sequence[str] = ("",),
         positions: Mapping[str, int] | None = None,
         from_beginning: bool = True,
+        name: str = "",
         settings: SubscriberSettings | None = None,
     ) -> None:
         self._events_out = list(events_out)
+        self.name = name
+        """Reported to the bus with the positions (its lag is shown under this name);
+        empty: the subscriber does not report."""
         self._bus = bus
         self._prefixes = tuple(prefixes) or ("",)
         self._pos: dict[str, int] = dict(positions or {})
@@ -88,6 +97,7 @@ class Subscriber:
         self._held_count = 0
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._sync_at = 0.0
+        self._report_at = 0.0
         self._retry_at = 0.0
         self._context: zmq.asyncio.Context | None = None
         self._socket: zmq.asyncio.Socket | None = None
@@ -112,6 +122,13 @@ class Subscriber:
         self._client = ReplayClient(
             self._channel, timeout=s.call_timeout, replay_timeout=s.replay_timeout
         )
+        if not self._events_out:  # only the bus's gRPC address given: ask it
+            try:
+                _, events_out = await self._client.endpoints()
+            except BaseException:
+                await self.stop()
+                raise
+            self._events_out = [reachable(events_out, self._bus)]
         context = self._context = zmq.asyncio.Context()
         sock = self._socket = context.socket(zmq.SUB)
         sock.setsockopt(zmq.RCVHWM, s.rcvhwm)
@@ -155,6 +172,9 @@ class Subscriber:
         if now >= self._sync_at:
             self._sync_at = now + self._settings.sync_interval
             await self._sync(out)
+        if self.name and now >= self._report_at:
+            self._report_at = now + self._settings.report_interval
+            await self.report()
         if self._held_count and now >= self._retry_at:
             await self._fill_held(out)
         wait_ms = 0 if out else int(timeout * 1000)
@@ -178,6 +198,21 @@ class Subscriber:
             for source in touched:
                 await self._fill(source, out)
         return out
+
+    async def report(self) -> None:
+        """Send the positions to the bus now (``receive`` does it every
+        ``report_interval``); a failure is logged, the next report makes up for it."""
+        if not self.name or self._client is None:
+            return
+        try:
+            await self._client.report(
+                self.name,
+                prefixes=self._prefixes,
+                positions=self._pos,
+                delivered=self.live + self.replayed,
+            )
+        except PowerbusError as error:
+            log.debug("subscriber: could not report positions (%s); will retry", error)
 
     def _live(self, env: events_pb2.Envelope, out: list[events_pb2.Envelope]) -> bool:
         """Deliver ``env`` if it is next; False if it was held behind a gap."""

@@ -1,0 +1,182 @@
+"""Who may register at all: addresses in allowed networks, and a registration rate per peer.
+
+Both are checked before a registration touches the database, so a flood of registrations
+or a registration naming an address the bus should never dial costs almost nothing.
+
+>>> rules = NetworkRules.default()
+>>> rules.refusal("127.0.0.1") is None, rules.refusal("10.1.2.3") is None
+(True, True)
+>>> rules.refusal("169.254.169.254")
+'169.254.169.254 is in 169.254.0.0/16, which the bus refuses (link-local and cloud metadata)'
+>>> rules.refusal("8.8.8.8")[:45]
+'8.8.8.8 is in none of the allowed networks (1'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from powerbus.bus.kernel.errors import ConfigError, PermissionDenied, ResourceExhausted
+
+__all__ = [
+    "DEFAULT_ALLOWED",
+    "DEFAULT_DENIED",
+    "NetworkRules",
+    "RegisterRate",
+    "peer_host",
+]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEFAULT_ALLOWED = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+)
+"""Loopback and private ranges: where nodes of one site live."""
+
+DEFAULT_DENIED = (
+    "169.254.0.0/16",
+    "fe80::/10",
+    "fd00:ec2::254/128",
+    "100.100.100.200/32",
+)
+"""Link-local (cloud metadata at 169.254.169.254) and the metadata addresses that are not
+link-local (AWS's IPv6 one, Alibaba's); denial wins over an allowed network."""
+
+_RESOLVE_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkRules:
+    """Allowed networks for registration addresses; ``denied`` wins over ``allowed``."""
+
+    allowed: tuple[Network, ...]
+    denied: tuple[Network, ...]
+
+    @classmethod
+    def default(cls) -> NetworkRules:
+        return cls.parse(DEFAULT_ALLOWED, DEFAULT_DENIED)
+
+    @classmethod
+    def parse(cls, allowed: Iterable[str], denied: Iterable[str]) -> NetworkRules:
+        """CIDRs as text; raises :class:`ConfigError` naming the one that does not parse."""
+        return cls(_networks("allowed_networks", allowed), _networks("denied_networks", denied))
+
+    def refusal(self, ip: str) -> str | None:
+        """Why ``ip`` (a literal address) may not be registered, or None."""
+        address = ipaddress.ip_address(ip)
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        for network in self.denied:
+            if address.version == network.version and address in network:
+                return (
+                    f"{ip} is in {network}, which the bus refuses (link-local and cloud metadata)"
+                )
+        if any(address.version == n.version and address in n for n in self.allowed):
+            return None
+        listed = ", ".join(str(n) for n in self.allowed) or "none configured"
+        return f"{ip} is in none of the allowed networks ({listed})"
+
+    async def check(self, host: str) -> None:
+        """Raise :class:`PermissionDenied` naming the address and the rule it breaks; a
+        name is resolved (with a deadline) and every address it gives must pass."""
+        try:
+            ipaddress.ip_address(host)
+            addresses: Sequence[str] = (host,)
+        except ValueError:
+            addresses = await _resolve(host)
+        for ip in addresses:
+            why = self.refusal(ip)
+            if why is not None:
+                shown = ip if ip == host else f"{host} ({ip})"
+                raise PermissionDenied(
+                    f"address: {shown} may not be registered: {why.removeprefix(ip + ' ')}"
+                )
+
+
+def _networks(name: str, texts: Iterable[str]) -> tuple[Network, ...]:
+    found: list[Network] = []
+    for text in texts:
+        try:
+            found.append(ipaddress.ip_network(text.strip(), strict=False))
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {text!r} is not a network ({exc})") from None
+    return tuple(found)
+
+
+async def _resolve(host: str) -> list[str]:
+    loop = asyncio.get_running_loop()
+    try:
+        found = await asyncio.wait_for(
+            loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), _RESOLVE_TIMEOUT_S
+        )
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise PermissionDenied(f"address: {host} does not resolve ({exc or 'timed out'})") from None
+    return sorted({str(info[4][0]) for info in found})
+
+
+def peer_host(peer: str) -> str:
+    """The host of a grpc peer string: ``ipv4:127.0.0.1:5000`` -> ``127.0.0.1``.
+
+    >>> peer_host("ipv6:[::1]:5000"), peer_host("unix:/tmp/s")
+    ('::1', 'unix:/tmp/s')
+    """
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        return rest.rpartition(":")[0]
+    if kind == "ipv6":
+        return rest.rpartition(":")[0].strip("[]")
+    return peer
+
+
+class RegisterRate:
+    """A token bucket per peer host: ``burst`` registrations at once, then ``rate`` a
+    second. Remembers at most ``max_peers`` hosts (the least recently seen go first).
+
+    >>> now = [0.0]
+    >>> rate = RegisterRate(rate=1.0, burst=2, clock=lambda: now[0])
+    >>> rate.take("a"); rate.take("a")
+    >>> rate.take("a")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    powerbus.bus.kernel.errors.ResourceExhausted: registrations from a: more than ... 1/s; ...
+    >>> now[0] = 1.0; rate.take("a")
+    """
+
+    def __init__(
+        self,
+        *,
+        rate: float,
+        burst: int,
+        max_peers: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ConfigError(f"register rate: rate {rate} and burst {burst} must be positive")
+        self._rate, self._burst, self._max = rate, burst, max_peers
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, peer: str) -> None:
+        """Take one token for ``peer`` or raise :class:`ResourceExhausted` naming the limit."""
+        now = self._clock()
+        tokens, last = self._buckets.pop(peer, (float(self._burst), now))
+        tokens = min(float(self._burst), tokens + (now - last) * self._rate)
+        if tokens < 1.0:
+            self._buckets[peer] = (tokens, now)
+            raise ResourceExhausted(
+                f"registrations from {peer}: more than the limit of {self._burst} at once, "
+                f"then {self._rate:g}/s; retry later"
+            )
+        self._buckets[peer] = (tokens - 1.0, now)
+        while len(self._buckets) > self._max:
+            self._buckets.popitem(last=False)
