@@ -73,7 +73,7 @@ def demo_command(
     on this machine, and send traffic through the bus. With the domains (the default),
     also a CRM node seeded from the farm's meters, billing, payment and two banks
     (0102, 0103, each a simulator and a bank node): it bills last month, the banks
-    collect, and at the end it prints each bank's reconciliation for today.
+    collect, and at the end it prints each bank's reconciliation for its settlement dates.
 
     Every second it prints how many calls each node served. Meanwhile, in another
     terminal, try the commands it prints. Ctrl-C stops everything.
@@ -182,7 +182,7 @@ def _explain(bus: str, http: str, work: Path, ready: float, period: str | None) 
             run; the farm is polled in real time, so {period}'s accounts come
             out "not billed: usage incomplete" until a month has been read), then
             bank simulators {banks} pay the bills, and at the end it reconciles
-            today's settlement date for each bank (powerbus reconcile)."""
+            each bank's settlement dates (powerbus reconcile)."""
     typer.echo(f"""
 powerbus demo is ready in {ready:.1f} s.
   dashboard http://{http}/
@@ -215,10 +215,10 @@ def _bill_and_collect(domain: DomainDemo, period: str) -> None:
 
 
 def _reconcile(domain: DomainDemo) -> None:
-    day = datetime.now(ZONE).date()
     for code in BANKS:
-        typer.echo(f"$ powerbus reconcile --bank {code} --date {day}")
-        typer.echo(domain.reconcile(code, day))
+        for day in domain.settlement_dates(code) or [datetime.now(ZONE).date()]:
+            typer.echo(f"$ powerbus reconcile --bank {code} --date {day}")
+            typer.echo(domain.reconcile(code, day))
 
 
 def _traffic(bus: str, stop: threading.Event, deadline: float) -> None:

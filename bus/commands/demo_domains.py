@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -102,7 +103,8 @@ class DomainDemo:
             args = [sys.executable, "-m", "powerbus.bus", "sim", "bank", "--bank", code]
             args += ["--connect", listens[code], "--rate", str(rate), "--seed", code]
             args += ["--accounts-file", str(self.accounts_file), "--state-file", str(state)]
-            args += ["--drop-dir", str(self.work / "drop"), "--log-level", "WARNING"]
+            args += ["--drop-dir", str(self.work / "drop"), "--statement-interval", "1"]
+            args += ["--log-level", "WARNING"]
             handle = ProcessHandle(
                 name=f"bank-sim-{code}", args=args, directory=self.work, state_file=state
             )
@@ -120,6 +122,22 @@ class DomainDemo:
         return self._cli(
             "bill", "run", "--period", period, "--accounts-file", str(self.accounts_file)
         )
+
+    def settlement_dates(self, code: str) -> list[date]:
+        """The days the bank wrote a statement for (``CODE_COLLECTION_YYYYMMDD.*`` in the
+        drop folder): the bank's day, which need not be today here (time zones, cut-off)."""
+        for _ in range(50):  # the first statement comes within a second or so; 5 s at most
+            if any((self.work / "drop").glob(f"{code}_COLLECTION_*")):
+                break
+            time.sleep(0.1)
+        days = set()
+        for path in (self.work / "drop").glob(f"{code}_COLLECTION_*"):
+            stamp = path.stem.rsplit("_", 1)[-1]
+            try:
+                days.add(datetime.strptime(stamp, "%Y%m%d").date())
+            except ValueError:
+                continue  # not a statement of ours
+        return sorted(days)
 
     def reconcile(self, code: str, day: date) -> str:
         """``powerbus reconcile`` for one bank and settlement date, as the table."""
