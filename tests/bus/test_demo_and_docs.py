@@ -41,7 +41,7 @@ def test_demo_without_a_workdir_leaves_no_temporary_folder(tmp_path):
 
 def test_full_demo_bills_collects_through_two_banks_and_reconciles(tmp_path):
     result = subprocess.run(
-        [*DEMO, "--http", "127.0.0.1:0", "--duration", "2", "--workdir", str(tmp_path)],
+        [*DEMO, "--http", "127.0.0.1:0", "--duration", "2", "--domains", "--workdir", tmp_path],
         capture_output=True,
         text=True,
         timeout=150,
