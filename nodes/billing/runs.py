@@ -155,7 +155,8 @@ class BillingRuns:
                         task.add_done_callback(self._forget)
             except Exception:  # a database hiccup must not end the sweeper
                 log.exception("billing run sweep failed; trying again")
-            with contextlib.suppress(TimeoutError):
+            # asyncio's, which is not the builtin TimeoutError before Python 3.11.
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)
 
     def _forget(self, task: asyncio.Task[None]) -> None:

@@ -217,7 +217,7 @@ async def _section(name: str, call: Awaitable[Any], timeout: float) -> tuple[boo
         return False, masking.scrub(f"{exc.code().name}: {exc.details()}")
     except PowerbusError as exc:
         return False, masking.scrub(f"{type(exc).__name__}: {exc.message}")
-    except TimeoutError:
+    except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
         return False, f"no answer within {timeout:.2f}s"
 
 

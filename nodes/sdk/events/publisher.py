@@ -225,7 +225,8 @@ class Publisher:
         s = self._settings
         ack_at = 0.0
         while True:
-            with contextlib.suppress(TimeoutError):
+            # asyncio's, which is not the builtin TimeoutError before Python 3.11.
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), s.poll_interval)
             self._wake.clear()
             try:
