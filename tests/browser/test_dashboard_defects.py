@@ -28,6 +28,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from powerbus.bus.kernel.supervisor import BusHandle, NodeHandle, ProcessGroup
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 from powerbus.monitoring.http_client import fetch_json
+from powerbus.nodes.testing.waiting import eventually_sync
 
 pytestmark = pytest.mark.slow
 
@@ -116,17 +117,6 @@ def page(browser: Browser, bench: Bench) -> Iterator[Page]:
     finally:
         context.close()
     assert errors == []
-
-
-def until(check: Any, *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(0.1)
 
 
 def language(page: Page, mode: str) -> None:
@@ -275,7 +265,7 @@ def test_at_1024_px_alerts_stay_above_the_fold_and_addresses_do_not_break(browse
 
 def test_a_killed_node_alerts_in_both_languages_and_has_no_no_impact(page, bench):
     bench.nodes["echo-2"].kill()
-    until(
+    eventually_sync(
         lambda: any(a["subject"] == "echo-2" for a in bench.api("/api/alerts")["active"]),
         timeout=LEASE_TTL_S + 8,
         what="a node-down alert about echo-2",
@@ -327,18 +317,20 @@ def test_operator_actions_from_the_dashboard(page, bench):
     row = '#nodes-table tr[data-node="echo-1"]'
     registered = bench.node("echo-1")["registered_at"]
     page.click(f'{row} button[data-act="disable"]')
-    until(lambda: bench.node("echo-1")["health"] == "draining", timeout=10, what="disabled")
+    eventually_sync(
+        lambda: bench.node("echo-1")["health"] == "draining", timeout=10, what="disabled"
+    )
     page.wait_for_selector(f'{row} button[data-act="enable"]', timeout=10_000)
     page.click(f'{row} button[data-act="enable"]')
-    until(lambda: bench.node("echo-1")["health"] == "up", timeout=10, what="enabled")
+    eventually_sync(lambda: bench.node("echo-1")["health"] == "up", timeout=10, what="enabled")
     page.wait_for_selector(f'{row} button[data-act="weight"]', timeout=10_000)
     page.click(f'{row} button[data-act="weight"]')
-    until(lambda: bench.node("echo-1")["weight"] == 50, timeout=10, what="weight 50")
+    eventually_sync(lambda: bench.node("echo-1")["weight"] == 50, timeout=10, what="weight 50")
     assert dialogs == ["confirm", "prompt"]  # disabling asks first; enabling does not
 
     alert = '#alerts-panel li[data-subject="echo-2"]'
     page.click(f'{alert} button[data-act="ack"]')
-    until(
+    eventually_sync(
         lambda: any(
             a["subject"] == "echo-2" and a["acknowledged_by"] == "dashboard"
             for a in bench.api("/api/alerts")["active"]
@@ -348,7 +340,7 @@ def test_operator_actions_from_the_dashboard(page, bench):
     )
     page.wait_for_selector(f'{alert} button[data-act="silence"]:not([disabled])', timeout=5_000)
     page.click(f'{alert} button[data-act="silence"]')
-    until(
+    eventually_sync(
         lambda: any(s.get("subject") == "echo-2" for s in bench.api("/api/alerts")["silences"]),
         timeout=10,
         what="alert silenced",
@@ -356,11 +348,13 @@ def test_operator_actions_from_the_dashboard(page, bench):
 
     # Force-deregistered, echo-1 (still running) registers again at its next heartbeat.
     page.click(f'{row} button[data-act="deregister"]')
-    until(
+    eventually_sync(
         lambda: bench.node("echo-1")["registered_at"] != registered,
         timeout=10,
         what="echo-1 marked down and registered anew",
     )
     page.click('button[data-act="purge"]')
-    until(lambda: bench.node("echo-2") is None, timeout=10, what="the killed echo-2 purged")
+    eventually_sync(
+        lambda: bench.node("echo-2") is None, timeout=10, what="the killed echo-2 purged"
+    )
     assert dialogs == ["confirm", "prompt", "confirm", "confirm"]

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import grpc
 
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
+from powerbus.nodes.testing.waiting import eventually_sync
 
 POWERBUS = [sys.executable, "-m", "powerbus.bus"]
 
@@ -34,17 +34,15 @@ def served(bus, calls: int = 12) -> set[str]:
         }
 
 
-def wait_for(condition, what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def test_drain_enable_weight_deregister_purge(bus, node_factory):
     node_factory("echo", bus=bus, node_id="echo-1")
     hung = node_factory("echo", bus=bus, node_id="echo-2")
-    wait_for(lambda: served(bus) == {"echo-1", "echo-2"}, "both nodes to serve")
+    eventually_sync(
+        lambda: served(bus) == {"echo-1", "echo-2"},
+        timeout=10,
+        interval=0.1,
+        what="both nodes to serve",
+    )
 
     result = run("admin", "drain", "echo-1", "--http", bus.http, "--grace", "5")
     assert result.returncode == 0, result.stderr
@@ -53,7 +51,12 @@ def test_drain_enable_weight_deregister_purge(bus, node_factory):
     assert served(bus) == {"echo-2"}
 
     assert run("admin", "enable", "echo-1", "--http", bus.http).returncode == 0
-    wait_for(lambda: served(bus) == {"echo-1", "echo-2"}, "echo-1 back in rotation")
+    eventually_sync(
+        lambda: served(bus) == {"echo-1", "echo-2"},
+        timeout=10,
+        interval=0.1,
+        what="echo-1 back in rotation",
+    )
 
     assert run("admin", "weight", "echo-2", "7", "--http", bus.http).returncode == 0
     assert nodes(bus)["echo-2"]["weight"] == 7

@@ -8,9 +8,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from powerbus.monitoring.http_client import fetch_json
+from powerbus.nodes.testing.waiting import eventually_sync
 
 ECHO = "powerbus.echo.v1.Echo"
 
@@ -28,13 +28,6 @@ def picker(bus) -> str:
     )
     assert result.returncode == 0, result.stderr
     return str(json.loads(result.stdout)["settings"]["picker"])
-
-
-def wait_for(condition, what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 CONFIG = """
@@ -58,11 +51,15 @@ def test_sighup_reloads_alert_rules_and_policy_defaults(bus_factory, tmp_path):
 
     config.write_text(CONFIG.format(rule="second", picker="least_request"), encoding="utf-8")
     os.kill(bus.pid, signal.SIGHUP)
-    wait_for(lambda: rules(bus) == ["second"], "the new rules")
+    eventually_sync(lambda: rules(bus) == ["second"], timeout=10, what="the new rules")
     assert picker(bus) == "least_request"
 
     config.write_text(CONFIG.format(rule="third", picker="no_such_picker"), encoding="utf-8")
     os.kill(bus.pid, signal.SIGHUP)
     log = bus.stderr_path
-    wait_for(lambda: "configuration not reloaded" in log.read_text(encoding="utf-8"), "the error")
+    eventually_sync(
+        lambda: "configuration not reloaded" in log.read_text(encoding="utf-8"),
+        timeout=10,
+        what="the error",
+    )
     assert rules(bus) == ["second"] and picker(bus) == "least_request"

@@ -6,21 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from powerbus.monitoring.http_client import fetch_json
+from powerbus.nodes.testing.waiting import eventually_sync
 
 RECEIVER = Path(__file__).with_name("webhook_receiver.py")
 POWERBUS = [sys.executable, "-m", "powerbus.bus"]
-
-
-def wait_for(condition, what: str, timeout: float = 15):
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return found
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -33,7 +25,9 @@ def test_alerts_reach_a_webhook_and_can_be_acknowledged_and_silenced(
     received, port_file = tmp_path / "received.jsonl", tmp_path / "port"
     receiver = subprocess.Popen([sys.executable, str(RECEIVER), str(received), str(port_file)])
     try:
-        port = wait_for(lambda: port_file.exists() and port_file.read_text(), "the receiver")
+        port = eventually_sync(
+            lambda: port_file.exists() and port_file.read_text(), timeout=15, what="the receiver"
+        )
         config = tmp_path / "bus.toml"
         config.write_text(
             "[monitoring]\ndefault_alerts = false\n"
@@ -55,7 +49,7 @@ def test_alerts_reach_a_webhook_and_can_be_acknowledged_and_silenced(
                 return []
             return [json.loads(line) for line in received.read_text().splitlines()]
 
-        (first,) = wait_for(notifications, "a notification")
+        (first,) = eventually_sync(notifications, timeout=15, what="a notification")
         assert (first["version"], first["status"], first["receiver"]) == ("4", "firing", "powerbus")
         (alert,) = first["alerts"]
         assert alert["labels"] == {
@@ -67,12 +61,13 @@ def test_alerts_reach_a_webhook_and_can_be_acknowledged_and_silenced(
         assert alert["endsAt"] == "0001-01-01T00:00:00Z" and alert["startsAt"].endswith("Z")
         assert first["externalURL"] == f"http://{bus.http}/"
 
-        active = wait_for(
+        active = eventually_sync(
             lambda: (
                 len(fetch_json(bus.http, "/api/alerts", timeout=5)["active"]) == 2
                 and fetch_json(bus.http, "/api/alerts", timeout=5)["active"]
             ),
-            "both alerts",
+            timeout=15,
+            what="both alerts",
         )
         assert {a["subject"]: a["silenced"] for a in active} == {"echo-2": False, "echo-3": True}
         assert [n["alerts"][0]["labels"]["subject"] for n in notifications()] == ["echo-2"]
