@@ -6,7 +6,9 @@ the same database URL; this module is the part they share.
 SQLite gets two adjustments. Python's sqlite3 would start transactions lazily, so two
 writers that both read first deadlock into "database is locked"; instead SQLAlchemy
 emits BEGIN itself, ``BEGIN IMMEDIATE`` for writes so they queue on the lock from the
-start. WAL lets the poller read while another process writes.
+start. WAL lets the poller read while another process writes. And once an engine has
+opened its file, later connections open it read-write without creating it: a file deleted
+under a running bus must fail its writes, not have a fresh empty database take its place.
 
 >>> engine = create_engine("sqlite://")
 >>> with write_transaction(engine) as conn:
@@ -70,6 +72,8 @@ def create_engine(db_url: str, *, pool_size: int | None = None) -> Engine:
         kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
     engine = sa.create_engine(url, **kwargs)
     _take_over_sqlite_transactions(engine, wal=not memory)
+    if not memory:
+        _never_recreate(engine, str(url.database))
     if memory:
         engine.update_execution_options(**{_SERIAL: threading.Lock()})
     return engine
@@ -86,6 +90,23 @@ def _take_over_sqlite_transactions(engine: Engine, *, wal: bool) -> None:
     def _begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(_WRITE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _never_recreate(engine: Engine, path: str) -> None:
+    uri = f"{Path(path).resolve().as_uri()}?mode=rw"
+    opened = threading.Event()
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _do_connect(
+        _dialect: Dialect, _record: Any, cargs: list[Any], cparams: dict[str, Any]
+    ) -> None:
+        if opened.is_set() and not cparams.get("uri"):
+            cargs[:1] = [uri]
+            cparams["uri"] = True
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(_dbapi_connection: Any, _record: Any) -> None:
+        opened.set()
 
 
 def _use_wal(dbapi_connection: Any) -> None:

@@ -12,6 +12,11 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
+import sqlalchemy as sa
+
+from powerbus.bus.kernel.database import create_engine, read_transaction, write_transaction
+
 POWERBUS = [sys.executable, "-m", "powerbus.bus"]
 
 
@@ -42,6 +47,24 @@ def test_a_deleted_database_file_turns_healthz_red(bus_factory, tmp_path):
     path.unlink()
     body = await_healthz(bus.http, 503)
     assert body == f"registry database: the database file {path} was deleted\n"
+
+
+def test_an_engine_never_recreates_its_deleted_file(tmp_path):
+    """The race behind the test above: a pooled connection opened after the delete must
+    fail, not create an empty database in its place that "replaces" the lost one."""
+    path = tmp_path / "registry.db"
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        with write_transaction(engine) as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        engine.dispose()  # the next statement needs a new connection
+        path.unlink()
+        gone = pytest.raises(sa.exc.OperationalError, match="unable to open database file")
+        with gone, read_transaction(engine) as conn:
+            conn.exec_driver_sql("SELECT count(*) FROM t")
+        assert not path.exists()
+    finally:
+        engine.dispose()
 
 
 def test_a_corrupted_database_is_red_and_clients_get_one_line(bus_factory, tmp_path):
