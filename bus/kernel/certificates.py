@@ -103,6 +103,9 @@ def init_ca(directory: Path, *, days: int = 365, force: bool = False) -> Path:
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False
+        )
         .sign(key, hashes.SHA256())
     )
     _write_key(key_path, key)
@@ -172,6 +175,13 @@ def issue(
             x509.ExtendedKeyUsage(
                 [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
             ),
+            critical=False,
+        )
+        # Python 3.13's default TLS context verifies strictly (VERIFY_X509_STRICT), which
+        # refuses a leaf without the key identifiers that tie it to its issuer.
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())

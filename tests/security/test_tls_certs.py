@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.x509.verification import PolicyBuilder, Store
 from typer.testing import CliRunner
 
 from powerbus.bus.cli import app
@@ -42,6 +43,23 @@ def test_init_and_issue_write_spiffe_certificates_with_private_keys(tmp_path: Pa
     assert files.load()[2] == (tmp_path / "ca.pem").read_bytes()
     context = ssl.create_default_context(cafile=tmp_path / "ca.pem")
     assert context.cert_store_stats()["x509_ca"] == 1
+
+
+def test_issued_chains_pass_strict_rfc5280_verification(tmp_path: Path) -> None:
+    """Python 3.13 verifies with VERIFY_X509_STRICT by default; cryptography's verifier is
+    as strict (it wants the key identifiers), so the chain must pass it as server and
+    client."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["certs", "init", "--dir", str(tmp_path)]).exit_code == 0
+    assert (
+        runner.invoke(app, ["certs", "issue", "bus", "main", "--dir", str(tmp_path)]).exit_code == 0
+    )
+    ca = x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes())
+    leaf = x509.load_pem_x509_certificate((tmp_path / "bus-main.pem").read_bytes())
+    policy = PolicyBuilder().store(Store([ca]))
+    assert policy.build_server_verifier(x509.DNSName("localhost")).verify(leaf, [])[-1] == ca
+    client = policy.build_client_verifier().verify(leaf, [])
+    assert client.chain[-1] == ca
 
 
 def test_certs_refuse_a_second_ca_and_a_bad_name(tmp_path: Path) -> None:
