@@ -3,6 +3,7 @@ test, free ports, and the check that every event arrived exactly once, in order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import sqlite3
@@ -58,7 +59,7 @@ def received(db: Path) -> list[tuple[str, int, str]]:
     """(source, sequence, event_id) in the order the subscriber recorded them."""
     if not db.exists():
         return []
-    with sqlite3.connect(db, timeout=10) as conn:
+    with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn:
         try:
             return conn.execute(
                 "SELECT source, sequence, event_id FROM received ORDER BY id"
