@@ -48,7 +48,6 @@ __all__ = ["BillingRuns", "local_period"]
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class _Read:
     """A batch's accounts with what was read for them."""

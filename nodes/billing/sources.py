@@ -152,7 +152,6 @@ class CrmAccounts:
         except PowerbusError as error:
             return AccountFailure(f"crm account {account_id}: {error}", False)
 
-
     async def all_billable(self) -> list[str]:
         ids: list[str] = []
         token = ""

@@ -57,6 +57,7 @@ def segment_proto(profile: SegmentProfile) -> crm_pb2.CustomerSegment:
         yearly_kwh=profile.yearly_kwh or 0.0,
     )
 
+
 log = logging.getLogger(__name__)
 
 _DEFAULT_BILLS, _DEFAULT_PAYMENTS, _DEFAULT_MONTHS = 6, 10, 12

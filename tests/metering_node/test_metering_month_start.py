@@ -33,9 +33,7 @@ NOVEMBER = (datetime(2026, 11, 1, tzinfo=ZONE), datetime(2026, 12, 1, tzinfo=ZON
 
 @pytest.fixture
 async def farm() -> AsyncIterator[MeterFarm]:
-    farm = MeterFarm(
-        FarmSettings(meters=4, gateways=2, baud=115200, seed=5, start=START)
-    )
+    farm = MeterFarm(FarmSettings(meters=4, gateways=2, baud=115200, seed=5, start=START))
     await farm.start()
     yield farm
     await farm.stop()
@@ -72,9 +70,7 @@ def poller_for(farm: MeterFarm, path: Path, *, readback: int) -> tuple[Poller, R
     return poller, store
 
 
-async def test_last_month_bills_from_the_freezes_read_back(
-    farm: MeterFarm, tmp_path: Path
-) -> None:
+async def test_last_month_bills_from_the_freezes_read_back(farm: MeterFarm, tmp_path: Path) -> None:
     poller, store = poller_for(farm, tmp_path / "m.db", readback=62)
     dlt645 = [s.meter_id for s in farm.specs if s.model is Model.DLT645]
     others = [s.meter_id for s in farm.specs if s.model is not Model.DLT645]
