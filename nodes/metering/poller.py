@@ -48,13 +48,13 @@ from powerbus.adapters.meters import Acquisition, MeterError, MeterReading, Read
 from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.metering.v1 import metering_pb2 as pb
 from powerbus.nodes.metering.backfill import Backfill, freeze_records
-from powerbus.nodes.metering.settlement import FREEZE_DEPTH_DAYS, read_month_starts
 from powerbus.nodes.metering.convert import meter_spec_from_proto
 from powerbus.nodes.metering.errors import StaleOwner
 from powerbus.nodes.metering.events import MeteringEvents, device_event
 from powerbus.nodes.metering.meters import MeterCatalog, Polled
 from powerbus.nodes.metering.ownership import Lease, LineOwnership
 from powerbus.nodes.metering.reads import register_records, vee_register, vee_register_type
+from powerbus.nodes.metering.settlement import FREEZE_DEPTH_DAYS, read_month_starts
 from powerbus.nodes.metering.store import (
     FORWARD_DELTA_KWH,
     IntervalRecord,

@@ -41,8 +41,8 @@ from powerbus.nodes.metering.store._pages import decode_token, encode_token
 from powerbus.nodes.metering.store._partitions import Partitions
 from powerbus.nodes.metering.store._records import (
     FORWARD_BULK_KWH,
-    FROZEN_FORWARD_KWH,
     FORWARD_DELTA_KWH,
+    FROZEN_FORWARD_KWH,
     REACTIVE_Q1_DELTA_KVARH,
     REACTIVE_Q2_DELTA_KVARH,
     REVERSE_DELTA_KWH,
