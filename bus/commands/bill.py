@@ -417,3 +417,4 @@ def show_command(
             console.print(
                 f"  paid {yuan(a.amount.fen)} by payment {a.payment_id}{released}", markup=False
             )
+
