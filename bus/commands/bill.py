@@ -417,4 +417,3 @@ def show_command(
             console.print(
                 f"  paid {yuan(a.amount.fen)} by payment {a.payment_id}{released}", markup=False
             )
-
