@@ -111,7 +111,7 @@ def demo_command(
         waiting = [metering]
         if domains:
             domain = DomainDemo(group, work, bus, Path(str(farm.state["meters_file"])))
-            waiting += domain.start()  # in parallel with metering and the echo nodes
+            domain.start()  # in parallel; show_domains waits for them after the banner
         for handle in waiting:
             handle.wait_ready()
         ready = time.monotonic() - started
@@ -180,7 +180,7 @@ def _explain(bus: str, http: str, work: Path, ready: float, period: str | None) 
     domain = ""
     if period is not None:
         banks = ", ".join(BANKS)
-        nodes += f"\n            crm-1, billing-1, payment-1; banks {banks} come after the bill run"
+        nodes += "\n            crm-1, billing-1, payment-1 (starting); banks after the bills"
         domain = f"""
   domains   bills {period} for every CRM account from the registers the DL/T 645
             meters froze on the 1st (read back by metering-1), then bank

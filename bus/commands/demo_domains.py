@@ -69,6 +69,7 @@ class DomainDemo:
     bus: BusHandle
     meters_file: Path
     sims: dict[str, ProcessHandle] = field(default_factory=dict)
+    nodes: list[NodeHandle] = field(default_factory=list)
 
     @property
     def accounts_file(self) -> Path:
@@ -78,7 +79,8 @@ class DomainDemo:
 
     def start(self) -> list[NodeHandle]:
         """Launch the CRM, billing and payment nodes together (each migrates its own
-        database); ``wait_ready()`` on each returned handle waits for its registration."""
+        database); ``wait_ready()`` on each returned handle (also kept in ``nodes``)
+        waits for its registration."""
         self.accounts_file.write_text(
             "".join(f"{3300000000 + n}\n" for n in range(1, CUSTOMERS + 1)), encoding="utf-8"
         )
@@ -109,6 +111,7 @@ class DomainDemo:
             )  # fmt: skip
             self.group.handles.append(handle)
             handles.append(handle)
+        self.nodes = handles
         return handles
 
     def start_banks(self, rate: float, count: int = COLLECTIONS) -> None:
@@ -263,6 +266,8 @@ def yuan(fen: int) -> str:
 def show_domains(domain: DomainDemo, period: str, start: datetime, end: datetime) -> None:
     """Bill last month, let both banks collect, reconcile each: printed as it goes,
     within 80 columns."""
+    for node in domain.nodes:  # started with the others; the banner did not wait for them
+        node.wait_ready()
     have = domain.wait_for_readback(start, end)
     echo(f"metering-1 read back the month-start freezes of {have} of "
          f"{len(domain.dlt645_meters())} DL/T 645 meters")  # fmt: skip
