@@ -54,7 +54,11 @@ from powerbus.nodes.metering.events import MeteringEvents, device_event
 from powerbus.nodes.metering.meters import MeterCatalog, Polled
 from powerbus.nodes.metering.ownership import Lease, LineOwnership
 from powerbus.nodes.metering.reads import register_records, vee_register, vee_register_type
-from powerbus.nodes.metering.settlement import FREEZE_DEPTH_DAYS, read_month_starts
+from powerbus.nodes.metering.settlement import (
+    FREEZE_DEPTH_DAYS,
+    month_start_stored,
+    read_month_starts,
+)
 from powerbus.nodes.metering.store import (
     FORWARD_DELTA_KWH,
     IntervalRecord,
@@ -394,6 +398,8 @@ class Poller:
             ):
                 continue
             self._settled.add(meter_id)
+            if await asyncio.to_thread(month_start_stored, self.store, meter_id, end, self._zone):
+                continue
             records += await read_month_starts(
                 self.acquisition, meter.meter, meter.spec.address, meter.spec.gateway,
                 now=end, zone=self._zone, depth_days=self.settings.freeze_readback_days,

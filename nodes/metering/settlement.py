@@ -27,9 +27,9 @@ from powerbus.adapters.meters import Acquisition, MeterError
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.metering.v1 import metering_pb2 as pb
 from powerbus.nodes.metering.backfill import freeze_records
-from powerbus.nodes.metering.store import RegisterRecord
+from powerbus.nodes.metering.store import FROZEN_FORWARD_KWH, ReadingStore, RegisterRecord
 
-__all__ = ["FREEZE_DEPTH_DAYS", "month_start_freezes", "read_month_starts"]
+__all__ = ["FREEZE_DEPTH_DAYS", "month_start_freezes", "month_start_stored", "read_month_starts"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,18 @@ def month_start_freezes(now: datetime, *, depth_days: int) -> list[int]:
         found.append(index)
         day = (day - timedelta(days=1)).replace(day=1)
     return found
+
+
+def month_start_stored(store: ReadingStore, meter_id: str, now: datetime, zone: ZoneInfo) -> bool:
+    """Whether the freeze of this month's 1st is stored for the meter already (read back
+    by an earlier run or another instance): then nothing needs reading back, so a node
+    restart does not repeat the read-back on every line."""
+    local = now.astimezone(zone)
+    first = datetime(local.year, local.month, 1, tzinfo=zone)
+    at_first = store.registers(
+        [meter_id], first, first + timedelta(seconds=1), reading_types=[FROZEN_FORWARD_KWH[0]]
+    )
+    return any(r.record.read_at == first for r in at_first)
 
 
 async def read_month_starts(

@@ -22,6 +22,7 @@ from powerbus.nodes.metering.journal import DeviceEvents
 from powerbus.nodes.metering.meters import MeterCatalog, meter_from_spec
 from powerbus.nodes.metering.ownership import LineOwnership
 from powerbus.nodes.metering.poller import Poller, PollerSettings
+from powerbus.nodes.metering.settlement import month_start_stored
 from powerbus.nodes.metering.store import ReadingStore, RegisterRecord
 from powerbus.nodes.metering.store._windows import LocalWindow
 
@@ -115,6 +116,10 @@ async def test_last_month_bills_from_the_freezes_read_back(farm: MeterFarm, tmp_
         assert list(split.values()) == rates
     for meter_id in others:  # no history in the meter: nothing to bill November from
         assert not store.summarize(meter_id, *NOVEMBER, interval=INTERVAL).complete
+    # A restarted node finds December's freeze stored and reads nothing back again.
+    now = farm.clock.now()
+    assert all(month_start_stored(store, m, now, ZONE) for m in dlt645)
+    assert not any(month_start_stored(store, m, now, ZONE) for m in others)
 
 
 async def test_read_back_can_be_switched_off(farm: MeterFarm, tmp_path: Path) -> None:
