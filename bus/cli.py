@@ -14,6 +14,7 @@ from powerbus.adapters.corba.idl.cli import app as idl_app
 from powerbus.bus.commands.admin import admin_app
 from powerbus.bus.commands.alerts import alerts_app
 from powerbus.bus.commands.bill import bill_app
+from powerbus.bus.commands.bill_void import void_command
 from powerbus.bus.commands.call_method import call_command
 from powerbus.bus.commands.certs import certs_app
 from powerbus.bus.commands.config_check import config_app
@@ -55,6 +56,7 @@ app.add_typer(config_app, name="config", help="Check configuration files without
 app.add_typer(admin_app, name="admin", help="Operator actions on nodes (drain, weight, ...).")
 app.add_typer(alerts_app, name="alerts", help="List, acknowledge and silence alerts.")
 app.add_typer(sim_app, name="sim", help="Simulators of the real systems adapters talk to.")
+bill_app.command("void")(void_command)
 app.add_typer(bill_app, name="bill", help="Billing: quotes, billing runs, bills.")
 app.add_typer(meters_app, name="meters", help="Meters and their readings (metering node).")
 app.add_typer(certs_app, name="certs", help="A development CA and bus/node TLS certificates.")

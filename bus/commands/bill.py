@@ -226,7 +226,14 @@ def _accounts(listed: str, accounts_file: Path | None) -> list[str]:
 @bill_app.command("run")
 def run_command(
     period: Annotated[str, typer.Option("--period", help="The month to bill, YYYY-MM.")],
-    accounts: Annotated[str, typer.Option("--accounts", help="Account ids, comma-separated.")] = "",
+    accounts: Annotated[
+        str,
+        typer.Option(
+            "--accounts",
+            help="Account ids, comma-separated; with neither this nor --accounts-file,"
+            " every account CRM lists as billable.",
+        ),
+    ] = "",
     accounts_file: Annotated[
         Path | None, typer.Option("--accounts-file", help="Account ids, one per line.")
     ] = None,
@@ -245,7 +252,7 @@ def run_command(
 
     Example:
 
-        powerbus bill run --period 2026-10 --accounts-file accounts.txt --bus 127.0.0.1:50051
+        powerbus bill run --period 2026-10 --bus 127.0.0.1:50051
     """
     with exit_on_error():
         request = billing_pb2.StartBillingRunRequest(

@@ -22,6 +22,7 @@ from powerbus.bus.commands.demo_domains import (
     ZONE,
     DomainDemo,
     last_month,
+    show_domains,
 )
 from powerbus.bus.kernel.supervisor import (
     NODE_COMMAND,
@@ -65,16 +66,17 @@ def demo_command(
         typer.Option(
             "--domains/--no-domains",
             help="Also run CRM, billing, payment and two banks: bill last month over the"
-            " farm, collect payments, reconcile at the end (not yet complete: the farm has"
-            " no readings for last month, so no bill is issued).",
+            " farm, collect payments through both banks and reconcile each (the default);"
+            " --no-domains for the light demo.",
         ),
-    ] = False,
+    ] = True,
 ) -> None:
     """Run a bus, two echo nodes, a meter farm and a metering node polling it every 5 s
-    on this machine, and send traffic through the bus. With --domains,
-    also a CRM node seeded from the farm's meters, billing, payment and two banks
-    (0102, 0103, each a simulator and a bank node): it bills last month, the banks
-    collect, and at the end it prints each bank's reconciliation for its settlement dates.
+    on this machine, and send traffic through the bus. Unless --no-domains, also a CRM
+    node seeded from the farm's meters, billing, payment and two banks (0102, 0103, each
+    a simulator and a bank node): it bills last month from the registers the meters
+    froze at its boundaries, each bank simulator pays bills, and it prints each bank's
+    reconciliation report.
 
     Every second it prints how many calls each node served. Meanwhile, in another
     terminal, try the commands it prints. Ctrl-C stops everything.
@@ -95,7 +97,7 @@ def demo_command(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     deadline = time.monotonic() + duration if duration else float("inf")
     started = time.monotonic()
-    period, _, _ = last_month(datetime.now(ZONE).date())
+    period, month_start, month_end = last_month(datetime.now(ZONE).date())
     domain: DomainDemo | None = None
     try:
         farm = _launch_farm(group, work)  # starts while the bus does
@@ -109,13 +111,16 @@ def demo_command(
         waiting = [metering]
         if domains:
             domain = DomainDemo(group, work, bus, Path(str(farm.state["meters_file"])))
-            waiting += domain.start()  # in parallel with metering and the echo nodes
+            domain.start()  # in parallel; show_domains waits for them after the banner
         for handle in waiting:
             handle.wait_ready()
         ready = time.monotonic() - started
         _explain(bus.grpc, bus.http, work, ready, period if domains else None)
         if domain is not None:
-            _bill_and_collect(domain, period)
+            show_domains(domain, period, month_start, month_end)
+        typer.echo(
+            "\nTraffic through the bus (calls per second, by serving node); Ctrl-C to stop:\n"
+        )
         _traffic(bus.grpc, stop, deadline)
     except ProcessError as error:
         typer.secho(f"error: {error}", fg="red", err=True)
@@ -123,8 +128,6 @@ def demo_command(
     except KeyboardInterrupt:
         pass
     finally:
-        if domain is not None and domain.sims:
-            _reconcile(domain)
         names = [h.name for h in reversed(group.handles)]
         group.close()
         typer.echo(f"stopped {', '.join(names)}")
@@ -177,13 +180,12 @@ def _explain(bus: str, http: str, work: Path, ready: float, period: str | None) 
     domain = ""
     if period is not None:
         banks = ", ".join(BANKS)
-        nodes += f"\n            crm-1, billing-1, payment-1; banks {banks} come after the bill run"
+        nodes += "\n            crm-1, billing-1, payment-1 (starting); banks after the bills"
         domain = f"""
-  domains   bills {period} from the metering node's SummarizeUsage (powerbus bill
-            run; the farm is polled in real time, so {period}'s accounts come
-            out "not billed: usage incomplete" until a month has been read), then
-            bank simulators {banks} pay the bills, and at the end it reconciles
-            each bank's settlement dates (powerbus reconcile)."""
+  domains   bills {period} for every CRM account from the registers the DL/T 645
+            meters froze on the 1st (read back by metering-1), then bank
+            simulators {banks} pay, and each bank is reconciled (powerbus
+            reconcile); the results follow below."""
     typer.echo(f"""
 powerbus demo is ready in {ready:.1f} s.
   dashboard http://{http}/
@@ -202,24 +204,7 @@ Try, in another terminal:
         typer.echo(f"""  powerbus bill quote --tariff cn-beijing-residential --kwh 300 --bus {bus}
   powerbus reconcile --bank {BANKS[0]} --date {datetime.now(ZONE).date()} --bus {bus}""")
     typer.echo(f"""  grpcurl -plaintext {bus} list
-
-Traffic through the bus (calls per second, by serving node); Ctrl-C to stop:
 """)
-
-
-def _bill_and_collect(domain: DomainDemo, period: str) -> None:
-    """Bill the month from the metering node's usage, then let the banks collect."""
-    typer.echo(f"$ powerbus bill run --period {period} --accounts-file accounts.txt")
-    typer.echo(domain.bill(period))
-    domain.start_banks(rate=2.0)
-    typer.echo(f"banks {', '.join(BANKS)} collecting at 2 payments/s each")
-
-
-def _reconcile(domain: DomainDemo) -> None:
-    for code in BANKS:
-        for day in domain.settlement_dates(code) or [datetime.now(ZONE).date()]:
-            typer.echo(f"$ powerbus reconcile --bank {code} --date {day}")
-            typer.echo(domain.reconcile(code, day))
 
 
 def _traffic(bus: str, stop: threading.Event, deadline: float) -> None:

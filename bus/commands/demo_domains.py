@@ -1,15 +1,21 @@
 """The domain half of ``powerbus demo``: CRM, billing, payment, two banks.
 
-A CRM node seeded from the meter farm's meters file, a billing node that bills a month
+A CRM node seeded from the meter farm's meters file, a billing node that bills last month
 from the metering node's SummarizeUsage, a payment node, and per bank a simulator
-(``powerbus sim bank``) plus the bank node between it and the bus. The farm's clock runs
-in real time and the metering node stores 5-second intervals, so last month has no
-readings: the bill run reports each account not billed and why (the open part of issue 11;
-submitting a month of registers makes the node estimate 535,000 intervals per meter).
+(``powerbus sim bank``) plus the bank node between it and the bus.
+
+Last month is billable although the farm is polled in real time: on first contact the
+metering node reads back the month-start daily freezes the DL/T 645 meters keep
+(nodes/metering/settlement.py), and a month is billed from the registers frozen at its
+boundaries, as a 采集 system bills it. The farm's SDM and pulse meters keep no history,
+so their accounts come out "usage incomplete", and so do TOU accounts whose tariff has
+no window for one of the meter's four rates: both are what a real system would report.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import socket
 import subprocess
 import sys
@@ -19,6 +25,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import grpc
+from typer import echo
+
+from powerbus.adapters.bank import LineKind, parse_statement
+from powerbus.billing.v1 import billing_pb2, billing_pb2_grpc
+from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.bus.kernel.supervisor import (
     NODE_COMMAND,
     BusHandle,
@@ -27,11 +39,15 @@ from powerbus.bus.kernel.supervisor import (
     ProcessGroup,
     ProcessHandle,
 )
+from powerbus.common.v1 import common_pb2
+from powerbus.metering.v1 import metering_pb2, metering_pb2_grpc
 
-__all__ = ["BANKS", "CUSTOMERS", "DomainDemo", "last_month"]
+__all__ = ["BANKS", "COLLECTIONS", "CUSTOMERS", "DomainDemo", "last_month", "show_domains", "yuan"]
 
 BANKS = ("0102", "0103")
 CUSTOMERS = 12
+COLLECTIONS = 12  # per bank: enough to show each kind of outcome, over in a few seconds
+_WAIT = 30.0  # seconds: bound of each wait on the demo's processes
 ZONE = ZoneInfo("Asia/Shanghai")
 
 
@@ -53,15 +69,18 @@ class DomainDemo:
     bus: BusHandle
     meters_file: Path
     sims: dict[str, ProcessHandle] = field(default_factory=dict)
+    nodes: list[NodeHandle] = field(default_factory=list)
 
     @property
     def accounts_file(self) -> Path:
-        """The seeded accounts (the CRM seed numbers them 3300000001…), one a line."""
+        """The seeded accounts (the CRM seed numbers them 3300000001…), one a line; after
+        the bill run, the billed ones, for which the bank simulators collect."""
         return self.work / "accounts.txt"
 
     def start(self) -> list[NodeHandle]:
         """Launch the CRM, billing and payment nodes together (each migrates its own
-        database); ``wait_ready()`` on each returned handle waits for its registration."""
+        database); ``wait_ready()`` on each returned handle (also kept in ``nodes``)
+        waits for its registration."""
         self.accounts_file.write_text(
             "".join(f"{3300000000 + n}\n" for n in range(1, CUSTOMERS + 1)), encoding="utf-8"
         )
@@ -92,9 +111,10 @@ class DomainDemo:
             )  # fmt: skip
             self.group.handles.append(handle)
             handles.append(handle)
+        self.nodes = handles
         return handles
 
-    def start_banks(self, rate: float) -> None:
+    def start_banks(self, rate: float, count: int = COLLECTIONS) -> None:
         """Per bank: the simulator (it waits for the bank node to dial it), then the node."""
         listens = {}
         for code in BANKS:
@@ -102,6 +122,7 @@ class DomainDemo:
             state = self.work / f"bank-sim-{code}.json"
             args = [sys.executable, "-m", "powerbus.bus", "sim", "bank", "--bank", code]
             args += ["--connect", listens[code], "--rate", str(rate), "--seed", code]
+            args += ["--count", str(count)]
             args += ["--accounts-file", str(self.accounts_file), "--state-file", str(state)]
             args += ["--drop-dir", str(self.work / "drop"), "--statement-interval", "1"]
             args += ["--log-level", "WARNING"]
@@ -117,11 +138,86 @@ class DomainDemo:
                 listen_bank=listens[code], bank_address=str(sim.state["listen"]),
             )  # fmt: skip
 
-    def bill(self, period: str) -> str:
-        """``powerbus bill run`` for the month over the seeded accounts; its summary."""
-        return self._cli(
-            "bill", "run", "--period", period, "--accounts-file", str(self.accounts_file)
+    def wait_for_readback(self, start: datetime, end: datetime) -> int:
+        """Wait (bounded) until the metering node has the DL/T 645 meters' month-start
+        freezes for [start, end): its first poll reads them. Returns how many of those
+        meters it has; fewer than all after the wait means some did not answer."""
+        meters = self.dlt645_meters()
+        period = common_pb2.Period()
+        period.start.FromDatetime(start)
+        period.end.FromDatetime(end)
+        request = metering_pb2.SummarizeUsageRequest(
+            meters=[common_pb2.MeterRef(meter_id=m) for m in meters], period=period
         )
+        deadline = time.monotonic() + _WAIT
+        complete = 0
+        with grpc.insecure_channel(self.bus.grpc) as channel:
+            stub = metering_pb2_grpc.MeteringStub(channel)
+            while time.monotonic() < deadline:
+                try:
+                    reply = stub.SummarizeUsage(request, timeout=5.0)
+                    complete = sum(1 for s in reply.summaries if s.complete)
+                except grpc.RpcError:
+                    complete = 0  # nothing stored yet for a meter: NOT_FOUND until polled
+                if complete == len(meters):
+                    break
+                time.sleep(0.5)
+        return complete
+
+    def dlt645_meters(self) -> list[str]:
+        """The farm's DL/T 645 meters (the ones that keep history), from its meters file."""
+        with self.meters_file.open(encoding="utf-8", newline="") as handle:
+            return [r["meter_id"] for r in csv.DictReader(handle) if r["protocol"] == "dlt645"]
+
+    def bill(self, period: str) -> dict[str, object]:
+        """``powerbus bill run`` for the month over every account CRM lists, as its JSON."""
+        out = self._cli("bill", "run", "--period", period, "--json", "--interval", "0.2")
+        try:  # the JSON, then whatever the command logged on stderr
+            data: dict[str, object] = json.JSONDecoder().raw_decode(out[out.index("{") :])[0]
+        except ValueError:
+            raise ProcessError(f"powerbus bill run: {out[-500:]}") from None
+        return data
+
+    def bills(self, period_start: datetime) -> list[billing_pb2.Bill]:
+        """The issued bills of the seeded accounts for the month starting then."""
+        found = []
+        with grpc.insecure_channel(self.bus.grpc) as channel:
+            stub = billing_pb2_grpc.BillingStub(channel)
+            for account in self.accounts_file.read_text(encoding="utf-8").split():
+                request = billing_pb2.ListBillsRequest(
+                    account=common_pb2.AccountRef(account_id=account)
+                )
+                try:
+                    reply = stub.ListBills(request, timeout=5.0)
+                except grpc.RpcError as error:
+                    if error.code() is grpc.StatusCode.NOT_FOUND:  # never billed
+                        continue
+                    raise ProcessError(f"billing ListBills: {error.details()}") from None
+                found += [
+                    b
+                    for b in reply.bills
+                    if b.period.start.ToDatetime().replace(tzinfo=ZoneInfo("UTC")) == period_start
+                ]
+        return found
+
+    def wait_for_statement(self, code: str, count: int = COLLECTIONS) -> bool:
+        """Wait (bounded) until the bank's statement lists all ``count`` collections it
+        was to send (each settled: success, failure or reversal), so the reconciliation
+        compares finished business; False when the wait ran out."""
+        deadline = time.monotonic() + _WAIT
+        while time.monotonic() < deadline:
+            collections = 0
+            for path in (self.work / "drop").glob(f"{code}_COLLECTION_*"):
+                try:
+                    statement = parse_statement(path.read_bytes(), file_name=path.name)
+                except (PowerbusError, OSError):  # being rewritten as we read: next round
+                    collections = -1
+                    break
+                collections += sum(1 for x in statement.lines if x.kind is LineKind.COLLECTION)
+            if collections >= count:
+                return True
+            time.sleep(0.3)
+        return False
 
     def settlement_dates(self, code: str) -> list[date]:
         """The days the bank wrote a statement for (``CODE_COLLECTION_YYYYMMDD.*`` in the
@@ -159,3 +255,54 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def yuan(fen: int) -> str:
+    """Integer fen as yuan with two decimals: ``14949`` → ``"149.49"``."""
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
+
+
+def show_domains(domain: DomainDemo, period: str, start: datetime, end: datetime) -> None:
+    """Bill last month, let both banks collect, reconcile each: printed as it goes,
+    within 80 columns."""
+    for node in domain.nodes:  # started with the others; the banner did not wait for them
+        node.wait_ready()
+    have = domain.wait_for_readback(start, end)
+    echo(f"metering-1 read back the month-start freezes of {have} of "
+         f"{len(domain.dlt645_meters())} DL/T 645 meters")  # fmt: skip
+    echo(f"$ powerbus bill run --period {period}")
+    run = domain.bill(period)
+    errors = run.get("errors") or []
+    assert isinstance(errors, list)
+    echo(
+        f"run {period}: {run['state']}; {run['bills_issued']} bills, "
+        f"{yuan(int(str(run['total_billed_fen'])))} yuan, {float(str(run['total_kwh'])):.1f} kWh; "
+        f"{len(errors)} not billed"
+    )
+    bills = domain.bills(start.astimezone(ZoneInfo("UTC")))
+    for bill in bills[:5]:
+        echo(
+            f"  {bill.account.account_id}  {bill.tariff_id:<28}{bill.kwh:>9.1f} kWh"
+            f"{yuan(bill.total.fen):>10} yuan"
+        )
+    for error in errors[:3]:
+        echo(f"  not billed {error['account_id']}: {error['reason']}"[:79])
+    if bills:  # the customers who got a bill come to pay it (others would be refused)
+        domain.accounts_file.write_text(
+            "".join(f"{b.account.account_id}\n" for b in bills), encoding="utf-8"
+        )
+    echo(f"banks {', '.join(BANKS)}: {COLLECTIONS} collections each, through the bank nodes")
+    domain.start_banks(rate=4.0)
+    for code in BANKS:
+        if not domain.wait_for_statement(code):
+            echo(f"bank {code}: its statement is not complete after {_WAIT:.0f} s")
+        for day in domain.settlement_dates(code):
+            echo(f"$ powerbus reconcile --bank {code} --date {day}")
+            echo(domain.reconcile(code, day))
+    after = domain.bills(start.astimezone(ZoneInfo("UTC")))
+    statuses: dict[str, int] = {}
+    for bill in after:
+        name = billing_pb2.BillStatus.Name(bill.status).removeprefix("BILL_STATUS_").lower()
+        statuses[name] = statuses.get(name, 0) + 1
+    echo("bills now: " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))

@@ -82,6 +82,8 @@ def bill_to_proto(bill: BillRecord) -> billing_pb2.Bill:
         power_factor=common_pb2.Decimal(value=d.get("power_factor") or ""),
         estimated=bool(d.get("estimated", False)),
         allocations=allocations_to_proto(bill.allocations),
+        replaces_bill_id=bill.replaces_bill_id or "",
+        void_reason=bill.void_reason or "",
     )
     for name, kwh in d.get("tou_kwh", {}).items():
         message.tou_usage.add(
@@ -89,6 +91,7 @@ def bill_to_proto(bill: BillRecord) -> billing_pb2.Bill:
         )
     _stamp(message, "issued_at", bill.issued_at)
     _stamp(message, "paid_at", bill.paid_at)
+    _stamp(message, "voided_at", bill.voided_at)
     return message
 
 

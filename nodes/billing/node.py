@@ -316,6 +316,14 @@ class BillingNode(Node, billing_pb2_grpc.BillingServicer):
     ) -> billing_pb2.Bill:
         return bill_to_proto(await asyncio.to_thread(self.bills.get, request.bill_id))
 
+    async def VoidBill(
+        self, request: billing_pb2.VoidBillRequest, context: Context
+    ) -> billing_pb2.Bill:
+        if not request.bill_id:
+            raise InvalidArgument("bill_id", "must not be empty")
+        voided = await asyncio.to_thread(self.bills.void, request.bill_id, reason=request.reason)
+        return bill_to_proto(voided)
+
     async def ListBills(
         self, request: billing_pb2.ListBillsRequest, context: Context
     ) -> billing_pb2.ListBillsResponse:

@@ -183,6 +183,30 @@ class RunStore:
                 return self._same(row, fingerprint), False
         return self.get(request.run_id), True
 
+    def list_accounts(self, run_id: str, account_ids: Sequence[str]) -> None:
+        """Give a run that named no accounts the ones listed for it, all at once: a run
+        crashed while listing lists again; one listed already keeps its list."""
+        ids = list(dict.fromkeys(account_ids))
+        with write_transaction(self._engine) as conn:
+            listed = conn.execute(
+                sa.select(runs.c.listed).where(runs.c.run_id == run_id)
+            ).scalar_one()
+            if listed:
+                return
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(listed=True, accounts_total=len(ids))
+            )
+            for i in range(0, len(ids), _INSERT_CHUNK):
+                conn.execute(
+                    sa.insert(run_accounts),
+                    [
+                        {"run_id": run_id, "account_id": a, "state": "pending", "retriable": False}
+                        for a in ids[i : i + _INSERT_CHUNK]
+                    ],
+                )
+
     @staticmethod
     def _same(row: Any, fingerprint: str) -> RunRecord:
         if row.fingerprint != fingerprint:

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from powerbus.bus.kernel.errors import InvalidArgument
+from powerbus.bus.kernel.errors import InvalidArgument, PowerbusError, Unavailable
 from powerbus.nodes.billing.billing_batch import BatchWriter, Existing, Outcome, price_batch
 from powerbus.nodes.billing.events import BillingEvents
 from powerbus.nodes.billing.run_store import RunRecord, RunRequest, RunStore
@@ -46,11 +46,6 @@ from powerbus.nodes.billing.tariff_book import TariffBook
 __all__ = ["BillingRuns", "local_period"]
 
 log = logging.getLogger(__name__)
-
-NO_ACCOUNT_LIST = (
-    "account_ids: CRM (powerbus.crm.v1.Customers) has no call that lists every active "
-    "account, so a run must name its accounts"
-)
 
 
 @dataclass
@@ -177,9 +172,20 @@ class BillingRuns:
         if not await asyncio.to_thread(self._store.claim, run_id, self._owner, lease):
             return
         run = await asyncio.to_thread(self._store.get, run_id)
-        if not run.listed:
-            await asyncio.to_thread(self._writer.abandon, run, NO_ACCOUNT_LIST)
-            return
+        if not run.listed:  # named no accounts: every account CRM bills, listed once
+            try:
+                listed = await self._accounts.all_billable()
+            except SourceMissing as missing:
+                await asyncio.to_thread(self._writer.abandon, run, str(missing))
+                return
+            except Unavailable as error:
+                log.warning("billing run %s: listing accounts: %s; retried later", run_id, error)
+                return  # the lease lapses and the sweeper tries again
+            except PowerbusError as error:
+                await asyncio.to_thread(self._writer.abandon, run, f"listing accounts: {error}")
+                return
+            await asyncio.to_thread(self._store.list_accounts, run_id, listed)
+            run = await asyncio.to_thread(self._store.get, run_id)
         start, end = local_period(run.start, run.end, self._settings.time_zone)
         catalogue = await asyncio.to_thread(self._book.catalogue)
         log.info("billing run %s: %d accounts from %s", run_id, run.accounts_total, start.date())

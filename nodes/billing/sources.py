@@ -83,12 +83,16 @@ class MeterUsage:
 
 
 class AccountSource(Protocol):
-    """Accounts by id. Listing every active account is not in the CRM contract yet
-    (``Customers`` has no such call), so a run names its accounts."""
+    """Accounts by id, and the ids of every billable account (a run that names none)."""
 
     async def accounts(
         self, account_ids: Sequence[str]
     ) -> dict[str, AccountInfo | AccountFailure]: ...
+
+    async def all_billable(self) -> list[str]:
+        """Every account a run bills (active or suspended), by id; raises
+        :class:`SourceMissing` or :class:`~powerbus.bus.kernel.errors.PowerbusError`."""
+        ...
 
 
 class UsageSource(Protocol):
@@ -148,6 +152,33 @@ class CrmAccounts:
         except PowerbusError as error:
             return AccountFailure(f"crm account {account_id}: {error}", False)
 
+    async def all_billable(self) -> list[str]:
+        ids: list[str] = []
+        token = ""
+        for _ in range(_MAX_PAGES):
+            request = crm_pb2.ListAccountsRequest(
+                statuses=_BILLED_STATUSES,
+                page=common_pb2.PageRequest(page_size=_LIST_PAGE, page_token=token),
+            )
+            try:
+                reply = await self._stub.ListAccounts(request, timeout=self._timeout)
+            except grpc.aio.AioRpcError as error:
+                failure = _failure("crm ListAccounts", error)  # SourceMissing if absent
+                if failure.retriable:
+                    raise Unavailable(failure.reason) from None
+                raise PowerbusError(failure.reason) from None
+            ids += [a.account_id for a in reply.accounts]
+            token = reply.page.next_page_token
+            if not token:
+                return ids
+        raise PowerbusError(f"crm ListAccounts: more than {_MAX_PAGES} pages; not listed")
+
+
+# Suspended accounts (cut for arrears) are billed as before; closed and pending ones not.
+_BILLED_STATUSES = (crm_pb2.ACCOUNT_STATUS_ACTIVE, crm_pb2.ACCOUNT_STATUS_SUSPENDED)
+_LIST_PAGE = 500  # CRM's largest page
+_MAX_PAGES = 20_000  # 10 million accounts: a bound on the loop, not a real limit
+
 
 def account_info(account: crm_pb2.Account) -> AccountInfo:
     """The billing view of a CRM ``Account``."""
@@ -155,9 +186,7 @@ def account_info(account: crm_pb2.Account) -> AccountInfo:
     return AccountInfo(
         account_id=account.account_id,
         tariff_id=account.tariff_id,
-        # Suspended accounts (cut for arrears) are billed as before; closed and pending
-        # ones are not billed.
-        active=account.status in (crm_pb2.ACCOUNT_STATUS_ACTIVE, crm_pb2.ACCOUNT_STATUS_SUSPENDED),
+        active=account.status in _BILLED_STATUSES,
         meter_ids=tuple(m.meter_id for m in account.meters),
         tier_allowance_kwh=kwh_from_wire(account.tier_allowance_kwh),
         demand_basis=None if basis is None else DemandBasis(basis),

@@ -244,12 +244,7 @@ class CrmNode(Node, crm_pb2_grpc.CustomersServicer, crm_pb2_grpc.ServiceTicketsS
     async def ListAccounts(
         self, request: crm_pb2.ListAccountsRequest, context: Context
     ) -> crm_pb2.ListAccountsResponse:
-        found = await asyncio.to_thread(
-            self.customers.list_accounts,
-            request.customer_id,
-            include_closed=request.include_closed,
-        )
-        return crm_pb2.ListAccountsResponse(accounts=found)
+        return await asyncio.to_thread(self.customers.page_accounts, request)
 
     async def PutAccount(
         self, request: crm_pb2.PutAccountRequest, context: Context

@@ -41,7 +41,22 @@ if TYPE_CHECKING:  # the async stub types exist only in the generated .pyi files
     from powerbus.metering.v1.metering_pb2_grpc import MeteringAsyncStub
     from powerbus.payment.v1.payment_pb2_grpc import PaymentsAsyncStub
 
-__all__ = ["AUDIENCE_SECTIONS", "PanoramicView", "Sources", "ViewBuilder"]
+__all__ = ["AUDIENCE_SECTIONS", "PanoramicView", "Sources", "ViewBuilder", "segment_proto"]
+
+_AUDIENCE_WIRE = {
+    masking.Audience.CUSTOMER: crm_pb2.VIEW_AUDIENCE_CUSTOMER,
+    masking.Audience.AGENT: crm_pb2.VIEW_AUDIENCE_AGENT,
+}
+
+
+def segment_proto(profile: SegmentProfile) -> crm_pb2.CustomerSegment:
+    """A segment profile on the wire (enum names are the profile's values, upper-cased)."""
+    return crm_pb2.CustomerSegment(
+        usage_class=crm_pb2.UsageClass.Value(f"USAGE_CLASS_{profile.usage_class.name}"),
+        traits=sorted(crm_pb2.UsageTrait.Value(f"USAGE_TRAIT_{t.name}") for t in profile.traits),
+        yearly_kwh=profile.yearly_kwh or 0.0,
+    )
+
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +147,9 @@ class ViewBuilder:
             offers=offers if audience is masking.Audience.CUSTOMER else [],
             unavailable=unavailable,
         )
+        view.audience = _AUDIENCE_WIRE[audience]
+        if result.profile is not None:
+            view.segment.CopyFrom(segment_proto(result.profile))
         _mask(result.proto, audience)
         return result
 

@@ -155,6 +155,7 @@ class MeteringNode(Node, metering_pb2_grpc.MeteringServicer):
                 lease_ttl=settings.line_lease,
                 time_zone=settings.time_zone,
                 source=self.node_id,
+                freeze_readback_days=settings.freeze_readback_days,
             ),
             vee=vee,
         )

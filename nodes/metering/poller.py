@@ -54,6 +54,11 @@ from powerbus.nodes.metering.events import MeteringEvents, device_event
 from powerbus.nodes.metering.meters import MeterCatalog, Polled
 from powerbus.nodes.metering.ownership import Lease, LineOwnership
 from powerbus.nodes.metering.reads import register_records, vee_register, vee_register_type
+from powerbus.nodes.metering.settlement import (
+    FREEZE_DEPTH_DAYS,
+    month_start_stored,
+    read_month_starts,
+)
 from powerbus.nodes.metering.store import (
     FORWARD_DELTA_KWH,
     IntervalRecord,
@@ -88,6 +93,9 @@ class PollerSettings:
     time_zone: str = "Asia/Shanghai"
     source: str = "metering"
     """Names the batches in ``metering.readings.received`` (the node id)."""
+    freeze_readback_days: int = FREEZE_DEPTH_DAYS
+    """On first contact, DL/T 645 meters' month-start freezes within this many days are
+    read back (:mod:`.settlement`); 0 reads none."""
 
 
 @dataclass
@@ -157,6 +165,7 @@ class Poller:
         self._stopping = asyncio.Event()
         self.results: list[LineResult] = []
         """The most recent results, newest last (bounded)."""
+        self._settled: set[str] = set()  # meters whose month-start freezes were read
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -355,11 +364,12 @@ class Poller:
         self, meters: Sequence[Polled], end: datetime, reads: dict[str, MeterReading | MeterError]
     ) -> list[RegisterRecord]:
         """At the interval ending on local midnight: the DL/T 645 meters' daily freeze
-        (total and rates, forward and reverse) as register reads at the freeze time."""
+        (total and rates, forward and reverse) as register reads at the freeze time; and
+        on first contact with a meter, its month-start freezes (:mod:`.settlement`)."""
+        records = await self._read_month_starts(meters, end, reads)
         local = end.astimezone(self._zone)
         if (local.hour, local.minute, local.second) != (0, 0, 0):
-            return []
-        records: list[RegisterRecord] = []
+            return records
         for meter in meters:
             if meter.meter.kind != pb.METER_KIND_DLT645:
                 continue
@@ -372,6 +382,28 @@ class Poller:
                 log.info("metering: freeze of %s: %s", meter.meter.meter_id, error)
                 continue
             records += freeze_records(meter.meter, freeze, self._zone)
+        return records
+
+    async def _read_month_starts(
+        self, meters: Sequence[Polled], end: datetime, reads: dict[str, MeterReading | MeterError]
+    ) -> list[RegisterRecord]:
+        records: list[RegisterRecord] = []
+        for meter in meters:
+            meter_id = meter.meter.meter_id
+            if (
+                self.settings.freeze_readback_days <= 0
+                or meter_id in self._settled
+                or meter.meter.kind != pb.METER_KIND_DLT645
+                or not isinstance(reads.get(meter_id), MeterReading)
+            ):
+                continue
+            self._settled.add(meter_id)
+            if await asyncio.to_thread(month_start_stored, self.store, meter_id, end, self._zone):
+                continue
+            records += await read_month_starts(
+                self.acquisition, meter.meter, meter.spec.address, meter.spec.gateway,
+                now=end, zone=self._zone, depth_days=self.settings.freeze_readback_days,
+            )  # fmt: skip
         return records
 
     def _state(self, line: _Line, meter: Polled, end: datetime) -> _MeterState:

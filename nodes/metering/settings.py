@@ -43,12 +43,20 @@ class MeteringSettings:
     """Deadline of one exchange with a meter once the line is ours."""
     read_timeout: timedelta = timedelta(seconds=10)
     """Deadline of an on-demand read or a control, per device."""
+    freeze_readback_days: int = 62
+    """On first contact with a DL/T 645 meter, read back its month-start daily freezes
+    within this many days (the meters keep 62), so last month bills from the registers
+    frozen at its boundaries; 0 reads none."""
 
     def __post_init__(self) -> None:
         if self.interval <= timedelta(0) or timedelta(days=1) % self.interval:
             raise ConfigError(f"interval: must divide a day (15m, 5m, 2s), got {self.interval}")
         if self.interval < timedelta(seconds=1):
             raise ConfigError(f"interval: at least 1s, got {self.interval}")
+        if not 0 <= self.freeze_readback_days <= 62:
+            raise ConfigError(
+                f"freeze_readback_days: 0-62 (the meters keep 62), got {self.freeze_readback_days}"
+            )
         for name in ("line_lease", "request_timeout", "read_timeout"):
             if getattr(self, name) <= timedelta(0):
                 raise ConfigError(f"{name}: must be positive")

@@ -309,3 +309,23 @@ def test_consistent_books_always_balance(txns: list[tuple[int, str]]) -> None:
     assert report.balanced
     assert sum(t.count for t in report.totals) == len(report.items) == len(txns)
     assert report.bank_total == report.system_total
+    for total in report.totals:  # every category the books agree on agrees in money too
+        assert total.bank_amount == total.system_amount, render_table(report)
+
+
+def test_totals_count_only_money_that_moved() -> None:
+    """A collection the payment node refused (the bank lists it FAILED, the ledger never
+    posted it) and one reversed on both sides are MATCHED, and moved no money: the
+    MATCHED row must not show their amounts on the bank side beside a ledger 0."""
+    lines, ledger = clean_day()
+    lines.append(line("F001", 4_321, status=LineStatus.FAILED))
+    lines.append(line("B900", 700))
+    lines.append(line("R900", 700, kind=LineKind.REVERSAL, original_txn_id="B900"))
+    ledger.append(entry("B900", 700, status=PaymentStatus.REVERSED))
+    report = run(lines, ledger)
+    assert report.balanced
+    matched = {t.category: t for t in report.totals}[Category.MATCHED]
+    assert matched.count == 22
+    assert matched.bank_amount == matched.system_amount == sum(e.amount for e in ledger[:20])
+    row = next(r for r in render_table(report).splitlines() if r.startswith("MATCHED"))
+    assert row.split()[2] == row.split()[3], row

@@ -1,6 +1,6 @@
 """Test-only CRM and metering nodes: real SDK nodes serving ``powerbus.crm.v1.Customers``
-(GetAccount) and ``powerbus.metering.v1.Metering`` (SummarizeUsage) from data generated in
-memory, so billing runs can be proved end to end before the real nodes land.
+(GetAccount, ListAccounts) and ``powerbus.metering.v1.Metering`` (SummarizeUsage) from
+data generated in memory, so billing runs can be proved end to end before the real nodes land.
 
 Run as ``python sim_nodes.py crm|metering --bus HOST:PORT --id ID --state-file F
 --accounts N [...]``; :func:`start_sim` does that under a test's process group.
@@ -74,9 +74,32 @@ class SimCrm(Node, crm_pb2_grpc.CustomersServicer):
             raise NotFound(f"no account {request.account_id!r}") from None
         if not 1 <= number <= self.accounts:
             raise NotFound(f"no account {request.account_id!r}")
+        return self._account(number)
+
+    async def ListAccounts(
+        self, request: crm_pb2.ListAccountsRequest, context: Any
+    ) -> crm_pb2.ListAccountsResponse:
+        """Every account in the statuses asked for, by id, in pages (the offset is the token)."""
+        matching = [
+            n
+            for n in range(1, self.accounts + 1)
+            if not request.statuses or self._account(n).status in request.statuses
+        ]
+        offset = int(request.page.page_token or 0)
+        size = request.page.page_size or 50
+        page = matching[offset : offset + size]
+        more = offset + size < len(matching)
+        return crm_pb2.ListAccountsResponse(
+            accounts=[self._account(n) for n in page],
+            page=common_pb2.PageResponse(
+                next_page_token=str(offset + size) if more else "", total_size=len(matching)
+            ),
+        )
+
+    def _account(self, number: int) -> crm_pb2.Account:
         closed = self.closed_every and number % self.closed_every == 0
         return crm_pb2.Account(
-            account_id=request.account_id,
+            account_id=account_id(number),
             customer_id=f"C{number:07d}",
             status=crm_pb2.ACCOUNT_STATUS_CLOSED if closed else crm_pb2.ACCOUNT_STATUS_ACTIVE,
             tariff_id=tariff_of(number, self.tou_every),

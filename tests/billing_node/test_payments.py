@@ -303,5 +303,34 @@ def test_the_bill_commands(billing_factory, tmp_path):
     missing = powerbus("bill", "show", "nope", "--bus", bus)
     assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
 
+    # Correction by cancel-and-rebill through VoidBill and the CLI: the original is kept,
+    # voided with the reason, and the replacement names it.
+    voided = powerbus(
+        "bill", "void", bill_id, "--reason", "meter reading corrected", "--rebill", "--bus", bus
+    )
+    assert voided.returncode == 0, voided.stderr
+    new_id = billing.scalar(
+        "SELECT bill_id FROM billing_bills WHERE replaces_bill_id = :b", b=bill_id
+    )
+    assert f"replaced by bill {new_id}: {data['total_fen'] / 100:.2f} yuan" in voided.stdout
+    old = billing.stub.GetBill(billing_pb2.GetBillRequest(bill_id=bill_id), timeout=CALL_TIMEOUT)
+    assert old.status == billing_pb2.BILL_STATUS_VOIDED and old.amount_due.fen == 0
+    assert old.void_reason == "meter reading corrected" and old.HasField("voided_at")
+    new = billing.stub.GetBill(billing_pb2.GetBillRequest(bill_id=new_id), timeout=CALL_TIMEOUT)
+    assert new.replaces_bill_id == bill_id and new.status == billing_pb2.BILL_STATUS_ISSUED
+    twice = billing.stub.VoidBill(
+        billing_pb2.VoidBillRequest(bill_id=bill_id, reason="again"), timeout=CALL_TIMEOUT
+    )
+    assert twice.void_reason == "meter reading corrected"  # voiding twice changes nothing
+    for request, code in [
+        (billing_pb2.VoidBillRequest(bill_id=new_id), grpc.StatusCode.INVALID_ARGUMENT),
+        (billing_pb2.VoidBillRequest(bill_id="nope", reason="x"), grpc.StatusCode.NOT_FOUND),
+    ]:
+        with pytest.raises(grpc.RpcError) as refused:
+            billing.stub.VoidBill(request, timeout=CALL_TIMEOUT)
+        assert refused.value.code() is code
+    blank = powerbus("bill", "void", new_id, "--reason", " ", "--bus", bus)
+    assert blank.returncode == 1 and "--reason" in blank.stderr
+
     # The same node, through the bus with a stub (one set-up for both).
     quote_and_tariffs_through_the_bus(billing)

@@ -88,11 +88,17 @@ def test_a_run_bills_every_active_account_once_and_a_repeat_bills_nothing(billin
         billing_pb2.TOU_PERIOD_VALLEY,
     }
 
-    # Without account ids there is nothing CRM can list: the run fails and says so.
+    # Without account ids a run bills every account CRM lists as billable: here the 36
+    # open ones, each billed already for the month, so skipped.
     start(billing, "all", [])
     everyone = billing.wait_run("all")
-    assert everyone.state == billing_pb2.BILLING_RUN_STATE_FAILED
-    assert "lists every active account" in everyone.errors[0].reason
+    assert everyone.state == billing_pb2.BILLING_RUN_STATE_SUCCEEDED, everyone
+    assert everyone.accounts_total == 36 and everyone.accounts_skipped == 36
+    assert everyone.bills_issued == 0
+    # ... and in a month not billed yet, bills each of them once.
+    start(billing, "all-nov", [], when=period(2026, 11))
+    november = billing.wait_run("all-nov")
+    assert (november.accounts_total, november.bills_issued) == (36, 36), november
 
     # Bad requests are refused naming the field.
     for request, field in [

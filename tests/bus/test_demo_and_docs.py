@@ -39,9 +39,11 @@ def test_demo_without_a_workdir_leaves_no_temporary_folder(tmp_path):
     assert list(temp.iterdir()) == []
 
 
-def test_full_demo_bills_collects_through_two_banks_and_reconciles(tmp_path):
+def test_default_demo_bills_last_month_collects_through_two_banks_and_reconciles(tmp_path):
+    """The default demo: last month billed from the DL/T 645 meters' own month-start
+    freezes, both banks' collections posted and applied, each bank reconciled."""
     result = subprocess.run(
-        [*DEMO, "--http", "127.0.0.1:0", "--duration", "2", "--domains", "--workdir", tmp_path],
+        [*DEMO, "--http", "127.0.0.1:0", "--duration", "1", "--workdir", tmp_path],
         capture_output=True,
         text=True,
         timeout=150,
@@ -49,10 +51,15 @@ def test_full_demo_bills_collects_through_two_banks_and_reconciles(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert re.search(r"ready in \d+\.\d s", out), out
-    assert re.search(r"run \d{4}-\d\d: \w+; \d+ bills issued", out), out
+    assert "read back the month-start freezes of 6 of 6 DL/T 645 meters" in out, out
+    billed = re.search(r"run \d{4}-\d\d: \w+; (\d+) bills, [\d,]+\.\d\d yuan", out)
+    assert billed and int(billed.group(1)) > 0, out
     for bank in ("0102", "0103"):
-        assert re.search(rf"对账 bank {bank} settlement [\d-]+: \w+", out), out
+        assert re.search(rf"对账 bank {bank} settlement [\d-]+: BALANCED", out), out
         assert (tmp_path / f"bank-sim-{bank}.json").exists()
+    assert re.search(r"bills now: .*\bpaid\b", out), out
+    shown = out[out.index("metering-1 read back") : out.index("bills now:")]
+    assert max(len(line) for line in shown.splitlines()) <= 80, shown
     assert "stopped bank-0103, bank-0102" in out
 
 

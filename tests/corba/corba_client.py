@@ -19,6 +19,7 @@ from google.protobuf import Duration  # noqa: E402
 from omniORB import CORBA  # noqa: E402
 
 import powerbus  # noqa: E402  (the stubs, not the bus)
+import powerbus.common.v1 as common  # noqa: E402
 import powerbus.crm.v1 as crm  # noqa: E402
 import powerbus.echo.v1 as echo  # noqa: E402
 
@@ -84,7 +85,9 @@ def crm_scenario(orb, where, customer_id):
         orb, where, "IDL:powerbus/crm/v1/Customers:1.0", "powerbus/crm/v1/Customers", crm.Customers
     )
     customer = svc.GetCustomer(crm.GetCustomerRequest(customer_id))
-    accounts = svc.ListAccounts(crm.ListAccountsRequest(customer_id, True)).accounts
+    everything = common.PageRequest(0, "")  # no page: all of the customer's accounts
+    request = crm.ListAccountsRequest(customer_id, True, "", [], everything)
+    accounts = svc.ListAccounts(request).accounts
     try:
         svc.GetCustomer(crm.GetCustomerRequest("0000000000"))
         missing = "no exception"

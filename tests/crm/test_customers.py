@@ -145,3 +145,46 @@ def test_balance_given_to_put_account_is_ignored(customers: CustomerStore) -> No
     customers.put_customer(person("C1", "张三丰"))
     stored = customers.put_account(account("A1", "C1", balance=common_pb2.Money(fen=999)))
     assert not stored.HasField("balance")
+
+
+def test_list_accounts_of_every_customer_filtered_and_paged(customers: CustomerStore) -> None:
+    for n in range(7):
+        customers.put_customer(person(f"C{n}", f"客户{n}"))
+        tariff = "cn-beijing-residential" if n % 2 else "cn-zhejiang-residential"
+        status = crm_pb2.ACCOUNT_STATUS_SUSPENDED if n == 3 else crm_pb2.ACCOUNT_STATUS_ACTIVE
+        made = account(f"A{n}", f"C{n}", status=status)
+        made.tariff_id = tariff
+        customers.put_account(made)
+    customers.put_account(account("A9", "C0", status=crm_pb2.ACCOUNT_STATUS_CLOSED))
+
+    def listed(**fields: object) -> tuple[list[str], int]:
+        ids: list[str] = []
+        token, pages = "", 0
+        while True:  # bounded: 8 accounts, pages of 3
+            request = crm_pb2.ListAccountsRequest(
+                page=common_pb2.PageRequest(page_size=3, page_token=token),
+                **fields,  # type: ignore[arg-type]
+            )
+            reply = customers.page_accounts(request)
+            ids += [a.account_id for a in reply.accounts]
+            pages += 1
+            token = reply.page.next_page_token
+            if not token or pages > 5:
+                return ids, reply.page.total_size
+
+    assert listed() == ([f"A{n}" for n in range(7)], 7)
+    assert listed(include_closed=True)[0] == [*(f"A{n}" for n in range(7)), "A9"]
+    assert listed(tariff_id="cn-beijing-residential") == (["A1", "A3", "A5"], 3)
+    assert listed(statuses=[crm_pb2.ACCOUNT_STATUS_SUSPENDED]) == (["A3"], 1)
+    # a customer's accounts without a page: all of them in one reply, as before paging
+    whole = customers.page_accounts(crm_pb2.ListAccountsRequest(customer_id="C0"))
+    assert [a.account_id for a in whole.accounts] == ["A0"] and not whole.page.next_page_token
+    with pytest.raises(NotFound, match="C404"):
+        customers.page_accounts(crm_pb2.ListAccountsRequest(customer_id="C404"))
+    with pytest.raises(InvalidArgument) as caught:
+        customers.page_accounts(crm_pb2.ListAccountsRequest(statuses=[42]))
+    assert caught.value.field == "statuses"
+    with pytest.raises(InvalidArgument):
+        customers.page_accounts(
+            crm_pb2.ListAccountsRequest(page=common_pb2.PageRequest(page_token="nonsense"))
+        )

@@ -175,7 +175,11 @@ async def test_agent_view_with_every_source_up(
         view.customer.phones[0]
         == stack.customer.customer.phones[0][:3] + "****" + stack.customer.customer.phones[0][-4:]
     )
-    # What the wire cannot carry yet: segment and masked ID number, from the same builder.
+    # The audience and the segment travel on the wire (agent views only).
+    assert view.audience == crm_pb2.VIEW_AUDIENCE_AGENT
+    assert crm_pb2.USAGE_TRAIT_PEAK_HEAVY in view.segment.traits
+    assert view.segment.usage_class != crm_pb2.USAGE_CLASS_UNSPECIFIED
+    # The masked ID number stays off the wire; the builder has it.
     domain = await stack.crm.customer_view(
         crm_pb2.GetCustomerViewRequest(customer_id=stack.customer.customer.customer_id),
         Audience.AGENT,
@@ -189,6 +193,7 @@ async def test_customer_view_refusals_and_a_power_off_ticket(stack: Stack) -> No
     the customer's sections, the refusals, then a power-off showing in the agent's view."""
     view = await stack.view(Audience.CUSTOMER)
     assert list(view.unavailable_sections) == []
+    assert view.audience == crm_pb2.VIEW_AUDIENCE_CUSTOMER and not view.HasField("segment")
     assert len(view.recent_bills) == 2 and len(view.readings) == 1
     assert list(view.recent_payments) == [] and list(view.open_tickets) == []
     assert list(view.arrears) == []

@@ -254,8 +254,14 @@ def _report(
     system_sums: collections.Counter[Category] = collections.Counter()
     for item in items:
         counts[item.category] += 1
-        bank_sums[item.category] += item.bank_amount or 0
-        system_sums[item.category] += item.system_amount or 0
+        # Totals count money that moved: a failed or reversed line carries its amount for
+        # the reader, but the bank kept nothing, as a reversed entry left nothing posted.
+        # Summing the raw amounts showed MATCHED rows with a bank amount beside a ledger 0
+        # (a refused collection the ledger rightly never posted).
+        if item.bank_status is _SUCCESS:
+            bank_sums[item.category] += item.bank_amount or 0
+        if item.system_status is _POSTED:
+            system_sums[item.category] += item.system_amount or 0
     totals = tuple(
         CategoryTotal(
             category=c, count=counts[c], bank_amount=bank_sums[c], system_amount=system_sums[c]

@@ -344,13 +344,53 @@ class CustomerStore:
         self, customer_id: str, *, include_closed: bool = False
     ) -> list[crm_pb2.Account]:
         """A customer's accounts by id; :class:`NotFound` when the customer is unknown."""
+        request = crm_pb2.ListAccountsRequest(
+            customer_id=customer_id, include_closed=include_closed
+        )
+        return list(self.page_accounts(request).accounts)
+
+    def page_accounts(self, request: crm_pb2.ListAccountsRequest) -> crm_pb2.ListAccountsResponse:
+        """``ListAccounts``: accounts by id, filtered as the request says, paged (all of a
+        customer's at once when no page is asked for, as before paging)."""
+        c = accounts.c
+        where = []
+        if request.customer_id:
+            where.append(c.customer_id == request.customer_id)
+        if request.tariff_id:
+            where.append(c.tariff_id == request.tariff_id)
+        if request.statuses:
+            names = []
+            for value in request.statuses:
+                if value not in crm_pb2.AccountStatus.values() or not value:
+                    raise InvalidArgument("statuses", f"{value} is not an account status")
+                names.append(crm_pb2.AccountStatus.Name(value))
+            where.append(c.status.in_(names))
+        if not request.include_closed:
+            where.append(c.status != "ACCOUNT_STATUS_CLOSED")
+        whole = bool(request.customer_id) and not (
+            request.page.page_size or request.page.page_token
+        )
+        size = page_size(request.page.page_size)
+        offset = decode_token(request.page.page_token, "accounts")
         with read_transaction(self.engine) as conn:
-            self._customer(conn, customer_id)
-            query = sa.select(accounts.c.account_id).where(accounts.c.customer_id == customer_id)
-            if not include_closed:
-                query = query.where(accounts.c.status != "ACCOUNT_STATUS_CLOSED")
-            ids = conn.execute(query.order_by(accounts.c.account_id)).scalars().all()
-            return [self._account(conn, aid) for aid in ids]
+            if request.customer_id:
+                self._customer(conn, request.customer_id)
+            total = conn.execute(
+                sa.select(sa.func.count()).select_from(accounts).where(*where)
+            ).scalar_one()
+            query = sa.select(c.account_id).where(*where).order_by(c.account_id)
+            if not whole:
+                query = query.offset(offset).limit(size)
+            ids = conn.execute(query).scalars().all()
+            found = [self._account(conn, aid) for aid in ids]
+        more = not whole and offset + size < total
+        return crm_pb2.ListAccountsResponse(
+            accounts=found,
+            page=common_pb2.PageResponse(
+                next_page_token=encode_token(offset + size, "accounts") if more else "",
+                total_size=total,
+            ),
+        )
 
     def _account(self, conn: Connection, account_id: str) -> crm_pb2.Account:
         row = conn.execute(

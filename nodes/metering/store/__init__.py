@@ -10,6 +10,7 @@ stores' in one database: :meth:`ReadingStore.migrate` creates them.
 from powerbus.nodes.metering.store._records import (
     FORWARD_BULK_KWH,
     FORWARD_DELTA_KWH,
+    FROZEN_FORWARD_KWH,
     REACTIVE_Q1_DELTA_KVARH,
     REACTIVE_Q2_DELTA_KVARH,
     REVERSE_BULK_KWH,
@@ -28,6 +29,7 @@ from powerbus.nodes.metering.store._windows import LocalWindow
 __all__ = [
     "FORWARD_BULK_KWH",
     "FORWARD_DELTA_KWH",
+    "FROZEN_FORWARD_KWH",
     "REACTIVE_Q1_DELTA_KVARH",
     "REACTIVE_Q2_DELTA_KVARH",
     "REVERSE_BULK_KWH",

@@ -33,6 +33,9 @@ __all__ = [
 # CIM ReadingType mRIDs the node uses most (FACTS §6, from Connexo's mapping to OBIS).
 FORWARD_BULK_KWH = "0.0.0.1.1.1.12.0.0.0.0.0.0.0.0.3.72.0"  # 1.0.1.8.0.255, A+ register
 REVERSE_BULK_KWH = "0.0.0.1.19.1.12.0.0.0.0.0.0.0.0.3.72.0"  # 1.0.2.8.0.255, A- register
+# A+ registers frozen daily (macro period 11), total then rates 1-4 (尖/峰/平/谷), as
+# ``backfill.freeze_type`` names them.
+FROZEN_FORWARD_KWH = tuple(f"11.0.0.1.1.1.12.0.0.0.0.{tou}.0.0.0.3.72.0" for tou in range(5))
 FORWARD_DELTA_KWH = "0.0.0.4.1.1.12.0.0.0.0.0.0.0.0.3.72.0"  # 1.0.1.6.0.255, A+ interval
 REVERSE_DELTA_KWH = "0.0.0.4.19.1.12.0.0.0.0.0.0.0.0.3.72.0"  # 1.0.2.6.0.255, A- interval
 REACTIVE_Q1_DELTA_KVARH = "0.0.0.4.2.1.12.0.0.0.0.0.0.0.0.3.73.0"  # 1.0.3.6.0.255

@@ -42,6 +42,7 @@ from powerbus.nodes.metering.store._partitions import Partitions
 from powerbus.nodes.metering.store._records import (
     FORWARD_BULK_KWH,
     FORWARD_DELTA_KWH,
+    FROZEN_FORWARD_KWH,
     REACTIVE_Q1_DELTA_KVARH,
     REACTIVE_Q2_DELTA_KVARH,
     REVERSE_DELTA_KWH,
@@ -390,7 +391,9 @@ class ReadingStore:
         by_type: dict[str, list[StoredInterval]] = {}
         for s in values:
             by_type.setdefault(s.reading_type, []).append(s)
-        regs = self.registers([meter_id], start, end, reading_types=[FORWARD_BULK_KWH])
+        regs = self.registers(
+            [meter_id], start, end, reading_types=[FORWARD_BULK_KWH, *FROZEN_FORWARD_KWH]
+        )
         return summarize_values(
             meter_id,
             start,
@@ -401,7 +404,8 @@ class ReadingStore:
                 *by_type.get(REACTIVE_Q1_DELTA_KVARH, []),
                 *by_type.get(REACTIVE_Q2_DELTA_KVARH, []),
             ],
-            registers=regs,
+            registers=[r for r in regs if r.record.reading_type == FORWARD_BULK_KWH],
+            frozen=[r for r in regs if r.record.reading_type != FORWARD_BULK_KWH],
             windows=table,
             interval=interval,
             rollover_wh=rollover_wh,
