@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.errors import ConfigError
 from powerbus.bus.kernel.limits import DEFAULT_MAX_REQUEST_BYTES
 from powerbus.bus.kernel.tracing import otlp_endpoint
 
@@ -74,7 +75,20 @@ class BusConfig:
 
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     """Largest request body accepted (RESOURCE_EXHAUSTED beyond); the same key bounds nodes."""
+    http_head_timeout: timedelta = timedelta(seconds=10)
+    """Time an HTTP client has to send a request's line and headers (408 and closed after)."""
+    http_body_timeout: timedelta = timedelta(seconds=30)
+    """Time an HTTP client has, after the headers, to send the request's body."""
+    http_max_connections: int = 1000
+    """HTTP connections served at once; beyond, requests are answered 503."""
 
     def __post_init__(self) -> None:
         if self.otlp_endpoint:  # refused here, so `powerbus config check` names it too
             otlp_endpoint(self.otlp_endpoint, env={})
+        for key in ("http_head_timeout", "http_body_timeout"):
+            if getattr(self, key) <= timedelta(0):
+                raise ConfigError(f"{key}: must be above 0, got {getattr(self, key)}")
+        if self.http_max_connections < 1:
+            raise ConfigError(
+                f"http_max_connections: must be at least 1, got {self.http_max_connections}"
+            )

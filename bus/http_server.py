@@ -9,6 +9,7 @@ from collections.abc import Generator
 import uvicorn
 from starlette.types import ASGIApp
 
+from powerbus.bus.http_deadlines import HttpLimits, bounded_h11_protocol
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.lifecycle import Lifecycle
 
@@ -28,11 +29,14 @@ class HttpServer(Lifecycle):
     >>> # async with HttpServer(app, HostPort("127.0.0.1", 0)) as http: print(http.address)
     """
 
-    def __init__(self, app: ASGIApp, address: HostPort) -> None:
+    def __init__(self, app: ASGIApp, address: HostPort, limits: HttpLimits | None = None) -> None:
+        limits = limits or HttpLimits()
         config = uvicorn.Config(
             app,
             host=address.host,
             port=address.port,
+            http=bounded_h11_protocol(limits),
+            limit_concurrency=limits.max_connections,
             log_level="warning",
             lifespan="off",
             access_log=False,

@@ -29,6 +29,7 @@ from powerbus.bus.events.metrics import EventsCollector
 from powerbus.bus.events.status import BusEvents
 from powerbus.bus.health import BusHealth
 from powerbus.bus.http_api import create_http_app
+from powerbus.bus.http_deadlines import HttpLimits
 from powerbus.bus.http_server import HttpServer
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.descriptors import descriptor_set_for
@@ -276,6 +277,11 @@ class BusServer(Lifecycle):
                 list_nodes=self.registry._list_nodes,  # fresh heartbeats, as ListNodes reads them
             ),
             self.config.http,
+            HttpLimits(
+                head_timeout=self.config.http_head_timeout.total_seconds(),
+                body_timeout=self.config.http_body_timeout.total_seconds(),
+                max_connections=self.config.http_max_connections,
+            ),
         )
         await self._http.start()
         self.monitoring.external_url = f"http://{self.http_address}/"
