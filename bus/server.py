@@ -35,6 +35,7 @@ from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.descriptors import descriptor_set_for
 from powerbus.bus.kernel.errors import PowerbusError, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
+from powerbus.bus.kernel.peers import PeerRateLimit
 from powerbus.bus.kernel.statefile import write_state_file
 from powerbus.bus.kernel.tls import TlsFiles, check_plaintext_listen
 from powerbus.bus.kernel.tracing import start_tracing
@@ -46,7 +47,7 @@ from powerbus.bus.policy import (
     load_policy_defaults,
 )
 from powerbus.bus.reflection import SchemaReflection, reflection_v1_file
-from powerbus.bus.registry import DirectoryChange, NetworkRules, RegisterRate, Registry
+from powerbus.bus.registry import DirectoryChange, NetworkRules, Registry
 from powerbus.bus.router import Balancers, Router
 from powerbus.bus.router.status import balancer_routes
 from powerbus.bus.schema import SchemaCheck, SchemaRegistry
@@ -113,7 +114,9 @@ class BusServer(Lifecycle):
             networks=NetworkRules.parse(
                 config.allowed_networks.split(","), config.denied_networks.split(",")
             ),
-            register_rate=RegisterRate(rate=config.register_rate, burst=config.register_burst),
+            register_rate=PeerRateLimit(
+                "registrations", rate=config.register_rate, burst=config.register_burst
+            ),
         )
         self.monitoring = Monitoring(
             config=monitoring or MonitoringConfig(),

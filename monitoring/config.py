@@ -67,6 +67,11 @@ class MonitoringConfig:
     """Deadline of each webhook POST."""
     default_alerts: bool = True
     """Run the built-in rules (node down, no healthy node, errors, p99, flapping)."""
+    report_rate: float = 20.0
+    """Traffic reports a second each reporter (its identity, else its host) may send, after
+    ``report_burst`` at once; a reporter sends one per window, so this is generous."""
+    report_burst: int = 100
+    """Traffic reports each reporter may send at once before ``report_rate`` applies."""
     rules: tuple[AlertRule, ...] = DEFAULT_RULES
 
 
@@ -83,6 +88,8 @@ def load_monitoring_config(
             raise ConfigError(f"monitoring {name}: must be positive")
     if cfg.max_callers < 1 or cfg.max_nodes < 1:
         raise ConfigError("monitoring max_callers and max_nodes must be at least 1")
+    if cfg.report_rate <= 0 or cfg.report_burst < 1:
+        raise ConfigError("monitoring report_rate must be above 0 and report_burst at least 1")
     configured = parse_rules(_alert_tables(config_file)) if config_file else []
     mine = {r.name for r in configured}
     defaults = [r for r in DEFAULT_RULES if r.name not in mine] if cfg.default_alerts else []

@@ -36,6 +36,7 @@ from powerbus.bus.kernel.calls import CallObserver, NullObserver
 from powerbus.bus.kernel.database import create_engine
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.nodes import DirectoryView, NodeHealth
+from powerbus.bus.kernel.peers import PeerRateLimit
 from powerbus.load_balancer import BalancerSnapshot
 from powerbus.monitoring.alert_log import AlertLog
 from powerbus.monitoring.alerts import Alert, AlertBook
@@ -94,7 +95,12 @@ class Monitoring(Lifecycle):
         self.recorder = TrafficRecorder(
             limits=LabelLimits(callers=config.max_callers, nodes=config.max_nodes)
         )
-        self.reports = TrafficReportsServicer(self.recorder)
+        self.reports = TrafficReportsServicer(
+            self.recorder,
+            rate=PeerRateLimit(
+                "traffic reports", rate=config.report_rate, burst=config.report_burst
+            ),
+        )
         self.alerts = AlertBook()
         self.silences = Silences(clock=clock)
         self.delivery = WebhookDelivery(

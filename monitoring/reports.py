@@ -6,7 +6,10 @@ origin, so every view of traffic shows both paths alike.
 
 A report is counted once: a client that lost the reply sends the same (reporter,
 sequence, window) again and is told ``duplicate``. The window is part of the key because
-sequences restart at 1 when the reporter restarts.
+sequences restart at 1 when the reporter restarts. Each reporter (its authenticated
+identity, else its host) may send ``rate`` reports a second after a burst: a reporter
+sends one per window, so a flood of reports is refused RESOURCE_EXHAUSTED before it can
+move the numbers alerts are raised on.
 
 >>> # servicer = TrafficReportsServicer(recorder)
 >>> # traffic_pb2_grpc.add_TrafficReportsServicer_to_server(servicer, server)
@@ -22,6 +25,8 @@ import grpc
 
 from powerbus.bus.kernel.calls import CallOrigin
 from powerbus.bus.kernel.errors import InvalidArgument, PowerbusError
+from powerbus.bus.kernel.identity import identity_of
+from powerbus.bus.kernel.peers import PeerRateLimit, peer_host
 from powerbus.bus.transport.grpc_status import abort_with
 from powerbus.load_balancer import StatusCode
 from powerbus.monitoring.recorder import TrafficRecorder
@@ -116,8 +121,9 @@ def _sample(stats: traffic_pb2.CallStats, field: str) -> Sample:
 class TrafficReportsServicer(traffic_pb2_grpc.TrafficReportsServicer):
     """Adds reported traffic to ``recorder``; see the module docstring."""
 
-    def __init__(self, recorder: TrafficRecorder) -> None:
+    def __init__(self, recorder: TrafficRecorder, *, rate: PeerRateLimit | None = None) -> None:
         self._recorder = recorder
+        self._rate = rate
         self._seen: OrderedDict[str, OrderedDict[ReportKey, None]] = OrderedDict()
         self.reports = 0
         """Reports counted (duplicates excluded)."""
@@ -126,6 +132,8 @@ class TrafficReportsServicer(traffic_pb2_grpc.TrafficReportsServicer):
         self, request: traffic_pb2.ReportTrafficRequest, context: Context
     ) -> traffic_pb2.ReportTrafficResponse:
         try:
+            if self._rate is not None:
+                self._rate.take(_reporter_key(context))
             calls = check_report(request)
         except PowerbusError as error:
             await abort_with(context, error)
@@ -167,3 +175,8 @@ class TrafficReportsServicer(traffic_pb2_grpc.TrafficReportsServicer):
         if len(seen) > _REMEMBERED_PER_REPORTER:
             seen.popitem(last=False)
         return False
+
+
+def _reporter_key(context: Context) -> str:
+    identity = identity_of(context)
+    return identity.name if identity.authenticated else peer_host(context.peer() or "")

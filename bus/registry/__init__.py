@@ -19,7 +19,7 @@ from powerbus.bus.kernel.nodes import (
     Priority,
     ServiceEntry,
 )
-from powerbus.bus.registry._admission import NetworkRules, RegisterRate
+from powerbus.bus.registry._admission import NetworkRules
 from powerbus.bus.registry._watch import WatchFellBehind
 from powerbus.bus.registry.directory import Directory, Listener
 from powerbus.bus.registry.registry import Registry
@@ -35,7 +35,6 @@ __all__ = [
     "NodeHealth",
     "NodeRecord",
     "Priority",
-    "RegisterRate",
     "Registry",
     "ServiceEntry",
     "WatchFellBehind",

@@ -1,7 +1,9 @@
-"""Who may register at all: addresses in allowed networks, and a registration rate per peer.
+"""Who may register at all: addresses in allowed networks (the registration rate per peer is
+a :class:`powerbus.bus.kernel.peers.PeerRateLimit`).
 
-Both are checked before a registration touches the database, so a flood of registrations
-or a registration naming an address the bus should never dial costs almost nothing.
+Both the rate and the networks are checked before a registration touches the database, so
+a flood of registrations or one naming an address the bus should never dial costs almost
+nothing.
 
 >>> rules = NetworkRules.default()
 >>> rules.refusal("127.0.0.1") is None, rules.refusal("10.1.2.3") is None
@@ -17,19 +19,15 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from powerbus.bus.kernel.errors import ConfigError, PermissionDenied, ResourceExhausted
+from powerbus.bus.kernel.errors import ConfigError, PermissionDenied
 
 __all__ = [
     "DEFAULT_ALLOWED",
     "DEFAULT_DENIED",
     "NetworkRules",
-    "RegisterRate",
-    "peer_host",
 ]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -123,60 +121,3 @@ async def _resolve(host: str) -> list[str]:
     except (OSError, asyncio.TimeoutError) as exc:
         raise PermissionDenied(f"address: {host} does not resolve ({exc or 'timed out'})") from None
     return sorted({str(info[4][0]) for info in found})
-
-
-def peer_host(peer: str) -> str:
-    """The host of a grpc peer string: ``ipv4:127.0.0.1:5000`` -> ``127.0.0.1``.
-
-    >>> peer_host("ipv6:[::1]:5000"), peer_host("unix:/tmp/s")
-    ('::1', 'unix:/tmp/s')
-    """
-    kind, _, rest = peer.partition(":")
-    if kind == "ipv4":
-        return rest.rpartition(":")[0]
-    if kind == "ipv6":
-        return rest.rpartition(":")[0].strip("[]")
-    return peer
-
-
-class RegisterRate:
-    """A token bucket per peer host: ``burst`` registrations at once, then ``rate`` a
-    second. Remembers at most ``max_peers`` hosts (the least recently seen go first).
-
-    >>> now = [0.0]
-    >>> rate = RegisterRate(rate=1.0, burst=2, clock=lambda: now[0])
-    >>> rate.take("a"); rate.take("a")
-    >>> rate.take("a")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    powerbus.bus.kernel.errors.ResourceExhausted: registrations from a: more than ... 1/s; ...
-    >>> now[0] = 1.0; rate.take("a")
-    """
-
-    def __init__(
-        self,
-        *,
-        rate: float,
-        burst: int,
-        max_peers: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if rate <= 0 or burst < 1:
-            raise ConfigError(f"register rate: rate {rate} and burst {burst} must be positive")
-        self._rate, self._burst, self._max = rate, burst, max_peers
-        self._clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def take(self, peer: str) -> None:
-        """Take one token for ``peer`` or raise :class:`ResourceExhausted` naming the limit."""
-        now = self._clock()
-        tokens, last = self._buckets.pop(peer, (float(self._burst), now))
-        tokens = min(float(self._burst), tokens + (now - last) * self._rate)
-        if tokens < 1.0:
-            self._buckets[peer] = (tokens, now)
-            raise ResourceExhausted(
-                f"registrations from {peer}: more than the limit of {self._burst} at once, "
-                f"then {self._rate:g}/s; retry later"
-            )
-        self._buckets[peer] = (tokens - 1.0, now)
-        while len(self._buckets) > self._max:
-            self._buckets.popitem(last=False)

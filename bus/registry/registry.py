@@ -37,8 +37,9 @@ from powerbus.bus.kernel.database import create_engine
 from powerbus.bus.kernel.errors import AlreadyExists, ConfigError, InvalidArgument, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.nodes import Load, NodeRecord
+from powerbus.bus.kernel.peers import PeerRateLimit, peer_host
 from powerbus.bus.registry import _admin
-from powerbus.bus.registry._admission import NetworkRules, RegisterRate, peer_host
+from powerbus.bus.registry._admission import NetworkRules
 from powerbus.bus.registry._dbcheck import DatabaseCheck, reason_of
 from powerbus.bus.registry._servicer import RegistryServicer
 from powerbus.bus.registry._store import Store
@@ -93,7 +94,7 @@ class Registry(Lifecycle):
         clock: Callable[[], datetime] = utc_now,
         watch_backlog: int = _WATCH_BACKLOG,
         networks: NetworkRules | None = None,
-        register_rate: RegisterRate | None = None,
+        register_rate: PeerRateLimit | None = None,
         schema_guard: SchemaGuard | None = None,
     ) -> None:
         for name, value in (

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from powerbus.bus.kernel.calls import CallRecord
 from powerbus.bus.kernel.descriptors import MethodInfo, MethodKind
 from powerbus.bus.kernel.errors import PowerbusError
+from powerbus.bus.kernel.peers import peer_host
 from powerbus.bus.router.balancers import Balancers
 from powerbus.bus.router.forwarding import Metadata, forwardable
 from powerbus.bus.transport.grpc_status import abort_with, to_grpc
@@ -157,12 +158,4 @@ class MethodRoute:
 
 def _peer_host(peer: str | None) -> str:
     """``ipv4:127.0.0.1:5555`` → ``peer:127.0.0.1``; the port would make every call unique."""
-    if not peer:
-        return ""
-    address = peer.partition(":")[2]
-    host = (
-        address.rpartition(":")[0]
-        if address.count(":") == 1 or address.startswith("[")
-        else address
-    )
-    return f"peer:{host.strip('[]')}"
+    return f"peer:{peer_host(peer)}" if peer else ""

@@ -113,3 +113,24 @@ async def test_a_bad_report_is_refused_naming_the_field(bus_server, change, fiel
             await traffic_pb2_grpc.TrafficReportsStub(channel).ReportTraffic(request, timeout=5)
     assert failure.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert field in (failure.value.details() or "")
+
+
+async def test_a_flood_of_reports_is_refused_past_the_reporters_budget(bus_server):
+    """One host may send ``report_burst`` reports at once, then ``report_rate`` a second:
+    a flood cannot move the numbers alerts are raised on (issue 13, item 7)."""
+    bus = await bus_server(monitoring=quick(report_rate=0.1, report_burst=5))
+    codes = []
+    async with grpc.aio.insecure_channel(str(bus.grpc_address)) as channel:
+        reports = traffic_pb2_grpc.TrafficReportsStub(channel)
+        for sequence in range(1, 31):
+            try:
+                await reports.ReportTraffic(report(sequence, count=500), timeout=5)
+                codes.append(grpc.StatusCode.OK)
+            except grpc.aio.AioRpcError as error:
+                codes.append(error.code())
+                refusal = error.details() or ""
+    assert codes[:5] == [grpc.StatusCode.OK] * 5
+    assert set(codes[6:]) == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+    assert "traffic reports from 127.0.0.1: more than the limit of 5 at once" in refusal
+    text = await get_text(bus, "/metrics")
+    assert metric(text, "powerbus_requests_total", origin="proxyless") <= 6 * 500

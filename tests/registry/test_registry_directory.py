@@ -123,7 +123,6 @@ def test_public_api_is_pinned() -> None:
         "NodeHealth",
         "NodeRecord",
         "Priority",
-        "RegisterRate",
         "Registry",
         "ServiceEntry",
         "WatchFellBehind",
