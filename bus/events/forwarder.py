@@ -3,10 +3,14 @@
 
 Forwarding runs in libzmq's own proxy (``zmq.proxy_steerable``, C, GIL released), so the
 live path costs no Python per event; the proxy's capture socket hands a copy of each
-message to the capture thread, which parses the envelope once and queues rows for the
-writer thread, which stores them in batches. Three threads, each owned and joined on
-stop. Why threads rather than asyncio tasks: a Python loop per event would cap the
-forwarder far below what the live path must carry.
+message to the store thread, which parses each envelope once and stores them in batches.
+Two threads, each owned and joined on stop. Why threads rather than asyncio tasks: a
+Python loop per event would cap the forwarder far below what the live path must carry.
+Why one thread for parsing and writing rather than one each: SQLite's driver lets go of
+the GIL around every row it inserts, and a parsing thread beside it, never waiting on
+anything, then held the GIL for up to the switch interval (5 ms) each time; the two
+together stored less than either alone (benchmarks/results/events.json). While a batch
+is written, libzmq keeps what arrives in the capture pipe.
 
 Back-pressure: a slow store fills the capture pipe (``store_hwm``), which then pauses
 the proxy; publishers' PUB sockets drop at their own high-water mark rather than block,
@@ -20,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -84,7 +87,6 @@ class Forwarder:
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
         self._control: zmq.Socket[bytes] | None = None
         self._name = f"powerbus-events-{next(_ids)}"
-        self._rows: queue.Queue[EnvelopeBatch | None] = queue.Queue(maxsize=64)
         self._stopping = threading.Event()
         self._bound = threading.Event()
         self._bind_error: BaseException | None = None
@@ -96,8 +98,7 @@ class Forwarder:
         control.bind(f"inproc://{self._name}-control")
         self._threads = [
             threading.Thread(target=self._proxy, name=f"{self._name}-proxy", daemon=True),
-            threading.Thread(target=self._capture, name=f"{self._name}-capture", daemon=True),
-            threading.Thread(target=self._write, name=f"{self._name}-writer", daemon=True),
+            threading.Thread(target=self._capture, name=f"{self._name}-store", daemon=True),
         ]
         self._threads[0].start()
         bound = await asyncio.to_thread(self._bound.wait, _START_TIMEOUT_S)
@@ -185,7 +186,7 @@ class Forwarder:
                     break  # the proxy is gone and its pipe is empty
                 now = time.monotonic()
                 if batch and (len(batch) >= self._settings.batch or now >= flush_at):
-                    self._rows.put(batch)
+                    self._write(batch)
                     batch = EnvelopeBatch()
                 if now >= flush_at:
                     flush_at = now + self._settings.flush_interval_s
@@ -193,9 +194,8 @@ class Forwarder:
                     sample_at = now + _SAMPLE_S
                     self.stats.sample(now)
             if batch:
-                self._rows.put(batch)
+                self._write(batch)
         finally:
-            self._rows.put(None)
             pull.close()
 
     def _drain(self, pull: zmq.Socket[bytes], batch: EnvelopeBatch) -> None:
@@ -238,22 +238,18 @@ class Forwarder:
             envelopes.append(raw)
         stats.saw_many(sources[start:], sequences[start:], topics[start:], time.time())
 
-    def _write(self) -> None:
+    def _write(self, rows: EnvelopeBatch) -> None:
+        delay = 0.05
         while True:
-            rows = self._rows.get()
-            if rows is None:
+            try:
+                self._store.write(rows)
+                self.stats.stored += len(rows)
                 return
-            delay = 0.05
-            while True:
-                try:
-                    self._store.write(rows)
-                    self.stats.stored += len(rows)
-                    break
-                except Exception:  # the database: keep the rows and try again
-                    self.stats.store_errors += 1
-                    log.exception("events: storing %d envelopes failed; retrying", len(rows))
-                    if self._stopping.is_set() and delay > 1.0:
-                        log.error("events: giving up on %d envelopes at stop", len(rows))
-                        break
-                    time.sleep(delay)
-                    delay = min(delay * 2, 2.0)
+            except Exception:  # the database: keep the rows and try again
+                self.stats.store_errors += 1
+                log.exception("events: storing %d envelopes failed; retrying", len(rows))
+                if self._stopping.is_set() and delay > 1.0:
+                    log.error("events: giving up on %d envelopes at stop", len(rows))
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
