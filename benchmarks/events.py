@@ -40,6 +40,7 @@ from benchmarks.harness import environment, write_result
 from powerbus.bus.kernel.supervisor import ProcessGroup
 from powerbus.events.v1 import events_pb2
 from powerbus.nodes.sdk.events import envelope
+from powerbus.nodes.sdk.events.replay_client import ReplayClient
 
 N = 200_000
 ROUNDS = 3
@@ -195,48 +196,33 @@ def forwarder_round(i: int, bus: dict[str, object], bus_pid: int) -> dict[str, A
 
 async def _wait_stored(address: str, source: str, count: int) -> float:
     async with grpc.aio.insecure_channel(address) as channel:
-        latest = channel.unary_unary(
-            "/powerbus.events.v1.EventReplay/GetLatestSequences",
-            request_serializer=events_pb2.GetLatestSequencesRequest.SerializeToString,
-            response_deserializer=events_pb2.GetLatestSequencesResponse.FromString,
-        )
+        client = ReplayClient(channel, timeout=5)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            reply = await latest(events_pb2.GetLatestSequencesRequest(sources=[source]), timeout=5)
-            if reply.sequences and reply.sequences[0].latest_sequence >= count:
+            mark = (await client.latest([source])).get(source)
+            if mark is not None and mark.latest_sequence >= count:
                 return time.time()
             await asyncio.sleep(0.02)
     raise TimeoutError(f"{source}: not all {count} stored within 300 s")
-
-
-def _replay_call(channel: grpc.aio.Channel) -> Any:
-    return channel.unary_stream(
-        "/powerbus.events.v1.EventReplay/Replay",
-        request_serializer=events_pb2.ReplayRequest.SerializeToString,
-        response_deserializer=events_pb2.Envelope.FromString,
-    )
 
 
 async def _replay_missing(address: str, source: str, missing: list[int]) -> int:
     """How many of ``missing`` the store cannot give back."""
     still = set(missing)
     async with grpc.aio.insecure_channel(address) as channel:
-        replay = _replay_call(channel)
+        client = ReplayClient(channel, replay_timeout=60)
         for first, last in _ranges(missing):
-            request = events_pb2.ReplayRequest(source=source, from_sequence=first, to_sequence=last)
-            async for env in replay(request, timeout=60):
+            async for env in client.replay(source, first, last):
                 still.discard(env.sequence)
     return len(still)
 
 
 async def _replay_all(address: str, source: str) -> float:
     async with grpc.aio.insecure_channel(address) as channel:
-        replay = _replay_call(channel)
+        client = ReplayClient(channel, replay_timeout=120)
         started = time.perf_counter()
         n = 0
-        async for _env in replay(
-            events_pb2.ReplayRequest(source=source, from_sequence=1), timeout=120
-        ):
+        async for _env in client.replay(source, 1):
             n += 1
         assert n == N, f"replayed {n} of {N}"
         return time.perf_counter() - started

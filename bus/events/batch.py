@@ -1,8 +1,8 @@
-"""A batch of captured envelopes, column by column, as the capture thread fills it and the
-store writes it.
+"""A batch of captured envelopes, column by column, as the forwarder's store thread fills
+it and the store writes it.
 
-Why columns rather than an object per envelope: the capture thread handles every
-envelope the forwarder carries, and at a few hundred thousand a second an object per
+Why columns rather than an object per envelope: that thread handles every envelope the
+forwarder carries, and at a few hundred thousand a second an object per
 envelope cost more than parsing it (building a frozen dataclass ~0.8 µs), and each one
 kept alive counts towards the cyclic garbage collector's next run, which then walks the
 bus's whole heap. Lists of str, int and bytes allocate nothing the collector tracks.

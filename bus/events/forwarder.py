@@ -61,7 +61,7 @@ class ForwarderSettings:
     batch: int = 10_000
     """Envelopes per store transaction at most."""
     flush_interval_s: float = 0.02
-    """How long the capture thread gathers a batch before handing it on."""
+    """How long the store thread gathers a batch before writing it."""
 
 
 class Forwarder:

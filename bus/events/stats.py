@@ -1,5 +1,5 @@
 """What the forwarder has seen: publishers (sources) and their rates, subscriptions, the
-store's backlog. Counted by the capture thread, read by the dashboard's route.
+store's backlog. Counted by the forwarder's store thread, read by the dashboard's route.
 
 Counters are plain ints written by one thread; readers take a copy under the GIL, which
 is enough for figures shown to people.

@@ -1,4 +1,5 @@
-"""The event store: blocking database calls, run in the writer thread or a worker thread.
+"""The event store: blocking database calls, run in the forwarder's store thread or a
+worker thread.
 
 Writes come in batches (one transaction per batch), because a transaction per event
 would cap the store at a few thousand events a second: SQLite takes one executemany,
