@@ -1,21 +1,26 @@
 """The wire seen by a plain ZeroMQ client, a slow subscriber beside a fast publisher, and
-two buses sharing one database — real processes on 127.0.0.1."""
+two buses sharing one database, stray frames on the publishers' socket — real processes
+on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+import grpc
 import sqlalchemy as sa
 import zmq
 from events_support import (
     assert_exactly_once_in_order,
     received,
+    until,
     wait_exit,
     wait_for_count,
     wait_subscribed,
 )
 
 from powerbus.events.v1 import events_pb2
+from powerbus.nodes.sdk.events import ReplayClient, envelope
 
 
 def test_a_plain_zmq_sub_decodes_frames_with_the_generated_message_alone(
@@ -88,3 +93,40 @@ def test_two_buses_on_one_database_each_deliver_everything_and_store_it_once(
     finally:
         engine.dispose()
     assert stored == n
+
+
+def test_stray_frames_from_a_plain_pub_do_not_misalign_what_the_bus_stores(bus_factory) -> None:
+    """The capture reads only the first frame's own 'more' flag, not recv_multipart: a
+    lone frame and a message of three frames (not an envelope) are passed over, and the
+    envelopes after them are still read in line and stored."""
+    bus = bus_factory()
+    frames = {
+        n: (
+            b"billing.bill.issued",
+            envelope("raw-1", n, events_pb2.BillIssued()).SerializeToString(),
+        )
+        for n in (1, 2, 3)
+    }
+    context = zmq.Context()
+    pub = context.socket(zmq.PUB)
+
+    async def latest() -> int:
+        async with grpc.aio.insecure_channel(bus.grpc) as channel:
+            mark = (await ReplayClient(channel).latest(["raw-1"])).get("raw-1")
+            return int(mark.latest_sequence) if mark else 0
+
+    try:
+        pub.setsockopt(zmq.LINGER, 1000)
+        pub.connect(f"tcp://{bus.state['events_in']}")
+        # Until the forwarder's subscription reaches this PUB it drops: send 1 until stored.
+        stored = until(lambda: pub.send_multipart(frames[1]) or asyncio.run(latest()), seconds=20)
+        assert stored == 1
+        pub.send(b"stray")  # one frame
+        pub.send_multipart([b"billing.bill.issued", b"\xff\xff", b"extra"])  # three frames
+        pub.send(b"stray")  # five frames in all: pairing them blindly would now misalign
+        pub.send_multipart(frames[2])
+        pub.send_multipart(frames[3])
+        assert until(lambda: asyncio.run(latest()) == 3, seconds=20)
+    finally:
+        pub.close()
+        context.term()
