@@ -284,7 +284,10 @@ def main() -> Path:
         "forwarder_missing_after_replay": max(r["missing_after_replay"] for r in fwd),
         "replay_per_s": _median(fwd, "replay_per_s"),
         "publisher_send_per_s": _median(fwd, "publisher_send_per_s"),
-        "stages_alone": {key: _median(stage_rounds, key) for key in stage_rounds[0]},
+        "stages_alone": {
+            key: _median(stage_rounds, key) if isinstance(value, (int, float)) else value
+            for key, value in stage_rounds[0].items()
+        },
         "cpu_us_per_event": cpu_summary(raw, fwd),
     }
     if nats_rounds:
@@ -338,7 +341,10 @@ def _table(s: dict[str, Any], nats_error: str) -> str:
         "",
         "| stage | figure |",
         "|---|---:|",
-        *(f"| {k} | {v:,.0f} |" for k, v in s["stages_alone"].items()),
+        *(
+            f"| {k} | {v:,.0f} |" if isinstance(v, (int, float)) else f"| {k} | {v} |"
+            for k, v in s["stages_alone"].items()
+        ),
         "",
         "CPU µs per event, every thread of each process (the machine has "
         f"{os.cpu_count()} cores; cpu_bound = cores / total):",

@@ -6,7 +6,8 @@ Run by ``benchmarks.events`` in the same run as the end-to-end rounds:
   (libzmq drops at once), per message (two ``send`` calls) and with ``send_multipart``;
 - ``capture``: the forwarder's own capture code (``Forwarder._drain``) over an inproc
   pipe filled beforehand, so it is the parsing and batching alone;
-- ``store``: ``EventStore.write`` of the captured batches into a fresh SQLite file, and
+- ``store``: ``EventStore.write`` of the captured batches into a fresh SQLite file (and
+  into PostgreSQL, a schema of its own, with ``store_postgres``), and
   the same rows through ``sqlite3.executemany`` with nothing of powerbus (the floor of
   this schema on this machine), with the bus's setting (WAL, synchronous FULL) and with
   synchronous NORMAL (what fsync per batch costs);
@@ -24,8 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import zmq
 
+from benchmarks.harness import postgres_schema
 from powerbus.bus.events.batch import EnvelopeBatch
 from powerbus.bus.events.forwarder import Forwarder, ForwarderSettings
 from powerbus.bus.events.store import _SQLITE_INSERT, EventStore
@@ -128,6 +131,24 @@ def store(batches: list[EnvelopeBatch], work: Path) -> dict[str, int]:
     return out
 
 
+def store_postgres(batches: list[EnvelopeBatch]) -> dict[str, int | str]:
+    """``EventStore.write`` into PostgreSQL (binary COPY into a staging table, then one
+    insert-or-ignore), in a schema of its own; the error instead when there is no server."""
+    n = sum(len(b) for b in batches)
+    try:
+        with postgres_schema("powerbus_bench_events") as url:
+            events = EventStore.open(url)
+            try:
+                started = time.perf_counter()
+                for batch in batches:
+                    events.write(batch)
+                return {"store_write_postgres_per_s": round(n / (time.perf_counter() - started))}
+            finally:
+                events.close()
+    except sa.exc.OperationalError as error:  # no server here: say so in the results
+        return {"store_write_postgres_error": str(error).splitlines()[0]}
+
+
 def stages(frames: Frames, settings: ForwarderSettings | None = None) -> dict[str, Any]:
     """Every stage alone over ``frames``; events (or rows) per second."""
     settings = settings or ForwarderSettings()
@@ -135,6 +156,7 @@ def stages(frames: Frames, settings: ForwarderSettings | None = None) -> dict[st
     out["capture_per_s"], batches = capture(frames, settings)
     with tempfile.TemporaryDirectory(prefix="powerbus-bench-stages-") as work:
         out.update(store(batches, Path(work)))
+    out.update(store_postgres(batches))
     return out
 
 
