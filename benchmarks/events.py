@@ -8,9 +8,13 @@ is the path, not envelope building. The subscriber counts and keeps the frames, 
 decodes them only after the clock stops. The bus stores into SQLite; "stored/s" is the
 publisher's count over the time from the first send until GetLatestSequences reports it
 all stored. After each forwarder round the subscriber's missing sequences are replayed
-from the store (must leave 0 missing). NATS: the same envelopes published on core NATS
-into a JetStream stream with file storage (the server stores them; publish then wait
-until the stream holds them all), then consumed with a pull consumer.
+from the store (must leave 0 missing). NATS: ``benchmarks.events_nats``.
+
+To find what limits the figures, each round also measures every stage alone
+(``benchmarks.events_stages``: the publisher's send loop, the forwarder's capture code,
+the store's writes and SQLite's own floor for the same rows) and the CPU each process
+spent per event, every thread counted (libzmq's I/O threads too): the path's processes
+share this machine's cores, so cores / (CPU µs per event) bounds what it can carry.
 
 Writes benchmarks/results/events.json and events.md.
 """
@@ -19,10 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import statistics
 import tempfile
 import time
-import uuid
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -30,15 +34,17 @@ from typing import Any
 import grpc
 import zmq
 
+from benchmarks.events_nats import nats_round
+from benchmarks.events_stages import cpu_s, cpu_summary, stages
 from benchmarks.harness import environment, write_result
 from powerbus.bus.kernel.supervisor import ProcessGroup
 from powerbus.events.v1 import events_pb2
 from powerbus.nodes.sdk.events import envelope
+from powerbus.nodes.sdk.events.replay_client import ReplayClient
 
 N = 200_000
 ROUNDS = 3
 TARGET_PER_S = 500_000
-NATS_URL = "nats://127.0.0.1:4222"
 _IDLE_S = 2.0
 
 
@@ -66,15 +72,16 @@ def _publisher(endpoint: str, source: str, count: int, bind: bool, pipe: Connect
         sock.connect(endpoint)
     pipe.send("ready")
     pipe.recv()  # go
-    started = time.perf_counter()
-    # Two sends with SNDMORE cost half of send_multipart's per-call overhead in pyzmq.
+    started, cpu = time.perf_counter(), time.process_time()
+    # Two sends with SNDMORE cost a third of send_multipart in pyzmq (see the stages).
     send, more = sock.send, zmq.SNDMORE
     for topic, raw in frames:
         send(topic, more)
         send(raw)
-    pipe.send((time.time(), time.perf_counter() - started))
-    sock.close()
+    sent_s = time.perf_counter() - started
+    sock.close()  # lingers until libzmq's I/O thread has written everything: its CPU too
     context.term()
+    pipe.send((time.time(), sent_s, time.process_time() - cpu))
 
 
 def _subscriber(endpoint: str, count: int, bind: bool, pipe: Connection) -> None:
@@ -89,6 +96,7 @@ def _subscriber(endpoint: str, count: int, bind: bool, pipe: Connection) -> None
     pipe.send("ready")
     kept: list[bytes] = []
     recv, keep = sock.recv, kept.append
+    cpu = time.process_time()
     if sock.poll(60 * 1000):
         first = last = time.perf_counter()
     while len(kept) < count:
@@ -101,14 +109,17 @@ def _subscriber(endpoint: str, count: int, bind: bool, pipe: Connection) -> None
             continue
         keep(recv())
     last = max(last, time.perf_counter()) if len(kept) == count else last
+    cpu = time.process_time() - cpu  # includes the idle wait at the end: negligible CPU
     seen = {events_pb2.Envelope.FromString(raw).sequence for raw in kept}
     missing = sorted(set(range(1, count + 1)) - seen)
-    pipe.send((len(kept), last - first, missing))
+    pipe.send((len(kept), last - first, missing, cpu))
     sock.close(linger=0)
     context.term()
 
 
-def _run_pair(pub_end: str, sub_end: str, *, pub_binds: bool, source: str) -> dict[str, Any]:
+def _run_pair(
+    pub_end: str, sub_end: str, *, pub_binds: bool, source: str, bus_pid: int = 0
+) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     sub_pipe, sub_child = ctx.Pipe()
     pub_pipe, pub_child = ctx.Pipe()
@@ -121,11 +132,13 @@ def _run_pair(pub_end: str, sub_end: str, *, pub_binds: bool, source: str) -> di
         assert pub_pipe.poll(120) and pub_pipe.recv() == "ready"
         time.sleep(0.5)  # let the subscription reach the publisher side
         send_started = time.time()
+        bus_cpu = cpu_s(bus_pid)
         pub_pipe.send("go")
         assert pub_pipe.poll(120)
-        _sent_at, send_s = pub_pipe.recv()
+        _sent_at, send_s, pub_cpu = pub_pipe.recv()
         assert sub_pipe.poll(120)
-        received, span_s, missing = sub_pipe.recv()
+        received, span_s, missing, sub_cpu = sub_pipe.recv()
+        bus_cpu_at_go, bus_cpu = bus_cpu, cpu_s(bus_pid) - bus_cpu
     finally:
         for p in (pub, sub):
             p.join(30)
@@ -137,6 +150,12 @@ def _run_pair(pub_end: str, sub_end: str, *, pub_binds: bool, source: str) -> di
         "publisher_send_per_s": round(N / send_s, 0),
         "missing": missing,
         "send_started": send_started,
+        "bus_cpu_at_go": bus_cpu_at_go,
+        "cpu_us_per_event": {
+            "publisher": round(pub_cpu / N * 1e6, 2),
+            "subscriber": round(sub_cpu / N * 1e6, 2),
+            "bus_until_received": round(bus_cpu / N * 1e6, 2),
+        },
     }
 
 
@@ -146,16 +165,26 @@ def raw_round(i: int) -> dict[str, Any]:
         f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port}", pub_binds=True, source=f"raw-{i}"
     )
     result["missing"] = len(result["missing"])
+    del result["bus_cpu_at_go"], result["cpu_us_per_event"]["bus_until_received"]
     return result
 
 
-def forwarder_round(i: int, bus: dict[str, object]) -> dict[str, Any]:
+def forwarder_round(i: int, bus: dict[str, object], bus_pid: int) -> dict[str, Any]:
     source = f"bench-{i}"
     result = _run_pair(
-        f"tcp://{bus['events_in']}", f"tcp://{bus['events_out']}", pub_binds=False, source=source
+        f"tcp://{bus['events_in']}",
+        f"tcp://{bus['events_out']}",
+        pub_binds=False,
+        source=source,
+        bus_pid=bus_pid,
     )
     grpc_address = str(bus["grpc"])
     stored_at = asyncio.run(_wait_stored(grpc_address, source, N))
+    # The bus's CPU from the start of the round until all was stored (forwarding, capture,
+    # writing, and the polls of GetLatestSequences): what one event costs it in all.
+    result["cpu_us_per_event"]["bus_until_stored"] = round(
+        (cpu_s(bus_pid) - result.pop("bus_cpu_at_go")) / N * 1e6, 2
+    )
     result["stored_per_s"] = round(N / (stored_at - result.pop("send_started")), 0)
     missing: list[int] = result.pop("missing")
     result["missing_live"] = len(missing)
@@ -167,48 +196,33 @@ def forwarder_round(i: int, bus: dict[str, object]) -> dict[str, Any]:
 
 async def _wait_stored(address: str, source: str, count: int) -> float:
     async with grpc.aio.insecure_channel(address) as channel:
-        latest = channel.unary_unary(
-            "/powerbus.events.v1.EventReplay/GetLatestSequences",
-            request_serializer=events_pb2.GetLatestSequencesRequest.SerializeToString,
-            response_deserializer=events_pb2.GetLatestSequencesResponse.FromString,
-        )
+        client = ReplayClient(channel, timeout=5)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            reply = await latest(events_pb2.GetLatestSequencesRequest(sources=[source]), timeout=5)
-            if reply.sequences and reply.sequences[0].latest_sequence >= count:
+            mark = (await client.latest([source])).get(source)
+            if mark is not None and mark.latest_sequence >= count:
                 return time.time()
             await asyncio.sleep(0.02)
     raise TimeoutError(f"{source}: not all {count} stored within 300 s")
-
-
-def _replay_call(channel: grpc.aio.Channel) -> Any:
-    return channel.unary_stream(
-        "/powerbus.events.v1.EventReplay/Replay",
-        request_serializer=events_pb2.ReplayRequest.SerializeToString,
-        response_deserializer=events_pb2.Envelope.FromString,
-    )
 
 
 async def _replay_missing(address: str, source: str, missing: list[int]) -> int:
     """How many of ``missing`` the store cannot give back."""
     still = set(missing)
     async with grpc.aio.insecure_channel(address) as channel:
-        replay = _replay_call(channel)
+        client = ReplayClient(channel, replay_timeout=60)
         for first, last in _ranges(missing):
-            request = events_pb2.ReplayRequest(source=source, from_sequence=first, to_sequence=last)
-            async for env in replay(request, timeout=60):
+            async for env in client.replay(source, first, last):
                 still.discard(env.sequence)
     return len(still)
 
 
 async def _replay_all(address: str, source: str) -> float:
     async with grpc.aio.insecure_channel(address) as channel:
-        replay = _replay_call(channel)
+        client = ReplayClient(channel, replay_timeout=120)
         started = time.perf_counter()
         n = 0
-        async for _env in replay(
-            events_pb2.ReplayRequest(source=source, from_sequence=1), timeout=120
-        ):
+        async for _env in client.replay(source, 1):
             n += 1
         assert n == N, f"replayed {n} of {N}"
         return time.perf_counter() - started
@@ -232,62 +246,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def nats_round(i: int) -> dict[str, Any]:
-    """Publish the same envelopes into a file-stored JetStream stream, then consume them."""
-    import nats
-    from nats.js.api import AckPolicy, ConsumerConfig, StorageType
-
-    frames = build(f"nats-{i}", N)
-    nc = await nats.connect(NATS_URL, connect_timeout=5)
-    js = nc.jetstream(timeout=10)
-    tag = f"{i}_{uuid.uuid4().hex[:8]}"
-    stream = f"POWERBUS_BENCH_{tag}"
-    subject = f"bench{tag}.events.billing.bill.issued"
-    try:
-        await js.add_stream(
-            name=stream, subjects=[f"bench{tag}.events.>"], storage=StorageType.FILE
-        )
-        started = time.perf_counter()
-        # Fire-and-forget into the stream, like our PUB side; done when the server has
-        # stored them all (per-message acked publishes run at a few thousand a second).
-        for _topic, raw in frames:
-            await nc.publish(subject, raw)
-        await nc.flush(timeout=60)
-        deadline = time.monotonic() + 60
-        while (await js.stream_info(stream)).state.messages < N:
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.01)
-        publish_s = time.perf_counter() - started
-        stored = (await js.stream_info(stream)).state.messages
-        consumer = await js.pull_subscribe(
-            subject,
-            durable=f"bench{tag}",
-            stream=stream,
-            config=ConsumerConfig(ack_policy=AckPolicy.ALL, max_ack_pending=50_000),
-        )
-        got = 0
-        started = time.perf_counter()
-        deadline = time.monotonic() + 120
-        while got < stored and time.monotonic() < deadline:
-            batch = await consumer.fetch(5000, timeout=10)
-            got += len(batch)
-            for msg in batch:
-                events_pb2.Envelope.FromString(msg.data)  # the same decoding our side does
-            await batch[-1].ack()  # AckPolicy.ALL: the last acknowledges the whole batch
-        consume_s = time.perf_counter() - started
-    finally:
-        try:
-            await js.delete_stream(stream)
-        finally:
-            await nc.close()
-    return {
-        "stored": stored,
-        "publish_stored_per_s": round(N / publish_s, 0),
-        "consume_per_s": round(got / consume_s, 0),
-    }
-
-
 def _median(rounds: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(r[key] for r in rounds))
 
@@ -298,19 +256,22 @@ def main() -> Path:
     raw: list[dict[str, Any]] = []
     fwd: list[dict[str, Any]] = []
     nats_rounds: list[dict[str, Any]] = []
+    stage_rounds: list[dict[str, Any]] = []
     nats_error = ""
     try:
         handle = group.start_bus(log_level="WARNING", db=f"sqlite:///{work / 'bus.db'}")
+        pid = handle.process.pid
         for i in range(ROUNDS):
             # Alternate which goes first, so neither always runs on a warmer machine.
             if i % 2 == 0:
                 raw.append(raw_round(i))
-                fwd.append(forwarder_round(i, handle.state))
+                fwd.append(forwarder_round(i, handle.state, pid))
             else:
-                fwd.append(forwarder_round(i, handle.state))
+                fwd.append(forwarder_round(i, handle.state, pid))
                 raw.append(raw_round(i))
+            stage_rounds.append(stages(build(f"stage-{i}", N)))
             try:
-                nats_rounds.append(asyncio.run(nats_round(i)))
+                nats_rounds.append(asyncio.run(nats_round(i, build(f"nats-{i}", N))))
             except Exception as error:  # no server on this machine: say so in the results
                 nats_error = f"{type(error).__name__}: {error}"
     finally:
@@ -323,6 +284,11 @@ def main() -> Path:
         "forwarder_missing_after_replay": max(r["missing_after_replay"] for r in fwd),
         "replay_per_s": _median(fwd, "replay_per_s"),
         "publisher_send_per_s": _median(fwd, "publisher_send_per_s"),
+        "stages_alone": {
+            key: _median(stage_rounds, key) if isinstance(value, (int, float)) else value
+            for key, value in stage_rounds[0].items()
+        },
+        "cpu_us_per_event": cpu_summary(raw, fwd),
     }
     if nats_rounds:
         summary["nats_jetstream_publish_stored_per_s"] = _median(
@@ -338,12 +304,13 @@ def main() -> Path:
         "raw_rounds": raw,
         "forwarder_rounds": fwd,
         "nats_rounds": nats_rounds,
+        "stage_rounds": stage_rounds,
         "nats_error": nats_error,
     }
     return write_result("events", data, _table(summary, nats_error))
 
 
-def _table(s: dict[str, float], nats_error: str) -> str:
+def _table(s: dict[str, Any], nats_error: str) -> str:
     def row(what: str, value: float | None, target: str = "") -> str:
         shown = "n/a" if value is None else f"{value:,.0f}"
         return f"| {what} | {shown} | {target} |"
@@ -369,6 +336,22 @@ def _table(s: dict[str, float], nats_error: str) -> str:
             s.get("nats_jetstream_publish_stored_per_s"),
         ),
         row("NATS JetStream pull consume, msgs/s", s.get("nats_jetstream_consume_per_s")),
+        "",
+        "Each stage alone (events or rows/s, same run):",
+        "",
+        "| stage | figure |",
+        "|---|---:|",
+        *(
+            f"| {k} | {v:,.0f} |" if isinstance(v, (int, float)) else f"| {k} | {v} |"
+            for k, v in s["stages_alone"].items()
+        ),
+        "",
+        "CPU µs per event, every thread of each process (the machine has "
+        f"{os.cpu_count()} cores; cpu_bound = cores / total):",
+        "",
+        "| process | µs/event |",
+        "|---|---:|",
+        *(f"| {k} | {v:,.2f} |" for k, v in s["cpu_us_per_event"].items()),
     ]
     if nats_error:
         lines += ["", f"NATS: {nats_error}"]

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import platform
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import grpc
+import sqlalchemy as sa
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -121,3 +125,24 @@ def markdown_table(rows: list[Measurement]) -> str:
 
 def as_dicts(rows: list[Measurement]) -> list[dict[str, object]]:
     return [asdict(r) for r in rows]
+
+
+@contextmanager
+def postgres_schema(prefix: str = "powerbus_bench") -> Iterator[str]:
+    """A URL whose search path is a new schema on POWERBUS_BENCH_PG_URL, else
+    POWERBUS_TEST_PG_URL, else the local server; the schema is dropped afterwards (the
+    database is shared, so nothing of a run lands in ``public``)."""
+    base = os.environ.get("POWERBUS_BENCH_PG_URL") or os.environ.get(
+        "POWERBUS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -21,15 +21,13 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from benchmarks.harness import environment, write_result
+from benchmarks.harness import environment, postgres_schema, write_result
 from powerbus.bus.kernel.database import create_engine, write_transaction
 from powerbus.nodes.metering.ownership import LineOwnership
 from powerbus.nodes.metering.store import FORWARD_DELTA_KWH, IntervalRecord, ReadingStore
@@ -58,24 +56,6 @@ def _day(day: int, meters: int = METERS) -> list[IntervalRecord]:
         for m in range(meters)
         for k in range(96)
     ]
-
-
-@contextmanager
-def _postgres() -> Iterator[str]:
-    base = os.environ.get("POWERBUS_BENCH_PG_URL") or os.environ.get(
-        "POWERBUS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
-    schema = f"powerbus_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _store_rounds(url: str, *, baseline: bool) -> tuple[list[float], list[float]]:
@@ -150,7 +130,7 @@ def _vee_seconds(run: Callable[[], int]) -> tuple[float, int]:
 def main() -> Path:
     rng = random.Random(20261204)
     load_before = os.getloadavg()
-    with _postgres() as pg_url:
+    with postgres_schema() as pg_url:
         pg, naive = _store_rounds(pg_url, baseline=True)
     with tempfile.TemporaryDirectory() as tmp:
         lite, _ = _store_rounds(f"sqlite:///{Path(tmp) / 'metering.db'}", baseline=False)

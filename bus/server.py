@@ -134,6 +134,7 @@ class BusServer(Lifecycle):
         )
         self.monitoring.registry.register(EventsCollector(self.events))
         self.monitoring.watch_events(self.events.edges)
+        self.events.watch_alerts(self.monitoring.alerts.active)
         # An observer given here replaces the recorder on the routed path (tests, benchmarks).
         self._observer = observer if observer is not None else self.monitoring.observer
         if config.access_log:

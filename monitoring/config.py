@@ -12,7 +12,7 @@ bus's config file, resolved like every other config (flags > ``POWERBUS_*`` > TO
     [[alerts]]
     name = "billing errors"
     kind = "error_share"      # error_share, p99_latency, node_down, no_healthy_node,
-    service = "powerbus.billing.v1.Billing"   # lease_flapping
+    service = "powerbus.billing.v1.Billing"   # lease_flapping, subscriber_lag
     threshold = 0.02
     window = "5m"
     for = "1m"
@@ -66,7 +66,8 @@ class MonitoringConfig:
     alert_webhook_timeout: timedelta = timedelta(seconds=5)
     """Deadline of each webhook POST."""
     default_alerts: bool = True
-    """Run the built-in rules (node down, no healthy node, errors, p99, flapping)."""
+    """Run the built-in rules (node down, no healthy node, errors, p99, flapping, event
+    subscriber lag)."""
     report_rate: float = 20.0
     """Traffic reports a second each reporter (its identity, else its host) may send, after
     ``report_burst`` at once; a reporter sends one per window, so this is generous."""

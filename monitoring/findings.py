@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from powerbus.monitoring.alerts import Finding
+from powerbus.monitoring.event_edges import EventRole
 from powerbus.monitoring.health import HealthLog, OperatorHealth
 from powerbus.monitoring.rules import AlertKind, AlertRule
 from powerbus.monitoring.topology import Topology, TopologyNode
@@ -55,6 +56,8 @@ def findings(
                         f"{n.node_id} changed health {changes} times in {_span(rule)}",
                         float(changes),
                     )
+        elif rule.kind is AlertKind.SUBSCRIBER_LAG:
+            yield from _subscribers_behind(rule, topology)
 
 
 def _traffic(rule: AlertRule, by_service: Mapping[Any, Rates]) -> Iterator[Finding]:
@@ -95,6 +98,20 @@ def _nodes_down(rule: AlertRule, topology: Topology) -> Iterator[Finding]:
                 n.node_id,
                 f"{n.node_id} ({n.kind}) is unreachable: the bus could not connect to it"
                 f" on its recent calls (its lease has not lapsed yet)",
+            )
+
+
+def _subscribers_behind(rule: AlertRule, topology: Topology) -> Iterator[Finding]:
+    for edge in topology.events:
+        if edge.role is not EventRole.SUBSCRIBES or edge.lag is None:
+            continue
+        if rule.matches_node(edge.node) and edge.lag > rule.threshold:
+            yield Finding(
+                rule,
+                edge.node,
+                f"event subscriber {edge.node} is {edge.lag:,} events behind"
+                f" (threshold {rule.threshold:,.0f}); it handles {edge.rate_per_s:.1f}/s",
+                float(edge.lag),
             )
 
 

@@ -33,6 +33,9 @@ class AlertKind(str, Enum):
     """A registered service has no node that is up."""
     LEASE_FLAPPING = "lease_flapping"
     """A node changed health at least ``threshold`` times within ``window``."""
+    SUBSCRIBER_LAG = "subscriber_lag"
+    """An event subscriber is more than ``threshold`` events behind (summed over the
+    sources it reads; ``node`` names one subscriber)."""
 
 
 class Severity(str, Enum):
@@ -99,11 +102,24 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
         threshold=4,
         window=timedelta(minutes=5),
     ),
+    AlertRule(
+        # The Prometheus rule's threshold and hold (PowerbusEventSubscriberLag): a subscriber
+        # catching up by replay after a restart is briefly far behind, not yet a page.
+        name="event-subscriber-lag",
+        kind=AlertKind.SUBSCRIBER_LAG,
+        threshold=10_000,
+        hold=timedelta(minutes=2),
+    ),
 )
 """Rules every bus runs unless ``[monitoring] default_alerts = false``."""
 
 _KEYS = {"name", "kind", "severity", "service", "node", "threshold", "window", "min_requests"}
-_THRESHOLD_NEEDED = {AlertKind.ERROR_SHARE, AlertKind.P99_LATENCY, AlertKind.LEASE_FLAPPING}
+_THRESHOLD_NEEDED = {
+    AlertKind.ERROR_SHARE,
+    AlertKind.P99_LATENCY,
+    AlertKind.LEASE_FLAPPING,
+    AlertKind.SUBSCRIBER_LAG,
+}
 
 
 def parse_rules(

@@ -3,10 +3,14 @@
 
 Forwarding runs in libzmq's own proxy (``zmq.proxy_steerable``, C, GIL released), so the
 live path costs no Python per event; the proxy's capture socket hands a copy of each
-message to the capture thread, which parses the envelope once and queues rows for the
-writer thread, which stores them in batches. Three threads, each owned and joined on
-stop. Why threads rather than asyncio tasks: a Python loop per event would cap the
-forwarder far below what the live path must carry.
+message to the store thread, which parses each envelope once and stores them in batches.
+Two threads, each owned and joined on stop. Why threads rather than asyncio tasks: a
+Python loop per event would cap the forwarder far below what the live path must carry.
+Why one thread for parsing and writing rather than one each: SQLite's driver lets go of
+the GIL around every row it inserts, and a parsing thread beside it, never waiting on
+anything, then held the GIL for up to the switch interval (5 ms) each time; the two
+together stored less than either alone (benchmarks/results/events.json). While a batch
+is written, libzmq keeps what arrives in the capture pipe.
 
 Back-pressure: a slow store fills the capture pipe (``store_hwm``), which then pauses
 the proxy; publishers' PUB sockets drop at their own high-water mark rather than block,
@@ -20,15 +24,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass
 
 import zmq
 
+from powerbus.bus.events.batch import EnvelopeBatch
 from powerbus.bus.events.stats import EventStats
-from powerbus.bus.events.store import EventStore, StoredRow
+from powerbus.bus.events.store import EventStore
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.errors import Unavailable
 from powerbus.events.v1 import events_pb2
@@ -57,7 +61,7 @@ class ForwarderSettings:
     batch: int = 10_000
     """Envelopes per store transaction at most."""
     flush_interval_s: float = 0.02
-    """How long the capture thread gathers a batch before handing it on."""
+    """How long the store thread gathers a batch before writing it."""
 
 
 class Forwarder:
@@ -83,7 +87,6 @@ class Forwarder:
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
         self._control: zmq.Socket[bytes] | None = None
         self._name = f"powerbus-events-{next(_ids)}"
-        self._rows: queue.Queue[list[StoredRow] | None] = queue.Queue(maxsize=64)
         self._stopping = threading.Event()
         self._bound = threading.Event()
         self._bind_error: BaseException | None = None
@@ -95,8 +98,7 @@ class Forwarder:
         control.bind(f"inproc://{self._name}-control")
         self._threads = [
             threading.Thread(target=self._proxy, name=f"{self._name}-proxy", daemon=True),
-            threading.Thread(target=self._capture, name=f"{self._name}-capture", daemon=True),
-            threading.Thread(target=self._write, name=f"{self._name}-writer", daemon=True),
+            threading.Thread(target=self._capture, name=f"{self._name}-store", daemon=True),
         ]
         self._threads[0].start()
         bound = await asyncio.to_thread(self._bound.wait, _START_TIMEOUT_S)
@@ -173,7 +175,7 @@ class Forwarder:
         pull.setsockopt(zmq.LINGER, 0)
         pull.setsockopt(zmq.RCVHWM, self._settings.store_hwm)
         pull.connect(f"inproc://{self._name}-capture")
-        batch: list[StoredRow] = []
+        batch = EnvelopeBatch()
         flush_at = sample_at = time.monotonic() + self._settings.flush_interval_s
         try:
             while True:
@@ -184,70 +186,70 @@ class Forwarder:
                     break  # the proxy is gone and its pipe is empty
                 now = time.monotonic()
                 if batch and (len(batch) >= self._settings.batch or now >= flush_at):
-                    self._rows.put(batch)
-                    batch = []
+                    self._write(batch)
+                    batch = EnvelopeBatch()
                 if now >= flush_at:
                     flush_at = now + self._settings.flush_interval_s
                 if now >= sample_at:
                     sample_at = now + _SAMPLE_S
                     self.stats.sample(now)
             if batch:
-                self._rows.put(batch)
+                self._write(batch)
         finally:
-            self._rows.put(None)
             pull.close()
 
-    def _drain(self, pull: zmq.Socket[bytes], batch: list[StoredRow]) -> None:
+    def _drain(self, pull: zmq.Socket[bytes], batch: EnvelopeBatch) -> None:
+        # The hottest loop of the bus: one pass per envelope forwarded. Locals for every
+        # attribute, only the header fields read, and no object kept per envelope.
+        # recv_multipart asks the socket for RCVMORE after every frame, a getsockopt that
+        # costs pyzmq ~2 µs; the first frame received without copying carries that flag
+        # itself (Frame.more). Its bytes are not needed: the topic is in the envelope.
+        # A message of more than two frames (no publisher of ours sends one) is misread
+        # only up to its end: its last frame has ``more`` unset and ends the message.
         parse = events_pb2.Envelope.FromString
+        recv, again, noblock = pull.recv, zmq.Again, zmq.NOBLOCK
         stats = self.stats
-        now = time.time()
-        for _ in range(self._settings.batch - len(batch)):
+        sources, sequences, topics = batch.sources, batch.sequences, batch.topics
+        published, envelopes = batch.published_us, batch.envelopes
+        start = len(sources)
+        for _ in range(self._settings.batch - start):
             try:
-                frames = pull.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if len(frames) != 2:
-                if len(frames) == 1:  # a subscription travelling upstream
-                    stats.subscription(frames[0])
-                else:
-                    stats.rejected += 1
+                first = recv(noblock, copy=False)
+            except again:
+                break
+            if not first.more:  # a subscription travelling upstream (or a stray frame)
+                stats.subscription(first.bytes)
                 continue
+            raw = recv()  # the rest of a message is there once its first frame is
             try:
-                envelope = parse(frames[1])
+                envelope = parse(raw)
             except Exception:  # protobuf's DecodeError; anything unparsable is not stored
                 stats.rejected += 1
                 continue
-            if not envelope.source or envelope.sequence == 0:
+            source, sequence = envelope.source, envelope.sequence
+            if not source or sequence == 0:
                 stats.rejected += 1
                 continue
             stamp = envelope.time
-            batch.append(
-                StoredRow(
-                    envelope.source,
-                    envelope.sequence,
-                    envelope.topic,
-                    stamp.seconds * 1_000_000 + stamp.nanos // 1000,
-                    frames[1],
-                )
-            )
-            stats.saw(envelope.source, envelope.sequence, envelope.topic, now)
+            sources.append(source)
+            sequences.append(sequence)
+            topics.append(envelope.topic)
+            published.append(stamp.seconds * 1_000_000 + stamp.nanos // 1000)
+            envelopes.append(raw)
+        stats.saw_many(sources[start:], sequences[start:], topics[start:], time.time())
 
-    def _write(self) -> None:
+    def _write(self, rows: EnvelopeBatch) -> None:
+        delay = 0.05
         while True:
-            rows = self._rows.get()
-            if rows is None:
+            try:
+                self._store.write(rows)
+                self.stats.stored += len(rows)
                 return
-            delay = 0.05
-            while True:
-                try:
-                    self._store.write(rows)
-                    self.stats.stored += len(rows)
-                    break
-                except Exception:  # the database: keep the rows and try again
-                    self.stats.store_errors += 1
-                    log.exception("events: storing %d envelopes failed; retrying", len(rows))
-                    if self._stopping.is_set() and delay > 1.0:
-                        log.error("events: giving up on %d envelopes at stop", len(rows))
-                        break
-                    time.sleep(delay)
-                    delay = min(delay * 2, 2.0)
+            except Exception:  # the database: keep the rows and try again
+                self.stats.store_errors += 1
+                log.exception("events: storing %d envelopes failed; retrying", len(rows))
+                if self._stopping.is_set() and delay > 1.0:
+                    log.error("events: giving up on %d envelopes at stop", len(rows))
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,7 +24,9 @@ from powerbus.bus.events.replay import EventReplayService
 from powerbus.bus.events.store import Clock, EventStore
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.lifecycle import Lifecycle
+from powerbus.monitoring.alerts import Alert
 from powerbus.monitoring.event_edges import EventEdge, EventRole
+from powerbus.monitoring.rules import AlertKind
 
 __all__ = ["EventBus", "EventBusConfig"]
 
@@ -65,6 +68,7 @@ class EventBus(Lifecycle):
         self.subscribers = SubscriberBook()
         """Position reports of subscribers (``ReportPosition``); kept across restarts of
         the service object, lost with the process (subscribers report again)."""
+        self._alerts: Callable[[], list[Alert]] = list
 
     @property
     def events_in(self) -> HostPort:
@@ -73,6 +77,11 @@ class EventBus(Lifecycle):
     @property
     def events_out(self) -> HostPort:
         return self.forwarder.events_out if self.forwarder else self.config.events_out
+
+    def watch_alerts(self, active: Callable[[], list[Alert]]) -> None:
+        """Show each subscriber's active lag alert (``active()``: the alert book's active
+        alerts) beside its lag in ``/api/events``."""
+        self._alerts = active
 
     async def start(self) -> None:
         kwargs = {"clock": self._clock} if self._clock else {}
@@ -181,10 +190,14 @@ class EventBus(Lifecycle):
                 log.exception("events: reading the latest sequences failed")
 
     async def subscribers_json(self) -> list[dict[str, object]]:
-        """The ``subscribers`` of ``/api/events``: name, prefixes, rate, lag per source."""
+        """The ``subscribers`` of ``/api/events``: name, prefixes, rate, lag per source, and
+        the message of its active lag alert (``alert``, null when none)."""
         by_name: dict[str, list[SourceLag]] = {}
         for lag in await self.lags():
             by_name.setdefault(lag.subscriber, []).append(lag)
+        alerts = {
+            a.subject: a.message for a in self._alerts() if a.kind is AlertKind.SUBSCRIBER_LAG
+        }
         return [
             {
                 "subscriber": entry.subscriber,
@@ -201,6 +214,7 @@ class EventBus(Lifecycle):
                     }
                     for lag in by_name.get(entry.subscriber, [])
                 ],
+                "alert": alerts.get(entry.subscriber),
             }
             for entry in self.subscribers.subscribers()
         ]

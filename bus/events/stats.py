@@ -1,5 +1,5 @@
 """What the forwarder has seen: publishers (sources) and their rates, subscriptions, the
-store's backlog. Counted by the capture thread, read by the dashboard's route.
+store's backlog. Counted by the forwarder's store thread, read by the dashboard's route.
 
 Counters are plain ints written by one thread; readers take a copy under the GIL, which
 is enough for figures shown to people.
@@ -8,7 +8,7 @@ is enough for figures shown to people.
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 __all__ = ["EventStats", "SourceStats"]
@@ -40,15 +40,30 @@ class EventStats:
         default_factory=lambda: deque(maxlen=64)
     )
 
-    def saw(self, source: str, sequence: int, topic: str, now: float) -> None:
-        entry = self.sources.get(source)
-        if entry is None:
-            entry = self.sources[source] = SourceStats()
-        entry.events += 1
-        entry.last_sequence = max(entry.last_sequence, sequence)
-        entry.last_topic = topic
-        entry.last_seen = now
-        self.forwarded += 1
+    def saw_many(
+        self, sources: list[str], sequences: list[int], topics: list[str], now: float
+    ) -> None:
+        """Count envelopes captured together (parallel lists, in arrival order): one
+        update per source rather than one per envelope."""
+        if not sources:
+            return
+        last = dict(zip(sources, topics, strict=True))  # each source's last topic
+        if len(last) == 1:
+            counts, highest = {sources[0]: len(sources)}, {sources[0]: max(sequences)}
+        else:
+            counts, highest = Counter(sources), {}
+            for source, sequence in zip(sources, sequences, strict=True):
+                if sequence > highest.get(source, 0):
+                    highest[source] = sequence
+        for source, topic in last.items():
+            entry = self.sources.get(source)
+            if entry is None:
+                entry = self.sources[source] = SourceStats()
+            entry.events += counts[source]
+            entry.last_sequence = max(entry.last_sequence, highest[source])
+            entry.last_topic = topic
+            entry.last_seen = now
+        self.forwarded += len(sources)
 
     def subscription(self, frame: bytes) -> None:
         """An XPUB (un)subscription message: ``\\x01prefix`` or ``\\x00prefix``."""

@@ -1,4 +1,5 @@
-"""The event store: blocking database calls, run in the writer thread or a worker thread.
+"""The event store: blocking database calls, run in the forwarder's store thread or a
+worker thread.
 
 Writes come in batches (one transaction per batch), because a transaction per event
 would cap the store at a few thousand events a second: SQLite takes one executemany,
@@ -17,7 +18,6 @@ publisher's re-sends are harmless.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from powerbus.bus.events.batch import EnvelopeBatch, SourceRun, StoredRow
 from powerbus.bus.events.errors import ReplayGone
 from powerbus.bus.events.migrations import MIGRATIONS
 from powerbus.bus.events.tables import log, sources
@@ -59,17 +60,6 @@ _PG_MERGE = (
 
 
 @dataclass(frozen=True, slots=True)
-class StoredRow:
-    """One envelope as the forwarder hands it to the store (parsed once, kept as bytes)."""
-
-    source: str
-    sequence: int
-    topic: str
-    published_us: int
-    envelope: bytes
-
-
-@dataclass(frozen=True, slots=True)
 class SourceMark:
     """Where one source stands: no gap up to ``latest_sequence``; replayable from
     ``earliest_sequence``."""
@@ -98,39 +88,36 @@ class EventStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def write(self, rows: Sequence[StoredRow]) -> None:
+    def write(self, rows: EnvelopeBatch | Sequence[StoredRow]) -> None:
         """Store a batch (repeats ignored) and advance each source's contiguous mark."""
-        if not rows:
+        batch = rows if isinstance(rows, EnvelopeBatch) else EnvelopeBatch.of(rows)
+        if not batch:
             return
         stored_ms = int(self._clock() * 1000)
-        by_source: dict[str, list[StoredRow]] = defaultdict(list)
-        for row in rows:
-            by_source[row.source].append(row)
         with write_transaction(self.engine) as conn:
-            self._insert(conn, rows, stored_ms)
-            for source, group in by_source.items():
-                self._advance(conn, source, group)
+            self._insert(conn, batch, stored_ms)
+            for run in batch.by_source():
+                self._advance(conn, run)
 
-    def _insert(self, conn: Connection, rows: Sequence[StoredRow], stored_ms: int) -> None:
+    def _insert(self, conn: Connection, batch: EnvelopeBatch, stored_ms: int) -> None:
+        driver: Any = conn.connection.driver_connection  # sqlite3's or psycopg 3's own
         if self._sqlite:
-            # The driver's executemany: one prepared statement for the whole batch.
-            params = [
-                (r.source, r.sequence, r.topic, r.published_us, stored_ms, r.envelope) for r in rows
-            ]
-            conn.exec_driver_sql(_SQLITE_INSERT, params)
+            # The driver's executemany, one prepared statement for the whole batch, fed an
+            # iterator: each row's tuple is bound and dropped, never a list of them all.
+            driver.executemany(_SQLITE_INSERT, batch.rows(stored_ms=stored_ms))
             return
-        driver: Any = conn.connection.driver_connection  # psycopg 3's own connection
         with driver.cursor() as cursor:
             # Dropped at commit: each batch stages into a fresh one in its own transaction.
             cursor.execute(_PG_STAGE)
             with cursor.copy(_PG_COPY) as copy:
                 copy.set_types(_PG_TYPES)
                 write = copy.write_row
-                for r in rows:
-                    write((r.source, r.sequence, r.topic, r.published_us, stored_ms, r.envelope))
+                for row in batch.rows(stored_ms=stored_ms):
+                    write(row)
             cursor.execute(_PG_MERGE)
 
-    def _advance(self, conn: Connection, source: str, group: list[StoredRow]) -> None:
+    def _advance(self, conn: Connection, run: SourceRun) -> None:
+        source = run.source
         query = sa.select(sources.c.latest_sequence, sources.c.earliest_sequence).where(
             sources.c.source == source
         )
@@ -138,8 +125,8 @@ class EventStore:
             query = query.with_for_update()  # two buses advancing one source take turns
         found = conn.execute(query).first()
         mark = int(found.latest_sequence) if found else 0
-        published = max(r.published_us for r in group)
-        sequences = [r.sequence for r in group]
+        published = run.latest_published_us
+        sequences = run.sequences
         if sequences == list(range(mark + 1, mark + 1 + len(sequences))):
             mark += len(sequences)  # the usual case: the next ones, in order
         else:

@@ -1,5 +1,5 @@
-// The events panel: publishers, subscribers, their rates and each subscriber's lag, from
-// /api/events every 3 s. Self-contained (its own container after the page, its own
+// The events panel: publishers, subscribers, their rates and each subscriber's lag (with
+// its active lag alert), from /api/events every 3 s. Self-contained (its own container after the page, its own
 // polling) so the rest of the dashboard can change without touching it.
 (function () {
   "use strict";
@@ -31,7 +31,9 @@
         .map((x) => esc(x.source) + " " + num(x.lag)).join(", ");
       return "<tr><td>" + esc(s.subscriber) + "</td><td>" + esc((s.prefixes || []).map((p) => p || "*").join(", ")) +
         '</td><td class="num">' + rate(s.rate_per_s) + '</td><td class="num' + (s.lag > 0 ? " err-mid" : "") + '">' +
-        num(s.lag) + "</td><td>" + (behind || "—") + "</td></tr>";
+        num(s.lag) + "</td><td>" + (behind || "—") +
+        (s.alert ? ' <span class="lag-alert" style="color: var(--bad); font-weight: 600" title="' + esc(s.alert) + '">⚠ ' + label("滞后告警", "lag alert") + "</span>" : "") +
+        "</td></tr>";
     }).join("");
     return '<table class="grid"><thead><tr><th>' + label("订阅者", "subscriber") + "</th><th>" +
       label("主题前缀", "prefixes") + "</th><th>" + label("速率", "rate") + "</th><th>" +

@@ -5,7 +5,7 @@ transaction of its own SQLite database.
     python tests/events/actors.py publish --bus G [--events-in A[,B]] --db URL --source S
         --count N [--kill-after K] [--rate R]
     python tests/events/actors.py subscribe --bus G [--events-out A] --db URL --name S
-        [--prefix P] [--pause SECONDS]
+        [--prefix P] [--pause SECONDS] [--handle-s SECONDS]
 
 Without ``--events-in``/``--events-out`` the bus is asked where its event sockets are.
 The subscriber reports its positions to the bus under ``--name``.
@@ -13,7 +13,8 @@ The subscriber reports its positions to the bus under ``--name``.
 The publisher exits 0 once the bus has stored all ``--count`` changes of its database (it
 continues where a killed run stopped); with ``--kill-after K`` it SIGKILLs itself right
 after committing change K, before anything is sent. It prints the seconds publishing took.
-The subscriber runs until SIGTERM.
+The subscriber runs until SIGTERM; ``--handle-s`` is how long handling each event takes
+(a slow consumer: its positions advance, and are reported, only as fast as it handles).
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ async def subscribe(args: argparse.Namespace) -> None:
     ) as sub:
         while not stopping.is_set():
             batch = await sub.receive(timeout=0.2, limit=args.limit)
-            if args.pause:
-                await asyncio.sleep(args.pause)
+            if args.pause or args.handle_s:
+                await asyncio.sleep(args.pause + args.handle_s * len(batch))
             rows = [
                 {
                     "source": e.source,
@@ -144,6 +145,7 @@ def main() -> None:
     s.add_argument("--name", required=True)
     s.add_argument("--prefix", default="")
     s.add_argument("--pause", type=float, default=0.0)
+    s.add_argument("--handle-s", type=float, default=0.0)
     s.add_argument("--limit", type=int, default=10_000)
     s.add_argument("--rcvhwm", type=int, default=100_000)
     args = parser.parse_args()

@@ -1,5 +1,5 @@
 """Fixtures of the event proofs (defined with the helpers in ``events_support``)."""
 
-from events_support import actor
+from events_support import actor, publisher, subscriber
 
-__all__ = ["actor"]
+__all__ = ["actor", "publisher", "subscriber"]

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from events_support import wait_exit, wait_subscribed
 
@@ -40,7 +39,7 @@ def replay_json(bus: str, source: str, first: int, last: int = 0) -> list[dict]:
     return [json.loads(line) for line in out.stdout.splitlines()]
 
 
-def test_replay_and_tail_print_what_was_published(bus_factory, actor, tmp_path: Path) -> None:
+def test_replay_and_tail_print_what_was_published(bus_factory, publisher) -> None:
     bus = bus_factory()
     tail = subprocess.Popen(
         [
@@ -63,17 +62,7 @@ def test_replay_and_tail_print_what_was_published(bus_factory, actor, tmp_path: 
     )
     try:
         wait_subscribed(bus.http, "billing.")  # before anything is sent (slow joiner)
-        wait_exit(
-            actor(
-                "publish",
-                "pub",
-                bus=bus.grpc,
-                events_in=bus.state["events_in"],
-                db=f"sqlite:///{tmp_path / 'pub.db'}",
-                source="billing-1",
-                count=20,
-            )
-        )
+        wait_exit(publisher(bus, count=20))
         out, err = tail.communicate(timeout=40)
     finally:
         if tail.poll() is None:

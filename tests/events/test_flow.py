@@ -1,26 +1,30 @@
 """The wire seen by a plain ZeroMQ client, a slow subscriber beside a fast publisher, and
-two buses sharing one database — real processes on 127.0.0.1."""
+two buses sharing one database, stray frames on the publishers' socket — real processes
+on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from pathlib import Path
 
+import grpc
 import sqlalchemy as sa
 import zmq
 from events_support import (
     assert_exactly_once_in_order,
     received,
+    until,
     wait_exit,
     wait_for_count,
     wait_subscribed,
 )
 
 from powerbus.events.v1 import events_pb2
+from powerbus.nodes.sdk.events import ReplayClient, envelope
 
 
 def test_a_plain_zmq_sub_decodes_frames_with_the_generated_message_alone(
-    bus_factory, actor, tmp_path: Path
+    bus_factory, publisher
 ) -> None:
     bus = bus_factory()
     context = zmq.Context()
@@ -30,16 +34,7 @@ def test_a_plain_zmq_sub_decodes_frames_with_the_generated_message_alone(
         sub.setsockopt(zmq.SUBSCRIBE, b"billing.")
         sub.connect(f"tcp://{bus.state['events_out']}")
         wait_subscribed(bus.http, "billing.")  # ZeroMQ's slow joiner
-        pub = actor(
-            "publish",
-            "pub",
-            bus=bus.grpc,
-            events_in=bus.state["events_in"],
-            db=f"sqlite:///{tmp_path / 'pub.db'}",
-            source="billing-1",
-            count=50,
-        )
-        wait_exit(pub)
+        wait_exit(publisher(bus, count=50))
         seen: dict[int, events_pb2.Envelope] = {}
         deadline = time.monotonic() + 10
         while len(seen) < 50 and time.monotonic() < deadline:
@@ -58,77 +53,39 @@ def test_a_plain_zmq_sub_decodes_frames_with_the_generated_message_alone(
 
 
 def test_a_slow_subscriber_does_not_slow_the_publisher_and_catches_up(
-    bus_factory, actor, tmp_path: Path
+    bus_factory, publisher, subscriber
 ) -> None:
     bus = bus_factory()
     n = 10_000
-    common = {"bus": bus.grpc, "events_in": bus.state["events_in"], "count": n, "batch": 100}
-    alone = actor(
-        "publish", "alone", db=f"sqlite:///{tmp_path / 'a.db'}", source="fast-1", **common
-    )
+    alone = publisher(bus, count=n, batch=100, source="fast-1", db="a.db", label="alone")
     wait_exit(alone)
-    sub_db = tmp_path / "slow.db"
-    slow = actor(
-        "subscribe",
-        "slow",
-        bus=bus.grpc,
-        events_out=bus.state["events_out"],
-        db=f"sqlite:///{sub_db}",
-        name="slow",
-        pause=0.05,
-        limit=500,
-        rcvhwm=1000,
-    )
-    wait_for_count(sub_db, 1)  # it is connected and busy replaying fast-1
-    beside = actor(
-        "publish", "beside", db=f"sqlite:///{tmp_path / 'b.db'}", source="fast-2", **common
-    )
+    slow = subscriber(bus, name="slow", label="slow", pause=0.05, limit=500, rcvhwm=1000)
+    wait_for_count(slow.db, 1)  # it is connected and busy replaying fast-1
+    beside = publisher(bus, count=n, batch=100, source="fast-2", db="b.db", label="beside")
     wait_exit(beside)
     t_alone = float(alone.stdout_path.read_text().split()[-1])
     t_beside = float(beside.stdout_path.read_text().split()[-1])
     # Ratio rather than seconds: the machine is shared and noisy.
     assert t_beside / t_alone < 2.0, f"publisher took {t_beside:.3f}s beside, {t_alone:.3f}s alone"
     # fast-1 was published before the subscriber started: it can only come by replay.
-    wait_for_count(sub_db, 2 * n)
-    slow.stop()
-    assert_exactly_once_in_order(received(sub_db), {"fast-1": n, "fast-2": n})
+    wait_for_count(slow.db, 2 * n)
+    slow.handle.stop()
+    assert_exactly_once_in_order(received(slow.db), {"fast-1": n, "fast-2": n})
 
 
 def test_two_buses_on_one_database_each_deliver_everything_and_store_it_once(
-    db_url: str, bus_factory, actor, tmp_path: Path
+    db_url: str, bus_factory, publisher, subscriber
 ) -> None:
     # db_url first: its schema is set up before the buses start and dropped after they stop.
     a, b = bus_factory(db=db_url), bus_factory(db=db_url)
     n = 2000
-    subs = {}
-    for bus, name in ((a, "on-a"), (b, "on-b")):
-        db = tmp_path / f"{name}.db"
-        subs[name] = (
-            db,
-            actor(
-                "subscribe",
-                name,
-                bus=bus.grpc,
-                events_out=bus.state["events_out"],
-                db=f"sqlite:///{db}",
-                name=name,
-            ),
-        )
-    pub = actor(
-        "publish",
-        "pub",
-        bus=a.grpc,
-        events_in=f"{a.state['events_in']},{b.state['events_in']}",
-        db=f"sqlite:///{tmp_path / 'pub.db'}",
-        source="billing-1",
-        count=n,
-        rate=4000,
-    )
-    wait_exit(pub)
-    for db, handle in subs.values():
-        wait_for_count(db, n)
-        handle.stop()
-        assert_exactly_once_in_order(received(db), {"billing-1": n})
+    subs = [subscriber(bus, name=name, label=name) for bus, name in ((a, "on-a"), (b, "on-b"))]
+    both = f"{a.state['events_in']},{b.state['events_in']}"
+    wait_exit(publisher(a, count=n, rate=4000, events_in=both))
+    for sub in subs:
+        wait_for_count(sub.db, n)
+        sub.handle.stop()
+        assert_exactly_once_in_order(received(sub.db), {"billing-1": n})
     engine = sa.create_engine(db_url)
     try:
         with engine.connect() as conn:
@@ -136,3 +93,40 @@ def test_two_buses_on_one_database_each_deliver_everything_and_store_it_once(
     finally:
         engine.dispose()
     assert stored == n
+
+
+def test_stray_frames_from_a_plain_pub_do_not_misalign_what_the_bus_stores(bus_factory) -> None:
+    """The capture reads only the first frame's own 'more' flag, not recv_multipart: a
+    lone frame and a message of three frames (not an envelope) are passed over, and the
+    envelopes after them are still read in line and stored."""
+    bus = bus_factory()
+    frames = {
+        n: (
+            b"billing.bill.issued",
+            envelope("raw-1", n, events_pb2.BillIssued()).SerializeToString(),
+        )
+        for n in (1, 2, 3)
+    }
+    context = zmq.Context()
+    pub = context.socket(zmq.PUB)
+
+    async def latest() -> int:
+        async with grpc.aio.insecure_channel(bus.grpc) as channel:
+            mark = (await ReplayClient(channel).latest(["raw-1"])).get("raw-1")
+            return int(mark.latest_sequence) if mark else 0
+
+    try:
+        pub.setsockopt(zmq.LINGER, 1000)
+        pub.connect(f"tcp://{bus.state['events_in']}")
+        # Until the forwarder's subscription reaches this PUB it drops: send 1 until stored.
+        stored = until(lambda: pub.send_multipart(frames[1]) or asyncio.run(latest()), seconds=20)
+        assert stored == 1
+        pub.send(b"stray")  # one frame
+        pub.send_multipart([b"billing.bill.issued", b"\xff\xff", b"extra"])  # three frames
+        pub.send(b"stray")  # five frames in all: pairing them blindly would now misalign
+        pub.send_multipart(frames[2])
+        pub.send_multipart(frames[3])
+        assert until(lambda: asyncio.run(latest()) == 3, seconds=20)
+    finally:
+        pub.close()
+        context.term()

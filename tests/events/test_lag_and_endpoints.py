@@ -9,15 +9,18 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from events_support import assert_exactly_once_in_order, wait_exit, wait_for_count
-from playwright.async_api import async_playwright
+from events_support import (
+    assert_exactly_once_in_order,
+    panel_text,
+    until,
+    wait_exit,
+    wait_for_count,
+)
 
 from powerbus.bus.kernel.errors import InvalidArgument
 from powerbus.nodes.sdk.events import Subscriber
@@ -36,39 +39,13 @@ def subscribers(bus: Any) -> dict[str, dict[str, Any]]:
     return {s["subscriber"]: s for s in body.get("subscribers", [])}
 
 
-def until(check: Any, *, seconds: float = 20.0) -> Any:
-    """``check()``'s first truthy value within ``seconds`` (polled every 0.2 s)."""
-    deadline = time.monotonic() + seconds
-    value = check()
-    while not value and time.monotonic() < deadline:
-        time.sleep(0.2)
-        value = check()
-    return value
-
-
 def test_nodes_given_only_the_bus_address_take_part_and_their_lag_is_shown(
-    bus_factory, actor, tmp_path: Path
+    bus_factory, publisher, subscriber
 ) -> None:
     bus = bus_factory()
-    sub_db = tmp_path / "sub.db"
-    actor(
-        "subscribe",
-        "sub",
-        bus=bus.grpc,
-        db=f"sqlite:///{sub_db}",
-        name="tickets",
-        prefix="billing.",
-    )
-    pub = actor(
-        "publish",
-        "pub",
-        bus=bus.grpc,
-        db=f"sqlite:///{tmp_path / 'pub.db'}",
-        source="billing-1",
-        count=N,
-    )
-    wait_exit(pub)
-    rows = wait_for_count(sub_db, N)
+    sub = subscriber(bus, ask_bus=True, prefix="billing.")
+    wait_exit(publisher(bus, count=N, ask_bus=True))
+    rows = wait_for_count(sub.db, N)
     assert_exactly_once_in_order([r for r in rows if r[0] == "billing-1"], {"billing-1": N})
 
     # The subscriber reports every 2 s; once it has reported N it is 0 behind billing-1.
@@ -76,7 +53,8 @@ def test_nodes_given_only_the_bus_address_take_part_and_their_lag_is_shown(
         lambda: any(
             s["source"] == "billing-1" and s["position"] == N and s["lag"] == 0
             for s in subscribers(bus).get("tickets", {}).get("sources", [])
-        )
+        ),
+        seconds=20,
     )
     assert caught_up, subscribers(bus)
     assert subscribers(bus)["tickets"]["prefixes"] == ["billing."]
@@ -93,7 +71,7 @@ def test_nodes_given_only_the_bus_address_take_part_and_their_lag_is_shown(
     assert behind["lag"] >= 50
     assert {"source": "billing-1", "position": 10, "latest": N, "lag": 50} in behind["sources"]
     line = 'powerbus_event_subscriber_lag{source="billing-1",subscriber="behind"} 50.0'
-    assert until(lambda: line in get(bus, "/metrics")), get(bus, "/metrics")
+    assert until(lambda: line in get(bus, "/metrics"), seconds=20), get(bus, "/metrics")
     metrics = get(bus, "/metrics")
     assert 'powerbus_events_published_total{source="billing-1"} 60.0' in metrics
 
@@ -116,22 +94,7 @@ def test_nodes_given_only_the_bus_address_take_part_and_their_lag_is_shown(
     assert "behind subscribes billing." in shown.stdout
 
     # The dashboard's events panel shows both, with the lag, in a real browser.
-    async def panel() -> str:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"]
-            )
-            try:
-                page = await browser.new_page()
-                await page.goto(f"http://{bus.http}/")
-                await page.wait_for_selector(
-                    '#events-panel:not([hidden]) td:has-text("behind")', timeout=20_000
-                )
-                return str(await page.inner_text("#events-panel"))
-            finally:
-                await browser.close()
-
-    text = asyncio.run(panel())
+    text = panel_text(bus.http, '#events-panel:not([hidden]) td:has-text("behind")')
     assert "billing.bill.issued" in text and "tickets" in text, text
     assert "billing-1 50" in text, text
 

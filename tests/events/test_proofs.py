@@ -17,65 +17,36 @@ from events_support import (
 N = 3000
 
 
-def test_subscriber_killed_and_restarted_mid_stream(bus_factory, actor, tmp_path: Path) -> None:
+def test_subscriber_killed_and_restarted_mid_stream(bus_factory, publisher, subscriber) -> None:
     bus = bus_factory()
-    sub_db = tmp_path / "sub.db"
-    sub_flags = {
-        "bus": bus.grpc,
-        "events_out": bus.state["events_out"],
-        "db": f"sqlite:///{sub_db}",
-        "name": "tickets",
-    }
-    first = actor("subscribe", "sub", **sub_flags)
-    pub = actor(
-        "publish",
-        "pub",
-        bus=bus.grpc,
-        events_in=bus.state["events_in"],
-        db=f"sqlite:///{tmp_path / 'pub.db'}",
-        source="billing-1",
-        count=N,
-        rate=2000,
-    )
-    assert len(wait_for_count(sub_db, N // 4)) >= N // 4, "subscriber received too little"
-    first.process.send_signal(signal.SIGKILL)
-    first.process.wait(10)
-    first.expected_exit = True
-    second = actor("subscribe", "sub", **sub_flags)
+    first = subscriber(bus)
+    pub = publisher(bus, count=N, rate=2000)
+    assert len(wait_for_count(first.db, N // 4)) >= N // 4, "subscriber received too little"
+    first.handle.process.send_signal(signal.SIGKILL)
+    first.handle.process.wait(10)
+    first.handle.expected_exit = True
+    second = subscriber(bus)  # the same name and database: resumes where the first stood
     wait_exit(pub)
-    wait_for_count(sub_db, N)
-    second.stop()
-    assert_exactly_once_in_order(received(sub_db), {"billing-1": N})
+    wait_for_count(second.db, N)
+    second.handle.stop()
+    assert_exactly_once_in_order(received(second.db), {"billing-1": N})
 
 
-def test_publisher_killed_right_after_committing(bus_factory, actor, tmp_path: Path) -> None:
+def test_publisher_killed_right_after_committing(bus_factory, publisher, subscriber) -> None:
     bus = bus_factory()
-    sub_db = tmp_path / "sub.db"
-    sub = actor(
-        "subscribe",
-        "sub",
-        bus=bus.grpc,
-        events_out=bus.state["events_out"],
-        db=f"sqlite:///{sub_db}",
-        name="tickets",
-    )
-    pub_flags = {
-        "bus": bus.grpc,
-        "events_in": bus.state["events_in"],
-        "db": f"sqlite:///{tmp_path / 'pub.db'}",
-        "source": "billing-1",
-        "count": N,
-    }
-    killed = actor("publish", "pub", kill_after=N // 2, **pub_flags)
+    sub = subscriber(bus)
+    killed = publisher(bus, count=N, kill_after=N // 2)
     assert killed.process.wait(60) == -signal.SIGKILL
     killed.expected_exit = True
-    wait_exit(actor("publish", "pub", **pub_flags))
-    wait_for_count(sub_db, N)
-    sub.stop()
-    assert_exactly_once_in_order(received(sub_db), {"billing-1": N})
+    wait_exit(publisher(bus, count=N))  # the same database: continues after the kill
+    wait_for_count(sub.db, N)
+    sub.handle.stop()
+    assert_exactly_once_in_order(received(sub.db), {"billing-1": N})
 
 
-def test_bus_killed_and_restarted_mid_stream(bus_factory, actor, tmp_path: Path) -> None:
+def test_bus_killed_and_restarted_mid_stream(
+    bus_factory, publisher, subscriber, tmp_path: Path
+) -> None:
     grpc, events_in, events_out = free_port(), free_port(), free_port()
     options = {
         "grpc": f"127.0.0.1:{grpc}",
@@ -86,30 +57,13 @@ def test_bus_killed_and_restarted_mid_stream(bus_factory, actor, tmp_path: Path)
         },
     }
     bus = bus_factory(**options)
-    sub_db = tmp_path / "sub.db"
-    sub = actor(
-        "subscribe",
-        "sub",
-        bus=bus.grpc,
-        events_out=bus.state["events_out"],
-        db=f"sqlite:///{sub_db}",
-        name="tickets",
-    )
-    pub = actor(
-        "publish",
-        "pub",
-        bus=bus.grpc,
-        events_in=bus.state["events_in"],
-        db=f"sqlite:///{tmp_path / 'pub.db'}",
-        source="billing-1",
-        count=N,
-        rate=1500,
-    )
-    assert len(wait_for_count(sub_db, N // 4)) >= N // 4
+    sub = subscriber(bus)
+    pub = publisher(bus, count=N, rate=1500)
+    assert len(wait_for_count(sub.db, N // 4)) >= N // 4
     bus.kill()
     bus.state_file.unlink()
     bus_factory(**options)
     wait_exit(pub)
-    wait_for_count(sub_db, N)
-    sub.stop()
-    assert_exactly_once_in_order(received(sub_db), {"billing-1": N})
+    wait_for_count(sub.db, N)
+    sub.handle.stop()
+    assert_exactly_once_in_order(received(sub.db), {"billing-1": N})

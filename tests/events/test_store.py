@@ -11,6 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from powerbus.bus.events import EventReplayService, EventStore, ReplayGone, StoredRow
+from powerbus.bus.events.batch import EnvelopeBatch
+from powerbus.bus.events.stats import EventStats
 from powerbus.bus.kernel.database import write_transaction
 from powerbus.bus.kernel.errors import InvalidArgument, NotFound, PowerbusError
 from powerbus.events.v1 import events_pb2
@@ -157,3 +159,21 @@ def test_the_store_has_a_history_of_its_own(db_url: str) -> None:
             assert version.scalar_one() == "e0001"
     finally:
         store.close()
+
+
+def test_a_batch_of_interleaved_sources_advances_each_mark_and_its_stats(
+    store: EventStore,
+) -> None:
+    mixed = [*rows("b-1", [1, 2]), *rows("m-1", [1]), *rows("b-1", [4, 3]), *rows("m-1", [2])]
+    batch = EnvelopeBatch.of(mixed)
+    runs = {r.source: r.sequences for r in batch.by_source()}
+    assert runs == {"b-1": [1, 2, 4, 3], "m-1": [1, 2]}
+    store.write(batch)
+    assert {m.source: m.latest_sequence for m in store.latest()} == {"b-1": 4, "m-1": 2}
+
+    stats = EventStats()
+    stats.saw_many(batch.sources, batch.sequences, batch.topics, now=5.0)
+    seen = {name: (s.events, s.last_sequence) for name, s in stats.sources.items()}
+    assert seen == {"b-1": (4, 4), "m-1": (2, 2)} and stats.forwarded == 6
+    stats.saw_many(["b-1"], [2], ["billing.bill.issued"], now=6.0)  # a late re-send
+    assert stats.sources["b-1"].last_sequence == 4 and stats.sources["b-1"].events == 5

@@ -32,7 +32,7 @@ from powerbus.nodes.sdk.events.envelopes import envelope
 from powerbus.nodes.sdk.events.migrations import MIGRATIONS
 from powerbus.nodes.sdk.events.tables import outbox, outbox_sources
 
-__all__ = ["Outbox", "OutboxRow", "open_event_tables"]
+__all__ = ["EventTablesUser", "Outbox", "OutboxRow", "open_event_tables"]
 
 
 def open_event_tables(engine: Engine) -> None:
@@ -47,28 +47,43 @@ class OutboxRow:
     envelope: bytes
 
 
-class Outbox:
+class EventTablesUser:
+    """Works on the SDK's event tables through an engine that is the node's own (left
+    open), or one it opened for itself (:meth:`_own`, disposed by :meth:`close`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._owned = False
+
+    @staticmethod
+    def _engine_for(db_url: str) -> Engine:
+        engine = create_engine(db_url)
+        open_event_tables(engine)
+        return engine
+
+    def _own(self) -> None:
+        self._owned = True
+
+    def close(self) -> None:
+        if self._owned:
+            self.engine.dispose()
+
+
+class Outbox(EventTablesUser):
     """One source's outbox in the node's database (the engine is the node's own)."""
 
     def __init__(self, engine: Engine, *, source: str) -> None:
         if not source:
             raise InvalidArgument("source", "must not be empty")
-        self.engine = engine
+        super().__init__(engine)
         self.source = source
-        self._owned = False
 
     @classmethod
     def open(cls, db_url: str, *, source: str) -> Outbox:
         """An outbox on a database of its own (the engine is disposed by :meth:`close`)."""
-        engine = create_engine(db_url)
-        open_event_tables(engine)
-        box = cls(engine, source=source)
-        box._owned = True
+        box = cls(cls._engine_for(db_url), source=source)
+        box._own()
         return box
-
-    def close(self) -> None:
-        if self._owned:
-            self.engine.dispose()
 
     def add(
         self,

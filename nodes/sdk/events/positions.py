@@ -20,35 +20,29 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from powerbus.bus.kernel.database import create_engine, read_transaction
+from powerbus.bus.kernel.database import read_transaction
 from powerbus.bus.kernel.errors import InvalidArgument
-from powerbus.nodes.sdk.events.outbox import open_event_tables
+from powerbus.nodes.sdk.events.outbox import EventTablesUser
 from powerbus.nodes.sdk.events.tables import positions
 
 __all__ = ["SqlPositions"]
 
 
-class SqlPositions:
+class SqlPositions(EventTablesUser):
     """One subscriber's positions in ``events_positions``."""
 
     def __init__(self, engine: Engine, *, subscriber: str) -> None:
         if not subscriber:
             raise InvalidArgument("subscriber", "must not be empty")
-        self.engine = engine
+        super().__init__(engine)
         self.subscriber = subscriber
-        self._owned = False
 
     @classmethod
     def open(cls, db_url: str, *, subscriber: str) -> SqlPositions:
-        engine = create_engine(db_url)
-        open_event_tables(engine)
-        store = cls(engine, subscriber=subscriber)
-        store._owned = True
+        """Positions on a database of their own (the engine is disposed by :meth:`close`)."""
+        store = cls(cls._engine_for(db_url), subscriber=subscriber)
+        store._own()
         return store
-
-    def close(self) -> None:
-        if self._owned:
-            self.engine.dispose()
 
     def load(self) -> dict[str, int]:
         query = sa.select(positions.c.source, positions.c.sequence).where(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 import grpc
 
@@ -60,25 +61,30 @@ class ReplayClient:
     def __init__(
         self, channel: grpc.aio.Channel, *, timeout: float = 5.0, replay_timeout: float = 60.0
     ) -> None:
-        self._latest = channel.unary_unary(
-            _SERVICE + "GetLatestSequences",
-            request_serializer=events_pb2.GetLatestSequencesRequest.SerializeToString,
-            response_deserializer=events_pb2.GetLatestSequencesResponse.FromString,
+        def unary(name: str, request: Any, response: Any) -> Any:
+            return channel.unary_unary(
+                _SERVICE + name,
+                request_serializer=request.SerializeToString,
+                response_deserializer=response.FromString,
+            )
+
+        self._latest = unary(
+            "GetLatestSequences",
+            events_pb2.GetLatestSequencesRequest,
+            events_pb2.GetLatestSequencesResponse,
         )
         self._replay = channel.unary_stream(
             _SERVICE + "Replay",
             request_serializer=events_pb2.ReplayRequest.SerializeToString,
             response_deserializer=events_pb2.Envelope.FromString,
         )
-        self._endpoints = channel.unary_unary(
-            _SERVICE + "GetEndpoints",
-            request_serializer=events_pb2.GetEndpointsRequest.SerializeToString,
-            response_deserializer=events_pb2.GetEndpointsResponse.FromString,
+        self._endpoints = unary(
+            "GetEndpoints", events_pb2.GetEndpointsRequest, events_pb2.GetEndpointsResponse
         )
-        self._report = channel.unary_unary(
-            _SERVICE + "ReportPosition",
-            request_serializer=events_pb2.ReportPositionRequest.SerializeToString,
-            response_deserializer=events_pb2.ReportPositionResponse.FromString,
+        self._report = unary(
+            "ReportPosition",
+            events_pb2.ReportPositionRequest,
+            events_pb2.ReportPositionResponse,
         )
         self._timeout = timeout
         self._replay_timeout = replay_timeout

@@ -1,0 +1,195 @@
+"""Each stage of the events path alone, to find what limits the forwarder's figure.
+
+Run by ``benchmarks.events`` in the same run as the end-to-end rounds:
+
+- ``publisher_send``: the Python publisher's send loop into a PUB socket with no peer
+  (libzmq drops at once), per message (two ``send`` calls) and with ``send_multipart``;
+- ``capture``: the forwarder's own capture code (``Forwarder._drain``) over an inproc
+  pipe filled beforehand, so it is the parsing and batching alone;
+- ``store``: ``EventStore.write`` of the captured batches into a fresh SQLite file (and
+  into PostgreSQL, a schema of its own, with ``store_postgres``), and
+  the same rows through ``sqlite3.executemany`` with nothing of powerbus (the floor of
+  this schema on this machine), with the bus's setting (WAL, synchronous FULL) and with
+  synchronous NORMAL (what fsync per batch costs);
+
+and what the processes of a round spent in CPU per event (``cpu_s``, ``cpu_summary``).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import zmq
+
+from benchmarks.harness import postgres_schema
+from powerbus.bus.events.batch import EnvelopeBatch
+from powerbus.bus.events.forwarder import Forwarder, ForwarderSettings
+from powerbus.bus.events.store import _SQLITE_INSERT, EventStore
+from powerbus.bus.kernel.addresses import HostPort
+
+__all__ = ["cpu_s", "cpu_summary", "stages"]
+
+Frames = list[tuple[bytes, bytes]]
+
+
+def publisher_send(frames: Frames) -> dict[str, int]:
+    context = zmq.Context()
+    sock = context.socket(zmq.PUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.bind("tcp://127.0.0.1:*")
+    try:
+        send, more = sock.send, zmq.SNDMORE
+        started = time.perf_counter()
+        for topic, raw in frames:
+            send(topic, more)
+            send(raw)
+        two_sends = time.perf_counter() - started
+        send_multipart = sock.send_multipart
+        started = time.perf_counter()
+        for pair in frames:
+            send_multipart(pair, zmq.NOBLOCK)
+        multipart = time.perf_counter() - started
+    finally:
+        sock.close()
+        context.term()
+    n = len(frames)
+    return {
+        "publisher_send_per_s": round(n / two_sends),
+        "publisher_send_multipart_per_s": round(n / multipart),
+    }
+
+
+def capture(frames: Frames, settings: ForwarderSettings) -> tuple[float, list[EnvelopeBatch]]:
+    """Events/s of the forwarder's capture code alone, and the batches it made."""
+    forwarder = Forwarder(
+        events_in=HostPort("127.0.0.1", 0),
+        events_out=HostPort("127.0.0.1", 0),
+        store=None,  # type: ignore[arg-type]  # _drain never touches the store
+        settings=settings,
+    )
+    context = zmq.Context()
+    push, pull = context.socket(zmq.PUSH), context.socket(zmq.PULL)
+    for sock in (push, pull):
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDHWM if sock is push else zmq.RCVHWM, 0)
+    push.bind("inproc://stage-capture")
+    pull.connect("inproc://stage-capture")
+    batches: list[EnvelopeBatch] = []
+    try:
+        for pair in frames:
+            push.send_multipart(pair)
+        started = time.perf_counter()
+        done = 0
+        while done < len(frames):
+            batch = EnvelopeBatch()
+            forwarder._drain(pull, batch)
+            if not batch:
+                break
+            done += len(batch)
+            batches.append(batch)
+        elapsed = time.perf_counter() - started
+    finally:
+        push.close()
+        pull.close()
+        context.term()
+    return round(done / elapsed), batches
+
+
+def store(batches: list[EnvelopeBatch], work: Path) -> dict[str, int]:
+    n = sum(len(b) for b in batches)
+    events = EventStore.open(f"sqlite:///{work / 'stage-store.db'}")
+    try:
+        started = time.perf_counter()
+        for batch in batches:
+            events.write(batch)
+        written = time.perf_counter() - started
+    finally:
+        events.close()
+    out = {"store_write_per_s": round(n / written)}
+    for name, pragma in (("full", "FULL"), ("normal", "NORMAL")):
+        path = work / f"stage-floor-{name}.db"
+        EventStore.open(f"sqlite:///{path}").close()  # the same tables and indexes
+        rows = [list(b.rows(stored_ms=1)) for b in batches]  # built before the clock
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA synchronous={pragma}")
+            started = time.perf_counter()
+            for chunk in rows:
+                conn.execute("BEGIN")
+                conn.executemany(_SQLITE_INSERT, chunk)
+                conn.execute("COMMIT")
+            out[f"sqlite_floor_sync_{name}_per_s"] = round(n / (time.perf_counter() - started))
+        finally:
+            conn.close()
+    return out
+
+
+def store_postgres(batches: list[EnvelopeBatch]) -> dict[str, int | str]:
+    """``EventStore.write`` into PostgreSQL (binary COPY into a staging table, then one
+    insert-or-ignore), in a schema of its own; the error instead when there is no server."""
+    n = sum(len(b) for b in batches)
+    try:
+        with postgres_schema("powerbus_bench_events") as url:
+            events = EventStore.open(url)
+            try:
+                started = time.perf_counter()
+                for batch in batches:
+                    events.write(batch)
+                return {"store_write_postgres_per_s": round(n / (time.perf_counter() - started))}
+            finally:
+                events.close()
+    except sa.exc.OperationalError as error:  # no server here: say so in the results
+        return {"store_write_postgres_error": str(error).splitlines()[0]}
+
+
+def stages(frames: Frames, settings: ForwarderSettings | None = None) -> dict[str, Any]:
+    """Every stage alone over ``frames``; events (or rows) per second."""
+    settings = settings or ForwarderSettings()
+    out: dict[str, Any] = dict(publisher_send(frames))
+    out["capture_per_s"], batches = capture(frames, settings)
+    with tempfile.TemporaryDirectory(prefix="powerbus-bench-stages-") as work:
+        out.update(store(batches, Path(work)))
+    out.update(store_postgres(batches))
+    return out
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) ``pid`` has used so far; 0 without one."""
+    if not pid:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_summary(raw: list[dict[str, Any]], fwd: list[dict[str, Any]]) -> dict[str, float]:
+    """Median CPU µs per event of each process, and the rate 2 cores could sustain at most
+    at that cost (every process of the path shares this machine's cores)."""
+    cores = os.cpu_count() or 1
+
+    def med(rounds: list[dict[str, Any]], role: str) -> float:
+        return round(float(statistics.median(r["cpu_us_per_event"][role] for r in rounds)), 2)
+
+    out = {
+        "raw_publisher": med(raw, "publisher"),
+        "raw_subscriber": med(raw, "subscriber"),
+        "forwarder_publisher": med(fwd, "publisher"),
+        "forwarder_subscriber": med(fwd, "subscriber"),
+        "forwarder_bus_until_received": med(fwd, "bus_until_received"),
+        "forwarder_bus_until_stored": med(fwd, "bus_until_stored"),
+    }
+    raw_total = out["raw_publisher"] + out["raw_subscriber"]
+    fwd_total = (
+        out["forwarder_publisher"] + out["forwarder_subscriber"] + out["forwarder_bus_until_stored"]
+    )
+    out["raw_total"] = round(raw_total, 2)
+    out["forwarder_total"] = round(fwd_total, 2)
+    out["raw_cpu_bound_events_per_s"] = round(cores * 1e6 / raw_total) if raw_total else 0
+    out["forwarder_cpu_bound_events_per_s"] = round(cores * 1e6 / fwd_total) if fwd_total else 0
+    return out
