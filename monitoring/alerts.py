@@ -12,6 +12,19 @@ event bus once events exist).
 [Alert(rule='down', ... subject='echo-2', ...)]
 >>> [a.subject for a in book.active()], book.evaluate([], now=101.0)[0].cleared_at
 (['echo-2'], 101.0)
+
+A rule that holds for many subjects at once (a rack of nodes lost, or a flood of
+registrations lapsing) is one alert, not one per subject: past ``group_at`` subjects of a
+rule, the ones beyond are raised as a single alert whose subject is :data:`GROUP_SUBJECT`
+and whose message counts and names them. Webhooks, the alert log and the dashboard then
+carry a handful of alerts, not thousands.
+
+>>> book = AlertBook(group_at=2)
+>>> found = [Finding(rule, f"echo-{i}", "lease lapsed", confirmed=True) for i in range(5)]
+>>> [(a.subject, a.value) for a in book.evaluate(found, now=100.0)]
+[('echo-0', None), ('echo-1', None), ('(group)', 3.0)]
+>>> book.active()[0].message
+'down holds for 3 more: echo-2, echo-3, echo-4'
 """
 
 from __future__ import annotations
@@ -23,11 +36,15 @@ from datetime import datetime, timezone
 
 from powerbus.monitoring.rules import AlertKind, AlertRule, Severity
 
-__all__ = ["Alert", "AlertBook", "AlertListener", "Finding"]
+__all__ = ["GROUP_SUBJECT", "Alert", "AlertBook", "AlertListener", "Finding"]
 
 log = logging.getLogger(__name__)
 
 _HISTORY = 200
+_NAMED_IN_GROUP = 5
+
+GROUP_SUBJECT = "(group)"
+"""The subject of the one alert that stands for a rule's subjects beyond ``group_at``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +101,8 @@ AlertListener = Callable[[Alert], None]
 class AlertBook:
     """Active alerts, recent history, and who is told of changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, group_at: int = 10) -> None:
+        self._group_at = group_at
         self._pending: dict[tuple[str, str], float] = {}
         self._active: dict[tuple[str, str], Alert] = {}
         self._history: list[Alert] = []
@@ -110,6 +128,7 @@ class AlertBook:
         holding: dict[tuple[str, str], Finding] = {}
         for finding in findings:
             holding.setdefault((finding.rule.name, finding.subject), finding)
+        due: dict[str, list[Finding]] = {}  # per rule: held long enough, not raised alone
         for key, finding in holding.items():
             alert = self._active.get(key)
             if alert is not None:
@@ -118,28 +137,70 @@ class AlertBook:
                 continue
             since = self._pending.setdefault(key, now)
             if finding.confirmed or now - since >= finding.rule.hold.total_seconds():
-                self._pending.pop(key, None)
-                alert = Alert(
-                    rule=finding.rule.name,
-                    kind=finding.rule.kind,
-                    severity=finding.rule.severity,
-                    subject=finding.subject,
-                    message=finding.message,
-                    raised_at=now,
-                    value=finding.value,
-                )
-                self._active[key] = alert
-                changed.append(alert)
+                due.setdefault(finding.rule.name, []).append(finding)
+        for found in due.values():
+            changed += self._raise(found, now)
         for key in [k for k in self._pending if k not in holding]:
             del self._pending[key]
-        for key in [k for k in self._active if k not in holding]:
-            cleared = replace(self._active.pop(key), cleared_at=now)
-            self._history.append(cleared)
-            changed.append(cleared)
+        for key in [k for k in self._active if k not in holding and k[1] != GROUP_SUBJECT]:
+            changed.append(self._clear(key, now))
+        for key in [k for k in self._active if k[1] == GROUP_SUBJECT and k[0] not in due]:
+            changed.append(self._clear(key, now))
         del self._history[:-_HISTORY]
         for alert in changed:
             self._tell(alert)
         return changed
+
+    def _raise(self, found: list[Finding], now: float) -> list[Alert]:
+        """Raise ``found`` (one rule's due findings): alone while the rule has fewer than
+        ``group_at`` alerts, the rest as (or into) the rule's group alert."""
+        rule = found[0].rule
+        group_key = (rule.name, GROUP_SUBJECT)
+        alone = sum(1 for r, subject in self._active if r == rule.name and subject != GROUP_SUBJECT)
+        room = 0 if group_key in self._active else max(0, self._group_at - alone)
+        raised = [self._raise_alone(f, now) for f in found[:room]]
+        rest = sorted(f.subject for f in found[room:])
+        if not rest:
+            return raised
+        others = len(rest) - _NAMED_IN_GROUP
+        message = f"{rule.name} holds for {len(rest)} more: " + ", ".join(rest[:_NAMED_IN_GROUP])
+        if others > 0:
+            message += f" and {others} others"
+        group = self._active.get(group_key)
+        if group is not None:
+            self._active[group_key] = replace(group, message=message, value=float(len(rest)))
+            return raised
+        group = Alert(
+            rule=rule.name,
+            kind=rule.kind,
+            severity=rule.severity,
+            subject=GROUP_SUBJECT,
+            message=message,
+            raised_at=now,
+            value=float(len(rest)),
+        )
+        self._active[group_key] = group
+        return [*raised, group]
+
+    def _raise_alone(self, finding: Finding, now: float) -> Alert:
+        key = (finding.rule.name, finding.subject)
+        self._pending.pop(key, None)
+        alert = Alert(
+            rule=finding.rule.name,
+            kind=finding.rule.kind,
+            severity=finding.rule.severity,
+            subject=finding.subject,
+            message=finding.message,
+            raised_at=now,
+            value=finding.value,
+        )
+        self._active[key] = alert
+        return alert
+
+    def _clear(self, key: tuple[str, str], now: float) -> Alert:
+        cleared = replace(self._active.pop(key), cleared_at=now)
+        self._history.append(cleared)
+        return cleared
 
     def active(self) -> list[Alert]:
         """Active alerts, critical first, newest first."""

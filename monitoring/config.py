@@ -68,6 +68,9 @@ class MonitoringConfig:
     default_alerts: bool = True
     """Run the built-in rules (node down, no healthy node, errors, p99, flapping, event
     subscriber lag)."""
+    alert_group_at: int = 10
+    """Alerts of one rule raised one per subject; past this many, the rest are one grouped
+    alert (subject ``(group)``) that counts and names them."""
     report_rate: float = 20.0
     """Traffic reports a second each reporter (its identity, else its host) may send, after
     ``report_burst`` at once; a reporter sends one per window, so this is generous."""
@@ -89,6 +92,8 @@ def load_monitoring_config(
             raise ConfigError(f"monitoring {name}: must be positive")
     if cfg.max_callers < 1 or cfg.max_nodes < 1:
         raise ConfigError("monitoring max_callers and max_nodes must be at least 1")
+    if cfg.alert_group_at < 1:
+        raise ConfigError("monitoring alert_group_at must be at least 1")
     if cfg.report_rate <= 0 or cfg.report_burst < 1:
         raise ConfigError("monitoring report_rate must be above 0 and report_burst at least 1")
     configured = parse_rules(_alert_tables(config_file)) if config_file else []

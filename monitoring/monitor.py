@@ -39,7 +39,7 @@ from powerbus.bus.kernel.nodes import DirectoryView, NodeHealth
 from powerbus.bus.kernel.peers import PeerRateLimit
 from powerbus.load_balancer import BalancerSnapshot
 from powerbus.monitoring.alert_log import AlertLog
-from powerbus.monitoring.alerts import Alert, AlertBook
+from powerbus.monitoring.alerts import GROUP_SUBJECT, Alert, AlertBook
 from powerbus.monitoring.api import monitoring_routes
 from powerbus.monitoring.config import MonitoringConfig
 from powerbus.monitoring.delivery import WebhookDelivery
@@ -101,7 +101,7 @@ class Monitoring(Lifecycle):
                 "traffic reports", rate=config.report_rate, burst=config.report_burst
             ),
         )
-        self.alerts = AlertBook()
+        self.alerts = AlertBook(group_at=config.alert_group_at)
         self.silences = Silences(clock=clock)
         self.delivery = WebhookDelivery(
             [u.strip() for u in config.alert_webhooks.split(",") if u.strip()],
@@ -494,6 +494,8 @@ class Monitoring(Lifecycle):
         # Nodes found down at start-up: down if the last run had raised that, else they
         # are taken to have left (nothing tells us they crashed).
         raised = {a.subject for a in restored if a.kind is AlertKind.NODE_DOWN and a.active}
+        if GROUP_SUBJECT in raised:
+            return  # a flood was down, its nodes unnamed: none of them is taken to have left
         for node in self.directory.nodes(include_down=True):
             if node.health is NodeHealth.DOWN and node.node_id not in raised:
                 self.health.mark_left(node.node_id)

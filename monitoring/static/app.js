@@ -75,7 +75,10 @@
     lease_flapping: (a) => `节点 ${a.subject} 的租约反复变化（${a.value || 0} 次）`,
   };
   function alertText(a) {
-    const zh = ALERT_ZH[a.kind] ? ALERT_ZH[a.kind](a) : `规则 ${a.rule} 触发：${a.subject}`;
+    // A flood of one rule comes as one grouped alert; its English message names the subjects.
+    const grouped = a.subject === "(group)";
+    const zh = grouped ? `规则 ${a.rule} 另有 ${a.value || 0} 个对象触发`
+      : ALERT_ZH[a.kind] ? ALERT_ZH[a.kind](a) : `规则 ${a.rule} 触发：${a.subject}`;
     return `<span class="zh">${esc(zh)}</span><span class="en">${esc(a.message)}</span>`;
   }
   function stateWord(value) {

@@ -9,14 +9,16 @@ from datetime import timedelta
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from monitoring_support import ECHO, get_json, quick
 
 from powerbus.bus.kernel.errors import ConfigError
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 from powerbus.monitoring import AlertKind, AlertRule, Severity, load_monitoring_config
-from powerbus.monitoring.alerts import AlertBook, Finding
+from powerbus.monitoring.alerts import GROUP_SUBJECT, AlertBook, Finding
 from powerbus.nodes.echo import EchoNode
 from powerbus.nodes.testing import eventually
+from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
 
 
 def test_rules_come_from_the_config_file(tmp_path):
@@ -181,3 +183,49 @@ def test_recording_can_be_turned_off_for_measurements():
     assert (cfg.record_traffic, cfg.history) == (False, False)
     with pytest.raises(ConfigError, match="max_callers"):
         load_monitoring_config(env={"POWERBUS_MAX_CALLERS": "0"})
+
+
+def test_many_subjects_of_one_rule_are_one_grouped_alert_until_they_recover():
+    rule = AlertRule(name="down", kind=AlertKind.NODE_DOWN)
+    book = AlertBook(group_at=3)
+    seen = []
+    book.add_listener(seen.append)
+    found = [Finding(rule, f"n{i:03d}", "lease lapsed", confirmed=True) for i in range(50)]
+    raised = book.evaluate(found, now=1.0)
+    assert [a.subject for a in raised] == ["n000", "n001", "n002", GROUP_SUBJECT]
+    assert raised[-1].value == 47
+    assert raised[-1].message == (
+        "down holds for 47 more: n003, n004, n005, n006, n007 and 42 others"
+    )
+    # More of the same: the group grows in place, nothing new is raised or delivered.
+    more = [*found, Finding(rule, "n999", "lease lapsed", confirmed=True)]
+    assert book.evaluate(more, now=2.0) == []
+    assert {a.subject: a.value for a in book.active()}[GROUP_SUBJECT] == 48
+    # All back: three alone and the group clear; four deliveries raised, four cleared.
+    cleared = book.evaluate([], now=3.0)
+    assert sorted(a.subject for a in cleared) == ["(group)", "n000", "n001", "n002"]
+    assert len(seen) == 8 and book.active() == []
+
+
+async def test_a_flood_of_lapsed_registrations_raises_a_handful_of_alerts(bus_server):
+    """Issue 13: 10,000 registrations raised 12,000 critical alerts. Here 150 rogue
+    registrations lapse together: the node-down rule raises 10 alerts and one group."""
+    bus = await bus_server(monitoring=quick())
+    lease = Duration(seconds=1)
+    async with grpc.aio.insecure_channel(str(bus.grpc_address)) as channel:
+        registry = registry_pb2_grpc.RegistryStub(channel)
+        for i in range(150):
+            request = registry_pb2.RegisterRequest(
+                node_id=f"rogue-{i:03d}", kind="rogue", address=f"127.0.0.1:{20000 + i}"
+            )
+            request.lease_ttl.CopyFrom(lease)
+            await registry.Register(request, timeout=5)
+
+    async def grouped() -> list[dict]:
+        alerts = (await get_json(bus, "/api/alerts"))["active"]
+        down = [a for a in alerts if a["rule"] == "node-down"]
+        group = [a for a in down if a["subject"] == GROUP_SUBJECT]
+        return down if group and group[0]["value"] == 140 else []
+
+    down = await eventually(grouped, timeout=15, what="140 lapsed nodes in one grouped alert")
+    assert len(down) == 11
