@@ -14,7 +14,7 @@ from pathlib import Path
 
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.errors import ConfigError
-from powerbus.bus.kernel.limits import DEFAULT_MAX_REQUEST_BYTES
+from powerbus.bus.kernel.limits import DEFAULT_MAX_BYTES_IN_FLIGHT, DEFAULT_MAX_REQUEST_BYTES
 from powerbus.bus.kernel.tracing import otlp_endpoint
 
 __all__ = ["DEFAULT_DB_URL", "BusConfig"]
@@ -75,6 +75,9 @@ class BusConfig:
 
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     """Largest request body accepted (RESOURCE_EXHAUSTED beyond); the same key bounds nodes."""
+    max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT
+    """Request bytes the router may hold at once while forwarding; past it, new requests
+    are refused RESOURCE_EXHAUSTED (the memory a burst of large requests can cost)."""
     http_head_timeout: timedelta = timedelta(seconds=10)
     """Time an HTTP client has to send a request's line and headers (408 and closed after)."""
     http_body_timeout: timedelta = timedelta(seconds=30)
@@ -88,6 +91,11 @@ class BusConfig:
         for key in ("http_head_timeout", "http_body_timeout"):
             if getattr(self, key) <= timedelta(0):
                 raise ConfigError(f"{key}: must be above 0, got {getattr(self, key)}")
+        if self.max_bytes_in_flight < self.max_request_bytes:
+            raise ConfigError(
+                f"max_bytes_in_flight ({self.max_bytes_in_flight}) must be at least "
+                f"max_request_bytes ({self.max_request_bytes})"
+            )
         if self.http_max_connections < 1:
             raise ConfigError(
                 f"http_max_connections: must be at least 1, got {self.http_max_connections}"

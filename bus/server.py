@@ -49,6 +49,7 @@ from powerbus.bus.policy import (
 from powerbus.bus.reflection import SchemaReflection, reflection_v1_file
 from powerbus.bus.registry import DirectoryChange, NetworkRules, Registry
 from powerbus.bus.router import Balancers, Router
+from powerbus.bus.router.in_flight import BytesInFlight
 from powerbus.bus.router.status import balancer_routes
 from powerbus.bus.schema import SchemaCheck, SchemaRegistry
 from powerbus.bus.transport.limits import size_options
@@ -237,6 +238,7 @@ class BusServer(Lifecycle):
             upstreams=self._upstreams,
             observer=self._observer,
             tracing=self.tracing,
+            in_flight=BytesInFlight(self.config.max_bytes_in_flight),
         )
         self._health = BusHealth(directory)
         self._rebuild_schema()

@@ -13,10 +13,18 @@ True
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "LINK_FRAME_HEADROOM", "link_message_limit"]
+__all__ = [
+    "DEFAULT_MAX_BYTES_IN_FLIGHT",
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "LINK_FRAME_HEADROOM",
+    "link_message_limit",
+]
 
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 """grpc's own default for received messages, kept so a node and the bus refuse alike."""
+
+DEFAULT_MAX_BYTES_IN_FLIGHT = 256 * 1024 * 1024
+"""Request bytes the bus's router holds at once (64 requests of the largest size)."""
 
 LINK_FRAME_HEADROOM = 64 * 1024
 """Room a link frame needs beside its payload: method path, metadata, deadline."""

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from powerbus.bus.kernel.calls import CallRecord
 from powerbus.bus.kernel.descriptors import MethodInfo, MethodKind
-from powerbus.bus.kernel.errors import PowerbusError
+from powerbus.bus.kernel.errors import PowerbusError, ResourceExhausted
 from powerbus.bus.kernel.peers import peer_host
 from powerbus.bus.router.balancers import Balancers
 from powerbus.bus.router.forwarding import Metadata, forwardable
+from powerbus.bus.router.in_flight import BytesInFlight
 from powerbus.bus.transport.grpc_status import abort_with, to_grpc
 from powerbus.bus.transport.pool import UpstreamPool
 from powerbus.bus.transport.unary import UnaryCalls, read_headers
@@ -78,8 +79,10 @@ class MethodRoute:
         balancers: Balancers,
         upstreams: UpstreamPool,
         calls: UnaryCalls,
+        in_flight: BytesInFlight,
     ) -> None:
         self.info = info
+        self._in_flight = in_flight
         self.service = info.service
         self._method = info.path.rpartition("/")[2]
         self._balancers = balancers
@@ -100,9 +103,13 @@ class MethodRoute:
             deadline = time.monotonic() + timeout if timeout > 0 else None
         else:
             deadline = time.monotonic() + remaining
-        reply = await self._calls.run(
-            lane, self.info, request, metadata, headers, deadline=deadline
-        )
+        try:
+            with self._in_flight.hold(len(request)):
+                reply = await self._calls.run(
+                    lane, self.info, request, metadata, headers, deadline=deadline
+                )
+        except ResourceExhausted as error:
+            await abort_with(context, error)
         if reply.initial:
             await context.send_initial_metadata(reply.initial)
         if reply.trailing:

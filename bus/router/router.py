@@ -20,6 +20,7 @@ from powerbus.bus.kernel.errors import PowerbusError, Unimplemented
 from powerbus.bus.router.balancers import Balancers
 from powerbus.bus.router.call import MethodRoute
 from powerbus.bus.router.forwarding import forward_to_reply, forward_to_reply_stream
+from powerbus.bus.router.in_flight import BytesInFlight
 from powerbus.bus.schema import SchemaRegistry
 from powerbus.bus.transport.grpc_status import abort_with
 from powerbus.bus.transport.pool import UpstreamPool
@@ -48,8 +49,10 @@ class Router(grpc.GenericRpcHandler):
         upstreams: UpstreamPool,
         observer: CallObserver | None = None,
         tracing: Tracing | None = None,
+        in_flight: BytesInFlight | None = None,
     ) -> None:
         self._schema = schema
+        self.in_flight = in_flight or BytesInFlight()
         self._balancers = balancers
         self._upstreams = upstreams
         self._calls = UnaryCalls(
@@ -79,7 +82,11 @@ class Router(grpc.GenericRpcHandler):
 
     def _build(self, info: MethodInfo) -> Handler:
         route = MethodRoute(
-            info, balancers=self._balancers, upstreams=self._upstreams, calls=self._calls
+            info,
+            balancers=self._balancers,
+            upstreams=self._upstreams,
+            calls=self._calls,
+            in_flight=self.in_flight,
         )
         if info.kind is MethodKind.UNARY:
             return grpc.unary_unary_rpc_method_handler(route.unary)

@@ -59,3 +59,23 @@ async def test_oversized_bodies_are_refused_unbuffered(bus_factory, node_factory
     assert good.success >= 0.99, good.codes
     # Buffered, the bodies would have taken SENDERS * 24 MiB = 192 MiB.
     assert peak - before < 64 * 1024 * 1024, (before, peak)
+
+
+async def test_large_requests_at_once_are_bounded_by_bytes_in_flight(bus_factory, node_factory):
+    """Each request under the size limit, but many at once: past ``max_bytes_in_flight``
+    the bus refuses new ones at once instead of holding them all."""
+    bus = bus_factory(max_request_bytes=str(LIMIT), env={"POWERBUS_MAX_BYTES_IN_FLIGHT": "3145728"})
+    node_factory("echo", bus=bus, node_id="echo-1")
+    big = echo_pb2.EchoRequest(payload=bytes(LIMIT - 1024))
+    big.delay.FromMilliseconds(1500)  # held by the bus while the node waits
+    async with grpc.aio.insecure_channel(bus.grpc) as channel:
+        stub = echo_pb2_grpc.EchoStub(channel)
+        results = await asyncio.gather(
+            *(stub.Echo(big, timeout=20) for _ in range(8)), return_exceptions=True
+        )
+        small = await stub.Echo(echo_pb2.EchoRequest(message="ok"), timeout=5)
+    refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(results) - len(refused) == 3  # 3 of about 1 MiB fit in 3 MiB
+    assert {e.code() for e in refused} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+    assert "would pass max_bytes_in_flight (3145728)" in (refused[0].details() or "")
+    assert small.message == "ok"  # the budget came back
