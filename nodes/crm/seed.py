@@ -117,6 +117,7 @@ _CITIES = (
 )
 _ORG_TARIFFS = (("cn-hubei-commercial-10kv", 0.0), ("cn-hubei-two-part-10kv", 400.0))
 _EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
+_HOUSEHOLD_MODELS = frozenset({"sdm120", "dlt645"})
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,12 @@ class MeterRow:
     address: str
     model: str
     pulse_constant: int
+
+    @property
+    def serves_household(self) -> bool:
+        """Single-phase meters serve households, three-phase ones and pulse terminals
+        businesses (the meter farm deals its load classes by the same rule)."""
+        return self.model in _HOUSEHOLD_MODELS
 
     def to_ref(self) -> common_pb2.MeterRef:
         """The meter as accounts hold it: ``protocol://gateway/address``."""
@@ -189,6 +196,8 @@ def generate(count: int, *, seed: int, meters: Sequence[MeterRow] = ()) -> list[
 
 def _customer(rng: random.Random, index: int, meters: Sequence[MeterRow]) -> SeedCustomer:
     organization = rng.random() < 0.1
+    if index < len(meters):  # the meter says who it serves
+        organization = not meters[index].serves_household
     city = _CITIES[3] if organization else rng.choice(_CITIES)
     person = _person_name(rng)
     name = f"{city.name[:2]}{rng.choice(_ORG_WORDS)}有限公司" if organization else person

@@ -27,6 +27,10 @@ _CLASSES = (
     (CustomerClass.COMMERCIAL, 0.2, (3.0, 25.0)),
     (CustomerClass.INDUSTRIAL, 0.1, (40.0, 300.0)),
 )
+# Single-phase meters (the SDM120, the DL/T 645 household meter 单相表) serve households;
+# three-phase meters and pulse terminals serve shops and plants. The CRM seed reads the
+# same rule from the meters file, so a household is never billed for a plant's load.
+HOUSEHOLD_MODELS = frozenset({Model.SDM120, Model.DLT645})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +75,15 @@ def plan_farm(*, meters: int, gateways: int, seed: int) -> FarmPlan:
         g = index % gateways
         n = position[g]
         position[g] += 1
-        customer, mean_kw = _customer(rng)
+        model = (
+            Model.DLT645
+            if kinds[g] is WireProtocol.DLT645
+            else _MODBUS_CYCLE[n % len(_MODBUS_CYCLE)]
+        )
+        customer, mean_kw = _customer(rng, household=model in HOUSEHOLD_MODELS)
         if kinds[g] is WireProtocol.DLT645:
-            model, address, constant = Model.DLT645, f"{seed % 100:02d}{g:04d}{n:06d}", None
+            address, constant = f"{seed % 100:02d}{g:04d}{n:06d}", None
         else:
-            model = _MODBUS_CYCLE[n % len(_MODBUS_CYCLE)]
             constant = None
             if model is Model.PULSE8:
                 unit, used = terminal.get(g, (0, 8))
@@ -107,10 +115,13 @@ def plan_farm(*, meters: int, gateways: int, seed: int) -> FarmPlan:
     return FarmPlan(kinds, tuple(slots))
 
 
-def _customer(rng: random.Random) -> tuple[CustomerClass, float]:
+def _customer(rng: random.Random, *, household: bool) -> tuple[CustomerClass, float]:
     pick = rng.random()
-    for customer, share, (low, high) in _CLASSES:
+    classes = _CLASSES[:1] if household else _CLASSES[1:]
+    pick *= sum(share for _, share, _ in classes)
+    for customer, share, (low, high) in classes:
         if pick < share:
             return customer, rng.uniform(low, high)
         pick -= share
-    return _CLASSES[0][0], _CLASSES[0][2][0]
+    customer, _, (low, high) = classes[-1]
+    return customer, rng.uniform(low, high)
