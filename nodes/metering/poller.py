@@ -9,11 +9,9 @@ interval has gone, after which a read would belong to the next interval. At the 
 ending on local midnight the DL/T 645 meters' daily freeze is read as well.
 
 What is stored, per line and interval, in one transaction under the line's fencing
-token: the register reads, the intervals VEE derived from the register step since the
-meter's previous read (a step over several intervals — a silent spell, a takeover —
-spreads the measured energy and flags it estimated), a flat estimate for each meter
-that did not answer, the end-device events (no answer, answer again, pulse wire break),
-and the ``metering.readings.received`` event. A stale owner's write is refused by the
+token: the :class:`~powerbus.nodes.metering.line_batch.LineBatch` of the poll (register
+reads, intervals from VEE, estimates, end-device events) and the
+``metering.readings.received`` event. A stale owner's write is refused by the
 store (:class:`~powerbus.nodes.metering.errors.StaleOwner`) and the line is dropped.
 
 Ownership: every third of the lease TTL the poller rebalances its leases
@@ -48,29 +46,23 @@ from powerbus.adapters.meters import Acquisition, MeterError, MeterReading, Read
 from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.metering.v1 import metering_pb2 as pb
 from powerbus.nodes.metering.backfill import Backfill, freeze_records
-from powerbus.nodes.metering.convert import meter_spec_from_proto
 from powerbus.nodes.metering.errors import StaleOwner
-from powerbus.nodes.metering.events import MeteringEvents, device_event
+from powerbus.nodes.metering.events import MeteringEvents
+from powerbus.nodes.metering.line_batch import LineBatch, MeterState, load_state
 from powerbus.nodes.metering.meters import MeterCatalog, Polled
 from powerbus.nodes.metering.ownership import Lease, LineOwnership
-from powerbus.nodes.metering.reads import register_records, vee_register, vee_register_type
 from powerbus.nodes.metering.settlement import (
     FREEZE_DEPTH_DAYS,
     month_start_stored,
     read_month_starts,
 )
 from powerbus.nodes.metering.store import (
-    FORWARD_DELTA_KWH,
-    IntervalRecord,
     ReadingStore,
     RegisterRecord,
     WriteResult,
 )
 from powerbus.nodes.metering.vee import (
-    IntervalRead,
-    RegisterRead,
     VeeConfig,
-    run_vee,
 )
 
 __all__ = ["LineResult", "Poller", "PollerSettings"]
@@ -112,22 +104,10 @@ class LineResult:
 
 
 @dataclass
-class _MeterState:
-    """What the poller remembers of a meter between polls (rebuilt from the database
-    when missing)."""
-
-    register_at: datetime | None = None
-    register: int | None = None
-    last_wh: int | None = None
-    silent_since: datetime | None = None
-    wire_break: bool = False
-
-
-@dataclass
 class _Line:
     lease: Lease
     task: asyncio.Task[None] | None = None
-    states: dict[str, _MeterState] = field(default_factory=dict)
+    states: dict[str, MeterState] = field(default_factory=dict)
 
 
 class Poller:
@@ -406,42 +386,14 @@ class Poller:
             )  # fmt: skip
         return records
 
-    def _state(self, line: _Line, meter: Polled, end: datetime) -> _MeterState:
+    def _state(self, line: _Line, meter: Polled, end: datetime) -> MeterState:
         state = line.states.get(meter.meter.meter_id)
         if state is None:
             state = line.states[meter.meter.meter_id] = self._load_state(meter, end)
         return state
 
-    def _load_state(self, meter: Polled, end: datetime) -> _MeterState:
-        """The meter's last register read and interval value, from the database."""
-        lookback = max(self.settings.interval * 96 * 2, timedelta(days=2))
-        state = _MeterState()
-        regs = self.store.registers(
-            [meter.meter.meter_id],
-            end - lookback,
-            end - timedelta(microseconds=1),
-            reading_types=[vee_register_type(meter.meter)],
-        )
-        if regs:
-            last = regs[-1].record
-            state.register_at, state.register = last.read_at, last.value
-        values = self.store.readings(
-            [meter.meter.meter_id],
-            end - lookback,
-            end,
-            reading_types=[FORWARD_DELTA_KWH],
-        )
-        good = [v.value for v in values if v.value.wh is not None]
-        if good:
-            state.last_wh = good[-1].wh
-            if state.register_at is not None and good[-1].end > self._snap(state.register_at):
-                # estimates after the last read: the meter has been silent since
-                state.silent_since = self._snap(state.register_at) + self.settings.interval
-        return state
-
-    def _snap(self, at: datetime) -> datetime:
-        seconds = self.settings.interval.total_seconds()
-        return datetime.fromtimestamp(round(at.timestamp() / seconds) * seconds, timezone.utc)
+    def _load_state(self, meter: Polled, end: datetime) -> MeterState:
+        return load_state(self.store, meter, end, self.settings.interval)
 
     def _store_line(
         self,
@@ -455,130 +407,33 @@ class Poller:
         """VEE and one write for the line; returns the meters that answered again after
         a silence, with the first interval end they missed (for backfill)."""
         interval = self.settings.interval
-        records: list[IntervalRecord] = []
-        registers: list[RegisterRecord] = list(freezes)
-        events: list[pb.EndDeviceEvent] = []
-        updates: dict[str, _MeterState] = {}
-        came_back: list[tuple[Polled, datetime]] = []
-        accepted = estimated = rejected = 0
-        answered: list[str] = []
+        batch = LineBatch(interval=interval, vee=self.vee, registers=list(freezes))
         for meter in meters:
-            meter_id = meter.meter.meter_id
-            old = self._state(line, meter, end)
-            state = _MeterState(**vars(old))
-            got = reads.get(meter_id)
-            spec = meter_spec_from_proto(meter.meter)
-            if isinstance(got, MeterReading):
-                result.read += 1
-                answered.append(meter_id)
-                value = vee_register(meter.meter, got)
-                registers += register_records(meter.meter, got, at=got.read_at)
-                # A read belongs to the interval end nearest to it (a slow line's last
-                # meters may be read after the next boundary).
-                point = self._snap(got.read_at)
-                if (
-                    value is not None
-                    and state.register_at is not None
-                    and state.register is not None
-                ):
-                    start = self._snap(state.register_at)
-                    if start < point:
-                        outcome = run_vee(
-                            spec,
-                            start,
-                            point,
-                            registers=[
-                                RegisterRead(start, state.register),
-                                RegisterRead(point, value),
-                            ],
-                            config=self.vee,
-                        )
-                        records += [
-                            IntervalRecord(meter_id, FORWARD_DELTA_KWH, v)
-                            for v in outcome.intervals
-                        ]
-                        accepted += outcome.accepted
-                        estimated += outcome.estimated
-                        rejected += outcome.rejected
-                        last = [v.wh for v in outcome.intervals if v.wh is not None]
-                        state.last_wh = last[-1] if last else state.last_wh
-                if value is not None:
-                    state.register_at, state.register = got.read_at, value
-                if state.silent_since is not None:
-                    came_back.append((meter, state.silent_since))
-                    events.append(
-                        device_event(
-                            meter_id,
-                            "communication_restored",
-                            end,
-                            reason=f"answers again, silent since {state.silent_since:%H:%M:%S}",
-                            severity=pb.EVENT_SEVERITY_INFO,
-                        )
-                    )
-                    state.silent_since = None
-                broken = "wire_break" in got.alarms
-                if broken and not state.wire_break:
-                    events.append(
-                        device_event(
-                            meter_id,
-                            "pulse_wire_break",
-                            end,
-                            reason="pulse input wire broken",
-                            severity=pb.EVENT_SEVERITY_CRITICAL,
-                        )
-                    )
-                state.wire_break = broken
-            else:
-                result.failed += 1
-                reason = str(got) if got is not None else "not read"
-                if state.silent_since is None:
-                    state.silent_since = end
-                    events.append(
-                        device_event(
-                            meter_id,
-                            "no_response",
-                            end,
-                            reason=reason,
-                            severity=pb.EVENT_SEVERITY_WARNING,
-                            details={"gateway": meter.gateway},
-                        )
-                    )
-                if state.last_wh is not None:
-                    outcome = run_vee(
-                        spec,
-                        end - 2 * interval,
-                        end,
-                        intervals=[IntervalRead(end - interval, state.last_wh)],
-                        config=self.vee,
-                    )
-                    fill = outcome.intervals[-1]
-                    if fill.wh is not None:
-                        records.append(IntervalRecord(meter_id, FORWARD_DELTA_KWH, fill))
-                        estimated += 1
-            updates[meter_id] = state
-        result.intervals = len(records)
-        self.store.type_ids({r.reading_type for r in registers})
+            batch.add(meter, self._state(line, meter, end), reads.get(meter.meter.meter_id), end)
+        result.read, result.failed = len(batch.answered), len(meters) - len(batch.answered)
+        result.intervals = len(batch.records)
+        self.store.type_ids({r.reading_type for r in batch.registers})
 
         def also(conn: Connection, _written: WriteResult) -> None:
-            self.store.write_registers_in(conn, registers)
-            result.events = self.events.device_events(conn, events)
-            if records:
+            self.store.write_registers_in(conn, batch.registers)
+            result.events = self.events.device_events(conn, batch.events)
+            if batch.records:
                 self.events.readings(
                     conn,
                     message_id=f"poll/{line.lease.gateway}/{end.isoformat()}",
                     source=self.settings.source,
-                    meter_ids=sorted({r.meter_id for r in records}),
-                    start=min(r.value.end for r in records) - interval,
+                    meter_ids=sorted({r.meter_id for r in batch.records}),
+                    start=min(r.value.end for r in batch.records) - interval,
                     end=end,
-                    accepted=accepted,
-                    rejected=rejected,
-                    estimated=estimated,
+                    accepted=batch.accepted,
+                    rejected=batch.rejected,
+                    estimated=batch.estimated,
                 )
 
-        self.store.write_intervals(records, fence=line.lease.fence, also=also)
-        line.states.update(updates)
-        self.catalog.mark_read(answered, end)
-        return came_back
+        self.store.write_intervals(batch.records, fence=line.lease.fence, also=also)
+        line.states.update(batch.updates)
+        self.catalog.mark_read(batch.answered, end)
+        return batch.came_back
 
 
 def _units(meters: Sequence[Polled]) -> list[list[Polled]]:
