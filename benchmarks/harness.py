@@ -13,14 +13,14 @@ import platform
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import grpc
-import sqlalchemy as sa
+
+from powerbus.nodes.testing.databases import schema_of_its_own
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -135,14 +135,5 @@ def postgres_schema(prefix: str = "powerbus_bench") -> Iterator[str]:
     base = os.environ.get("POWERBUS_BENCH_PG_URL") or os.environ.get(
         "POWERBUS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     )
-    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with schema_of_its_own(base, prefix) as url:
+        yield url
