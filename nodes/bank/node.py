@@ -16,7 +16,6 @@ second.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -37,9 +36,8 @@ from powerbus.nodes.bank.config import BankSettings
 from powerbus.nodes.bank.protocol import WireHandler
 from powerbus.nodes.payment import convert
 from powerbus.nodes.payment.reconciliation import BANK_CODE_KEY
-from powerbus.nodes.sdk.cli import kind_settings
 from powerbus.nodes.sdk.config import NodeConfig
-from powerbus.nodes.sdk.node import BusClient, Node
+from powerbus.nodes.sdk.node import BusClient, ConfiguredNode
 from powerbus.payment.v1 import payment_pb2, payment_pb2_grpc
 
 __all__ = ["BANK_LISTEN_KEY", "BankNode"]
@@ -53,7 +51,7 @@ _PAGE = 1_000
 _MAX_PAGE = 10_000
 
 
-class BankNode(Node, payment_pb2_grpc.BankGatewayServicer):
+class BankNode(ConfiguredNode[BankSettings], payment_pb2_grpc.BankGatewayServicer):
     """``powerbus node bank``: a bank's collections and statements.
 
     >>> [s.name for s in BankNode.served_services()]
@@ -61,6 +59,7 @@ class BankNode(Node, payment_pb2_grpc.BankGatewayServicer):
     """
 
     kind = "bank"
+    settings_type = BankSettings
 
     payments = BusClient(payment_pb2_grpc.PaymentsStub)
     billing = BusClient(billing_pb2_grpc.BillingStub, required=False)
@@ -74,16 +73,8 @@ class BankNode(Node, payment_pb2_grpc.BankGatewayServicer):
         self._statement: Statement | None = None
 
     @classmethod
-    def from_config(
-        cls,
-        config: NodeConfig,
-        *,
-        config_file: Path | None = None,
-        options: Mapping[str, str] | None = None,
-    ) -> BankNode:
-        return cls(
-            settings=kind_settings(BankSettings, options=options or {}, config_file=config_file)
-        )
+    def from_settings(cls, settings: BankSettings, config: NodeConfig) -> BankNode:
+        return cls(settings=settings)
 
     def metadata(self) -> Mapping[str, str]:
         listen = str(self._server.address) if self._server else str(self.settings.listen_bank)

@@ -15,7 +15,6 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,10 +54,9 @@ from powerbus.nodes.billing.sources import AccountSource, CrmAccounts, MeteringU
 from powerbus.nodes.billing.store.migrations import MIGRATIONS
 from powerbus.nodes.billing.tariff import CustomerClass, Tariff, quote
 from powerbus.nodes.billing.tariff_book import TariffBook
-from powerbus.nodes.sdk.cli import kind_settings
 from powerbus.nodes.sdk.config import NodeConfig
 from powerbus.nodes.sdk.events import Outbox, Publisher, open_event_tables
-from powerbus.nodes.sdk.node import BusClient, Node
+from powerbus.nodes.sdk.node import BusClient, ConfiguredNode, bus_address_of
 
 __all__ = ["BillingNode"]
 
@@ -84,7 +82,7 @@ def _next_token(offset: int, limit: int, total: int) -> str:
     return str(offset + limit) if offset + limit < total else ""
 
 
-class BillingNode(Node, billing_pb2_grpc.BillingServicer):
+class BillingNode(ConfiguredNode[BillingSettings], billing_pb2_grpc.BillingServicer):
     """Quotes, tariffs, billing runs, bills, arrears and payments.
 
     >>> [s.name for s in BillingNode.served_services()]
@@ -94,6 +92,7 @@ class BillingNode(Node, billing_pb2_grpc.BillingServicer):
     """
 
     kind = "billing"
+    settings_type = BillingSettings
 
     # Not required: Quote, tariffs, bills and payments work without them; a run without
     # them fails with the reason (SourceMissing).
@@ -123,17 +122,8 @@ class BillingNode(Node, billing_pb2_grpc.BillingServicer):
         self._zone = ZoneInfo(settings.time_zone)
 
     @classmethod
-    def from_config(
-        cls,
-        config: NodeConfig,
-        *,
-        config_file: Path | None = None,
-        options: Mapping[str, str] | None = None,
-    ) -> BillingNode:
-        return cls(
-            settings=kind_settings(BillingSettings, options=options or {}, config_file=config_file),
-            bus_address=None if config.bus is None else str(config.bus),
-        )
+    def from_settings(cls, settings: BillingSettings, config: NodeConfig) -> BillingNode:
+        return cls(settings=settings, bus_address=bus_address_of(config))
 
     def metadata(self) -> Mapping[str, str]:
         return {"events": type(self._events).__name__}

@@ -17,7 +17,6 @@ import asyncio
 import importlib
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -30,9 +29,8 @@ from powerbus.adapters.corba.schema import CorbaSchema, Interface, installed_ser
 from powerbus.bus.kernel.errors import ConfigError, PowerbusError
 from powerbus.nodes.corba_gateway.bridge import OperationBridge, servant_class
 from powerbus.nodes.corba_gateway.config import GatewaySettings
-from powerbus.nodes.sdk.cli import kind_settings
 from powerbus.nodes.sdk.config import NodeConfig
-from powerbus.nodes.sdk.node import BusClient, Node
+from powerbus.nodes.sdk.node import BusClient, ConfiguredNode
 from powerbus.nodes.sdk.traffic import TrafficReporter
 from powerbus.traffic.v1 import traffic_pb2
 
@@ -44,7 +42,7 @@ BUS_SERVICES = ("powerbus.registry.v1.", "powerbus.traffic.v1.", "powerbus.polic
 """Services the bus serves itself: bridged, but not declared as dependencies."""
 
 
-class CorbaGatewayNode(Node):
+class CorbaGatewayNode(ConfiguredNode[GatewaySettings]):
     """``powerbus node corba-gateway``: IIOP in, gRPC through the bus out.
 
     >>> CorbaGatewayNode.served_services()
@@ -52,6 +50,7 @@ class CorbaGatewayNode(Node):
     """
 
     kind = "corba-gateway"
+    settings_type = GatewaySettings
 
     def __init__(
         self,
@@ -70,14 +69,7 @@ class CorbaGatewayNode(Node):
         self.iors: dict[str, str] = {}
 
     @classmethod
-    def from_config(
-        cls,
-        config: NodeConfig,
-        *,
-        config_file: Path | None = None,
-        options: Mapping[str, str] | None = None,
-    ) -> CorbaGatewayNode:
-        settings = kind_settings(GatewaySettings, options=options or {}, config_file=config_file)
+    def from_settings(cls, settings: GatewaySettings, config: NodeConfig) -> CorbaGatewayNode:
         if config.bus is None:
             raise ConfigError("bus: the CORBA gateway forwards to a bus; give --bus")
         return cls(

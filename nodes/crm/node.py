@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -46,9 +45,8 @@ from powerbus.nodes.crm.tickets.calendar import WorkingCalendar
 from powerbus.nodes.crm.tickets.monitor import OverdueHook, SlaMonitor, log_overdue
 from powerbus.nodes.crm.tickets.service import TicketService
 from powerbus.nodes.crm.view import PanoramicView, Sources, ViewBuilder
-from powerbus.nodes.sdk.cli import kind_settings
 from powerbus.nodes.sdk.config import NodeConfig
-from powerbus.nodes.sdk.node import BusClient, Node
+from powerbus.nodes.sdk.node import BusClient, ConfiguredNode, bus_address_of
 from powerbus.payment.v1 import payment_pb2_grpc
 
 __all__ = ["AUDIENCE_KEY", "CrmNode", "audience_of"]
@@ -65,7 +63,9 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class CrmNode(Node, crm_pb2_grpc.CustomersServicer, crm_pb2_grpc.ServiceTicketsServicer):
+class CrmNode(
+    ConfiguredNode[CrmSettings], crm_pb2_grpc.CustomersServicer, crm_pb2_grpc.ServiceTicketsServicer
+):
     """``powerbus node crm``: customers, accounts, the panoramic view and service tickets.
 
     >>> sorted(s.name for s in CrmNode.served_services())
@@ -75,6 +75,7 @@ class CrmNode(Node, crm_pb2_grpc.CustomersServicer, crm_pb2_grpc.ServiceTicketsS
     """
 
     kind = "crm"
+    settings_type = CrmSettings
 
     # Optional: the view degrades section by section without them.
     billing = BusClient(billing_pb2_grpc.BillingStub, required=False)
@@ -102,17 +103,8 @@ class CrmNode(Node, crm_pb2_grpc.CustomersServicer, crm_pb2_grpc.ServiceTicketsS
         self._filter = masking.ScrubbingFilter()
 
     @classmethod
-    def from_config(
-        cls,
-        config: NodeConfig,
-        *,
-        config_file: Path | None = None,
-        options: Mapping[str, str] | None = None,
-    ) -> CrmNode:
-        return cls(
-            settings=kind_settings(CrmSettings, options=options or {}, config_file=config_file),
-            bus_address=None if config.bus is None else str(config.bus),
-        )
+    def from_settings(cls, settings: CrmSettings, config: NodeConfig) -> CrmNode:
+        return cls(settings=settings, bus_address=bus_address_of(config))
 
     # -- lifecycle ---------------------------------------------------------------------
 

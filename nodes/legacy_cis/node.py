@@ -17,7 +17,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -32,9 +31,8 @@ from powerbus.adapters.corba.stubs import load_stubs
 from powerbus.bus.kernel.errors import PowerbusError, Unimplemented
 from powerbus.crm.v1 import crm_pb2_grpc
 from powerbus.nodes.legacy_cis.config import LegacySettings
-from powerbus.nodes.sdk.cli import kind_settings
 from powerbus.nodes.sdk.config import NodeConfig
-from powerbus.nodes.sdk.node import Node
+from powerbus.nodes.sdk.node import ConfiguredNode
 
 __all__ = ["LegacyCisNode"]
 
@@ -43,7 +41,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Message, grpc.aio.ServicerContext[Any, Any]], Awaitable[Message]]
 
 
-class LegacyCisNode(Node, crm_pb2_grpc.CustomersServicer):
+class LegacyCisNode(ConfiguredNode[LegacySettings], crm_pb2_grpc.CustomersServicer):
     """``powerbus node legacy-cis``: the CIS as the first CRM backend on the bus.
 
     >>> [s.name for s in LegacyCisNode.served_services()]
@@ -51,6 +49,7 @@ class LegacyCisNode(Node, crm_pb2_grpc.CustomersServicer):
     """
 
     kind = "legacy-cis"
+    settings_type = LegacySettings
 
     def __init__(self, *, settings: LegacySettings) -> None:
         self.settings = settings
@@ -61,16 +60,8 @@ class LegacyCisNode(Node, crm_pb2_grpc.CustomersServicer):
         self._install(self._unmapped_handlers())
 
     @classmethod
-    def from_config(
-        cls,
-        config: NodeConfig,
-        *,
-        config_file: Path | None = None,
-        options: Mapping[str, str] | None = None,
-    ) -> LegacyCisNode:
-        return cls(
-            settings=kind_settings(LegacySettings, options=options or {}, config_file=config_file)
-        )
+    def from_settings(cls, settings: LegacySettings, config: NodeConfig) -> LegacyCisNode:
+        return cls(settings=settings)
 
     def metadata(self) -> Mapping[str, str]:
         if self._target is None or self._service is None:

@@ -12,7 +12,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -35,10 +34,9 @@ from powerbus.nodes.metering.service import MeteringService
 from powerbus.nodes.metering.settings import MeteringSettings
 from powerbus.nodes.metering.store import ReadingStore
 from powerbus.nodes.metering.vee import VeeConfig
-from powerbus.nodes.sdk.cli import kind_settings
 from powerbus.nodes.sdk.config import NodeConfig
 from powerbus.nodes.sdk.events import Outbox, Publisher, open_event_tables
-from powerbus.nodes.sdk.node import Node
+from powerbus.nodes.sdk.node import ConfiguredNode, bus_address_of
 
 __all__ = ["MeteringNode"]
 
@@ -48,7 +46,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 T = TypeVar("T")
 
 
-class MeteringNode(Node, metering_pb2_grpc.MeteringServicer):
+class MeteringNode(ConfiguredNode[MeteringSettings], metering_pb2_grpc.MeteringServicer):
     """``powerbus node metering``: serves ``powerbus.metering.v1.Metering``.
 
     >>> [s.name for s in MeteringNode.served_services()]
@@ -56,6 +54,7 @@ class MeteringNode(Node, metering_pb2_grpc.MeteringServicer):
     """
 
     kind = "metering"
+    settings_type = MeteringSettings
 
     def __init__(self, *, settings: MeteringSettings, bus: str | None = None) -> None:
         self.settings = settings
@@ -69,15 +68,8 @@ class MeteringNode(Node, metering_pb2_grpc.MeteringServicer):
         self._housekeeping: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_config(
-        cls,
-        config: NodeConfig,
-        *,
-        config_file: Path | None = None,
-        options: Mapping[str, str] | None = None,
-    ) -> MeteringNode:
-        settings = kind_settings(MeteringSettings, options=options or {}, config_file=config_file)
-        return cls(settings=settings, bus=str(config.bus) if config.bus else None)
+    def from_settings(cls, settings: MeteringSettings, config: NodeConfig) -> MeteringNode:
+        return cls(settings=settings, bus=bus_address_of(config))
 
     def metadata(self) -> Mapping[str, str]:
         return {

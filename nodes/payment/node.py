@@ -21,8 +21,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -42,10 +41,9 @@ from powerbus.nodes.payment.reconciliation import BankDirectory, Reconciler
 from powerbus.nodes.payment.store.migrations import MIGRATIONS
 from powerbus.nodes.payment.store.payments import EventSink, PaymentStore, ReportStore
 from powerbus.nodes.payment.store.records import PaymentRecord, ReversalRequest
-from powerbus.nodes.sdk.cli import kind_settings
 from powerbus.nodes.sdk.config import NodeConfig
 from powerbus.nodes.sdk.events import Outbox, Publisher, open_event_tables
-from powerbus.nodes.sdk.node import BusClient, Node
+from powerbus.nodes.sdk.node import BusClient, ConfiguredNode, bus_address_of
 from powerbus.payment.v1 import payment_pb2, payment_pb2_grpc
 from powerbus.registry.v1 import registry_pb2_grpc
 
@@ -64,7 +62,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-class PaymentNode(Node, payment_pb2_grpc.PaymentsServicer):
+class PaymentNode(ConfiguredNode[PaymentSettings], payment_pb2_grpc.PaymentsServicer):
     """``powerbus node payment``: payments, reversals and reconciliation.
 
     >>> [s.name for s in PaymentNode.served_services()]
@@ -74,6 +72,7 @@ class PaymentNode(Node, payment_pb2_grpc.PaymentsServicer):
     """
 
     kind = "payment"
+    settings_type = PaymentSettings
 
     # Not required: payments are recorded while billing is down and applied later.
     billing = BusClient(billing_pb2_grpc.BillingStub, required=False)
@@ -105,17 +104,8 @@ class PaymentNode(Node, payment_pb2_grpc.PaymentsServicer):
         self._billing_down_until = 0.0
 
     @classmethod
-    def from_config(
-        cls,
-        config: NodeConfig,
-        *,
-        config_file: Path | None = None,
-        options: Mapping[str, str] | None = None,
-    ) -> PaymentNode:
-        return cls(
-            settings=kind_settings(PaymentSettings, options=options or {}, config_file=config_file),
-            bus_address=None if config.bus is None else str(config.bus),
-        )
+    def from_settings(cls, settings: PaymentSettings, config: NodeConfig) -> PaymentNode:
+        return cls(settings=settings, bus_address=bus_address_of(config))
 
     # -- lifecycle ---------------------------------------------------------------------
 

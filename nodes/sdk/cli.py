@@ -10,16 +10,14 @@ kind resolves them with :func:`kind_settings` (flags > ``POWERBUS_*`` > its TOML
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import json
 import logging
 import sys
 import textwrap
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
@@ -29,9 +27,10 @@ from powerbus.bus.kernel.errors import ConfigError, PowerbusError
 from powerbus.bus.kernel.lifecycle import run_event_loop
 from powerbus.nodes.sdk.config import NodeConfig, NodePriority
 from powerbus.nodes.sdk.kinds import NODE_KINDS, kind_options, load_kind
+from powerbus.nodes.sdk.node import ConfiguredNode
 from powerbus.nodes.sdk.process import run_node
 
-__all__ = ["KIND_CONTEXT", "JsonLogFormatter", "configure_logging", "kind_settings", "node_command"]
+__all__ = ["KIND_CONTEXT", "JsonLogFormatter", "configure_logging", "node_command"]
 
 _KINDS_HELP = f"What to run: {', '.join(sorted(NODE_KINDS))}."
 
@@ -42,7 +41,6 @@ own options, which click's built-in help cannot know."""
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
-T = TypeVar("T")
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -120,20 +118,6 @@ LogFormatOption = Annotated[
 ]
 
 
-def kind_settings(
-    settings_type: type[T], *, options: Mapping[str, str], config_file: Path | None
-) -> T:
-    """A kind's own settings (a frozen dataclass with a ``section``) from its options >
-    ``POWERBUS_*`` > the TOML table; an option the kind does not know is an error."""
-    known = {f.name for f in dataclasses.fields(settings_type)}  # type: ignore[arg-type]
-    unknown = sorted(set(options) - known)
-    if unknown:
-        takes = ", ".join(f"--{n.replace('_', '-')}" for n in sorted(known))
-        given = ", ".join(f"--{n.replace('_', '-')}" for n in unknown)
-        raise ConfigError(f"unknown option(s) {given}; this kind takes {takes}")
-    return resolve(settings_type, flags=dict(options), config_file=config_file)
-
-
 def _kind_options(args: Sequence[str]) -> dict[str, str]:
     """``["--ior-file", "x", "--naming=y"]`` -> ``{"ior_file": "x", "naming": "y"}``."""
     options: dict[str, str] = {}
@@ -156,8 +140,8 @@ def _kind_options(args: Sequence[str]) -> dict[str, str]:
 def _build_node(kind: str, settings: NodeConfig, config: Path | None, extra: Sequence[str]) -> Any:
     node_class = load_kind(kind)
     options = _kind_options(extra)
-    if "options" in inspect.signature(node_class.from_config).parameters:
-        return node_class.from_config(settings, config_file=config, options=options)  # type: ignore[call-arg]
+    if issubclass(node_class, ConfiguredNode):
+        return node_class.from_config(settings, config_file=config, options=options)
     if options:
         given = ", ".join(f"--{n.replace('_', '-')}" for n in options)
         raise ConfigError(f"kind {kind!r} takes no option {given}")

@@ -9,17 +9,22 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import Enum
 from pathlib import Path
+from typing import TypeVar
 
 from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.config import resolve
 from powerbus.bus.kernel.errors import ConfigError
 from powerbus.bus.kernel.limits import DEFAULT_MAX_REQUEST_BYTES
 from powerbus.bus.kernel.tracing import otlp_endpoint
 from powerbus.registry.v1 import registry_pb2
 
-__all__ = ["NodeConfig", "NodePriority"]
+__all__ = ["NodeConfig", "NodePriority", "kind_settings"]
+
+T = TypeVar("T")
 
 
 class NodePriority(str, Enum):
@@ -98,3 +103,17 @@ class NodeConfig:
     def advertised(self, port: int) -> HostPort:
         """The address to register, given the port the server actually bound."""
         return self.advertise or HostPort(self.listen.host, port)
+
+
+def kind_settings(
+    settings_type: type[T], *, options: Mapping[str, str], config_file: Path | None
+) -> T:
+    """A kind's own settings (a frozen dataclass with a ``section``) from its options >
+    ``POWERBUS_*`` > the TOML table; an option the kind does not know is an error."""
+    known = {f.name for f in dataclasses.fields(settings_type)}  # type: ignore[arg-type]
+    unknown = sorted(set(options) - known)
+    if unknown:
+        takes = ", ".join(f"--{n.replace('_', '-')}" for n in sorted(known))
+        given = ", ".join(f"--{n.replace('_', '-')}" for n in unknown)
+        raise ConfigError(f"unknown option(s) {given}; this kind takes {takes}")
+    return resolve(settings_type, flags=dict(options), config_file=config_file)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 import grpc
 
 from powerbus.bus.kernel.errors import Unavailable
+from powerbus.nodes.sdk.config import kind_settings
 from powerbus.nodes.sdk.services import ServedService, is_generated_servicer, service_of_stub
 from powerbus.registry.v1 import registry_pb2
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from powerbus.nodes.sdk.config import NodeConfig
     from powerbus.nodes.sdk.middleware import Middleware
 
-__all__ = ["BusClient", "Node"]
+__all__ = ["BusClient", "ConfiguredNode", "Node", "bus_address_of"]
 
 S = TypeVar("S")
 
@@ -148,3 +149,40 @@ class Node:
 
     def detach(self) -> None:
         self._bus = None
+
+
+SettingsT = TypeVar("SettingsT")
+
+
+class ConfiguredNode(Node, Generic[SettingsT]):
+    """A node kind with settings of its own: a frozen dataclass with a ``section``, named
+    by ``settings_type``, read from the kind's CLI options > ``POWERBUS_*`` > its table of
+    the config file (:func:`~powerbus.nodes.sdk.config.kind_settings`).
+
+    Subclasses say how to build themselves from those settings and the node's own
+    :class:`NodeConfig` in :meth:`from_settings`.
+    """
+
+    settings_type: ClassVar[type[Any]]
+
+    @classmethod
+    def from_config(
+        cls,
+        config: NodeConfig,
+        *,
+        config_file: Path | None = None,
+        options: Mapping[str, str] | None = None,
+    ) -> Self:
+        """Build the node for the CLI; an option the kind does not know is an error."""
+        settings = kind_settings(cls.settings_type, options=options or {}, config_file=config_file)
+        return cls.from_settings(settings, config)
+
+    @classmethod
+    def from_settings(cls, settings: SettingsT, config: NodeConfig) -> Self:
+        """Build the node from its settings and the node's common configuration."""
+        raise NotImplementedError(f"{cls.__qualname__} must define from_settings")
+
+
+def bus_address_of(config: NodeConfig) -> str | None:
+    """The bus a node dials itself (for calls it makes outside the SDK's channel)."""
+    return None if config.bus is None else str(config.bus)
