@@ -71,6 +71,9 @@ class ProcessHandle:
         self.state: dict[str, object] = {}
         self.expected_exit = False
         self._paused = False
+        # A predecessor of the same name that was killed left its state file: it must not
+        # pass for this process being ready.
+        state_file.unlink(missing_ok=True)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.process = subprocess.Popen(
                 self.args,

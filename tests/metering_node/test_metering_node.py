@@ -384,11 +384,10 @@ def owners(engine: sa.Engine) -> dict[str, str | None]:
 
 
 def test_kill_9_of_one_of_two_instances_moves_its_lines_without_losing_an_interval(
-    running: Running, tmp_path: Path
+    running: Running, db_url: str
 ) -> None:
-    """Two more instances on a database of their own (SQLite shared by two processes;
-    the leases on PostgreSQL are covered by tests/metering/test_metering_ownership.py)."""
-    db_url = f"sqlite:///{tmp_path / 'failover.db'}"
+    """Two more instances on a database of their own: SQLite shared by two processes, and
+    PostgreSQL (a schema of its own) when POWERBUS_TEST_PG_URL is set."""
     group, bus, farm = running.group, running.bus, running.farm
     common = {"line_lease": f"{TTL:g}s", "db": db_url}
     a = launch_metering(group, bus, farm, node_id="metering-a", **common)
