@@ -91,7 +91,10 @@ def test_smooth_round_robin_never_bursts_beyond_its_share(ws):
 @given(n=st.integers(min_value=2, max_value=10), seed=st.integers(0, 2**32))
 def test_ring_hash_moves_only_the_leaving_nodes_keys(n, seed):
     nodes = endpoints_of([100] * n)
-    keys = [f"meter-{seed}-{k}" for k in range(2000)]
+    # 10,000 keys: a node's arc of a 256-points-per-node ring is within about 3 points of
+    # 1/n, and the sample must not add more than a fraction of the slack (with 2,000 keys
+    # a node of 28 % once drew 31.25 %, over the bound).
+    keys = [f"meter-{seed}-{k}" for k in range(10_000)]
     picker = RingHashPicker()
     picker.update(nodes)
     before = {k: picker.owner(k).node_id for k in keys}
@@ -99,7 +102,7 @@ def test_ring_hash_moves_only_the_leaving_nodes_keys(n, seed):
     picker.update([e for e in nodes if e != gone])
     after = {k: picker.owner(k).node_id for k in keys}
     moved = [k for k in keys if before[k] != after[k]]
-    assert all(before[k] == gone.node_id for k in moved)
+    assert moved == [k for k in keys if before[k] == gone.node_id]
     assert len(moved) / len(keys) <= 1 / n + 0.06
 
 
@@ -107,7 +110,7 @@ def test_ring_hash_moves_only_the_leaving_nodes_keys(n, seed):
 @given(n=st.integers(min_value=1, max_value=9), seed=st.integers(0, 2**32))
 def test_ring_hash_joining_node_takes_about_its_share(n, seed):
     nodes = endpoints_of([100] * (n + 1))
-    keys = [f"account-{seed}-{k}" for k in range(2000)]
+    keys = [f"account-{seed}-{k}" for k in range(10_000)]  # as above: sampling slack
     picker = RingHashPicker()
     picker.update(nodes[:n])
     before = {k: picker.owner(k).node_id for k in keys}
