@@ -103,13 +103,17 @@ class MethodRoute:
             deadline = time.monotonic() + timeout if timeout > 0 else None
         else:
             deadline = time.monotonic() + remaining
+        size = len(request)
         try:
-            with self._in_flight.hold(len(request)):
-                reply = await self._calls.run(
-                    lane, self.info, request, metadata, headers, deadline=deadline
-                )
+            self._in_flight.take(size)
         except ResourceExhausted as error:
             await abort_with(context, error)
+        try:
+            reply = await self._calls.run(
+                lane, self.info, request, metadata, headers, deadline=deadline
+            )
+        finally:
+            self._in_flight.release(size)
         if reply.initial:
             await context.send_initial_metadata(reply.initial)
         if reply.trailing:

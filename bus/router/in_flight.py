@@ -7,19 +7,16 @@ RESOURCE_EXHAUSTED, so a burst of large requests costs the bus a bounded amount 
 instead of growing it until the machine swaps.
 
 >>> budget = BytesInFlight(limit=100)
->>> with budget.hold(60): budget.held
+>>> budget.take(60); budget.held
 60
->>> with budget.hold(60), budget.hold(60): pass  # doctest: +ELLIPSIS
+>>> budget.take(60)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 powerbus.bus.kernel.errors.ResourceExhausted: the bus holds 60 bytes of requests ...
->>> budget.held
+>>> budget.release(60); budget.held
 0
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from powerbus.bus.kernel.errors import ConfigError, ResourceExhausted
 from powerbus.bus.kernel.limits import DEFAULT_MAX_BYTES_IN_FLIGHT
@@ -39,16 +36,16 @@ class BytesInFlight:
         self.limit = limit
         self.held = 0
 
-    @contextmanager
-    def hold(self, size: int) -> Iterator[None]:
-        """Hold ``size`` bytes while the block runs, or raise :class:`ResourceExhausted`."""
+    def take(self, size: int) -> None:
+        """Count ``size`` bytes as held, or raise :class:`ResourceExhausted` (nothing
+        taken); every successful take is paired with a :meth:`release`."""
         if self.held + size > self.limit:
             raise ResourceExhausted(
                 f"the bus holds {self.held} bytes of requests being forwarded; this one's "
                 f"{size} would pass max_bytes_in_flight ({self.limit}); retry later"
             )
         self.held += size
-        try:
-            yield
-        finally:
-            self.held -= size
+
+    def release(self, size: int) -> None:
+        """Give back what a :meth:`take` counted."""
+        self.held -= size

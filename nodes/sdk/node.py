@@ -20,6 +20,7 @@ per process, registration, heartbeats and draining are its job, not the node's.
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
@@ -154,7 +155,7 @@ class Node:
 SettingsT = TypeVar("SettingsT")
 
 
-class ConfiguredNode(Node, Generic[SettingsT]):
+class ConfiguredNode(Node, Generic[SettingsT], metaclass=ABCMeta):
     """A node kind with settings of its own: a frozen dataclass with a ``section``, named
     by ``settings_type``, read from the kind's CLI options > ``POWERBUS_*`` > its table of
     the config file (:func:`~powerbus.nodes.sdk.config.kind_settings`).
@@ -178,9 +179,9 @@ class ConfiguredNode(Node, Generic[SettingsT]):
         return cls.from_settings(settings, config)
 
     @classmethod
+    @abstractmethod
     def from_settings(cls, settings: SettingsT, config: NodeConfig) -> Self:
         """Build the node from its settings and the node's common configuration."""
-        raise NotImplementedError(f"{cls.__qualname__} must define from_settings")
 
 
 def bus_address_of(config: NodeConfig) -> str | None:

@@ -21,6 +21,7 @@ import pytest
 from playwright.async_api import async_playwright
 
 from powerbus.bus.kernel.supervisor import BusHandle, ProcessGroup, ProcessHandle
+from powerbus.nodes.testing import eventually_sync
 
 T = TypeVar("T")
 ACTORS = Path(__file__).with_name("actors.py")
@@ -211,13 +212,11 @@ def assert_exactly_once_in_order(rows: list[tuple[str, int, str]], counts: dict[
 
 def until(check: Callable[[], T], *, seconds: float) -> T:
     """``check()``'s first truthy value within ``seconds`` (polled every 0.2 s), or its
-    last falsy one."""
-    deadline = time.monotonic() + seconds
-    value = check()
-    while not value and time.monotonic() < deadline:
-        time.sleep(0.2)
-        value = check()
-    return value
+    last falsy one, for the caller's assertion to show beside what it fetched."""
+    try:
+        return eventually_sync(check, timeout=seconds, interval=0.2)
+    except TimeoutError:
+        return check()
 
 
 def panel_text(http: str, selector: str, *, timeout_s: float = 20.0) -> str:
