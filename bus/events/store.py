@@ -24,14 +24,18 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from powerbus.bus.events.batch import EnvelopeBatch, SourceRun, StoredRow
 from powerbus.bus.events.errors import ReplayGone
 from powerbus.bus.events.migrations import MIGRATIONS
 from powerbus.bus.events.tables import log, sources
-from powerbus.bus.kernel.database import create_engine, read_transaction, write_transaction
+from powerbus.bus.kernel.database import (
+    conflict_insert,
+    create_engine,
+    read_transaction,
+    write_transaction,
+)
 from powerbus.bus.kernel.errors import InvalidArgument, NotFound
 
 __all__ = ["Clock", "EventStore", "SourceMark", "StoredRow"]
@@ -146,7 +150,7 @@ class EventStore:
                 "earliest_sequence": 1,
                 "latest_published_us": published,
             }
-            insert = (sqlite.insert if self._sqlite else postgresql.insert)(sources)
+            insert = conflict_insert(conn, sources)
             conn.execute(insert.values(values).on_conflict_do_nothing())
         if found is None or mark > int(found.latest_sequence):
             conn.execute(

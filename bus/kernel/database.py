@@ -34,13 +34,21 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.pool import StaticPool
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from powerbus.bus.kernel.errors import ConfigError
 
-__all__ = ["Migrations", "UtcDateTime", "create_engine", "read_transaction", "write_transaction"]
+__all__ = [
+    "Migrations",
+    "UtcDateTime",
+    "conflict_insert",
+    "create_engine",
+    "read_transaction",
+    "write_transaction",
+]
 
 _WRITE = "powerbus_write"
 # A single shared connection (in-memory SQLite) must not be used by two threads at once.
@@ -150,6 +158,17 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(**{_WRITE: True})
         with conn.begin():
             yield conn
+
+
+def conflict_insert(conn: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into ``table`` that can say ``ON CONFLICT`` (both databases we run on
+    have it; plain SQL has no portable spelling). Writers racing on the same key need it:
+    an update-then-insert loses to another instance's insert in between."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise ConfigError(f"unsupported database {conn.dialect.name!r}: use PostgreSQL or SQLite")
 
 
 def _serial(engine: Engine) -> Any:

@@ -16,10 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from powerbus.bus.kernel.database import read_transaction, write_transaction
+from powerbus.bus.kernel.database import conflict_insert, read_transaction, write_transaction
 from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.nodes.billing.bills import LIVE, BillStatus
 from powerbus.nodes.billing.convert import line_to_record
@@ -203,11 +202,7 @@ def _price(
 
 def _insert_ignoring_conflicts(conn: Connection) -> Any:
     # The partial unique index decides; ON CONFLICT without a target covers it on both.
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(bills).on_conflict_do_nothing()
-    if conn.dialect.name == "sqlite":
-        return sqlite.insert(bills).on_conflict_do_nothing()
-    raise PowerbusError(f"billing store: unsupported database {conn.dialect.name!r}")
+    return conflict_insert(conn, bills).on_conflict_do_nothing()
 
 
 class BatchWriter:

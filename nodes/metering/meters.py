@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from powerbus.adapters.meters import MeterSpec, Model, WireProtocol
 from powerbus.bus.kernel.addresses import parse_host_port
-from powerbus.bus.kernel.database import read_transaction, write_transaction
+from powerbus.bus.kernel.database import conflict_insert, read_transaction, write_transaction
 from powerbus.bus.kernel.errors import AlreadyExists, InvalidArgument, NotFound
 from powerbus.metering.v1 import metering_pb2 as pb
 from powerbus.nodes.metering.convert import time_to_proto
@@ -133,15 +133,12 @@ class MeterCatalog:
         }
         try:
             with write_transaction(self.engine) as conn:
-                done = conn.execute(
-                    sa.update(meters).where(meters.c.meter_id == record.meter_id).values(values)
+                # One statement, so instances importing the same meters file at once both
+                # succeed; only the (address, channel) index can still refuse it.
+                insert = conflict_insert(conn, meters).values(
+                    meter_id=record.meter_id, connect_state=0, **values
                 )
-                if not done.rowcount:
-                    conn.execute(
-                        sa.insert(meters).values(
-                            meter_id=record.meter_id, connect_state=0, **values
-                        )
-                    )
+                conn.execute(insert.on_conflict_do_update(index_elements=["meter_id"], set_=values))
         except IntegrityError:
             raise AlreadyExists(
                 "meter.address",

@@ -37,10 +37,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from powerbus.bus.kernel.database import read_transaction, write_transaction
+from powerbus.bus.kernel.database import conflict_insert, read_transaction, write_transaction
 from powerbus.bus.kernel.errors import InvalidArgument
 from powerbus.nodes.metering.errors import StaleOwner
 from powerbus.nodes.metering.store import Fence
@@ -156,8 +155,8 @@ class LineOwnership:
         """Tell the other instances this one is alive (it counts in their fair share)."""
         now = self._clock()
         values = {"instance_id": self.instance_id, "expires_at": now + self.ttl}
-        insert = (postgresql.insert if self._pg else sqlite.insert)(instances).values(values)
         with write_transaction(self.engine) as conn:
+            insert = conflict_insert(conn, instances).values(values)
             conn.execute(
                 insert.on_conflict_do_update(
                     index_elements=["instance_id"], set_={"expires_at": values["expires_at"]}
@@ -236,7 +235,7 @@ class LineOwnership:
         return [g for g in gateways if g not in held]
 
     def _locked_row(self, conn: Connection, gateway: str) -> Any:
-        insert = (postgresql.insert if self._pg else sqlite.insert)(leases).values(
+        insert = conflict_insert(conn, leases).values(
             gateway=gateway, owner=None, token=0, expires_at=_NEVER, acquired_at=_NEVER
         )
         conn.execute(insert.on_conflict_do_nothing(index_elements=["gateway"]))

@@ -3,7 +3,9 @@ the errors the proto documents, paging, idempotency and deduplication."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -78,6 +80,26 @@ def test_put_meter_names_what_is_wrong_and_refuses_a_taken_address(
     replaced = sdm("A", 1)
     replaced.account_id = "0301234567"
     assert service.put_meter(pb.PutMeterRequest(meter=replaced)).account_id == "0301234567"
+
+
+def test_two_instances_importing_the_same_meters_at_once_both_succeed(
+    service: MeteringService,
+) -> None:
+    # Two instances start with the same meters file: neither may read the other's fresh
+    # row as "another meter already uses this address".
+    records = [sdm(f"M{i:03d}", i + 1) for i in range(60)]
+    start = threading.Barrier(2, timeout=10)
+    catalog = service.catalog
+
+    def import_all() -> None:
+        start.wait()
+        catalog.put_many(records)
+
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(import_all) for _ in range(2)]:
+            done.result(timeout=60)
+    page, _ = catalog.page(page_size=100)
+    assert [m.meter_id for m in page] == [r.meter_id for r in records]
 
 
 def test_list_meters_pages_through_every_meter_once(service: MeteringService) -> None:
