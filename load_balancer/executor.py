@@ -68,6 +68,9 @@ class Attempt:
 Send = Callable[[Endpoint, "float | None"], Awaitable[Attempt]]
 
 
+_MULTIPLYING = (FaultTolerance.FAILOVER, FaultTolerance.FORKING, FaultTolerance.BROADCAST)
+
+
 class CallExecutor:
     """Calls of one service under one policy.
 
@@ -99,7 +102,9 @@ class CallExecutor:
         mode = self.policy.mode
         if mode is FaultTolerance.AUTO:
             return FaultTolerance.FAILOVER if idempotent else FaultTolerance.FAILFAST
-        if mode in (FaultTolerance.FAILOVER, FaultTolerance.FORKING) and not idempotent:
+        # Any mode that may run one call on several nodes runs a non-idempotent method on
+        # one only: a payment posted twice because a policy said broadcast is not a policy.
+        if mode in _MULTIPLYING and not idempotent:
             return FaultTolerance.FAILFAST
         return mode
 

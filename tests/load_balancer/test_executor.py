@@ -196,10 +196,18 @@ async def test_forking_a_non_idempotent_method_fails_fast_instead():
 async def test_broadcast_calls_every_node_once_and_fails_if_one_fails():
     nodes = Nodes({"b": "INTERNAL"})
     executor = fast(CallPolicy(mode=FaultTolerance.BROADCAST))
-    result = await run(executor, nodes, idempotent=False)
+    result = await run(executor, nodes, idempotent=True)
     assert sorted(nodes.calls) == ["a", "b", "c"]
     assert isinstance(result, Attempt) and result.code == "INTERNAL"
     assert result.note == "broadcast: 1 of 3 nodes failed"
+
+
+async def test_broadcast_runs_a_non_idempotent_method_on_one_node_only():
+    nodes = Nodes({})
+    executor = fast(CallPolicy(mode=FaultTolerance.BROADCAST))
+    result = await run(executor, nodes, idempotent=False)
+    assert len(nodes.calls) == 1
+    assert isinstance(result, Attempt) and result.code == "OK"
 
 
 async def test_an_open_service_breaker_refuses_before_any_attempt():
