@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from powerbus.adapters.corba.idl.cli import app as idl_app
+from powerbus.bus.commands.access import acl_app, audit_command, tokens_app
 from powerbus.bus.commands.admin import admin_app
 from powerbus.bus.commands.alerts import alerts_app
 from powerbus.bus.commands.bill import bill_app
@@ -60,6 +61,9 @@ bill_app.command("void")(void_command)
 app.add_typer(bill_app, name="bill", help="Billing: quotes, billing runs, bills.")
 app.add_typer(meters_app, name="meters", help="Meters and their readings (metering node).")
 app.add_typer(certs_app, name="certs", help="A development CA and bus/node TLS certificates.")
+app.add_typer(tokens_app, name="tokens", help="Bearer tokens that prove a node's identity.")
+app.add_typer(acl_app, name="acl", help="Access rules: who may call, serve, read, change.")
+app.command("audit")(audit_command)
 
 
 def _version(show: bool) -> None:

@@ -72,6 +72,10 @@ class BusConfig:
     """PEM CA bundle: clients must present a certificate it signed (mTLS)."""
     insecure: bool = False
     """Allow plaintext gRPC beyond loopback (warned about at every start)."""
+    access_control: bool = False
+    """Decide every call, registration, policy change and traffic report by the stored
+    rules (``powerbus acl``), denying what no rule allows; identities come from
+    certificates or bearer tokens (``powerbus tokens``)."""
 
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     """Largest request body accepted (RESOURCE_EXHAUSTED beyond); the same key bounds nodes."""

@@ -22,6 +22,8 @@ from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from powerbus.bus.access.control import AccessControl
+from powerbus.bus.access.store import AccessStore
 from powerbus.bus.access_log import AccessLog
 from powerbus.bus.config import BusConfig
 from powerbus.bus.events import EventBus, EventBusConfig
@@ -192,6 +194,8 @@ class BusServer(Lifecycle):
         self._unsubscribe: Callable[[], None] = lambda: None
         self._unsubscribe_status: Callable[[], None] = lambda: None
         self.publisher: Publisher | None = None
+        self.access: AccessControl | None = None
+        """Identities, rules and the audit record, once started."""
         self._bus_events: BusEvents | None = None
         self.grpc_address: HostPort = config.grpc
         self.tracing: Tracing | None = None
@@ -206,6 +210,15 @@ class BusServer(Lifecycle):
         if self._tls is None:
             check_plaintext_listen("grpc", self.config.grpc.host, insecure=self.config.insecure)
         await self.registry.start()
+        # Tokens, rules and the audit record live beside the registry, in its database.
+        access = self.access = AccessControl(
+            AccessStore(self.registry.engine),
+            enabled=self.config.access_control,
+            refresh=max(1.0, self.config.sweep_interval.total_seconds()),
+        )
+        await access.start()
+        self.registry.access = access
+        self.monitoring.reports.admit = access.admit_reporter
         await self.monitoring.start()
         await self.events.start()
         directory = self.registry.directory
@@ -213,7 +226,9 @@ class BusServer(Lifecycle):
             engine=self.registry.engine, book=self.policies, interval=self.config.sweep_interval
         )
         await watcher.start()
-        self._policies_servicer = PoliciesServicer(watcher)
+        self._policies_servicer = PoliciesServicer(
+            watcher, access=access, audit=access.store.audit if access.store else None
+        )
         balancers = self._balancers = Balancers(
             directory, policies=self.policies, local_zone=self.config.zone
         )
@@ -239,6 +254,7 @@ class BusServer(Lifecycle):
             observer=self._observer,
             tracing=self.tracing,
             in_flight=BytesInFlight(self.config.max_bytes_in_flight),
+            access=access,
         )
         self._health = BusHealth(directory)
         self._rebuild_schema()
@@ -377,6 +393,8 @@ class BusServer(Lifecycle):
         await self._upstreams.close()
         await self.events.stop()
         await self.monitoring.stop()
+        if self.access is not None:
+            await self.access.stop()
         await self.registry.stop()
         tracing, self.tracing = self.tracing, None
         if tracing is not None:

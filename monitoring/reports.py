@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, NamedTuple, TypeAlias
 
 import grpc
@@ -124,6 +125,10 @@ class TrafficReportsServicer(traffic_pb2_grpc.TrafficReportsServicer):
     def __init__(self, recorder: TrafficRecorder, *, rate: PeerRateLimit | None = None) -> None:
         self._recorder = recorder
         self._rate = rate
+        self.admit: Callable[[Context], str] = _reporter_key
+        """Who the reporter is (the key its rate limit is kept under), or a
+        :class:`~powerbus.bus.kernel.errors.PermissionDenied` when it may not report: the bus
+        puts its access control here."""
         self._seen: OrderedDict[str, OrderedDict[ReportKey, None]] = OrderedDict()
         self.reports = 0
         """Reports counted (duplicates excluded)."""
@@ -132,8 +137,9 @@ class TrafficReportsServicer(traffic_pb2_grpc.TrafficReportsServicer):
         self, request: traffic_pb2.ReportTrafficRequest, context: Context
     ) -> traffic_pb2.ReportTrafficResponse:
         try:
+            reporter = self.admit(context)
             if self._rate is not None:
-                self._rate.take(_reporter_key(context))
+                self._rate.take(reporter)
             calls = check_report(request)
         except PowerbusError as error:
             await abort_with(context, error)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import collections
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import grpc
 import typer
 
 from powerbus.bus.kernel.addresses import parse_host_port
 from powerbus.bus.kernel.errors import PowerbusError
+from powerbus.bus.kernel.metadata import AUTHORIZATION_KEY
 from powerbus.bus.kernel.tls import TlsFiles
 from powerbus.nodes.sdk.cli import LogFormatOption
 from powerbus.nodes.sdk.cli import configure_logging as configure_node_logging
@@ -108,14 +110,60 @@ _NOT_CONNECTED = (
 @contextmanager
 def bus_channel(address: str) -> Iterator[grpc.Channel]:
     """A short-lived channel to the bus for one command: TLS (mutual, with our certificate)
-    when ``POWERBUS_TLS_CERT``/``POWERBUS_TLS_KEY`` (and ``POWERBUS_TLS_CA``) are set."""
+    when ``POWERBUS_TLS_CERT``/``POWERBUS_TLS_KEY`` (and ``POWERBUS_TLS_CA``) are set, and
+    every call presenting ``POWERBUS_TOKEN`` (``powerbus tokens create``) when it is set."""
     tls = client_tls()
     if tls is None:
         channel = grpc.insecure_channel(address)
     else:
         channel = grpc.secure_channel(address, tls.channel_credentials())
     with channel:
-        yield channel
+        token = os.environ.get("POWERBUS_TOKEN", "").strip()
+        yield grpc.intercept_channel(channel, _Bearer(token)) if token else channel
+
+
+class _Bearer(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Adds ``authorization: Bearer <token>`` to every call of a sync channel."""
+
+    def __init__(self, token: str) -> None:
+        self._pair = (AUTHORIZATION_KEY, f"Bearer {token}")
+
+    def _details(self, details: Any) -> Any:
+        return _CallDetails(
+            details.method,
+            details.timeout,
+            (*(details.metadata or ()), self._pair),
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
+        )
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return continuation(self._details(details), requests)
+
+    def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return continuation(self._details(details), requests)
+
+
+class _CallDetails(
+    collections.namedtuple(
+        "_CallDetails",
+        ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression"),
+    ),
+    grpc.ClientCallDetails,
+):
+    """grpc.ClientCallDetails is abstract; its documented way to build one is a subclass."""
 
 
 def client_tls(env: Mapping[str, str] | None = None) -> TlsFiles | None:

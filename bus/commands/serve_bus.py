@@ -97,6 +97,15 @@ def bus_command(
     tls_key: TlsKeyOption = None,
     tls_ca: TlsCaOption = None,
     insecure: InsecureOption = None,
+    access_control: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-control/--no-access-control",
+            help="Decide every call, registration, policy change and traffic report by the "
+            "rules of `powerbus acl`, denying what no rule allows. [off]",
+            show_default=False,
+        ),
+    ] = None,
     access_log: Annotated[
         bool | None,
         typer.Option(
@@ -138,6 +147,7 @@ def bus_command(
         powerbus bus --otlp-endpoint http://127.0.0.1:4317   # traces to a collector
         powerbus bus --grpc 0.0.0.0:50051 --tls-cert certs/bus-main.pem \\
             --tls-key certs/bus-main.key --tls-ca certs/ca.pem   # mTLS (powerbus certs)
+        powerbus bus --access-control    # rules decide (powerbus acl, powerbus tokens)
 
     Without TLS the bus serves plaintext on loopback addresses only; another listen
     address is refused unless --insecure is given (then warned about at every start).
@@ -162,6 +172,7 @@ def bus_command(
                 "tls_key": tls_key,
                 "tls_ca": tls_ca,
                 "insecure": insecure,
+                "access_control": access_control,
                 "max_request_bytes": max_request_bytes,
             },
             config_file=config,

@@ -38,6 +38,7 @@ __all__ = [
     "PermissionDenied",
     "PowerbusError",
     "ResourceExhausted",
+    "Unauthenticated",
     "Unavailable",
     "Unimplemented",
     "error_from_status",
@@ -101,6 +102,12 @@ class PermissionDenied(PowerbusError):
     status = StatusCode.PERMISSION_DENIED
 
 
+class Unauthenticated(PowerbusError):
+    """The caller presented credentials that prove nothing (an unknown or revoked token)."""
+
+    status = StatusCode.UNAUTHENTICATED
+
+
 class Unimplemented(PowerbusError):
     status = StatusCode.UNIMPLEMENTED
 
@@ -143,6 +150,7 @@ _BY_STATUS: dict[StatusCode, type[PowerbusError]] = {
     StatusCode.PERMISSION_DENIED: PermissionDenied,
     StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     StatusCode.UNIMPLEMENTED: Unimplemented,
+    StatusCode.UNAUTHENTICATED: Unauthenticated,
     StatusCode.UNAVAILABLE: Unavailable,
     StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
 }

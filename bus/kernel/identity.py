@@ -2,7 +2,8 @@
 
 With mutual TLS a peer's identity is its certificate: the SPIFFE-style URI SAN
 (``spiffe://powerbus/node/echo-1`` names ``node/echo-1``), else its common name. Without
-TLS nothing is proved and the identity is anonymous (``IdentityMethod.NONE``).
+TLS nothing is proved by the connection; a bearer token may prove it per call
+(:mod:`powerbus.bus.access`), else the identity is anonymous (``IdentityMethod.NONE``).
 
 >>> who = Identity(name="node/echo-1", method=IdentityMethod.CERTIFICATE, peer="ipv4:1.2.3.4:5")
 >>> (who.authenticated, who.holds_node("echo-1"), who.holds_node("echo-2"))
@@ -17,8 +18,6 @@ import dataclasses
 from enum import Enum
 from typing import Any, Protocol
 
-import grpc
-
 __all__ = [
     "SPIFFE_PREFIX",
     "Identity",
@@ -26,7 +25,6 @@ __all__ = [
     "identity_of",
     "name_from_uri",
     "node_identity",
-    "require_node_identity",
 ]
 
 SPIFFE_PREFIX = "spiffe://powerbus/"
@@ -36,6 +34,8 @@ class IdentityMethod(str, Enum):
     """How an identity was established."""
 
     CERTIFICATE = "certificate"
+    TOKEN = "token"
+    """A bearer token the bus issued (``powerbus tokens create``)."""
     NONE = "none"
 
 
@@ -93,21 +93,3 @@ def identity_of(context: _AuthContextHolder) -> Identity:
         name = common[0].decode("utf-8", "replace")
         return Identity(name=name, method=IdentityMethod.CERTIFICATE, peer=peer)
     return Identity(name="", method=IdentityMethod.NONE, peer=peer)
-
-
-class _Abortable(_AuthContextHolder, Protocol):
-    async def abort(self, code: Any, details: str) -> Any: ...
-
-
-async def require_node_identity(context: _Abortable, node_id: str, action: str) -> Identity:
-    """Abort with PERMISSION_DENIED unless the peer may act as ``node_id``: a peer that
-    proved a certificate must be ``node/<node_id>``; without TLS nothing can be proved,
-    and the loopback development mode lets it pass. The identity, when it may."""
-    identity = identity_of(context)
-    if identity.authenticated and not identity.holds_node(node_id):
-        await context.abort(
-            grpc.StatusCode.PERMISSION_DENIED,
-            f"{action} {node_id}: the peer's certificate names {identity.name!r}, "
-            f"not {node_identity(node_id)!r}",
-        )
-    return identity

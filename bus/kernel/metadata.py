@@ -8,7 +8,13 @@ True
 
 from __future__ import annotations
 
-__all__ = ["AFFINITY_KEY", "CALLER_KEY", "IDEMPOTENT_KEY", "asserts_idempotent"]
+__all__ = [
+    "AFFINITY_KEY",
+    "AUTHORIZATION_KEY",
+    "CALLER_KEY",
+    "IDEMPOTENT_KEY",
+    "asserts_idempotent",
+]
 
 AFFINITY_KEY = "x-powerbus-key"
 """Affinity key for consistent hashing (a meter or account id)."""
@@ -16,6 +22,9 @@ CALLER_KEY = "x-powerbus-caller"
 """The calling node's id."""
 IDEMPOTENT_KEY = "x-powerbus-idempotent"
 """The caller asserts the call is safe to retry, for methods whose proto does not say so."""
+AUTHORIZATION_KEY = "authorization"
+"""``Bearer <token>``: a token from ``powerbus tokens create`` proving the caller's identity.
+The bus reads it and never forwards it to a node."""
 
 _TRUE = frozenset({"1", "true", "yes"})
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TypeAlias
 
 import grpc
+from google.protobuf import json_format
 
+from powerbus.bus.access.audit import Actor, AuditLog
+from powerbus.bus.access.control import AccessControl
+from powerbus.bus.access.rules import ANONYMOUS, Right
 from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.bus.policy.book import ALL_SERVICES
 from powerbus.bus.policy.store import check_service
@@ -44,8 +49,16 @@ def policy_message(watcher: PolicyWatcher, service: str) -> policy_pb2.Policy:
 class PoliciesServicer(policy_pb2_grpc.PoliciesServicer):
     """Served by every bus instance; changes go through the shared store."""
 
-    def __init__(self, watcher: PolicyWatcher) -> None:
+    def __init__(
+        self,
+        watcher: PolicyWatcher,
+        *,
+        access: AccessControl | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
         self._watcher = watcher
+        self._access = access or AccessControl()
+        self._audit = audit
         self._streams: set[asyncio.Queue[object]] = set()
 
     def close_streams(self) -> None:
@@ -71,15 +84,37 @@ class PoliciesServicer(policy_pb2_grpc.PoliciesServicer):
     ) -> policy_pb2.Policy:
         async def change() -> policy_pb2.Policy:
             service = _service(request)
+            who = self._access.authorize(context, Right.POLICY, service)
+            # A proved identity is who changed it; a claim (--by) is kept only as a claim.
+            by = who.name if who.authenticated else request.updated_by or _peer(context)
+            before = _as_dict(policy_message(self._watcher, service))
             stored = await self._watcher.set(
                 service,
                 set_=dict(request.set),
                 unset=tuple(request.unset),
                 reset=request.reset,
-                by=request.updated_by or _peer(context),
+                by=by,
             )
-            log.info("policy of %s set by %s: %s", service, stored.updated_by, dict(request.set))
-            return policy_message(self._watcher, service)
+            log.info(
+                "policy of %s set by %s from %s: %s",
+                service,
+                stored.updated_by,
+                who.peer,
+                dict(request.set),
+            )
+            after = policy_message(self._watcher, service)
+            if self._audit is not None:
+                actor = Actor(who.name or ANONYMOUS, who.peer)
+                record = functools.partial(
+                    self._audit.record,
+                    actor,
+                    "policy.set",
+                    service,
+                    before=before,
+                    after={**_as_dict(after), "claimed_by": request.updated_by},
+                )
+                await asyncio.to_thread(record)
+            return after
 
         try:
             return await change()
@@ -112,6 +147,11 @@ class PoliciesServicer(policy_pb2_grpc.PoliciesServicer):
         finally:
             self._streams.discard(queue)
             unsubscribe()
+
+
+def _as_dict(policy: policy_pb2.Policy) -> dict[str, Any]:
+    shown = json_format.MessageToDict(policy, preserving_proto_field_name=True)
+    return {k: shown[k] for k in ("service", "overrides", "revision") if k in shown}
 
 
 def _affected(changed: set[str], wanted: set[str], known: Iterable[str]) -> list[str]:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from powerbus.bus.access.rules import Right
 from powerbus.bus.kernel.errors import PowerbusError
-from powerbus.bus.kernel.identity import require_node_identity
 from powerbus.bus.registry._validation import (
     check_heartbeat,
     check_lease,
@@ -57,7 +57,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     async def Register(
         self, request: registry_pb2.RegisterRequest, context: Context
     ) -> registry_pb2.RegisterResponse:
-        await require_node_identity(context, request.node_id, "Register")  # mTLS: only its holder
+        access = self._registry.access
+        await access.require_node(context, request.node_id, "Register")
+        for service in request.services:  # each service the identity may serve
+            await access.require(context, Right.SERVE, service)
         try:
             lease_id, ttl = await self._registry._register(request, peer=context.peer())
         except Exception as exc:
@@ -72,7 +75,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     async def Heartbeat(
         self, request: registry_pb2.HeartbeatRequest, context: Context
     ) -> registry_pb2.HeartbeatResponse:
-        await require_node_identity(context, request.node_id, "Heartbeat")
+        await self._registry.access.require_node(context, request.node_id, "Heartbeat")
         try:
             load = check_heartbeat(request)
             expires = await self._registry._heartbeat(request.node_id, request.lease_id, load)
@@ -85,7 +88,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     async def Deregister(
         self, request: registry_pb2.DeregisterRequest, context: Context
     ) -> registry_pb2.DeregisterResponse:
-        await require_node_identity(context, request.node_id, "Deregister")
+        await self._registry.access.require_node(context, request.node_id, "Deregister")
         try:
             check_lease(request.node_id, request.lease_id)
             await self._registry._deregister(request.node_id, request.lease_id)
@@ -96,6 +99,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     async def ListNodes(
         self, request: registry_pb2.ListNodesRequest, context: Context
     ) -> registry_pb2.ListNodesResponse:
+        await self._registry.access.require(context, Right.READ, "registry")
         try:
             if request.service:
                 check_service_name("service", request.service)
@@ -109,6 +113,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     async def Watch(
         self, request: registry_pb2.WatchRequest, context: Context
     ) -> AsyncIterator[registry_pb2.WatchEvent]:
+        await self._registry.access.require(context, Right.READ, "registry")
         try:
             services = check_service_names("services", request.services)
             watch = self._registry._watch(frozenset(services))

@@ -32,6 +32,7 @@ import grpc
 import sqlalchemy as sa
 from google.protobuf import descriptor_pb2
 
+from powerbus.bus.access.control import AccessControl
 from powerbus.bus.kernel.addresses import parse_host_port
 from powerbus.bus.kernel.database import create_engine
 from powerbus.bus.kernel.errors import AlreadyExists, ConfigError, InvalidArgument, Unavailable
@@ -115,9 +116,12 @@ class Registry(Lifecycle):
         self._networks = networks if networks is not None else NetworkRules.default()
         self._register_rate = register_rate
         self.schema_guard = schema_guard
+        """Checks each registration's descriptors (the bus sets ``SchemaCheck.guard``)."""
         self.node_credentials: grpc.ChannelCredentials | None = None
         """How the registry dials a node to check a takeover; set when the bus runs TLS."""
-        """Checks each registration's descriptors (the bus sets ``SchemaCheck.guard``)."""
+        self.access = AccessControl()
+        """Who may act as which node and read the registry; the bus sets its own (tokens,
+        rules). This default proves identities by certificate only and allows everything."""
         self._directory = Directory()
         self._servicer = RegistryServicer(self)
         self._engine: sa.Engine | None = None

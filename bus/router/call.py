@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from powerbus.bus.access.rules import Right
 from powerbus.bus.kernel.calls import CallRecord
 from powerbus.bus.kernel.descriptors import MethodInfo, MethodKind
 from powerbus.bus.kernel.errors import PowerbusError, ResourceExhausted
@@ -26,6 +27,7 @@ from powerbus.bus.transport.unary import UnaryCalls, read_headers
 from powerbus.load_balancer import Endpoint, Outcome, PickRequest, StatusCode
 
 if TYPE_CHECKING:
+    from powerbus.bus.access.control import AccessControl
     from powerbus.bus.kernel.otel import Span
     from powerbus.bus.router.forwarding import Context
 
@@ -80,8 +82,12 @@ class MethodRoute:
         upstreams: UpstreamPool,
         calls: UnaryCalls,
         in_flight: BytesInFlight,
+        access: AccessControl | None = None,
     ) -> None:
         self.info = info
+        # Only when rules are on: the development mode's call path stays as it was.
+        self._access = access if access is not None and access.enabled else None
+        self._target = info.path.lstrip("/")
         self._in_flight = in_flight
         self.service = info.service
         self._method = info.path.rpartition("/")[2]
@@ -91,6 +97,8 @@ class MethodRoute:
 
     async def unary(self, request: bytes, context: Context) -> bytes:
         """Forward a unary call under the service's fault tolerance."""
+        if self._access is not None:
+            await self._access.require(context, Right.CALL, self._target)
         lane = self._balancers.lane(self.service)
         if lane is None:
             await abort_with(context, self._balancers.missing(self.service))
@@ -125,6 +133,8 @@ class MethodRoute:
 
     async def begin(self, context: Context) -> RoutedCall:
         """Pick a node for a streaming call, or end the call with the reason there is none."""
+        if self._access is not None:
+            await self._access.require(context, Right.CALL, self._target)
         metadata = forwardable(context.invocation_metadata())
         headers = read_headers(metadata)
         try:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 
+from powerbus.bus.kernel.metadata import AUTHORIZATION_KEY
 from powerbus.bus.transport.grpc_status import from_grpc
 from powerbus.bus.transport.reply import Metadata
 from powerbus.load_balancer import StatusCode
@@ -38,6 +39,9 @@ _HOP_BY_HOP = frozenset(
         "grpc-timeout",
         "grpc-encoding",
         "grpc-accept-encoding",
+        # The caller's bearer token proves the caller to the bus; a node handed it could
+        # act as the caller anywhere.
+        AUTHORIZATION_KEY,
     }
 )
 

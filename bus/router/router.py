@@ -29,6 +29,7 @@ from powerbus.bus.transport.unary import UnaryCalls
 __all__ = ["Router"]
 
 if TYPE_CHECKING:
+    from powerbus.bus.access.control import AccessControl
     from powerbus.bus.kernel.otel import Tracing
     from powerbus.bus.router.forwarding import Context
 
@@ -50,8 +51,10 @@ class Router(grpc.GenericRpcHandler):
         observer: CallObserver | None = None,
         tracing: Tracing | None = None,
         in_flight: BytesInFlight | None = None,
+        access: AccessControl | None = None,
     ) -> None:
         self._schema = schema
+        self._access = access
         self.in_flight = in_flight or BytesInFlight()
         self._balancers = balancers
         self._upstreams = upstreams
@@ -87,6 +90,7 @@ class Router(grpc.GenericRpcHandler):
             upstreams=self._upstreams,
             calls=self._calls,
             in_flight=self.in_flight,
+            access=self._access,
         )
         if info.kind is MethodKind.UNARY:
             return grpc.unary_unary_rpc_method_handler(route.unary)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import grpc
 
 from powerbus.bus.kernel.addresses import HostPort
-from powerbus.bus.kernel.metadata import CALLER_KEY
+from powerbus.bus.kernel.metadata import AUTHORIZATION_KEY, CALLER_KEY
 from powerbus.bus.transport.grpc_status import from_grpc
 from powerbus.load_balancer import StatusCode
 
@@ -36,16 +36,20 @@ S = TypeVar("S")
 
 
 class _CallerStamp:
-    """Adds ``x-powerbus-caller`` (unless the call set one) and a default deadline."""
+    """Adds ``x-powerbus-caller`` (unless the call set one), the bearer token if there is
+    one, and a default deadline."""
 
-    def __init__(self, *, caller: str, default_timeout: float) -> None:
+    def __init__(self, *, caller: str, default_timeout: float, token: str | None = None) -> None:
         self._caller = caller
         self._default_timeout = default_timeout
+        self._authorization = f"Bearer {token}" if token else None
 
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = grpc.aio.Metadata(*(details.metadata or ()))
         if metadata.get(CALLER_KEY) is None:
             metadata.add(CALLER_KEY, self._caller)
+        if self._authorization is not None and metadata.get(AUTHORIZATION_KEY) is None:
+            metadata.add(AUTHORIZATION_KEY, self._authorization)
         timeout = self._default_timeout if details.timeout is None else details.timeout
         return grpc.aio.ClientCallDetails(
             method=details.method,
@@ -186,13 +190,18 @@ class _TracedStreamStream(_TraceStamp, grpc.aio.StreamStreamClientInterceptor):
 
 
 def caller_interceptors(
-    *, caller: str, default_timeout: float, tracing: Tracing | None = None
+    *,
+    caller: str,
+    default_timeout: float,
+    tracing: Tracing | None = None,
+    token: str | None = None,
 ) -> list[grpc.aio.ClientInterceptor]:
     """Client interceptors for all four call shapes that stamp ``x-powerbus-caller: caller``
-    and give calls without a deadline ``default_timeout`` seconds; with ``tracing``, each
-    call is also a client span sent on as ``traceparent``."""
+    (and ``authorization: Bearer token``) and give calls without a deadline
+    ``default_timeout`` seconds; with ``tracing``, each call is also a client span sent on
+    as ``traceparent``."""
     interceptors: list[grpc.aio.ClientInterceptor] = [
-        shape(caller=caller, default_timeout=default_timeout)
+        shape(caller=caller, default_timeout=default_timeout, token=token)
         for shape in (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream)
     ]
     if tracing is not None:
@@ -213,7 +222,8 @@ class BusChannel:
 
     Create it inside a running event loop; ``close()`` (or ``async with``) releases it.
     ``target`` may also be a node's own address, to call it directly (tests do).
-    ``credentials`` (``TlsFiles.channel_credentials()``) make it a TLS channel.
+    ``credentials`` (``TlsFiles.channel_credentials()``) make it a TLS channel; ``token``
+    (``powerbus tokens create``) is presented on every call to prove the caller's identity.
     """
 
     def __init__(
@@ -224,13 +234,14 @@ class BusChannel:
         default_timeout: float = 10.0,
         tracing: Tracing | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        token: str | None = None,
     ) -> None:
         self.target = str(target)
         self.caller = caller
         self.tracing = tracing
         """The process's tracing, when on (the CORBA gateway traces its own calls with it)."""
         interceptors = caller_interceptors(
-            caller=caller, default_timeout=default_timeout, tracing=tracing
+            caller=caller, default_timeout=default_timeout, tracing=tracing, token=token
         )
         if credentials is None:
             self.channel = grpc.aio.insecure_channel(self.target, interceptors=interceptors)

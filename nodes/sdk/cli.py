@@ -257,6 +257,14 @@ def node_command(
             show_default=False,
         ),
     ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            metavar="FILE",
+            help="Bearer token proving the node's identity (powerbus tokens create).",
+        ),
+    ] = None,
     show_help: Annotated[
         bool, typer.Option("--help", "-h", help="Show this message, and KIND's own options.")
     ] = False,
@@ -301,6 +309,7 @@ def node_command(
         "tls_key": tls_key,
         "tls_ca": tls_ca,
         "insecure": insecure,
+        "token_file": token_file,
     }
     try:
         settings = resolve(NodeConfig, flags=flags, config_file=config)

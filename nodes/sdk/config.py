@@ -84,6 +84,9 @@ class NodeConfig:
     certificate is checked against it."""
     insecure: bool = False
     """Allow plaintext beyond loopback (warned about at every start)."""
+    token_file: Path | None = None
+    """File holding this node's bearer token (``powerbus tokens create node/<id>``): how the
+    node proves its identity to a bus without TLS, or beside it."""
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     """Largest request body served, on gRPC and the node link (the bus's key of that name)."""
 
@@ -117,3 +120,15 @@ def kind_settings(
         given = ", ".join(f"--{n.replace('_', '-')}" for n in unknown)
         raise ConfigError(f"unknown option(s) {given}; this kind takes {takes}")
     return resolve(settings_type, flags=dict(options), config_file=config_file)
+
+
+def read_token(path: Path) -> str:
+    """The bearer token in ``path`` (one line); :class:`ConfigError` naming the file if it
+    cannot be read or is empty."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ConfigError(f"token_file: cannot read {path}: {error.strerror}") from None
+    if not token or "\n" in token:
+        raise ConfigError(f"token_file: {path} must hold one token on one line")
+    return token

@@ -30,7 +30,7 @@ from powerbus.bus.kernel.tls import TlsFiles, check_plaintext_listen
 from powerbus.bus.kernel.tracing import start_tracing
 from powerbus.bus.transport.limits import size_options
 from powerbus.nodes.sdk.channel import BusChannel
-from powerbus.nodes.sdk.config import NodeConfig
+from powerbus.nodes.sdk.config import NodeConfig, read_token
 from powerbus.nodes.sdk.link import LinkService
 from powerbus.nodes.sdk.load import LoadCounter
 from powerbus.nodes.sdk.middleware import (
@@ -156,6 +156,7 @@ class NodeRunner(Lifecycle):
                 default_timeout=self.config.call_timeout.total_seconds(),
                 tracing=self.tracing,
                 credentials=self._tls.channel_credentials() if self._tls else None,
+                token=read_token(cfg.token_file) if cfg.token_file else None,
             )
         self.node.attach(node_id=self.node_id, bus=self._bus)
         try:

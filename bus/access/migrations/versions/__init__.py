@@ -1,0 +1,1 @@
+"""Access store migrations, one module per revision, oldest first by ``down_revision``."""
