@@ -1,9 +1,11 @@
-"""Unary echo with mTLS on beside off: direct to a node and through the bus router.
+"""Unary echo with mTLS and access control on beside both off: direct to a node and
+through the bus router.
 
-Two independent setups in one run (a plaintext bus and node; an mTLS bus and node with
-certificates from ``powerbus certs``), measured in interleaved rounds. Writes
-benchmarks/results/security.json (and .md): ops/s, p50, p99 per target at c=1 and c=8,
-and the throughput of mTLS over plaintext (target: at least 0.85 at c=8).
+Two independent setups in one run (a plaintext bus and node; an mTLS bus with
+``--access-control`` and rules, and an mTLS node, with certificates from ``powerbus
+certs``), measured in interleaved rounds. Writes benchmarks/results/security.json (and
+.md): ops/s, p50, p99 per target at c=1 and c=8, and the throughput of the secured setup
+over plaintext (target: at least 0.85 at c=8).
 """
 
 from __future__ import annotations
@@ -24,14 +26,17 @@ from benchmarks.harness import (
     summarize,
     write_result,
 )
+from powerbus.bus.access import Actor, Effect, Right
+from powerbus.bus.access.store import AccessStore
 from powerbus.bus.kernel.certificates import IdentityKind, init_ca, issue
 from powerbus.bus.kernel.supervisor import ProcessGroup
 from powerbus.bus.kernel.tls import TlsFiles
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
 
 SECONDS = 2.0
-ROUNDS = 3
+ROUNDS = 5
 CONCURRENCY = (1, 8)
+ECHO = "powerbus.echo.v1.Echo"
 
 
 async def measure(address: str, target: str, concurrency: int, tls: TlsFiles | None) -> Measurement:
@@ -69,15 +74,32 @@ def _flags(files: TlsFiles) -> dict[str, str]:
     return {"tls_cert": str(files.cert), "tls_key": str(files.key), "tls_ca": str(files.ca)}
 
 
+def _rules(db_url: str) -> None:
+    """What the secured bus allows: the node serves Echo and reports its traffic, the
+    client calls Echo; everything else is denied (default deny)."""
+    store = AccessStore.open(db_url)
+    admin = Actor.local()
+    try:
+        store.rules.add("node/bench-echo-*", Right.SERVE, ECHO, Effect.ALLOW, admin)
+        store.rules.add("node/bench-echo-*", Right.REPORT, "traffic", Effect.ALLOW, admin)
+        store.rules.add("node/bench-client", Right.CALL, f"{ECHO}/*", Effect.ALLOW, admin)
+    finally:
+        store.close()
+
+
 def main() -> Path:
     directory = Path(tempfile.mkdtemp(prefix="powerbus-bench-"))
     pki = _pki(directory / "certs")
     client = pki["bench-client"]
     group = ProcessGroup(directory=directory)
+    secured_db = f"sqlite:///{directory / 'secured.db'}"
+    _rules(secured_db)
     try:
         plain_bus = group.start_bus(log_level="WARNING")
         plain_node = group.start_node("echo", bus=plain_bus, node_id="bench-echo")
-        tls_bus = group.start_bus(log_level="WARNING", **_flags(pki["main"]))
+        tls_bus = group.start_bus(
+            log_level="WARNING", db=secured_db, access_control=True, **_flags(pki["main"])
+        )
         tls_node = group.start_node(
             "echo", bus=tls_bus, node_id="bench-echo-tls", **_flags(pki["bench-echo-tls"])
         )
@@ -110,8 +132,9 @@ def main() -> Path:
         "benchmark": "security",
         "what": "unary Echo (64-byte payload), one Python grpc.aio client, one echo node per "
         "setup; plaintext vs mTLS (bus, node, node link and client certificates); "
-        f"{ROUNDS} interleaved rounds of {SECONDS}s, medians. ACLs are not part of it yet.",
-        "target": "mTLS throughput at least 0.85 of plaintext at c=8",
+        "and, on the mTLS bus, --access-control with three rules (every routed call is "
+        f"decided); {ROUNDS} interleaved rounds of {SECONDS}s, medians.",
+        "target": "mTLS (+ access control on the bus) throughput at least 0.85 of plaintext at c=8",
         "environment": environment(),
         "results": as_dicts(rows),
         "ratios": ratios,
