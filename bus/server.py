@@ -178,6 +178,7 @@ class BusServer(Lifecycle):
         self._upstreams = UpstreamPool(tls=self._tls)
         if self._tls is not None:
             self.registry.node_credentials = self._tls.channel_credentials()
+            self.registry.node_tls = self._tls
         # Load balancing and fault tolerance per service: defaults from the policy file,
         # overrides from the registry database (powerbus policy set).
         self.policies = PolicyBook(

@@ -18,11 +18,14 @@ import dataclasses
 from enum import Enum
 from typing import Any, Protocol
 
+from cryptography import x509
+
 __all__ = [
     "SPIFFE_PREFIX",
     "Identity",
     "IdentityMethod",
     "identity_of",
+    "name_from_certificate",
     "name_from_uri",
     "node_identity",
 ]
@@ -93,3 +96,20 @@ def identity_of(context: _AuthContextHolder) -> Identity:
         name = common[0].decode("utf-8", "replace")
         return Identity(name=name, method=IdentityMethod.CERTIFICATE, peer=peer)
     return Identity(name="", method=IdentityMethod.NONE, peer=peer)
+
+
+def name_from_certificate(der: bytes) -> str:
+    """The identity a DER certificate names, as :func:`identity_of` reads a peer's: the
+    ``spiffe://powerbus/`` URI SAN, else the common name ("" if it names neither)."""
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        sans = None
+    if sans is not None:
+        for uri in sans.get_values_for_type(x509.UniformResourceIdentifier):
+            name = name_from_uri(uri)
+            if name:
+                return name
+    common = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(common[0].value) if common else ""

@@ -39,9 +39,11 @@ from powerbus.bus.kernel.errors import AlreadyExists, ConfigError, InvalidArgume
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.nodes import Load, NodeRecord
 from powerbus.bus.kernel.peers import PeerRateLimit, peer_host
+from powerbus.bus.kernel.tls import TlsFiles
 from powerbus.bus.registry import _admin
 from powerbus.bus.registry._admission import NetworkRules
 from powerbus.bus.registry._dbcheck import DatabaseCheck, reason_of
+from powerbus.bus.registry._served_identity import check_served_identity
 from powerbus.bus.registry._servicer import RegistryServicer
 from powerbus.bus.registry._store import Store
 from powerbus.bus.registry._takeover import prove_takeover
@@ -119,6 +121,9 @@ class Registry(Lifecycle):
         """Checks each registration's descriptors (the bus sets ``SchemaCheck.guard``)."""
         self.node_credentials: grpc.ChannelCredentials | None = None
         """How the registry dials a node to check a takeover; set when the bus runs TLS."""
+        self.node_tls: TlsFiles | None = None
+        """The bus's TLS files, when it runs TLS: a registration's address must then serve
+        a certificate naming the node (``_served_identity``)."""
         self.access = AccessControl()
         """Who may act as which node and read the registry; the bus sets its own (tokens,
         rules). This default proves identities by certificate only and allows everything."""
@@ -217,6 +222,8 @@ class Registry(Lifecycle):
         if self.schema_guard is not None:
             accepted = self._directory.file_descriptors(live_only=True, exclude=reg.node_id)
             await asyncio.to_thread(self.schema_guard, reg, accepted)
+        if self.node_tls is not None:
+            await check_served_identity(reg.node_id, reg.address, self.node_tls)
         replaces = await self._lease_to_replace(reg)
         lease_id, _expires = await self._db(Store.register, reg, self._clock(), replaces=replaces)
         await self._sync_after_write()

@@ -28,6 +28,7 @@ from powerbus.nodes.sdk.proxyless import ProxylessClient
 from powerbus.nodes.testing import eventually
 from powerbus.nodes.testing.plugin import BusFactory, NodeFactory
 from powerbus.registry.v1 import registry_pb2, registry_pb2_grpc
+from tests.security.security_support import register_request
 
 ECHO = "powerbus.echo.v1.Echo"
 
@@ -232,6 +233,14 @@ async def _refusals(pki: Path, bus: str, node: str) -> None:
                 await attempt
             assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
             assert "'node/intruder', not 'node/echo-1'" in (denied.value.details() or "")
+        # Nor register its own id at an address serving another identity's certificate.
+        with pytest.raises(grpc.aio.AioRpcError) as denied:
+            await registry.Register(register_request("intruder", node, services=(ECHO,)), timeout=5)
+        assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        assert denied.value.details() == (
+            f"Register intruder: the certificate served at {node} names 'node/echo-1', "
+            "not 'node/intruder'"
+        )
         listed = await registry.ListNodes(registry_pb2.ListNodesRequest(), timeout=5)
         # Nothing was taken over: echo-1 is still the real node, at its own address.
         assert [(n.node_id, n.address) for n in listed.nodes] == [("echo-1", node)]
