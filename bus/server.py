@@ -23,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from powerbus.bus.access.control import AccessControl
+from powerbus.bus.access.http_routes import audit_routes
 from powerbus.bus.access.store import AccessStore
 from powerbus.bus.access_log import AccessLog
 from powerbus.bus.config import BusConfig
@@ -293,6 +294,7 @@ class BusServer(Lifecycle):
                     *self.monitoring.routes(),
                     *balancer_routes(balancers),
                     *self.events.routes(),
+                    *(audit_routes(access.store.audit) if access.store else ()),
                 ],
                 problems=self._problems,
                 admin=self.registry.admin,

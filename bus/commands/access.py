@@ -248,7 +248,9 @@ def acl_check(
 def audit_command(
     since: Annotated[
         str | None,
-        typer.Option("--since", help="Only entries this recent: 30m, 24h, 7d.", show_default=False),
+        typer.Option(
+            "--since", help="Only entries this recent: 30m, 24h, 168h.", show_default=False
+        ),
     ] = None,
     action: Annotated[
         str,

@@ -4,6 +4,10 @@ refusal names the identity, the request and the rule; every admin change is audi
 
 from __future__ import annotations
 
+import asyncio
+import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,14 @@ ADMIN = Actor(identity="local/test", peer="local:test")
 
 def _bearer(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
+
+
+def _get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=T) as reply:
+            return reply.status, json.load(reply)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
 
 
 async def _code(call: Any) -> tuple[grpc.StatusCode, str]:
@@ -166,7 +178,14 @@ async def test_tokens_and_rules_decide_every_entry_point_and_admin_changes_are_a
     assert policy_entry.after["claimed_by"] == "someone-else"
     assert policy_entry.before.get("overrides") is None
 
-    # The CLI lists the same record, newest first.
+    # So do /api/audit (the dashboard's audit panel) and the CLI, newest first.
+    status, body = await asyncio.to_thread(_get, f"http://{bus.http}/api/audit?action=policy")
+    shown = body["entries"]
+    assert status == 200 and [(e["action"], e["identity"], e["target"]) for e in shown] == [
+        ("policy.set", "client/ops", ECHO)
+    ]
+    status, body = await asyncio.to_thread(_get, f"http://{bus.http}/api/audit?since=yesterday")
+    assert status == 400 and "since: not a duration" in body["error"]
     listed = CliRunner().invoke(app, ["audit", "--db", url, "--action", "token", "--json"])
     assert listed.exit_code == 0, listed.output
     assert '"action": "token.revoke"' in listed.output.splitlines()[0]
