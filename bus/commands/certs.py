@@ -49,8 +49,13 @@ def init_command(
 
 @certs_app.command("issue")
 def issue_command(
-    kind: Annotated[IdentityKind, typer.Argument(help="bus or node.", show_default=False)],
-    name: Annotated[str, typer.Argument(help="The bus's name or the node id.", show_default=False)],
+    kind: Annotated[IdentityKind, typer.Argument(help="bus, node or client.", show_default=False)],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="The bus's name, the node id or the client's name.", show_default=False
+        ),
+    ],
     directory: DirOption = Path("certs"),
     host: Annotated[
         list[str] | None,

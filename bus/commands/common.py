@@ -88,6 +88,11 @@ def _explain(code: grpc.StatusCode | None, details: str, bus: str) -> str:
     )
     if code is grpc.StatusCode.UNAVAILABLE and "Trying to connect an http1.x server" in details:
         return f"{bus or 'that address'} speaks HTTP/1, not gRPC: give the bus's gRPC port"
+    if bus and unreached and "Socket closed" in details and client_tls() is None:
+        return (
+            f"the bus at {bus} closed the connection: it serves TLS; give your certificate"
+            " with POWERBUS_TLS_CERT, POWERBUS_TLS_KEY and POWERBUS_TLS_CA"
+        )
     if bus and unreached:
         return (
             f"cannot reach the bus at {bus}; is `powerbus bus` running there?"

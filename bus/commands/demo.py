@@ -24,6 +24,7 @@ from powerbus.bus.commands.demo_domains import (
     last_month,
     show_domains,
 )
+from powerbus.bus.commands.demo_security import DemoSecurity, demo_channel
 from powerbus.bus.kernel.supervisor import (
     NODE_COMMAND,
     BusHandle,
@@ -70,6 +71,15 @@ def demo_command(
             " --no-domains for the light demo.",
         ),
     ] = True,
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure/--plaintext",
+            help="mTLS between every process (a CA and certificates made on the fly in the"
+            " work dir) and access control on the bus, with the rules the demo's nodes"
+            " need (the default); --plaintext for neither.",
+        ),
+    ] = True,
 ) -> None:
     """Run a bus, two echo nodes, a meter farm and a metering node polling it every 5 s
     on this machine, and send traffic through the bus. Unless --no-domains, also a CRM
@@ -101,27 +111,35 @@ def demo_command(
     domain: DomainDemo | None = None
     try:
         farm = _launch_farm(group, work)  # starts while the bus does
+        db = f"sqlite:///{work / 'bus.db'}"
+        security = DemoSecurity.create(work, db) if secure else None
         bus = group.start_bus(
-            grpc=grpc_address, http=http_address, db=f"sqlite:///{work / 'bus.db'}"
+            grpc=grpc_address,
+            http=http_address,
+            db=db,
+            **(security.bus_flags() if security else {}),
         )
         farm.wait_ready()
-        metering = _launch_metering(group, work, bus, farm)  # starts while echo nodes do
+        # starts while echo nodes do
+        metering = _launch_metering(group, work, bus, farm, security)
         for node_id in _ECHO_NODES:
-            group.start_node("echo", bus=bus, node_id=node_id)
+            tls = security.node_flags(node_id) if security else {}
+            group.start_node("echo", bus=bus, node_id=node_id, **tls)
         waiting = [metering]
         if domains:
-            domain = DomainDemo(group, work, bus, Path(str(farm.state["meters_file"])))
+            meters_file = Path(str(farm.state["meters_file"]))
+            domain = DomainDemo(group, work, bus, meters_file, security=security)
             domain.start()  # in parallel; show_domains waits for them after the banner
         for handle in waiting:
             handle.wait_ready()
         ready = time.monotonic() - started
-        _explain(bus.grpc, bus.http, work, ready, period if domains else None)
+        _explain(bus.grpc, bus.http, work, ready, period if domains else None, security)
         if domain is not None:
             show_domains(domain, period, month_start, month_end)
         typer.echo(
             "\nTraffic through the bus (calls per second, by serving node); Ctrl-C to stop:\n"
         )
-        _traffic(bus.grpc, stop, deadline)
+        _traffic(bus.grpc, stop, deadline, security)
     except ProcessError as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         raise typer.Exit(1) from None
@@ -146,11 +164,15 @@ def _launch_farm(group: ProcessGroup, work: Path) -> ProcessHandle:
 
 
 def _launch_metering(
-    group: ProcessGroup, work: Path, bus: BusHandle, farm: ProcessHandle
+    group: ProcessGroup,
+    work: Path,
+    bus: BusHandle,
+    farm: ProcessHandle,
+    security: DemoSecurity | None,
 ) -> NodeHandle:
     """A metering node polling the farm every 5 s; ``wait_ready()`` waits for it."""
     state_file = work / f"{_METERING_NODE}.json"
-    flags = {
+    flags: dict[str, str] = {
         "bus": bus.grpc,
         "listen": "127.0.0.1:0",
         "id": _METERING_NODE,
@@ -159,6 +181,7 @@ def _launch_metering(
         "interval": "5s",
         "db": f"sqlite:///{work / 'metering.db'}",
         "events_in": str(bus.state["events_in"]),
+        **(security.node_args(_METERING_NODE) if security else {}),
     }
     args = [*NODE_COMMAND, "metering"]
     for key, value in flags.items():
@@ -175,7 +198,14 @@ def _launch_metering(
     return handle
 
 
-def _explain(bus: str, http: str, work: Path, ready: float, period: str | None) -> None:
+def _explain(
+    bus: str,
+    http: str,
+    work: Path,
+    ready: float,
+    period: str | None,
+    security: DemoSecurity | None,
+) -> None:
     nodes = f"{', '.join(_ECHO_NODES)}, {_METERING_NODE} (polls 12 simulated meters every 5 s)"
     domain = ""
     if period is not None:
@@ -192,9 +222,9 @@ powerbus demo is ready in {ready:.1f} s.
   bus       gRPC {bus}   HTTP {http} (/metrics, /api/...)
   nodes     {nodes}{domain}
   work dir  {work}
-            (databases, state files, each process's .out/.err)
+            (databases, state files, each process's .out/.err){_secured(security)}
 
-Try, in another terminal:
+Try, in another terminal:{_client_env(security)}
   powerbus nodes --bus {bus}
   powerbus traffic --http {http}
   powerbus call powerbus.echo.v1.Echo/Echo --bus {bus} --json '{{"message": "你好"}}'
@@ -203,12 +233,39 @@ Try, in another terminal:
     if period is not None:
         typer.echo(f"""  powerbus bill quote --tariff cn-beijing-residential --kwh 300 --bus {bus}
   powerbus reconcile --bank {BANKS[0]} --date {datetime.now(ZONE).date()} --bus {bus}""")
-    typer.echo(f"""  grpcurl -plaintext {bus} list
+    if security is None:
+        typer.echo(f"""  grpcurl -plaintext {bus} list
+""")
+    else:
+        files = security.client
+        typer.echo(f"""  grpcurl -cacert {files.ca} \\
+      -cert {files.cert} \\
+      -key {files.key} {bus} list
 """)
 
 
-def _traffic(bus: str, stop: threading.Event, deadline: float) -> None:
-    with grpc.insecure_channel(bus) as channel:
+def _secured(security: DemoSecurity | None) -> str:
+    if security is None:
+        return ""
+    return f"""
+  security  mTLS between every process (certificates in {security.certs.name}/),
+            access control on (powerbus acl list --db sqlite:///<work dir>/bus.db)"""
+
+
+def _client_env(security: DemoSecurity | None) -> str:
+    if security is None:
+        return ""
+    files = security.client
+    return f"""
+  export POWERBUS_TLS_CERT={files.cert}
+  export POWERBUS_TLS_KEY={files.key}
+  export POWERBUS_TLS_CA={files.ca}"""
+
+
+def _traffic(
+    bus: str, stop: threading.Event, deadline: float, security: DemoSecurity | None
+) -> None:
+    with demo_channel(bus, security) as channel:
         stub = echo_pb2_grpc.EchoStub(channel)
         metadata = (("x-powerbus-caller", "demo"),)
         while not stop.is_set() and time.monotonic() < deadline:

@@ -30,6 +30,7 @@ from typer import echo
 
 from powerbus.adapters.bank import LineKind, parse_statement
 from powerbus.billing.v1 import billing_pb2, billing_pb2_grpc
+from powerbus.bus.commands.demo_security import DemoSecurity, demo_channel
 from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.bus.kernel.supervisor import (
     NODE_COMMAND,
@@ -68,6 +69,8 @@ class DomainDemo:
     work: Path
     bus: BusHandle
     meters_file: Path
+    security: DemoSecurity | None = None
+    """mTLS and access control (the default demo); None runs it in plaintext."""
     sims: dict[str, ProcessHandle] = field(default_factory=dict)
     nodes: list[NodeHandle] = field(default_factory=list)
 
@@ -94,13 +97,14 @@ class DomainDemo:
         for kind, extra in nodes.items():
             node_id = f"{kind}-1"
             state_file = work / f"{node_id}.json"
-            flags = {
+            flags: dict[str, str] = {
                 "bus": self.bus.grpc,
                 "listen": "127.0.0.1:0",
                 "id": node_id,
                 "state_file": str(state_file),
                 "db": f"sqlite:///{work / f'{kind}.db'}",
                 **extra,
+                **(self.security.node_args(node_id) if self.security else {}),
             }
             args = [*NODE_COMMAND, kind]
             for key, value in flags.items():
@@ -133,9 +137,11 @@ class DomainDemo:
             self.sims[code] = handle
         for code, sim in self.sims.items():
             sim.wait_ready()
+            node_id = f"bank-{code}"
             self.group.start_node(
-                "bank", bus=self.bus, node_id=f"bank-{code}", bank=code,
+                "bank", bus=self.bus, node_id=node_id, bank=code,
                 listen_bank=listens[code], bank_address=str(sim.state["listen"]),
+                **(self.security.node_flags(node_id) if self.security else {}),
             )  # fmt: skip
 
     def wait_for_readback(self, start: datetime, end: datetime) -> int:
@@ -151,7 +157,7 @@ class DomainDemo:
         )
         deadline = time.monotonic() + _WAIT
         complete = 0
-        with grpc.insecure_channel(self.bus.grpc) as channel:
+        with demo_channel(self.bus.grpc, self.security) as channel:
             stub = metering_pb2_grpc.MeteringStub(channel)
             while time.monotonic() < deadline:
                 try:
@@ -181,7 +187,7 @@ class DomainDemo:
     def bills(self, period_start: datetime) -> list[billing_pb2.Bill]:
         """The issued bills of the seeded accounts for the month starting then."""
         found = []
-        with grpc.insecure_channel(self.bus.grpc) as channel:
+        with demo_channel(self.bus.grpc, self.security) as channel:
             stub = billing_pb2_grpc.BillingStub(channel)
             for account in self.accounts_file.read_text(encoding="utf-8").split():
                 request = billing_pb2.ListBillsRequest(
@@ -242,7 +248,8 @@ class DomainDemo:
     def _cli(self, *args: str) -> str:
         command = [sys.executable, "-m", "powerbus.bus", *args, "--bus", self.bus.grpc]
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            env = self.security.client_env() if self.security else None
+            done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
         except subprocess.TimeoutExpired:
             raise ProcessError(f"powerbus {' '.join(args)}: no answer in 120 s") from None
         return (done.stdout + done.stderr).rstrip()

@@ -38,6 +38,8 @@ class IdentityKind(str, Enum):
 
     BUS = "bus"
     NODE = "node"
+    CLIENT = "client"
+    """An operator or script that only calls (``client/ops``)."""
 
 
 class Issued:

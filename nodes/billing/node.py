@@ -166,7 +166,11 @@ class BillingNode(ConfiguredNode[BillingSettings], billing_pb2_grpc.BillingServi
         await asyncio.to_thread(open_event_tables, engine)
         outbox = Outbox(engine, source=self.node_id)
         publisher = Publisher(
-            source=self.node_id, outbox=outbox, bus=self._bus_address, events_in=addresses
+            source=self.node_id,
+            outbox=outbox,
+            bus=self._bus_address,
+            events_in=addresses,
+            channel=self.bus.channel,  # the node's own: its certificate and token
         )
         await publisher.start()
         self._publisher = publisher

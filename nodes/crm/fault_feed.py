@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
+import grpc
 from sqlalchemy.engine import Engine
 
 from powerbus.bus.kernel.database import write_transaction
@@ -45,7 +46,9 @@ class FaultFeed:
         events_out: Sequence[str],
         handle: Handler,
         poll: float = 0.5,
+        channel: grpc.aio.Channel | None = None,
     ) -> None:
+        self._channel = channel
         self._engine = engine
         self._positions = SqlPositions(engine, subscriber=name)
         self._bus = bus
@@ -60,7 +63,11 @@ class FaultFeed:
         await asyncio.to_thread(open_event_tables, self._engine)
         positions = await asyncio.to_thread(self._positions.load)
         subscriber = Subscriber(
-            events_out=self._events_out, bus=self._bus, prefixes=[TOPIC], positions=positions
+            events_out=self._events_out,
+            bus=self._bus,
+            prefixes=[TOPIC],
+            positions=positions,
+            channel=self._channel,
         )
         await subscriber.start()
         self._task = asyncio.create_task(self._run(subscriber), name="crm-fault-feed")

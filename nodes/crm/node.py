@@ -151,6 +151,7 @@ class CrmNode(
             engine=engine,
             name=f"{self.node_id}-faults",
             bus=self._bus_address,
+            channel=self.bus.channel,  # the node's own: its certificate and token
             events_out=addresses,
             handle=self.tickets.on_end_device_event,
         )

@@ -99,6 +99,7 @@ class MeteringNode(ConfiguredNode[MeteringSettings], metering_pb2_grpc.MeteringS
                 outbox=outbox,
                 bus=self._bus_address,
                 events_in=[a.strip() for a in settings.events_in.split(",") if a.strip()],
+                channel=self.bus.channel,  # the node's own: its certificate and token
             )
             await self._publisher.start()
         else:

@@ -122,7 +122,7 @@ class PaymentNode(ConfiguredNode[PaymentSettings], payment_pb2_grpc.PaymentsServ
         await self._applier.start()
         self._applier.kick()  # whatever was pending when the node last stopped
         registry = registry_pb2_grpc.RegistryStub(self.bus.channel)
-        self._banks = BankDirectory(registry, timeout=settings.billing_timeout)
+        self._banks = BankDirectory(registry, timeout=settings.billing_timeout, dial=self.bus.dial)
         self._reconciler = Reconciler(
             store=store,
             reports=ReportStore(engine),
@@ -144,7 +144,11 @@ class PaymentNode(ConfiguredNode[PaymentSettings], payment_pb2_grpc.PaymentsServ
         await asyncio.to_thread(open_event_tables, engine)
         outbox = Outbox(engine, source=self.node_id)
         publisher = Publisher(
-            source=self.node_id, outbox=outbox, bus=self._bus_address, events_in=addresses
+            source=self.node_id,
+            outbox=outbox,
+            bus=self._bus_address,
+            events_in=addresses,
+            channel=self.bus.channel,  # the node's own: its certificate and token
         )
         await publisher.start()
         self._publisher = publisher

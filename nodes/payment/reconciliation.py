@@ -38,8 +38,16 @@ _PAGE = 5_000
 class BankDirectory:
     """Bank code → a BankGateway stub on that bank's node (channels kept until close)."""
 
-    def __init__(self, registry: Any, *, timeout: dt.timedelta) -> None:
+    def __init__(
+        self,
+        registry: Any,
+        *,
+        timeout: dt.timedelta,
+        dial: Callable[[str], grpc.aio.Channel] = grpc.aio.insecure_channel,
+    ) -> None:
         self._registry = registry
+        self._dial = dial
+        """Opens a channel to a bank node (the payment node's: its certificate)."""
         self._timeout = timeout.total_seconds()
         self._channels: dict[str, grpc.aio.Channel] = {}
 
@@ -57,7 +65,7 @@ class BankDirectory:
             ):
                 channel = self._channels.get(node.address)
                 if channel is None:
-                    channel = self._channels[node.address] = grpc.aio.insecure_channel(node.address)
+                    channel = self._channels[node.address] = self._dial(node.address)
                 return payment_pb2_grpc.BankGatewayStub(channel)
         raise NotFound(f"no bank node serves bank {bank_code}")
 

@@ -238,6 +238,8 @@ class BusChannel:
     ) -> None:
         self.target = str(target)
         self.caller = caller
+        self._credentials = credentials
+        self._interceptors_args = (caller, default_timeout, tracing, token)
         self.tracing = tracing
         """The process's tracing, when on (the CORBA gateway traces its own calls with it)."""
         interceptors = caller_interceptors(
@@ -250,6 +252,18 @@ class BusChannel:
                 self.target, credentials, interceptors=interceptors
             )
         self._stubs: dict[Callable[[grpc.aio.Channel], Any], Any] = {}
+
+    def dial(self, target: str) -> grpc.aio.Channel:
+        """A new channel to another address (a node's, for a call that must reach that
+        node): the same certificate, token and caller stamp as this one. The caller owns
+        and closes it."""
+        caller, timeout, tracing, token = self._interceptors_args
+        interceptors = caller_interceptors(
+            caller=caller, default_timeout=timeout, tracing=tracing, token=token
+        )
+        if self._credentials is None:
+            return grpc.aio.insecure_channel(target, interceptors=interceptors)
+        return grpc.aio.secure_channel(target, self._credentials, interceptors=interceptors)
 
     def stub(self, stub_type: Callable[[grpc.aio.Channel], S]) -> S:
         """The generated ``stub_type`` on this channel (made once, then reused)."""

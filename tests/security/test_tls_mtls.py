@@ -190,6 +190,7 @@ async def test_mtls_everywhere_rotation_under_load_and_refusals(
     assert "echo-1" in listed.output
     plain = CliRunner().invoke(app, ["nodes", "--bus", bus2.grpc, "--json", "--timeout", "2"])
     assert plain.exit_code == 1
+    assert "serves TLS; give your certificate with POWERBUS_TLS_CERT" in plain.output, plain.output
 
 
 async def _refusals(pki: Path, bus: str, node: str) -> None:

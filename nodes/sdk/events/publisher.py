@@ -74,6 +74,7 @@ class Publisher:
         events_in: Sequence[str] = (),
         settings: PublisherSettings | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        channel: grpc.aio.Channel | None = None,
     ) -> None:
         if outbox.source != source:
             raise PowerbusError(f"outbox is {outbox.source!r}'s, not {source!r}'s")
@@ -83,6 +84,8 @@ class Publisher:
         self._credentials = credentials  # TLS to the bus; None: plaintext
         self._events_in = list(events_in)
         self._settings = settings or PublisherSettings()
+        self._borrowed = channel
+        """A channel to the bus the caller owns (a node's, with its certificate and token)."""
         self._channel: grpc.aio.Channel | None = None
         self._client: ReplayClient | None = None
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
@@ -104,12 +107,15 @@ class Publisher:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._channel = (
-            grpc.aio.insecure_channel(self._bus)
-            if self._credentials is None
-            else grpc.aio.secure_channel(self._bus, self._credentials)
-        )
-        self._client = ReplayClient(self._channel, timeout=self._settings.call_timeout)
+        if self._borrowed is None:
+            self._channel = (
+                grpc.aio.insecure_channel(self._bus)
+                if self._credentials is None
+                else grpc.aio.secure_channel(self._bus, self._credentials)
+            )
+        channel = self._borrowed or self._channel
+        assert channel is not None
+        self._client = ReplayClient(channel, timeout=self._settings.call_timeout)
         try:
             if not self._events_in:  # only the bus's gRPC address given: ask it
                 events_in, _ = await self._client.endpoints()

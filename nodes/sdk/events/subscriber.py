@@ -83,8 +83,11 @@ class Subscriber:
         from_beginning: bool = True,
         name: str = "",
         settings: SubscriberSettings | None = None,
+        channel: grpc.aio.Channel | None = None,
     ) -> None:
         self._events_out = list(events_out)
+        self._borrowed = channel
+        """A channel to the bus the caller owns (a node's, with its certificate and token)."""
         self.name = name
         """Reported to the bus with the positions (its lag is shown under this name);
         empty: the subscriber does not report."""
@@ -117,10 +120,13 @@ class Subscriber:
         return dict(self._pos)
 
     async def start(self) -> None:
-        self._channel = grpc.aio.insecure_channel(self._bus)
+        if self._borrowed is None:
+            self._channel = grpc.aio.insecure_channel(self._bus)
+        channel = self._borrowed or self._channel
+        assert channel is not None
         s = self._settings
         self._client = ReplayClient(
-            self._channel, timeout=s.call_timeout, replay_timeout=s.replay_timeout
+            channel, timeout=s.call_timeout, replay_timeout=s.replay_timeout
         )
         if not self._events_out:  # only the bus's gRPC address given: ask it
             try:
