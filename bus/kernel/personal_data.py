@@ -172,7 +172,10 @@ def masked_json(message: Message, *, keep: Collection[PersonalKind] = ()) -> dic
 
 
 def _mask_single(
-    message: Message, field: FieldDescriptor, kind: PersonalKind | None, keep: Collection[Any]
+    message: Message,
+    field: FieldDescriptor,
+    kind: PersonalKind | None,
+    keep: Collection[PersonalKind],
 ) -> None:
     if kind is None:
         mask_in_place(getattr(message, field.name), keep=keep)
@@ -183,7 +186,10 @@ def _mask_single(
 
 
 def _mask_repeated(
-    message: Message, field: FieldDescriptor, kind: PersonalKind | None, keep: Collection[Any]
+    message: Message,
+    field: FieldDescriptor,
+    kind: PersonalKind | None,
+    keep: Collection[PersonalKind],
 ) -> None:
     values = getattr(message, field.name)
     if kind is None:
@@ -198,7 +204,10 @@ def _mask_repeated(
 
 
 def _mask_map(
-    message: Message, field: FieldDescriptor, kind: PersonalKind | None, keep: Collection[Any]
+    message: Message,
+    field: FieldDescriptor,
+    kind: PersonalKind | None,
+    keep: Collection[PersonalKind],
 ) -> None:
     """A mark on a map field applies to its values; a map of messages is walked."""
     entries = getattr(message, field.name)

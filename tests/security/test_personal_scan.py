@@ -157,7 +157,17 @@ async def calls_through_the_bus(bus: BusHandle, people: list[seed.SeedCustomer])
                 seen.append(json_format.MessageToJson(view, ensure_ascii=False))
         with pytest.raises(grpc.aio.AioRpcError):
             await customers.GetCustomer(crm_pb2.GetCustomerRequest(customer_id=MARKER))
+    # Callers name themselves, and an app may name itself after its user's phone.
+    async with BusChannel(target=bus.grpc, caller=app_caller(people), default_timeout=10) as ch:
+        customers = ch.stub(crm_pb2_grpc.CustomersStub)
+        for _ in range(3):
+            await customers.GetCustomer(crm_pb2.GetCustomerRequest(customer_id="C00000002"))
     return seen
+
+
+def app_caller(people: list[seed.SeedCustomer], *, masked: bool = False) -> str:
+    phone = people[1].customer.phones[0]
+    return f"wechat-{mask_phone(phone) if masked else phone}"
 
 
 async def test_nothing_shown_holds_unmasked_personal_data(
@@ -211,8 +221,8 @@ async def test_nothing_shown_holds_unmasked_personal_data(
     replay = ("replay", "--source", "crm-pii-events", "--from", "1")
     replayed = await asyncio.to_thread(events_cli, bus, *replay)
     unmasked = await asyncio.to_thread(events_cli, bus, *replay, "--show-personal")
-    for page in PAGES:
-        texts.append(await asyncio.to_thread(fetch, f"http://{bus.http}{page}"))
+    pages = {page: await asyncio.to_thread(fetch, f"http://{bus.http}{page}") for page in PAGES}
+    texts.extend(pages.values())
     node.stop()  # flushes and closes its log files
     bus.stop()
     texts.append(replayed)
@@ -229,6 +239,8 @@ async def test_nothing_shown_holds_unmasked_personal_data(
     assert tailed["payload"]["customer_id"] == first.customer_id
     assert tailed["payload"]["phones"][0] == mask_phone(first.phones[0])
     assert '"/powerbus.crm.v1.Customers/SearchCustomers" OK' in log_text
+    assert f"caller={app_caller(people, masked=True)}" in log_text
+    assert f'caller="{app_caller(people, masked=True)}"' in pages["/metrics"]
     assert f"seeded {COUNT} customers" in log_text
     assert "powerbus.crm.v1.Customers" in haystack
     leaks = [f"{what}: {value}" for value, what in needles(people).items() if value in haystack]

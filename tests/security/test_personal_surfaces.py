@@ -5,12 +5,14 @@ span's error status masks the phone or ID number a node's details quote."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from powerbus.bus.kernel.calls import CallRecord
 from powerbus.bus.kernel.otel import Tracing
 from powerbus.load_balancer import StatusCode
 
@@ -91,6 +93,15 @@ def test_the_router_transport_and_recorder_never_log_payloads() -> None:
         for hit in payload_logging(path.read_text("utf-8"), str(path.relative_to(ROOT)))
     ]
     assert found == []
+
+
+def test_what_the_recorder_is_told_of_a_call_holds_no_payload() -> None:
+    # Monitoring (the recorder, the dashboard's samples, the rollups) and the access log see
+    # a call only as a CallRecord: sizes, never bytes.
+    fields = {f.name: str(f.type) for f in dataclasses.fields(CallRecord)}
+    assert not set(fields) & PAYLOAD_NAMES
+    assert not [name for name, kind in fields.items() if "bytes" in kind or "Message" in kind]
+    assert {"bytes_in", "bytes_out"} <= set(fields)  # counted, as ints
 
 
 def test_a_span_status_masks_what_the_details_quote() -> None:
