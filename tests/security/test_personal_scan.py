@@ -48,6 +48,7 @@ PAGES = (
     "/api/services",
     "/api/balancers",
     "/api/events",
+    "/api/audit",
 )
 # A request value nobody would log unless payloads were logged.
 MARKER = "PAYLOAD-MARKER-7f3a9c"
