@@ -16,6 +16,7 @@ import logging
 import time
 
 from powerbus.bus.kernel.calls import CallObserver, CallRecord
+from powerbus.bus.kernel.masking import scrub
 
 __all__ = ["AccessLog"]
 
@@ -49,6 +50,9 @@ class AccessLog:
         if not log.isEnabledFor(logging.INFO):
             return
         code = getattr(record.code, "name", record.code)
+        # Callers name themselves, and a name may quote a phone: logged masked. The line
+        # holds no payload, so nothing else can carry personal data.
+        caller = scrub(record.caller)
         now = time.time()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
         log.info(
@@ -62,7 +66,7 @@ class AccessLog:
             record.bytes_in,
             record.bytes_out,
             record.node_id or "-",
-            record.caller or "-",
+            caller or "-",
             record.origin.value,
             attempts,
             extra={
@@ -73,7 +77,7 @@ class AccessLog:
                 "bytes_in": record.bytes_in,
                 "bytes_out": record.bytes_out,
                 "node": record.node_id,
-                "caller": record.caller,
+                "caller": caller,
                 "origin": record.origin.value,
                 "attempts": attempts,
             },

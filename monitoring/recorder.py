@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from powerbus.bus.kernel.calls import CallOrigin, CallRecord
+from powerbus.bus.kernel.masking import scrub
 from powerbus.load_balancer import StatusCode
 from powerbus.monitoring.labels import LabelLimit
 from powerbus.monitoring.tally import Sample, Tally, TallyKey
@@ -220,7 +221,9 @@ class TrafficRecorder:
             self._services.fold(service),
             self._methods.fold(method),
             self._nodes.fold(node_id) if node_id else "",
-            self._callers.fold(caller) if caller else "",
+            # Callers name themselves: one that quotes a phone ("app-13812341234") is shown
+            # masked on the dashboard, in /metrics and in the stored rollups.
+            self._callers.fold(scrub(caller)) if caller else "",
             code,
             origin,
         )

@@ -32,6 +32,7 @@ from opentelemetry.trace import Span, SpanKind, Status
 from opentelemetry.trace import StatusCode as SpanStatus
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from powerbus.bus.kernel.masking import scrub
 from powerbus.bus.kernel.tracing import TRACEPARENT, TRACESTATE
 from powerbus.load_balancer import StatusCode
 
@@ -148,7 +149,8 @@ class Tracing:
         span.set_attribute("rpc.grpc.status_code", code.number)
         if code is not StatusCode.OK:
             span.set_status(
-                Status(SpanStatus.ERROR, f"{code}: {details}" if details else str(code))
+                # Traces are shown (Jaeger, Tempo): details quoting a request are masked.
+                Status(SpanStatus.ERROR, f"{code}: {scrub(details)}" if details else str(code))
             )
         span.end()
 

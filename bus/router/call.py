@@ -17,6 +17,7 @@ from powerbus.bus.access.rules import Right
 from powerbus.bus.kernel.calls import CallRecord
 from powerbus.bus.kernel.descriptors import MethodInfo, MethodKind
 from powerbus.bus.kernel.errors import PowerbusError, ResourceExhausted
+from powerbus.bus.kernel.masking import scrub
 from powerbus.bus.kernel.peers import peer_host
 from powerbus.bus.router.balancers import Balancers
 from powerbus.bus.router.forwarding import Metadata, forwardable
@@ -128,7 +129,8 @@ class MethodRoute:
             context.set_trailing_metadata(reply.trailing)
         if reply.ok:
             return reply.payload
-        await context.abort(to_grpc(reply.code), reply.details, reply.trailing)
+        # A node's details may quote the request (a phone searched for): shown masked.
+        await context.abort(to_grpc(reply.code), scrub(reply.details), reply.trailing)
         raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
     async def begin(self, context: Context) -> RoutedCall:

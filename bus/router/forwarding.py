@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 
+from powerbus.bus.kernel.masking import scrub
 from powerbus.bus.kernel.metadata import AUTHORIZATION_KEY
 from powerbus.bus.transport.grpc_status import from_grpc
 from powerbus.bus.transport.reply import Metadata
@@ -59,7 +60,8 @@ async def _relay_failure(
     context: Context, call: RoutedCall, error: grpc.aio.AioRpcError
 ) -> NoReturn:
     call.code = from_grpc(error.code())
-    await context.abort(error.code(), error.details() or "", tuple(error.trailing_metadata() or ()))
+    details = scrub(error.details() or "")  # may quote the request: shown masked
+    await context.abort(error.code(), details, tuple(error.trailing_metadata() or ()))
     raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
 

@@ -150,7 +150,7 @@ class ViewBuilder:
         view.audience = _AUDIENCE_WIRE[audience]
         if result.profile is not None:
             view.segment.CopyFrom(segment_proto(result.profile))
-        _mask(result.proto, audience)
+        masking.mask_for(result.proto, audience)
         return result
 
     async def _fetch(
@@ -256,27 +256,3 @@ def _profile(customer: crm_pb2.Customer, usage: Sequence[sections.MeterUsage]) -
     months = [MonthlyKwh(y, m, kwh) for (y, m), kwh in by_month.items()]
     residential = customer.kind != crm_pb2.CUSTOMER_KIND_ORGANIZATION
     return segment(months, residential=residential, peak_share=_peak_share(usage))
-
-
-def _mask(view: crm_pb2.CustomerView, audience: masking.Audience) -> None:
-    """Mask the personal data of ``view`` in place, for ``audience``."""
-    customer = view.customer
-    customer.name = masking.mask_name(customer.name)
-    phones = [masking.mask_phone(p) for p in customer.phones]
-    del customer.phones[:]
-    customer.phones.extend(phones)
-    if customer.email:
-        customer.email = masking.mask_email(customer.email)
-    # Agents dispatch crews to the address; the customer's own screen does not need it.
-    if audience is masking.Audience.CUSTOMER:
-        customer.address = masking.mask_address(customer.address)
-    for account in view.accounts:
-        account.name = masking.mask_name(account.name)
-        if audience is masking.Audience.CUSTOMER:
-            account.service_address = masking.mask_address(account.service_address)
-    for ticket in view.open_tickets:
-        ticket.title = masking.scrub(ticket.title)
-        ticket.description = masking.scrub(ticket.description)
-    for reading in view.readings:
-        for event in reading.recent_events:
-            event.reason = masking.scrub(event.reason)
