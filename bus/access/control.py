@@ -19,9 +19,9 @@ from typing import Any, Protocol
 
 import grpc
 
-from powerbus.bus.access.rules import ANONYMOUS, Decision, Right, RuleSet
 from powerbus.bus.access.store import AccessStore
 from powerbus.bus.access.tokens import StoredToken, parse_token
+from powerbus.bus.kernel.access_rules import ANONYMOUS, Decision, Right, RuleSet
 from powerbus.bus.kernel.errors import PermissionDenied, Unauthenticated
 from powerbus.bus.kernel.identity import Identity, IdentityMethod, identity_of, node_identity
 from powerbus.bus.kernel.lifecycle import Lifecycle
@@ -131,6 +131,11 @@ class AccessControl(Lifecycle):
         return Identity(name=stored.identity, method=IdentityMethod.TOKEN, peer=who.peer)
 
     # -- decisions --------------------------------------------------------------------
+
+    @property
+    def rules(self) -> RuleSet:
+        """The rules in force now (what ``GetAccessRules`` gives nodes)."""
+        return self._rules
 
     def decide(self, identity: Identity, right: Right, target: str) -> Decision:
         """What the rules say (allowed when access control is off)."""

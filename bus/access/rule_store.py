@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from powerbus.bus.access.audit import Actor, AuditLog
-from powerbus.bus.access.rules import ANONYMOUS, Effect, Right, Rule, RuleSet, check_pattern
 from powerbus.bus.access.tables import rules
+from powerbus.bus.kernel.access_rules import ANONYMOUS, Effect, Right, Rule, RuleSet, check_pattern
 from powerbus.bus.kernel.database import read_transaction, write_transaction
 from powerbus.bus.kernel.errors import InvalidArgument, NotFound
 

@@ -4,7 +4,7 @@
 its secret: the secret itself is shown once, at creation, and never stored. Tokens are
 random 256-bit values, so a plain hash is enough (no password-style stretching needed).
 
-``access_rules`` holds the rules :mod:`powerbus.bus.access.rules` decides with;
+``access_rules`` holds the rules :mod:`powerbus.bus.kernel.access_rules` decides with;
 ``access_audit`` is the append-only record of every administrative change: nothing in
 powerbus updates or deletes its rows.
 

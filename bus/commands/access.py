@@ -21,10 +21,10 @@ from rich.table import Table
 
 from powerbus.bus.access.audit import Actor
 from powerbus.bus.access.rule_store import parse_effect, parse_right
-from powerbus.bus.access.rules import Right
 from powerbus.bus.access.store import AccessStore
 from powerbus.bus.commands.common import JsonOption, exit_on_error
 from powerbus.bus.config import BusConfig
+from powerbus.bus.kernel.access_rules import Right
 from powerbus.bus.kernel.config import parse_duration, resolve
 
 __all__ = ["acl_app", "audit_command", "tokens_app"]

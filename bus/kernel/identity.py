@@ -18,8 +18,6 @@ import dataclasses
 from enum import Enum
 from typing import Any, Protocol
 
-from cryptography import x509
-
 __all__ = [
     "SPIFFE_PREFIX",
     "Identity",
@@ -101,6 +99,8 @@ def identity_of(context: _AuthContextHolder) -> Identity:
 def name_from_certificate(der: bytes) -> str:
     """The identity a DER certificate names, as :func:`identity_of` reads a peer's: the
     ``spiffe://powerbus/`` URI SAN, else the common name ("" if it names neither)."""
+    from cryptography import x509  # only where certificates are read: a heavy import
+
     cert = x509.load_der_x509_certificate(der)
     try:
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

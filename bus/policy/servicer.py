@@ -14,7 +14,7 @@ from google.protobuf import json_format
 
 from powerbus.bus.access.audit import Actor, AuditLog
 from powerbus.bus.access.control import AccessControl
-from powerbus.bus.access.rules import ANONYMOUS, Right
+from powerbus.bus.kernel.access_rules import ANONYMOUS, Right
 from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.bus.policy.book import ALL_SERVICES
 from powerbus.bus.policy.store import check_service

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from powerbus.bus.access.rules import Right
+from powerbus.bus.kernel.access_rules import Right
 from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.bus.registry._validation import (
     check_heartbeat,
@@ -109,6 +109,25 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         except Exception as exc:
             await _abort(context, exc, "ListNodes")
         return registry_pb2.ListNodesResponse(nodes=[shown(n) for n in found])
+
+    async def GetAccessRules(
+        self, request: registry_pb2.GetAccessRulesRequest, context: Context
+    ) -> registry_pb2.GetAccessRulesResponse:
+        access = self._registry.access
+        await access.require(context, Right.READ, "registry")
+        return registry_pb2.GetAccessRulesResponse(
+            enabled=access.enabled,
+            rules=[
+                registry_pb2.AccessRule(
+                    rule_id=r.rule_id,
+                    identity=r.identity,
+                    right=r.right.value,
+                    target=r.target,
+                    effect=r.effect.value,
+                )
+                for r in access.rules.rules
+            ],
+        )
 
     async def Watch(
         self, request: registry_pb2.WatchRequest, context: Context

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from powerbus.bus.access.rules import Right
+from powerbus.bus.kernel.access_rules import Right
 from powerbus.bus.kernel.calls import CallRecord
 from powerbus.bus.kernel.descriptors import MethodInfo, MethodKind
 from powerbus.bus.kernel.errors import PowerbusError, ResourceExhausted

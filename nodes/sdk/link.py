@@ -23,13 +23,14 @@ import secrets
 import socket
 import ssl as _ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 import grpc
 from google.protobuf.message_factory import GetMessageClass
 
 from powerbus.bus.kernel.errors import InvalidArgument
+from powerbus.bus.kernel.identity import SPIFFE_PREFIX, name_from_certificate
 from powerbus.bus.kernel.limits import DEFAULT_MAX_REQUEST_BYTES, link_message_limit
 from powerbus.bus.transport.frames import (
     CALL,
@@ -69,8 +70,15 @@ class LinkContext:
     ``grpc.aio.ServicerContext`` that handlers and middleware use, with the call's own
     metadata, peer and deadline."""
 
-    def __init__(self, metadata: _Pairs, timeout: float | None, peer: str) -> None:
+    def __init__(
+        self,
+        metadata: _Pairs,
+        timeout: float | None,
+        peer: str,
+        auth: Mapping[str, Sequence[bytes]] | None = None,
+    ) -> None:
         self._metadata = metadata
+        self._auth = auth or {}
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._peer = peer
         self._code: grpc.StatusCode | None = None
@@ -86,6 +94,11 @@ class LinkContext:
 
     def peer(self) -> str:
         return self._peer
+
+    def auth_context(self) -> Mapping[str, Sequence[bytes]]:
+        """What the connection proved, in grpc's own shape (TLS: the peer certificate's
+        identity), so :func:`~powerbus.bus.kernel.identity.identity_of` reads both alike."""
+        return self._auth
 
     async def abort(
         self, code: grpc.StatusCode, details: str = "", trailing_metadata: Sequence[Any] = ()
@@ -265,7 +278,7 @@ class LinkService:
         task.add_done_callback(done)
 
     async def _call(self, frame: Frame, out: _LinkConnection) -> None:
-        context = LinkContext(frame.metadata, frame.timeout, out.peer)
+        context = LinkContext(frame.metadata, frame.timeout, out.peer, out.auth)
         payload = b""
         method = self._methods.get(frame.method)
         try:
@@ -317,11 +330,22 @@ class _LinkConnection(asyncio.Protocol):
         self._greeted = False
         self.peer = "link:"
         """Who is at the other end, as gRPC's ``context.peer()`` would say."""
+        self.auth: dict[str, list[bytes]] = {}
+        """With TLS, the identity the peer's certificate names, as grpc's auth context."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._writer.attach(transport)  # type: ignore[arg-type]
         host, port = transport.get_extra_info("peername")[:2]
         self.peer = f"link:ipv6:[{host}]:{port}" if ":" in host else f"link:ipv4:{host}:{port}"
+        tls = transport.get_extra_info("ssl_object")
+        der = tls.getpeercert(binary_form=True) if tls is not None else None
+        if der:
+            self.auth = {
+                "transport_security_type": [b"ssl"],
+                "x509_subject_alternative_name": [
+                    (SPIFFE_PREFIX + name_from_certificate(der)).encode()
+                ],
+            }
         self._service._connections.add(self)
         self._service._all_closed.clear()
 

@@ -29,6 +29,7 @@ from powerbus.bus.kernel.statefile import write_state_file
 from powerbus.bus.kernel.tls import TlsFiles, check_plaintext_listen
 from powerbus.bus.kernel.tracing import start_tracing
 from powerbus.bus.transport.limits import size_options
+from powerbus.nodes.sdk.access import AccessGate, AccessMiddleware
 from powerbus.nodes.sdk.channel import BusChannel
 from powerbus.nodes.sdk.config import NodeConfig, read_token
 from powerbus.nodes.sdk.link import LinkService
@@ -110,6 +111,7 @@ class NodeRunner(Lifecycle):
         or ``OTEL_EXPORTER_OTLP_ENDPOINT``)."""
         # Per process, so a restarted node can prove to the bus it now holds the address.
         self._proof = InstanceProof(config.id)
+        self._gate: AccessGate | None = None
         self._tls: TlsFiles | None = None
 
     @property
@@ -181,8 +183,15 @@ class NodeRunner(Lifecycle):
     async def _serve(self) -> None:
         # Tracing outermost: its span covers the whole call and sees its final status.
         traced = () if self.tracing is None else (TracingMiddleware(self.tracing),)
+        # Under mTLS the node decides proxyless calls by the bus's rules, before they count.
+        access: tuple[Middleware, ...] = ()
+        if self._tls is not None and self._bus is not None:
+            gate = self._gate = AccessGate(registry_pb2_grpc.RegistryStub(self._bus.channel))
+            await gate.start()
+            access = (AccessMiddleware(gate, node_id=self.node_id),)
         chain: tuple[Middleware, ...] = (
             *traced,
+            *access,
             LoadMiddleware(self.load),
             ErrorMiddleware(),
             *self.node.middleware(),
@@ -292,6 +301,9 @@ class NodeRunner(Lifecycle):
         link, self._link = self._link, None
         if link is not None:
             await link.close()  # already closed after a drain; not after a failed start
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            await gate.stop()
         try:
             if self._node_started:
                 self._node_started = False

@@ -18,7 +18,10 @@ from typer.testing import CliRunner
 from powerbus.bus.access import Actor, Effect, Right
 from powerbus.bus.access.store import AccessStore
 from powerbus.bus.cli import app
+from powerbus.bus.kernel.certificates import IdentityKind, init_ca, issue
+from powerbus.bus.kernel.tls import TlsFiles
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
+from powerbus.nodes.sdk.proxyless import ProxylessClient
 from powerbus.nodes.testing import eventually
 from powerbus.nodes.testing.plugin import BusFactory, NodeFactory
 from powerbus.policy.v1 import policy_pb2, policy_pb2_grpc
@@ -230,3 +233,58 @@ def test_cli_tokens_and_rules_explain_mistakes(tmp_path: Path) -> None:
     assert removed.exit_code == 0 and "rule 1 removed" in removed.output
     gone = run(app, ["acl", "remove", "1", "--db", url])
     assert gone.exit_code == 1 and "no rule 1" in gone.output
+
+
+async def test_under_mtls_nodes_decide_proxyless_calls_by_the_bus_rules(
+    tmp_path: Path, bus_factory: BusFactory, node_factory: NodeFactory
+) -> None:
+    # Proxyless clients reach nodes without the router: the node checks them itself.
+    pki = tmp_path / "certs"
+    init_ca(pki)
+    files = {}
+    for kind, name in (
+        (IdentityKind.BUS, "main"),
+        (IdentityKind.NODE, "echo-1"),
+        (IdentityKind.CLIENT, "ops"),
+        (IdentityKind.CLIENT, "guest"),
+    ):
+        issued = issue(pki, kind, name)
+        files[name] = TlsFiles(cert=issued.cert, key=issued.key, ca=pki / "ca.pem")
+    url = f"sqlite:///{tmp_path / 'bus.db'}"
+    store = AccessStore.open(url)
+    try:
+        store.rules.add("node/echo-*", Right.SERVE, ECHO, Effect.ALLOW, ADMIN)
+        store.rules.add("node/*", Right.READ, "registry", Effect.ALLOW, ADMIN)
+        store.rules.add("node/*", Right.REPORT, "traffic", Effect.ALLOW, ADMIN)
+        store.rules.add("client/*", Right.READ, "registry", Effect.ALLOW, ADMIN)
+        store.rules.add("client/ops", Right.CALL, f"{ECHO}/*", Effect.ALLOW, ADMIN)
+    finally:
+        store.close()
+
+    def flags(tls: TlsFiles) -> dict[str, Any]:
+        return {"tls_cert": tls.cert, "tls_key": tls.key, "tls_ca": tls.ca}
+
+    bus = bus_factory(db=url, access_control=True, **flags(files["main"]))
+    node_factory("echo", bus=bus, node_id="echo-1", **flags(files["echo-1"]))
+    request = echo_pb2.EchoRequest(message="direct")
+    outcomes: dict[str, tuple[grpc.StatusCode, str]] = {}
+    for who in ("ops", "guest"):
+        client = ProxylessClient(bus=bus.grpc, caller=who, tls=files[who])
+        try:
+            await client.start()
+            await client.wait_for_nodes(ECHO, timeout=20)
+            echo = client.stub(echo_pb2_grpc.EchoStub)
+            outcomes[who] = await _code(echo.Echo(request, timeout=T))
+        finally:
+            await client.stop()
+    assert outcomes["ops"] == (grpc.StatusCode.OK, "")
+    code, details = outcomes["guest"]
+    assert code is grpc.StatusCode.PERMISSION_DENIED
+    assert details == (
+        f"client/guest may not call {ECHO}/Echo: no rule allows it (default deny) "
+        "(checked by echo-1)"
+    ), details
+    # Through the bus the router decides, and the bus's own calls pass the node's check.
+    async with grpc.aio.secure_channel(bus.grpc, files["ops"].channel_credentials()) as channel:
+        reply = await echo_pb2_grpc.EchoStub(channel).Echo(request, timeout=T)
+    assert reply.node_id == "echo-1"
