@@ -40,7 +40,7 @@ from powerbus.bus.kernel.errors import PowerbusError, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.peers import PeerRateLimit
 from powerbus.bus.kernel.statefile import write_state_file
-from powerbus.bus.kernel.tls import TlsFiles, check_plaintext_listen
+from powerbus.bus.kernel.tls import TlsFiles, check_plaintext_listen, check_unguarded_listen
 from powerbus.bus.kernel.tracing import start_tracing
 from powerbus.bus.policy import (
     PoliciesServicer,
@@ -209,8 +209,12 @@ class BusServer(Lifecycle):
 
     async def start(self) -> None:
         # Checked before anything starts: a refused plaintext listen leaves nothing behind.
+        cfg = self.config
         if self._tls is None:
-            check_plaintext_listen("grpc", self.config.grpc.host, insecure=self.config.insecure)
+            check_plaintext_listen("grpc", cfg.grpc.host, insecure=cfg.insecure)
+        check_unguarded_listen(
+            "grpc", cfg.grpc.host, access_control=cfg.access_control, insecure=cfg.insecure
+        )
         await self.registry.start()
         # Tokens, rules and the audit record live beside the registry, in its database.
         access = self.access = AccessControl(
@@ -428,7 +432,7 @@ class BusServer(Lifecycle):
         self.publisher = Publisher(
             source=source,
             outbox=Outbox(engine, source=source),
-            bus=str(self.grpc_address),
+            bus=str(self.grpc_address.dialled_locally()),
             events_in=[str(self.events.events_in)],
             credentials=self._tls.channel_credentials() if self._tls else None,
         )

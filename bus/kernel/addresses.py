@@ -21,6 +21,21 @@ class HostPort:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
+    def dialled_locally(self) -> HostPort:
+        """This listening address as a process on the same host dials it: a wildcard
+        host (every interface) becomes loopback, which a TLS certificate can name.
+
+        >>> str(HostPort("0.0.0.0", 5).dialled_locally()), str(HostPort("::", 5).dialled_locally())
+        ('127.0.0.1:5', '[::1]:5')
+        """
+        try:
+            address = ipaddress.ip_address(self.host)
+        except ValueError:
+            return self
+        if not address.is_unspecified:
+            return self
+        return HostPort("::1" if address.version == 6 else "127.0.0.1", self.port)
+
 
 def parse_host_port(text: str, *, field: str = "address", allow_zero: bool = True) -> HostPort:
     """Parse ``host:port`` (``[v6]:port`` for IPv6).

@@ -29,7 +29,13 @@ import grpc
 
 from powerbus.bus.kernel.errors import ConfigError
 
-__all__ = ["CertificateSource", "TlsFiles", "check_plaintext_listen", "is_loopback"]
+__all__ = [
+    "CertificateSource",
+    "TlsFiles",
+    "check_plaintext_listen",
+    "check_unguarded_listen",
+    "is_loopback",
+]
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +211,26 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def check_unguarded_listen(what: str, host: str, *, access_control: bool, insecure: bool) -> None:
+    """Refuse to serve beyond loopback without access control unless ``insecure``; then
+    warn (every start). TLS proves who calls; only rules decide what they may do.
+
+    >>> check_unguarded_listen("grpc", "127.0.0.1", access_control=False, insecure=False)
+    """
+    if is_loopback(host) or access_control:
+        return
+    if not insecure:
+        raise ConfigError(
+            f"{what}: refusing to serve on {host}, beyond loopback, without access control; "
+            "give --access-control (rules: powerbus acl), or --insecure to allow it"
+        )
+    log.warning(
+        "INSECURE: %s serves on %s, beyond loopback, without access control (--insecure)",
+        what,
+        host,
+    )
 
 
 def check_plaintext_listen(what: str, host: str, *, insecure: bool) -> None:

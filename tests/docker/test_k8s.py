@@ -186,3 +186,55 @@ def test_the_config_map_is_a_bus_configuration_that_holds(tmp_path):
         if "configMap" in v
     }
     assert used == set(CONFIG_MAPS)
+
+
+def _settings(args: list[str], table: dict[str, Any]) -> dict[str, Any]:
+    """What a bus or node command resolves its listen checks from: flags, else the table."""
+
+    def given(key: str) -> Any:
+        name = "--" + key.replace("_", "-")
+        if name in args:
+            return True if key in ("insecure", "access_control") else flag(args, name)
+        return table.get(key)
+
+    host_key = "grpc" if args[0] == "bus" else "listen"
+    address = given(host_key) or ("127.0.0.1:50051" if args[0] == "bus" else "127.0.0.1:0")
+    return {
+        "host": str(address).rpartition(":")[0].strip("[]"),
+        "tls": bool(given("tls_cert")),
+        "insecure": bool(given("insecure")),
+        "access_control": bool(given("access_control")),
+    }
+
+
+def _commands() -> list[tuple[str, list[str], dict[str, Any]]]:
+    found = []
+    for name, spec in containers():
+        args = spec["args"]
+        table = mounted_config(name, spec).get(args[0], {}) if "--config" in args else {}
+        found.append((f"k8s {name}", args, table))
+    for name, service in COMPOSE["services"].items():
+        command = service.get("command")
+        if str(service.get("image", "")).startswith("powerbus:") and "entrypoint" not in service:
+            found.append((f"compose {name}", command, {}))
+    dockerfile = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
+    cmd = re.search(r"^CMD (\[.*\])$", dockerfile, re.M)
+    assert cmd is not None
+    found.append(("Dockerfile CMD", yaml.safe_load(cmd.group(1)), {}))
+    return [(n, a, t) for n, a, t in found if a and a[0] in ("bus", "node")]
+
+
+@pytest.mark.parametrize("where", [c[0] for c in _commands()])
+def test_every_bus_and_node_passes_the_listen_checks_it_will_meet(where: str) -> None:
+    # The checks a process makes at start, run on what the manifest gives it: beyond
+    # loopback a bus or node needs TLS (a bus also access control) or says --insecure.
+    from powerbus.bus.kernel.tls import check_plaintext_listen, check_unguarded_listen
+
+    (_, args, table) = next(c for c in _commands() if c[0] == where)
+    s = _settings(args, table)
+    if not s["tls"]:
+        check_plaintext_listen("grpc", s["host"], insecure=s["insecure"])
+    if args[0] == "bus":
+        check_unguarded_listen(
+            "grpc", s["host"], access_control=s["access_control"], insecure=s["insecure"]
+        )

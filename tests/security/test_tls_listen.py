@@ -1,4 +1,5 @@
-"""Without TLS, plaintext only on loopback: beyond it refused, or warned with --insecure."""
+"""Without TLS, plaintext only on loopback: beyond it refused, or warned with --insecure;
+beyond loopback the bus also needs access control."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from powerbus.bus.kernel.certificates import IdentityKind, init_ca, issue
 from powerbus.bus.kernel.supervisor import BUS_COMMAND, NODE_COMMAND
 from powerbus.nodes.testing.plugin import BusFactory
 
@@ -40,3 +42,35 @@ def test_insecure_serves_beyond_loopback_with_a_warning(bus_factory: BusFactory)
     bus = bus_factory(grpc="0.0.0.0:0", insecure=True)
     assert bus.grpc.startswith("0.0.0.0:")
     assert "INSECURE: grpc serves plaintext on 0.0.0.0" in bus.stderr_tail(200)
+
+
+def test_tls_beyond_loopback_also_needs_access_control(
+    tmp_path: Path, bus_factory: BusFactory
+) -> None:
+    # TLS proves who calls; without rules anyone with a certificate could do anything.
+    pki = tmp_path / "certs"
+    init_ca(pki)
+    issued = issue(pki, IdentityKind.BUS, "main")
+    tls = ["--tls-cert", str(issued.cert), "--tls-key", str(issued.key)]
+    tls += ["--tls-ca", str(pki / "ca.pem")]
+    done = subprocess.run(
+        [*BUS_COMMAND, "--grpc", "0.0.0.0:0", "--http", "127.0.0.1:0", *tls],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1, done
+    assert done.stderr.strip() == (
+        "error: grpc: refusing to serve on 0.0.0.0, beyond loopback, without access "
+        "control; give --access-control (rules: powerbus acl), or --insecure to allow it"
+    ), done.stderr
+    bus = bus_factory(
+        grpc="0.0.0.0:0",
+        access_control=True,
+        tls_cert=issued.cert,
+        tls_key=issued.key,
+        tls_ca=pki / "ca.pem",
+    )
+    assert bus.grpc.startswith("0.0.0.0:")
+    assert "INSECURE" not in bus.stderr_tail(200)
