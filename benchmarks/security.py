@@ -75,13 +75,15 @@ def _flags(files: TlsFiles) -> dict[str, str]:
 
 
 def _rules(db_url: str) -> None:
-    """What the secured bus allows: the node serves Echo and reports its traffic, the
-    client calls Echo; everything else is denied (default deny)."""
+    """What the secured bus allows: the node serves Echo, reports its traffic and reads
+    the rules, the client calls Echo; everything else is denied (default deny)."""
     store = AccessStore.open(db_url)
     admin = Actor.local()
     try:
         store.rules.add("node/bench-echo-*", Right.SERVE, ECHO, Effect.ALLOW, admin)
         store.rules.add("node/bench-echo-*", Right.REPORT, "traffic", Effect.ALLOW, admin)
+        # The node reads the rules to decide the client's direct (proxyless) calls itself.
+        store.rules.add("node/bench-echo-*", Right.READ, "registry", Effect.ALLOW, admin)
         store.rules.add("node/bench-client", Right.CALL, f"{ECHO}/*", Effect.ALLOW, admin)
     finally:
         store.close()
