@@ -33,7 +33,7 @@
       (e.after !== null ? "<div>+ " + esc(flat(e.after)) + "</div>" : "") + "</td></tr>").join("");
     box.innerHTML = "<h2>" + label("审计记录", "Audit") + '<span class="hint">' +
       label("最近的管理操作", "latest administrative changes") + '</span></h2><div class="body">' +
-      '<table class="grid"><thead><tr><th>' + label("时间", "at") + "</th><th>" + label("操作者", "who") +
+      '<table class="data"><thead><tr><th>' + label("时间", "at") + "</th><th>" + label("操作者", "who") +
       "</th><th>" + label("操作", "action") + "</th><th>" + label("对象", "target") + "</th><th>" +
       label("变更", "change") + "</th></tr></thead><tbody>" + rows + "</tbody></table></div>";
   }

@@ -18,7 +18,7 @@
       "<tr><td>" + esc(p.source) + "</td><td>" + esc(p.last_topic) + '</td><td class="num">' +
       rate(p.rate_per_s) + '</td><td class="num">' + num(p.events) + '</td><td class="num">' +
       num(p.last_sequence) + "</td></tr>").join("");
-    return '<table class="grid"><thead><tr><th>' + label("来源", "source") + "</th><th>" +
+    return '<table class="data"><thead><tr><th>' + label("来源", "source") + "</th><th>" +
       label("最新主题", "latest topic") + "</th><th>" + label("速率", "rate") + "</th><th>" +
       label("事件数", "events") + "</th><th>" + label("序号", "sequence") + "</th></tr></thead><tbody>" +
       rows + "</tbody></table>";
@@ -35,7 +35,7 @@
         (s.alert ? ' <span class="lag-alert" style="color: var(--bad); font-weight: 600" title="' + esc(s.alert) + '">⚠ ' + label("滞后告警", "lag alert") + "</span>" : "") +
         "</td></tr>";
     }).join("");
-    return '<table class="grid"><thead><tr><th>' + label("订阅者", "subscriber") + "</th><th>" +
+    return '<table class="data"><thead><tr><th>' + label("订阅者", "subscriber") + "</th><th>" +
       label("主题前缀", "prefixes") + "</th><th>" + label("速率", "rate") + "</th><th>" +
       label("滞后", "lag") + "</th><th>" + label("滞后来源", "behind on") + "</th></tr></thead><tbody>" +
       rows + "</tbody></table>";
