@@ -34,7 +34,11 @@ _KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("powerbus.billing.v1.*", "powerbus.payment.v1.*", "powerbus.metering.v1.*"),
     ),
     "billing": ("powerbus.billing.v1.*", ("powerbus.metering.v1.*", "powerbus.crm.v1.*")),
-    "payment": ("powerbus.payment.v1.*", ("powerbus.billing.v1.*",)),
+    # The payment node fetches statements from the bank nodes directly (proxyless).
+    "payment": (
+        "powerbus.payment.v1.*",
+        ("powerbus.billing.v1.*", "powerbus.payment.v1.BankGateway"),
+    ),
     "bank": ("powerbus.payment.v1.BankGateway", ("powerbus.payment.v1.*", "powerbus.billing.v1.*")),
 }
 

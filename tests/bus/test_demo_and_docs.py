@@ -61,6 +61,15 @@ def test_default_demo_bills_last_month_collects_through_two_banks_and_reconciles
     shown = out[out.index("metering-1 read back") : out.index("bills now:")]
     assert max(len(line) for line in shown.splitlines()) <= 80, shown
     assert "stopped bank-0103, bank-0102" in out
+    # mTLS and access control on: every call the demo makes is one its rules allow.
+    assert (tmp_path / "certs" / "ca.pem").exists()
+    refused = [
+        f"{log.name}: {line}"
+        for log in tmp_path.glob("*.err")
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+        if "may not" in line
+    ]
+    assert refused == [], refused[:5]
 
 
 def readme() -> str:
