@@ -29,8 +29,7 @@ from pathlib import Path
 
 import grpc
 
-from benchmarks.harness import closed_loop, environment, summarize, write_result
-from benchmarks.metering_store import _postgres
+from benchmarks.harness import closed_loop, environment, postgres_schema, summarize, write_result
 from powerbus.bus.kernel.database import create_engine
 from powerbus.bus.kernel.supervisor import ProcessGroup
 from powerbus.common.v1 import common_pb2
@@ -199,7 +198,7 @@ def _url(db: str, directory: Path) -> Iterator[str]:
     if db == "sqlite":
         yield _sqlite(directory)
         return
-    with _postgres() as url:
+    with postgres_schema("powerbus_bench_payment") as url:
         yield url
 
 

@@ -327,6 +327,31 @@ class PaymentNode(ConfiguredNode[PaymentSettings], payment_pb2_grpc.PaymentsServ
         bank_code, day = _bank_day(request.bank_code, request)
         return await reconciler.stored(bank_code, day, differences_only=request.differences_only)
 
+    async def ResolveDifference(
+        self, request: payment_pb2.ResolveDifferenceRequest, context: Context
+    ) -> payment_pb2.ResolveDifferenceResponse:
+        _, applier, _, reconciler = self._running()
+        if not request.report_id:
+            raise InvalidArgument("report_id", "must not be empty")
+        if request.item_number <= 0:
+            raise InvalidArgument("item_number", "must be a report item's number, from 1")
+        item = await reconciler.resolve(
+            request.report_id,
+            request.item_number,
+            convert.action_from_proto(request.action),
+            operator=request.operator,
+            reason=request.reason,
+        )
+        log.info(
+            "report %s item %d resolved: %s by %s",
+            request.report_id,
+            request.item_number,
+            payment_pb2.ResolutionAction.Name(request.action),
+            request.operator,
+        )
+        applier.kick()  # a posted payment goes to its bills, a reversed one off them
+        return payment_pb2.ResolveDifferenceResponse(item=item)
+
 
 _STATUSES = {
     payment_pb2.PAYMENT_STATUS_POSTED: PaymentStatus.POSTED,
