@@ -58,6 +58,7 @@ from powerbus.nodes.payment.store.tables import payments, reports, reversals, tr
 __all__ = ["EventSink", "PaymentStore", "ReportStore"]
 
 _POSTED = PaymentStatus.POSTED.value
+_POSTED_STATUS = PaymentStatus.POSTED  # read once: an Enum member read is a descriptor call
 _REVERSED = PaymentStatus.REVERSED.value
 _NOT_FOUND = ReverseOutcome.ORIGINAL_NOT_FOUND.name
 _CHUNK = 400  # keys per IN (...) list: well under SQLite's 999 bound parameters
@@ -563,7 +564,7 @@ def _record(row: dict[str, Any]) -> PaymentRecord:
         account_id=row["account_id"],
         amount=row["amount"],
         channel=row["channel"],
-        status=PaymentStatus.POSTED,
+        status=_POSTED_STATUS,
         paid_at=row["paid_at"],
         settlement_date=row["settlement_date"],
         posted_at=row["posted_at"],
