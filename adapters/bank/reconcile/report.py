@@ -104,9 +104,9 @@ def render_table(report: ReconciliationReport, *, limit: int = 50) -> str:
     if diffs:
         open_ = len(report.unresolved())
         state += f", {open_} unresolved" if open_ else ", all resolved"
-    heading = f"对账 bank {report.bank_code} settlement {report.settlement_date}: {state}"
     out = [
-        heading + (f" (report {report.report_id})" if report.report_id else ""),
+        f"对账 bank {report.bank_code} settlement {report.settlement_date}: {state}",
+        *([f"report {report.report_id}"] if report.report_id else []),
         f"bank   {report.bank_count:>9} lines  {format_fen(report.bank_total):>16} yuan",
         f"ledger {report.system_count:>9} posted {format_fen(report.system_total):>16} yuan",
         "",
