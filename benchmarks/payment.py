@@ -8,10 +8,10 @@ the bus (target ≥ 5,000/s).
   with the events outbox on (``payment.payment.posted`` staged in the same transaction);
 * through the bus: a ``powerbus bus`` and a ``powerbus node payment`` process, a
   ``grpc.aio`` client calling ``Payments.PostPayment`` through the router at c=8 and
-  c=64, distinct serials, the node's group commit batching concurrent posts, on each
-  database. No billing
-  node runs (billing is not merged), so each payment is recorded application_pending,
-  which is the path a post takes anyway before billing answers.
+  c=64, then ``Payments.PostPayments`` (100 a call at c=4, 250 at c=8), distinct
+  serials, the node's group commit batching concurrent posts, on each database. No
+  billing node runs, so each payment is recorded application_pending, which is the path
+  a post takes anyway before billing answers.
 
 ``python -m benchmarks.payment``.
 """
@@ -29,8 +29,7 @@ from pathlib import Path
 
 import grpc
 
-from benchmarks.harness import closed_loop, environment, summarize, write_result
-from benchmarks.metering_store import _postgres
+from benchmarks.harness import closed_loop, environment, postgres_schema, summarize, write_result
 from powerbus.bus.kernel.database import create_engine
 from powerbus.bus.kernel.supervisor import ProcessGroup
 from powerbus.common.v1 import common_pb2
@@ -91,25 +90,36 @@ def in_process(
     }
 
 
+def _wire_request(n: int, prefix: str) -> payment_pb2.PostPaymentRequest:
+    return payment_pb2.PostPaymentRequest(
+        bank_code="0102",
+        bank_txn_id=f"{prefix}{n:019d}",
+        account=common_pb2.AccountRef(account_id=f"31{n % 100_000:08d}"),
+        amount=common_pb2.Money(fen=1_000 + n % 50_000, currency="CNY"),
+        channel=payment_pb2.PAYMENT_CHANNEL_BANK_COUNTER,
+    )
+
+
 async def through_bus(
-    db: str, bus: str, concurrency: int, counter: itertools.count[int]
+    db: str, bus: str, concurrency: int, counter: itertools.count[int], *, batch: int = 1
 ) -> dict[str, object]:
+    """Closed-loop callers through the bus: ``PostPayment`` each (batch 1), or
+    ``PostPayments`` of ``batch`` payments a call; postings/s counts payments recorded."""
     async with grpc.aio.insecure_channel(bus) as channel:
         stub = payment_pb2_grpc.PaymentsStub(channel)
 
-        async def call() -> None:
-            n = next(counter)
-            await stub.PostPayment(
-                payment_pb2.PostPaymentRequest(
-                    bank_code="0102",
-                    bank_txn_id=f"G{n:019d}",
-                    account=common_pb2.AccountRef(account_id=f"31{n % 100_000:08d}"),
-                    amount=common_pb2.Money(fen=1_000 + n % 50_000, currency="CNY"),
-                    channel=payment_pb2.PAYMENT_CHANNEL_BANK_COUNTER,
-                ),
-                timeout=10,
-            )
+        async def one() -> None:
+            await stub.PostPayment(_wire_request(next(counter), "G"), timeout=10)
 
+        async def many() -> None:
+            request = payment_pb2.PostPaymentsRequest(
+                payments=[_wire_request(next(counter), "G") for _ in range(batch)]
+            )
+            reply = await stub.PostPayments(request, timeout=30)
+            refused = [r for r in reply.results if r.WhichOneof("result") != "posted"]
+            assert not refused, refused[0]
+
+        call = one if batch == 1 else many
         await closed_loop(call, concurrency=concurrency, seconds=0.5)  # warm-up
         latencies, errors = await closed_loop(call, concurrency=concurrency, seconds=SECONDS)
     m = summarize("through the bus", concurrency, SECONDS, latencies, errors)
@@ -117,11 +127,16 @@ async def through_bus(
         "target": m.target,
         "db": db,
         "concurrency": m.concurrency,
-        "postings_per_s": round(m.ops_per_s),
+        "batch": batch,
+        "postings_per_s": round(m.ops_per_s * batch),
         "p50_us": m.p50_us,
         "p99_us": m.p99_us,
         "errors": m.errors,
     }
+
+
+BUS_RUNS = ((8, 1), (64, 1), (4, 100), (8, 250))
+"""(concurrency, payments per call) through the bus: PostPayment, then PostPayments."""
 
 
 async def bus_rows(directory: Path, db: str, url: str) -> list[dict[str, object]]:
@@ -131,7 +146,7 @@ async def bus_rows(directory: Path, db: str, url: str) -> list[dict[str, object]
         group.start_node("payment", bus=bus, db=url)
         await asyncio.sleep(1.0)  # the router learns of the node within a registry poll
         counter = itertools.count()
-        return [await through_bus(db, bus.grpc, c, counter) for c in (8, 64)]
+        return [await through_bus(db, bus.grpc, c, counter, batch=b) for c, b in BUS_RUNS]
     finally:
         group.close()
 
@@ -169,9 +184,10 @@ def main() -> str:
             f"| {r['db']} | in process | batch {r['batch']}{outbox} | {r['postings_per_s']:,} | | |"
         )
     for r in remote:
+        how = "PostPayment" if r["batch"] == 1 else f"PostPayments ×{r['batch']}"
         lines.append(
-            f"| {r['db']} | through the bus | c={r['concurrency']} | {r['postings_per_s']:,} "
-            f"| {r['p50_us']:,.0f} | {r['p99_us']:,.0f} |"
+            f"| {r['db']} | through the bus, {how} | c={r['concurrency']} "
+            f"| {r['postings_per_s']:,} | {r['p50_us']:,.0f} | {r['p99_us']:,.0f} |"
         )
     lines += [
         "",
@@ -199,7 +215,7 @@ def _url(db: str, directory: Path) -> Iterator[str]:
     if db == "sqlite":
         yield _sqlite(directory)
         return
-    with _postgres() as url:
+    with postgres_schema("powerbus_bench_payment") as url:
         yield url
 
 

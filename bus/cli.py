@@ -24,7 +24,7 @@ from powerbus.bus.commands.events import events_app
 from powerbus.bus.commands.list_nodes import nodes_command
 from powerbus.bus.commands.meters import meters_app
 from powerbus.bus.commands.policy import policy_app
-from powerbus.bus.commands.reconcile import reconcile_command
+from powerbus.bus.commands.reconcile import reconcile_app
 from powerbus.bus.commands.serve_bus import bus_command
 from powerbus.bus.commands.sim import sim_app
 from powerbus.bus.commands.topology import topology_command
@@ -50,7 +50,11 @@ app.command("demo")(demo_command)
 app.command("traffic")(traffic_command)
 app.command("topology")(topology_command)
 app.add_typer(events_app, name="events", help="Live events, and replay from the bus's store.")
-app.command("reconcile")(reconcile_command)
+app.add_typer(
+    reconcile_app,
+    name="reconcile",
+    help="Reconcile a bank's settlement date (对账); resolve its differences.",
+)
 app.add_typer(idl_app, name="idl", help="Generate or check the CORBA IDL derived from the protos.")
 app.add_typer(policy_app, name="policy", help="Per-service load balancing and fault tolerance.")
 app.add_typer(config_app, name="config", help="Check configuration files without starting.")

@@ -50,12 +50,13 @@ from powerbus.adapters.bank.protocol.messages import (
 from powerbus.adapters.bank.reconcile.engine import reconcile
 from powerbus.adapters.bank.reconcile.model import (
     CategoryTotal,
+    ItemResolution,
     LedgerEntry,
     ReconciliationItem,
     ReconciliationReport,
     Window,
 )
-from powerbus.adapters.bank.reconcile.report import render_table, report_to_json
+from powerbus.adapters.bank.reconcile.report import render_item, render_table, report_to_json
 from powerbus.adapters.bank.service import (
     BankSideHandler,
     CollectionHandler,
@@ -84,6 +85,7 @@ from powerbus.adapters.bank.values import (
     LineStatus,
     PaymentChannel,
     PaymentStatus,
+    ResolutionAction,
     ReverseOutcome,
     TxnState,
     format_fen,
@@ -117,6 +119,7 @@ __all__ = [
     "FrameDecoder",
     "FramingError",
     "Header",
+    "ItemResolution",
     "KeyRing",
     "LedgerEntry",
     "LineKind",
@@ -134,6 +137,7 @@ __all__ = [
     "ProtocolServer",
     "ReconciliationItem",
     "ReconciliationReport",
+    "ResolutionAction",
     "RespCode",
     "ReversalReply",
     "ReversalRequest",
@@ -166,6 +170,7 @@ __all__ = [
     "read_statement",
     "reconcile",
     "render_batch",
+    "render_item",
     "render_results",
     "render_statement",
     "render_table",

@@ -19,6 +19,7 @@ __all__ = [
     "LineStatus",
     "PaymentChannel",
     "PaymentStatus",
+    "ResolutionAction",
     "ReverseOutcome",
     "TxnState",
     "format_fen",
@@ -91,6 +92,17 @@ class Category(str, Enum):
     ONLY_IN_SYSTEM = "ONLY_IN_SYSTEM"
     # 在途: expected on a later statement, not a difference.
     IN_TRANSIT = "IN_TRANSIT"
+
+
+class ResolutionAction(str, Enum):
+    """What an operator did about a reconciliation difference (``ResolutionAction``)."""
+
+    # 补记: post the collection the bank has and the ledger lacks.
+    POST = "POST"
+    # 冲正: reverse the payment posted here.
+    REVERSE = "REVERSE"
+    # 核销: write the difference off, with a reason.
+    WRITE_OFF = "WRITE_OFF"
 
 
 def format_fen(fen: int) -> str:

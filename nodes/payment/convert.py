@@ -14,18 +14,19 @@ datetime.date(2026, 12, 4)
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from powerbus.adapters.bank import (
     Category,
     CategoryTotal,
+    ItemResolution,
     LineKind,
     LineStatus,
     PaymentStatus,
     ReconciliationItem,
     ReconciliationReport,
+    ResolutionAction,
     Statement,
     StatementLine,
 )
@@ -37,13 +38,19 @@ from powerbus.nodes.payment.store.records import PaymentRecord, PostRequest
 from powerbus.payment.v1 import payment_pb2
 
 __all__ = [
+    "action_from_proto",
+    "annotate",
     "date_proto",
+    "differences_only",
     "from_timestamp",
+    "item_from_proto",
     "money",
     "payment_proto",
     "post_request",
     "report_from_proto",
     "report_proto",
+    "resolution_from_proto",
+    "resolution_proto",
     "statement_from_proto",
     "timestamp",
     "to_date",
@@ -196,12 +203,23 @@ _CATEGORY = {
     c: payment_pb2.ReconciliationCategory.Value(f"RECONCILIATION_CATEGORY_{c.value}")
     for c in Category
 }
+_CATEGORY_BACK = {v: k for k, v in _CATEGORY.items()}
+_QUIET = (Category.MATCHED, Category.IN_TRANSIT)
+_QUIET_PROTO = (
+    payment_pb2.RECONCILIATION_CATEGORY_MATCHED,
+    payment_pb2.RECONCILIATION_CATEGORY_IN_TRANSIT,
+)
+_ACTION = {
+    a: payment_pb2.ResolutionAction.Value(f"RESOLUTION_ACTION_{a.value}") for a in ResolutionAction
+}
+_ACTION_BACK: dict[int, ResolutionAction] = {int(v): k for k, v in _ACTION.items()}
 
 
 def report_proto(
     report: ReconciliationReport, *, differences_only: bool = False
 ) -> payment_pb2.ReconciliationReport:
-    """The engine's report as ``powerbus.payment.v1.ReconciliationReport``."""
+    """The engine's report as ``powerbus.payment.v1.ReconciliationReport``; items are
+    numbered by their position in the full report, also when only differences go out."""
     proto = payment_pb2.ReconciliationReport(
         bank_code=report.bank_code,
         settlement_date=date_proto(report.settlement_date),
@@ -212,6 +230,8 @@ def report_proto(
         system_total=money(report.system_total),
         balanced=report.balanced,
         statement_sha256=report.statement_sha256,
+        report_id=report.report_id,
+        unresolved_count=len(report.unresolved()),
     )
     for total in report.totals:
         proto.totals.add(
@@ -220,52 +240,129 @@ def report_proto(
             bank_amount=money(total.bank_amount),
             system_amount=money(total.system_amount),
         )
-    items = report.differences() if differences_only else report.items
-    for item in items:
-        entry = proto.items.add(
-            category=_CATEGORY[item.category],
-            bank_txn_id=item.bank_txn_id,
-            payment_id=item.payment_id,
-            account=common_pb2.AccountRef(account_id=item.account_id),
-            line_number=item.line_number,
-            detail=item.detail,
-        )
-        if item.bank_amount is not None:
-            entry.bank_amount.CopyFrom(money(item.bank_amount))
-        if item.system_amount is not None:
-            entry.system_amount.CopyFrom(money(item.system_amount))
-        if item.bank_status is not None:
-            entry.bank_status = _LINE_STATUS[item.bank_status]
-        if item.system_status is not None:
-            entry.system_status = _STATUS[item.system_status]
+    for number, item in enumerate(report.items, start=1):
+        if differences_only and item.category in _QUIET:
+            continue
+        _fill_item(proto.items.add(), item, number)
     return proto
 
 
-_CATEGORY_BACK = {v: k for k, v in _CATEGORY.items()}
+def _fill_item(
+    entry: payment_pb2.ReconciliationItem, item: ReconciliationItem, number: int
+) -> None:
+    entry.category = _CATEGORY[item.category]
+    entry.bank_txn_id = item.bank_txn_id
+    entry.payment_id = item.payment_id
+    entry.account.account_id = item.account_id
+    entry.line_number = item.line_number
+    entry.detail = item.detail
+    entry.item_number = number
+    if item.bank_amount is not None:
+        entry.bank_amount.CopyFrom(money(item.bank_amount))
+    if item.system_amount is not None:
+        entry.system_amount.CopyFrom(money(item.system_amount))
+    if item.bank_status is not None:
+        entry.bank_status = _LINE_STATUS[item.bank_status]
+    if item.system_status is not None:
+        entry.system_status = _STATUS[item.system_status]
+    if item.bank_time is not None:
+        entry.bank_time.CopyFrom(timestamp(item.bank_time))
+    if item.channel is not None:
+        entry.channel = payment_pb2.PaymentChannel.ValueType(int(item.channel.value))
+    if item.resolution is not None:
+        entry.resolution.CopyFrom(resolution_proto(item.resolution))
+
+
+def resolution_proto(done: ItemResolution) -> payment_pb2.ItemResolution:
+    proto = payment_pb2.ItemResolution(
+        action=_ACTION[done.action],
+        reason=done.reason,
+        operator=done.operator,
+        resolved_at=timestamp(done.resolved_at),
+        ledger_txn_ids=list(done.ledger_txn_ids),
+        payment_id=done.payment_id,
+        category=_CATEGORY[done.category],
+    )
+    if done.written_off:
+        proto.written_off.CopyFrom(money(done.written_off))
+    return proto
+
+
+def resolution_from_proto(proto: payment_pb2.ItemResolution) -> ItemResolution:
+    return ItemResolution(
+        action=action_from_proto(proto.action),
+        reason=proto.reason,
+        operator=proto.operator,
+        resolved_at=proto.resolved_at.ToDatetime(tzinfo=dt.timezone.utc),
+        category=_CATEGORY_BACK[proto.category],
+        ledger_txn_ids=tuple(proto.ledger_txn_ids),
+        payment_id=proto.payment_id,
+        written_off=proto.written_off.fen,
+    )
+
+
+def action_from_proto(action: int) -> ResolutionAction:
+    """A ``ResolutionAction`` number as the enum; INVALID_ARGUMENT when unset or unknown."""
+    found = _ACTION_BACK.get(action)
+    if found is None:
+        raise InvalidArgument("action", "give POST, REVERSE or WRITE_OFF")
+    return found
+
+
+def annotate(
+    proto: payment_pb2.ReconciliationReport,
+    resolved: dict[tuple[str, int], ItemResolution],
+    *,
+    report_id: str,
+) -> None:
+    """Attach the stored resolutions to ``proto``'s items (by serial and line), number
+    unnumbered items (reports stored before numbering) and count what is unresolved."""
+    proto.report_id = report_id
+    unresolved = 0
+    for number, item in enumerate(proto.items, start=1):
+        if not item.item_number:
+            item.item_number = number
+        done = resolved.get((item.bank_txn_id, item.line_number))
+        if done is not None:
+            item.resolution.CopyFrom(resolution_proto(done))
+        elif item.category not in _QUIET_PROTO and not item.HasField("resolution"):
+            unresolved += 1
+    proto.unresolved_count = unresolved
+
+
+def differences_only(proto: payment_pb2.ReconciliationReport) -> None:
+    """Keep only the items that are neither MATCHED nor IN_TRANSIT, in place."""
+    keep = [i for i in proto.items if i.category not in _QUIET_PROTO]
+    del proto.items[:]
+    proto.items.extend(keep)
+
+
+def item_from_proto(i: payment_pb2.ReconciliationItem) -> ReconciliationItem:
+    """A report item as received, as the engine's record."""
+    return ReconciliationItem(
+        category=_CATEGORY_BACK[i.category],
+        bank_txn_id=i.bank_txn_id,
+        payment_id=i.payment_id,
+        account_id=i.account.account_id,
+        bank_amount=i.bank_amount.fen if i.HasField("bank_amount") else None,
+        system_amount=i.system_amount.fen if i.HasField("system_amount") else None,
+        bank_status=_LINE_STATUS_BACK.get(i.bank_status),
+        system_status=_STATUS_BACK.get(i.system_status),
+        line_number=i.line_number,
+        detail=i.detail,
+        bank_time=from_timestamp(i.bank_time) if i.HasField("bank_time") else None,
+        channel=WireChannel(str(i.channel)) if i.channel else None,
+        item_number=i.item_number,
+        resolution=resolution_from_proto(i.resolution) if i.HasField("resolution") else None,
+    )
+
+
 _STATUS_BACK = {v: k for k, v in _STATUS.items()}
 
 
 def report_from_proto(proto: payment_pb2.ReconciliationReport) -> ReconciliationReport:
     """A report as received, back as the engine's record (for its JSON and table forms)."""
-
-    def amount(item: Any, name: str) -> int | None:
-        return getattr(item, name).fen if item.HasField(name) else None
-
-    items = tuple(
-        ReconciliationItem(
-            category=_CATEGORY_BACK[i.category],
-            bank_txn_id=i.bank_txn_id,
-            payment_id=i.payment_id,
-            account_id=i.account.account_id,
-            bank_amount=amount(i, "bank_amount"),
-            system_amount=amount(i, "system_amount"),
-            bank_status=_LINE_STATUS_BACK.get(i.bank_status),
-            system_status=_STATUS_BACK.get(i.system_status),
-            line_number=i.line_number,
-            detail=i.detail,
-        )
-        for i in proto.items
-    )
+    items = tuple(item_from_proto(i) for i in proto.items)
     return ReconciliationReport(
         bank_code=proto.bank_code,
         settlement_date=to_date(proto.settlement_date),
@@ -286,4 +383,5 @@ def report_from_proto(proto: payment_pb2.ReconciliationReport) -> Reconciliation
         system_total=proto.system_total.fen,
         balanced=proto.balanced,
         statement_sha256=proto.statement_sha256,
+        report_id=proto.report_id,
     )

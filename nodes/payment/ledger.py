@@ -69,7 +69,11 @@ class Kind(str, Enum):
 
 def account(book: Book, key: str = "") -> str:
     """The ledger account of ``book`` for ``key`` (a bank code or customer account)."""
-    return f"{book.value}:{key}" if key else book.value
+    name = _BOOK_NAMES[book]  # not book.value: see _COLLECTION
+    return f"{name}:{key}" if key else name
+
+
+_BOOK_NAMES = {book: book.value for book in Book}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +93,15 @@ class Posting:
     lines: tuple[Line, ...]
 
     def __post_init__(self) -> None:
+        debits = credits = 0
         for line in self.lines:
-            if line.debit < 0 or line.credit < 0 or (line.debit and line.credit):
+            debit, credit = line.debit, line.credit
+            if debit < 0 or credit < 0 or (debit and credit):
                 raise InvalidArgument("lines", f"{line} must have one positive side")
-            if not (line.debit or line.credit):
+            if not (debit or credit):
                 raise InvalidArgument("lines", f"{line} moves nothing")
-        debits = sum(line.debit for line in self.lines)
-        credits = sum(line.credit for line in self.lines)
+            debits += debit
+            credits += credit
         if debits != credits:
             raise InvalidArgument(
                 "lines", f"{self.kind.value}: debits {debits} ≠ credits {credits}"
@@ -106,12 +112,19 @@ def collection(*, bank_code: str, account_id: str, amount: int) -> Posting:
     """Money the bank took for ``account_id``, held in suspense until applied."""
     _positive(amount)
     return Posting(
-        Kind.COLLECTION,
+        _COLLECTION,
         (
-            Line(account(Book.BANK_CLEARING, bank_code), debit=amount),
-            Line(account(Book.SUSPENSE, account_id), credit=amount),
+            Line(f"{_CLEARING}:{bank_code}", debit=amount),
+            Line(f"{_SUSPENSE}:{account_id}", credit=amount),
         ),
     )
+
+
+# The hot path's members and names, read once: on Python 3.11 reading an Enum member off
+# its class, like its ``.value``, is a descriptor call, and batches post 20,000 a second.
+_COLLECTION = Kind.COLLECTION
+_CLEARING = Book.BANK_CLEARING.value
+_SUSPENSE = Book.SUSPENSE.value
 
 
 def application(*, account_id: str, allocated: int, unallocated: int) -> Posting:

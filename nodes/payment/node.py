@@ -40,7 +40,7 @@ from powerbus.nodes.payment.outbox import OutboxSink
 from powerbus.nodes.payment.reconciliation import BankDirectory, Reconciler
 from powerbus.nodes.payment.store.migrations import MIGRATIONS
 from powerbus.nodes.payment.store.payments import EventSink, PaymentStore, ReportStore
-from powerbus.nodes.payment.store.records import PaymentRecord, ReversalRequest
+from powerbus.nodes.payment.store.records import PaymentRecord, PostRequest, ReversalRequest
 from powerbus.nodes.sdk.config import NodeConfig
 from powerbus.nodes.sdk.events import Outbox, Publisher, open_event_tables
 from powerbus.nodes.sdk.node import BusClient, ConfiguredNode, bus_address_of
@@ -56,6 +56,8 @@ Context = grpc.aio.ServicerContext[Any, Any]
 _PAGE = 100
 _MAX_PAGE = 1_000
 _KNOWN_ACCOUNTS = 100_000
+_MAX_BATCH = 1_000  # payments per PostPayments call (payment.proto)
+_ACCOUNT_CHECKS = 32  # billing look-ups of one PostPayments call at once
 
 
 def _now() -> dt.datetime:
@@ -207,6 +209,55 @@ class PaymentNode(ConfiguredNode[PaymentSettings], payment_pb2_grpc.PaymentsServ
             payment=convert.payment_proto(payment), duplicate=outcome.duplicate
         )
 
+    async def PostPayments(
+        self, request: payment_pb2.PostPaymentsRequest, context: Context
+    ) -> payment_pb2.PostPaymentsResponse:
+        postings, applier, billing, _ = self._running()
+        count = len(request.payments)
+        if not 0 < count <= _MAX_BATCH:
+            raise InvalidArgument("payments", f"1 to {_MAX_BATCH:,} per call, got {count:,}")
+        now = self.clock().astimezone().replace(tzinfo=None)
+        results: list[payment_pb2.PostPaymentResult] = [
+            payment_pb2.PostPaymentResult() for _ in range(count)
+        ]
+        posts: dict[int, PostRequest] = {}
+        for index, item in enumerate(request.payments):
+            try:
+                posts[index] = convert.post_request(item, now=now)
+            except PowerbusError as exc:
+                results[index].refused.CopyFrom(_refusal(exc))
+        if time.monotonic() >= self._billing_down_until:
+            refused = await self._check_accounts(billing, {p.account_id for p in posts.values()})
+            for index in [i for i, p in posts.items() if p.account_id in refused]:
+                results[index].refused.CopyFrom(_refusal(refused[posts.pop(index).account_id]))
+        # One part of the group commit: the list shares its transactions.
+        outcomes = await postings.post_many(list(posts.values()))
+        for index, outcome in zip(posts, outcomes, strict=True):
+            if isinstance(outcome, PowerbusError):
+                results[index].refused.CopyFrom(_refusal(outcome))
+            else:
+                results[index].posted.payment.CopyFrom(convert.payment_proto(outcome.payment))
+                results[index].posted.duplicate = outcome.duplicate
+        applier.kick()  # applied to bills in arrival order, as posts billing missed are
+        return payment_pb2.PostPaymentsResponse(results=results)
+
+    async def _check_accounts(
+        self, billing: BillingCalls, accounts: set[str]
+    ) -> dict[str, PowerbusError]:
+        """:meth:`_check_account` of each, a bounded number at once; the refused ones."""
+        gate = asyncio.Semaphore(_ACCOUNT_CHECKS)
+        refused: dict[str, PowerbusError] = {}
+
+        async def check(account_id: str) -> None:
+            async with gate:
+                try:
+                    await self._check_account(billing, account_id)
+                except PowerbusError as exc:
+                    refused[account_id] = exc
+
+        await asyncio.gather(*(check(a) for a in accounts))
+        return refused
+
     async def _check_account(self, billing: BillingCalls, account_id: str) -> None:
         """NOT_FOUND for an account billing does not know; when billing is down the
         payment is taken anyway (the bank holds the money; billing applies it later)."""
@@ -326,6 +377,41 @@ class PaymentNode(ConfiguredNode[PaymentSettings], payment_pb2_grpc.PaymentsServ
         _, _, _, reconciler = self._running()
         bank_code, day = _bank_day(request.bank_code, request)
         return await reconciler.stored(bank_code, day, differences_only=request.differences_only)
+
+    async def ResolveDifference(
+        self, request: payment_pb2.ResolveDifferenceRequest, context: Context
+    ) -> payment_pb2.ResolveDifferenceResponse:
+        _, applier, _, reconciler = self._running()
+        if not request.report_id:
+            raise InvalidArgument("report_id", "must not be empty")
+        if request.item_number <= 0:
+            raise InvalidArgument("item_number", "must be a report item's number, from 1")
+        item = await reconciler.resolve(
+            request.report_id,
+            request.item_number,
+            convert.action_from_proto(request.action),
+            operator=request.operator,
+            reason=request.reason,
+        )
+        log.info(
+            "report %s item %d resolved: %s by %s",
+            request.report_id,
+            request.item_number,
+            payment_pb2.ResolutionAction.Name(request.action),
+            request.operator,
+        )
+        applier.kick()  # a posted payment goes to its bills, a reversed one off them
+        return payment_pb2.ResolveDifferenceResponse(item=item)
+
+
+def _refusal(error: PowerbusError) -> payment_pb2.PostPaymentRefused:
+    """A per-payment error of PostPayments; one PostPayment would not return fails the
+    whole call (it is not the payment's fault)."""
+    try:
+        code = payment_pb2.PostRefusal.Value(f"POST_REFUSAL_{error.status.name}")
+    except ValueError:
+        raise error from None
+    return payment_pb2.PostPaymentRefused(code=code, message=error.message)
 
 
 _STATUSES = {

@@ -1,6 +1,8 @@
 """Reconciliation (对账) of one bank's settlement date: the statement comes from the bank
 node serving that bank (``BankGateway.FetchStatement``), the ledger entries from the
-store, the comparison from ``powerbus.adapters.bank.reconcile``.
+store, the comparison from ``powerbus.adapters.bank.reconcile``. Operators resolve the
+differences of a stored report item by item (:meth:`Reconciler.resolve`, rules in
+:mod:`.resolution`); every report read or rerun shows the resolutions stored.
 
 Several bank nodes serve ``BankGateway``, one per bank, and the router would pick any of
 them; so the bank node of a bank is found in the registry by the ``bank_code`` it
@@ -10,6 +12,7 @@ registers in its metadata and called directly (:class:`BankDirectory`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -17,11 +20,12 @@ from typing import Any
 
 import grpc
 
-from powerbus.adapters.bank import Window, reconcile, report_to_json
+from powerbus.adapters.bank import ResolutionAction, Window, reconcile, report_to_json
 from powerbus.bus.kernel.errors import NotFound, PowerbusError, Unavailable
 from powerbus.common.v1 import common_pb2
 from powerbus.nodes.payment import convert
 from powerbus.nodes.payment.billing import rpc_error
+from powerbus.nodes.payment.resolution import known_of, parse_report_id, plan, report_id
 from powerbus.nodes.payment.store.payments import PaymentStore, ReportStore
 from powerbus.payment.v1 import payment_pb2, payment_pb2_grpc
 from powerbus.registry.v1 import registry_pb2
@@ -110,7 +114,8 @@ class Reconciler:
         report = await asyncio.to_thread(
             reconcile, entries, statement, window, generated_at=generated_at
         )
-        full = convert.report_proto(report)
+        report = dataclasses.replace(report, report_id=report_id(bank_code, day))
+        full = await self._annotated(convert.report_proto(report), bank_code, day)
         await asyncio.to_thread(
             self._reports.save,
             bank_code,
@@ -119,26 +124,54 @@ class Reconciler:
             text=json.dumps(report_to_json(report), ensure_ascii=False),
             proto=full.SerializeToString(),
         )
-        return convert.report_proto(report, differences_only=True) if differences_only else full
+        if differences_only:
+            convert.differences_only(full)
+        return full
 
     async def stored(
         self, bank_code: str, day: dt.date, *, differences_only: bool = False
     ) -> payment_pb2.ReconciliationReport:
         data = await asyncio.to_thread(self._reports.load, bank_code, day)
-        report = payment_pb2.ReconciliationReport.FromString(data)
+        report = await self._annotated(
+            payment_pb2.ReconciliationReport.FromString(data), bank_code, day
+        )
         if differences_only:
-            keep = [
-                i
-                for i in report.items
-                if i.category
-                not in (
-                    payment_pb2.RECONCILIATION_CATEGORY_MATCHED,
-                    payment_pb2.RECONCILIATION_CATEGORY_IN_TRANSIT,
-                )
-            ]
-            del report.items[:]
-            report.items.extend(keep)
+            convert.differences_only(report)
         return report
+
+    async def resolve(
+        self,
+        report: str,
+        item_number: int,
+        action: ResolutionAction,
+        *,
+        operator: str,
+        reason: str,
+    ) -> payment_pb2.ReconciliationItem:
+        """Resolve item ``item_number`` of the stored report ``report`` (its report_id)."""
+        bank_code, day = parse_report_id(report)
+        stored = await self.stored(bank_code, day)
+        if not 1 <= item_number <= len(stored.items):
+            raise NotFound(
+                f"report {report} has no item {item_number} (items 1 to {len(stored.items)})"
+            )
+        found = stored.items[item_number - 1]
+        item = dataclasses.replace(convert.item_from_proto(found), item_number=item_number)
+        known = known_of(
+            (convert.item_from_proto(i) for i in stored.items if i.bank_txn_id == item.bank_txn_id),
+            item.bank_txn_id,
+        )
+        planned = plan(bank_code, day, item, action, operator=operator, reason=reason, known=known)
+        done = await asyncio.to_thread(self._store.resolve, planned)
+        found.resolution.CopyFrom(convert.resolution_proto(done))
+        return found
+
+    async def _annotated(
+        self, proto: payment_pb2.ReconciliationReport, bank_code: str, day: dt.date
+    ) -> payment_pb2.ReconciliationReport:
+        resolved = await asyncio.to_thread(self._store.resolutions_of, bank_code, day)
+        convert.annotate(proto, resolved, report_id=report_id(bank_code, day))
+        return proto
 
     async def _statement(
         self, bank_code: str, day: dt.date

@@ -13,7 +13,7 @@ import powerbus.adapters.bank as bank
 
 def test_exported_members_are_pinned_and_sorted() -> None:
     assert bank.__all__ == sorted(bank.__all__)
-    assert len(bank.__all__) == 73
+    assert len(bank.__all__) == 76
     assert {
         "BankGateway",
         "BankClient",

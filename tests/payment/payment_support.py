@@ -1,5 +1,6 @@
 """Helpers of the payment tests: an in-memory billing node that speaks billing.proto (the
-real one is not merged yet), and small utilities.
+real one is not merged yet), an in-memory bank gateway that hands out one statement, and
+small utilities.
 
 ``MemoryBilling`` keeps bills per account, applies payments named bills first then the
 oldest due, keeps the rest as credit, and is idempotent by payment_id as billing.proto
@@ -12,15 +13,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from powerbus.adapters.bank import Statement
 from powerbus.billing.v1 import billing_pb2, billing_pb2_grpc
 from powerbus.bus.kernel.addresses import parse_host_port
 from powerbus.bus.kernel.errors import AlreadyExists, NotFound, Unavailable
 from powerbus.bus.kernel.supervisor import BusHandle
 from powerbus.common.v1 import common_pb2
+from powerbus.nodes.payment import convert
+from powerbus.nodes.payment.reconciliation import BANK_CODE_KEY
 from powerbus.nodes.sdk import Node, NodeConfig, NodeRunner
+from powerbus.payment.v1 import payment_pb2, payment_pb2_grpc
 
 Context = Any
 
@@ -172,6 +178,34 @@ class MemoryBilling(Node, billing_pb2_grpc.BillingServicer):
                 if stale:
                     problems.append(f"bill {bill.bill_id} still paid by {stale}")
         return problems
+
+
+class MemoryBank(Node, payment_pb2_grpc.BankGatewayServicer):
+    """A bank node's FetchStatement from memory: the statement the test sets, in one page,
+    registered under its bank code as a real bank node is (the payment node finds it so).
+    """
+
+    kind = "memory-bank"
+
+    def __init__(self, statement: Statement) -> None:
+        self.statement = statement
+
+    def metadata(self) -> Mapping[str, str]:
+        return {BANK_CODE_KEY: self.statement.bank_code}
+
+    async def FetchStatement(
+        self, request: payment_pb2.FetchStatementRequest, context: Context
+    ) -> payment_pb2.FetchStatementResponse:
+        s = self.statement
+        return payment_pb2.FetchStatementResponse(
+            bank_code=s.bank_code,
+            settlement_date=request.settlement_date,
+            lines=[convert.statement_line_proto(line) for line in s.lines],
+            line_count=s.line_count,
+            total_amount=money(s.total_amount),
+            file_name=s.file_name,
+            sha256=s.sha256,
+        )
 
 
 def make_bills(

@@ -162,6 +162,8 @@ def _item(
         system_status=entry.status if entry else None,
         line_number=line.line_number,
         detail=detail,
+        bank_time=line.txn_time,
+        channel=line.channel,
     )
 
 
@@ -220,6 +222,8 @@ def _earlier_reversal(reversal: StatementLine, entry: LedgerEntry | None) -> Rec
         system_status=entry.status if entry else None,
         line_number=reversal.line_number,
         detail=detail,
+        bank_time=reversal.txn_time,
+        channel=reversal.channel,
     )
 
 

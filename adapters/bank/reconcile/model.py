@@ -5,9 +5,22 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from powerbus.adapters.bank.values import Category, LineStatus, PaymentStatus
+from powerbus.adapters.bank.values import (
+    Category,
+    LineStatus,
+    PaymentChannel,
+    PaymentStatus,
+    ResolutionAction,
+)
 
-__all__ = ["CategoryTotal", "LedgerEntry", "ReconciliationItem", "ReconciliationReport", "Window"]
+__all__ = [
+    "CategoryTotal",
+    "ItemResolution",
+    "LedgerEntry",
+    "ReconciliationItem",
+    "ReconciliationReport",
+    "Window",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +70,21 @@ class Window:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ItemResolution:
+    """How an operator resolved an item: who, when, what, why, and the journal
+    transactions it wrote (``ItemResolution``)."""
+
+    action: ResolutionAction
+    reason: str
+    operator: str
+    resolved_at: dt.datetime
+    category: Category  # the item's category when it was resolved
+    ledger_txn_ids: tuple[int, ...] = ()
+    payment_id: str = ""
+    written_off: int = 0  # fen, bank side minus ledger side; WRITE_OFF only
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReconciliationItem:
     """One compared transaction; amounts are None on the side it is missing from."""
 
@@ -70,6 +98,10 @@ class ReconciliationItem:
     system_status: PaymentStatus | None = None
     line_number: int = 0  # the statement line; 0 when not in the statement
     detail: str = ""
+    bank_time: dt.datetime | None = None  # the statement line's, when there is one
+    channel: PaymentChannel | None = None
+    item_number: int = 0  # 1-based position in the full report, once numbered
+    resolution: ItemResolution | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,10 +128,15 @@ class ReconciliationReport:
     balanced: bool
     statement_sha256: str
     file_name: str = ""
+    report_id: str = ""  # "<bank>-<YYYYMMDD>" once stored by the payment node
 
     def differences(self) -> tuple[ReconciliationItem, ...]:
         """Items that are neither MATCHED nor IN_TRANSIT."""
         return tuple(i for i in self.items if i.category not in _QUIET)
+
+    def unresolved(self) -> tuple[ReconciliationItem, ...]:
+        """Differences no operator has resolved yet."""
+        return tuple(i for i in self.differences() if i.resolution is None)
 
 
 _QUIET = frozenset({Category.MATCHED, Category.IN_TRANSIT})

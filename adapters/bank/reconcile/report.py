@@ -15,10 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from powerbus.adapters.bank.reconcile.model import ReconciliationItem, ReconciliationReport
+from powerbus.adapters.bank.reconcile.model import (
+    ItemResolution,
+    ReconciliationItem,
+    ReconciliationReport,
+)
 from powerbus.adapters.bank.values import format_fen
 
-__all__ = ["render_table", "report_to_json"]
+__all__ = ["render_item", "render_table", "report_to_json", "resolution_json"]
 
 
 def _item_json(item: ReconciliationItem) -> dict[str, Any]:
@@ -33,6 +37,26 @@ def _item_json(item: ReconciliationItem) -> dict[str, Any]:
         "system_status": item.system_status.value if item.system_status else None,
         "line_number": item.line_number,
         "detail": item.detail,
+        "item_number": item.item_number,
+        "bank_time": item.bank_time.isoformat() if item.bank_time else None,
+        "channel": item.channel.name if item.channel else None,
+        "resolution": resolution_json(item.resolution),
+    }
+
+
+def resolution_json(done: ItemResolution | None) -> dict[str, Any] | None:
+    """An operator's resolution as a JSON-ready dict (None when unresolved)."""
+    if done is None:
+        return None
+    return {
+        "action": done.action.value,
+        "reason": done.reason,
+        "operator": done.operator,
+        "resolved_at": done.resolved_at.isoformat(),
+        "category": done.category.value,
+        "ledger_txn_ids": list(done.ledger_txn_ids),
+        "payment_id": done.payment_id,
+        "written_off_fen": done.written_off,
     }
 
 
@@ -48,6 +72,8 @@ def report_to_json(
         "file_name": report.file_name,
         "statement_sha256": report.statement_sha256,
         "balanced": report.balanced,
+        "report_id": report.report_id,
+        "unresolved_count": len(report.unresolved()),
         "bank_count": report.bank_count,
         "bank_total_fen": report.bank_total,
         "system_count": report.system_count,
@@ -70,10 +96,17 @@ def _money(fen: int | None) -> str:
 
 
 def render_table(report: ReconciliationReport, *, limit: int = 50) -> str:
-    """Totals per category, then up to ``limit`` differences, in plain text."""
+    """Totals per category, then up to ``limit`` differences, each with its item number
+    (what ``powerbus reconcile resolve --item`` takes), its detail and, once resolved,
+    its resolution; every line fits 80 columns but for long free text."""
     state = "BALANCED" if report.balanced else "DIFFERENCES"
+    diffs = report.differences()
+    if diffs:
+        open_ = len(report.unresolved())
+        state += f", {open_} unresolved" if open_ else ", all resolved"
     out = [
         f"对账 bank {report.bank_code} settlement {report.settlement_date}: {state}",
+        *([f"report {report.report_id}"] if report.report_id else []),
         f"bank   {report.bank_count:>9} lines  {format_fen(report.bank_total):>16} yuan",
         f"ledger {report.system_count:>9} posted {format_fen(report.system_total):>16} yuan",
         "",
@@ -84,14 +117,34 @@ def render_table(report: ReconciliationReport, *, limit: int = 50) -> str:
             f"{t.category.value:<15}{t.count:>9}{format_fen(t.bank_amount):>18}"
             f"{format_fen(t.system_amount):>18}"
         )
-    diffs = report.differences()
     if diffs:
-        out += ["", f"{'category':<15}{'serial':<21}{'line':>7}{'bank':>14}{'ledger':>14}  detail"]
+        head = f"{'#':>5}  {'category':<15}{'serial':<22}{'line':>6}{'bank':>14}{'ledger':>14}"
+        out += ["", head]
         for i in diffs[:limit]:
-            out.append(
-                f"{i.category.value:<15}{i.bank_txn_id:<21}{i.line_number:>7}"
-                f"{_money(i.bank_amount):>14}{_money(i.system_amount):>14}  {i.detail}"
-            )
+            out += render_item(i)
         if len(diffs) > limit:
             out.append(f"... {len(diffs) - limit} more differences")
     return "\n".join(out)
+
+
+def render_item(item: ReconciliationItem) -> list[str]:
+    """One difference as table lines: the figures, the detail, and its resolution."""
+    number = str(item.item_number) if item.item_number else ""
+    lines = [
+        f"{number:>5}  {item.category.value:<15}{item.bank_txn_id:<22}{item.line_number:>6}"
+        f"{_money(item.bank_amount):>14}{_money(item.system_amount):>14}",
+    ]
+    if item.detail:
+        lines.append(f"       {item.detail}")
+    done = item.resolution
+    if done is not None:
+        when = done.resolved_at.strftime("%Y-%m-%d %H:%M")
+        txns = ", ".join(str(t) for t in done.ledger_txn_ids) or "none"
+        lines.append(f"       resolved: {done.action.value} by {done.operator} at {when}")
+        lines.append(f"       ledger txn {txns}" + _written_off(done))
+        lines.append(f"       reason: {done.reason}")
+    return lines
+
+
+def _written_off(done: ItemResolution) -> str:
+    return f"; written off {format_fen(done.written_off)} yuan" if done.written_off else ""

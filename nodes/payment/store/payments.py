@@ -31,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from powerbus.adapters.bank import LedgerEntry, PaymentStatus, ReverseOutcome
+from powerbus.adapters.bank import ItemResolution, LedgerEntry, PaymentStatus, ReverseOutcome
 from powerbus.bus.kernel.database import read_transaction, write_transaction
 from powerbus.bus.kernel.errors import (
     AlreadyExists,
@@ -40,6 +40,8 @@ from powerbus.bus.kernel.errors import (
     PowerbusError,
 )
 from powerbus.nodes.payment import ledger
+from powerbus.nodes.payment.resolution import ResolutionPlan, describe, report_id
+from powerbus.nodes.payment.store import resolutions
 from powerbus.nodes.payment.store.audit import Audit, audit
 from powerbus.nodes.payment.store.bulk import insert_many
 from powerbus.nodes.payment.store.journal import Journal
@@ -51,11 +53,12 @@ from powerbus.nodes.payment.store.records import (
     ReversalResult,
     payment_id_of,
 )
-from powerbus.nodes.payment.store.tables import payments, reports, reversals
+from powerbus.nodes.payment.store.tables import payments, reports, reversals, transactions
 
 __all__ = ["EventSink", "PaymentStore", "ReportStore"]
 
 _POSTED = PaymentStatus.POSTED.value
+_POSTED_STATUS = PaymentStatus.POSTED  # read once: an Enum member read is a descriptor call
 _REVERSED = PaymentStatus.REVERSED.value
 _NOT_FOUND = ReverseOutcome.ORIGINAL_NOT_FOUND.name
 _CHUNK = 400  # keys per IN (...) list: well under SQLite's 999 bound parameters
@@ -111,7 +114,7 @@ class PaymentStore:
             return self._post(conn, requests)
 
     def _post(
-        self, conn: Connection, requests: Sequence[PostRequest]
+        self, conn: Connection, requests: Sequence[PostRequest], *, actor: str = ""
     ) -> list[PostOutcome | PowerbusError]:
         keys = {(r.bank_code, r.bank_txn_id) for r in requests}
         known = {(p.bank_code, p.bank_txn_id): p for p in self._by_keys(conn, keys)}
@@ -149,6 +152,7 @@ class PaymentStore:
                 ),
                 payment_id=record.payment_id,
                 memo=f"bank {request.bank_code} txn {request.bank_txn_id}",
+                actor=actor,
             )
             out.append(PostOutcome(record, False, behind_pending=request.account_id in waiting))
             waiting.add(request.account_id)
@@ -204,7 +208,9 @@ class PaymentStore:
         with self._writing() as conn:
             return self._reverse(conn, request)
 
-    def _reverse(self, conn: Connection, request: ReversalRequest) -> ReversalResult:
+    def _reverse(
+        self, conn: Connection, request: ReversalRequest, *, actor: str = ""
+    ) -> ReversalResult:
         payment = self._target(conn, request)
         bank_code = payment.bank_code if payment is not None else request.bank_code
         original = payment.bank_txn_id if payment is not None else request.bank_txn_id
@@ -239,6 +245,7 @@ class PaymentStore:
             ledger.reversing(journal.lines_of(payment.payment_id), kind=ledger.Kind.REVERSAL),
             payment_id=payment.payment_id,
             memo=f"冲正 {request.reversal_txn_id}: {request.reason}"[:200],
+            actor=actor,
         )
         journal.flush()
         # Billing may hold an application we never heard back about: always ask it to
@@ -293,6 +300,93 @@ class PaymentStore:
                 created_at=now,
             )
         )
+
+    # -- resolving reconciliation differences ---------------------------------------------
+
+    def resolve(self, plan: ResolutionPlan) -> ItemResolution:
+        """Carry out an operator's resolution of a report item and store it, in one
+        transaction: the ledger entries (actor = the operator) and the resolution row.
+
+        FailedPrecondition when the item was resolved before (naming that resolution),
+        or when the ledger changed since the report so the plan no longer fits.
+        """
+        with self._writing() as conn:
+            earlier = resolutions.find(conn, plan.key)
+            if earlier is not None:
+                raise FailedPrecondition(
+                    f"{plan.label()} of report "
+                    f"{report_id(plan.key.bank_code, plan.key.settlement_date)} was already "
+                    f"resolved: {describe(earlier)}"
+                )
+            before = self._last_txn(conn)
+            payment_id = self._carry_out(conn, plan)
+            done = ItemResolution(
+                action=plan.action,
+                reason=plan.reason,
+                operator=plan.operator,
+                resolved_at=self.clock(),
+                category=plan.category,
+                ledger_txn_ids=tuple(
+                    conn.execute(
+                        sa.select(transactions.c.txn_id)
+                        .where(transactions.c.txn_id > before)
+                        .order_by(transactions.c.txn_id)
+                    ).scalars()
+                ),
+                payment_id=payment_id,
+                written_off=plan.write_off,
+            )
+            resolutions.insert(conn, plan.key, done)
+            return done
+
+    def _carry_out(self, conn: Connection, plan: ResolutionPlan) -> str:
+        """Write the plan's ledger entries; returns the payment it concerned."""
+        stale = f"{plan.label()}: the ledger changed since the report; reconcile again"
+        if plan.post is not None:
+            outcome = self._post(conn, [plan.post], actor=plan.operator)[0]
+            if isinstance(outcome, PowerbusError):
+                raise outcome
+            if outcome.duplicate:
+                raise FailedPrecondition(
+                    f"{stale} (bank txn {plan.post.bank_txn_id} is posted now, as payment "
+                    f"{outcome.payment.payment_id})"
+                )
+            return outcome.payment.payment_id
+        current = self._find(
+            conn,
+            (payments.c.bank_code == plan.key.bank_code)
+            & (payments.c.bank_txn_id == plan.key.bank_txn_id),
+        )
+        seen = (current.amount, current.status) if current is not None else None
+        if seen != plan.expected:
+            now = (
+                f"payment {current.payment_id}, {current.amount} fen, {current.status.value}"
+                if current is not None
+                else "no payment"
+            )
+            raise FailedPrecondition(f"{stale} (bank txn {plan.key.bank_txn_id}: {now} now)")
+        if plan.reversal is not None:
+            self._reverse(conn, plan.reversal, actor=plan.operator)
+            return plan.payment_id
+        journal = Journal(conn, clock=self.clock)
+        journal.add(
+            ledger.write_off(bank_code=plan.key.bank_code, amount=plan.write_off),
+            payment_id=plan.payment_id,
+            memo=f"核销 {plan.key.bank_txn_id}: {plan.reason}",
+            actor=plan.operator,
+        )
+        journal.flush()
+        return plan.payment_id
+
+    def resolutions_of(self, bank_code: str, day: dt.date) -> dict[tuple[str, int], ItemResolution]:
+        """The stored resolutions of a report, by (bank serial, statement line)."""
+        with read_transaction(self.engine) as conn:
+            return resolutions.for_report(conn, bank_code, day)
+
+    @staticmethod
+    def _last_txn(conn: Connection) -> int:
+        top = sa.select(sa.func.coalesce(sa.func.max(transactions.c.txn_id), 0))
+        return int(conn.execute(top).scalar_one())
 
     # -- application to bills ------------------------------------------------------------
 
@@ -403,15 +497,22 @@ class PaymentStore:
     ) -> list[LedgerEntry]:
         """A bank's payments paid in [start, end) or of the serials in ``also``."""
         with read_transaction(self.engine, snapshot=True) as conn:
-            query = sa.select(payments).where(
-                payments.c.bank_code == bank_code,
-                payments.c.paid_at >= start,
-                payments.c.paid_at < end,
+            # In arrival order, so a rerun lists (and numbers) the same items the same way.
+            query = (
+                sa.select(payments)
+                .where(
+                    payments.c.bank_code == bank_code,
+                    payments.c.paid_at >= start,
+                    payments.c.paid_at < end,
+                )
+                .order_by(payments.c.seq)
             )
             found = {r.payment_id: PaymentRecord.from_row(r) for r in conn.execute(query)}
             for chunk in _chunks(sorted(set(also))):
-                query = sa.select(payments).where(
-                    payments.c.bank_code == bank_code, payments.c.bank_txn_id.in_(chunk)
+                query = (
+                    sa.select(payments)
+                    .where(payments.c.bank_code == bank_code, payments.c.bank_txn_id.in_(chunk))
+                    .order_by(payments.c.seq)
                 )
                 found.update((r.payment_id, PaymentRecord.from_row(r)) for r in conn.execute(query))
         return [p.ledger_entry() for p in found.values()]
@@ -463,7 +564,7 @@ def _record(row: dict[str, Any]) -> PaymentRecord:
         account_id=row["account_id"],
         amount=row["amount"],
         channel=row["channel"],
-        status=PaymentStatus.POSTED,
+        status=_POSTED_STATUS,
         paid_at=row["paid_at"],
         settlement_date=row["settlement_date"],
         posted_at=row["posted_at"],

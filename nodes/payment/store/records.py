@@ -16,6 +16,7 @@ __all__ = [
     "ReversalRequest",
     "ReversalResult",
     "payment_id_of",
+    "utc",
 ]
 
 
@@ -81,14 +82,14 @@ class PaymentRecord:
             status=PaymentStatus(m["status"]),
             paid_at=m["paid_at"],
             settlement_date=m["settlement_date"],
-            posted_at=_utc(m["posted_at"]),
+            posted_at=utc(m["posted_at"]),
             bill_ids=tuple(b for b in m["bill_ids"].split(",") if b),
             application_pending=bool(m["application_pending"]),
             allocations=bytes(m["allocations"] or b""),
             unallocated=m["unallocated"],
             unapply_pending=bool(m["unapply_pending"]),
             reversal_txn_id=m["reversal_txn_id"],
-            reversed_at=_utc(m["reversed_at"]) if m["reversed_at"] is not None else None,
+            reversed_at=utc(m["reversed_at"]) if m["reversed_at"] is not None else None,
             reversal_reason=m["reversal_reason"],
         )
 
@@ -136,6 +137,7 @@ class ReversalResult:
     duplicate: bool
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
+def utc(value: dt.datetime) -> dt.datetime:
+    """A timezone-aware column's value as UTC-aware."""
     # SQLite hands timezone-aware columns back naive; they were written in UTC.
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)

@@ -1,4 +1,5 @@
-"""The payment node's tables: payments, reversals, the double-entry journal, reports.
+"""The payment node's tables: payments, reversals, the double-entry journal, reports and
+operators' resolutions of their differences.
 
 The journal is two tables: ``pay_transactions`` (one per business event: a collection,
 its application to bills, a reversal, an operator's write-off) and ``pay_entries`` (its
@@ -14,6 +15,7 @@ __all__ = [
     "entries",
     "payments",
     "reports",
+    "resolutions",
     "reversals",
     "tables",
     "transactions",
@@ -102,4 +104,25 @@ reports = sa.Table(
     sa.Column("report_json", sa.Text, nullable=False),
     # The serialized powerbus.payment.v1.ReconciliationReport returned to callers.
     sa.Column("report_proto", sa.LargeBinary, nullable=False),
+)
+
+resolutions = sa.Table(
+    "pay_resolutions",
+    tables,
+    # The item: a report (bank, date) and, stable across reruns of the same statement,
+    # its serial and statement line (0 for an item only the ledger has).
+    sa.Column("bank_code", sa.String(8), primary_key=True),
+    sa.Column("settlement_date", sa.Date, primary_key=True),
+    sa.Column("bank_txn_id", sa.String(64), primary_key=True),
+    sa.Column("line_number", sa.Integer, primary_key=True),
+    sa.Column("category", sa.String(16), nullable=False),
+    # POST, REVERSE, WRITE_OFF (adapters.bank.ResolutionAction).
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("operator", sa.String(64), nullable=False),
+    sa.Column("resolved_at", _When, nullable=False),
+    # The journal transactions written, comma-separated pay_transactions.txn_id.
+    sa.Column("ledger_txn_ids", sa.String(200), nullable=False),
+    sa.Column("payment_id", sa.String(32), nullable=False),
+    sa.Column("written_off", sa.BigInteger, nullable=False),
 )
