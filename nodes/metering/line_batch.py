@@ -10,7 +10,7 @@ The poller writes the whole batch in one transaction under the line's fencing to
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -97,7 +97,7 @@ class LineBatch:
         self, meter: Polled, old: MeterState, got: MeterReading | MeterError | None, end: datetime
     ) -> None:
         """Add one meter's outcome of the poll ending at ``end``."""
-        state = dataclasses.replace(old)
+        state = copy.copy(old)  # dataclasses.replace is ten times dearer, per meter per poll
         if isinstance(got, MeterReading):
             self._answered(meter, state, got, end)
         else:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from powerbus.adapters.meters import MeterSpec, Model, WireProtocol
@@ -211,6 +211,13 @@ class MeterCatalog:
         if not meter_ids:
             return
         with write_transaction(self.engine) as conn:
+            self.mark_read_in(conn, meter_ids, at)
+
+    @staticmethod
+    def mark_read_in(conn: Connection, meter_ids: Sequence[str], at: datetime) -> None:
+        """:meth:`mark_read` inside the caller's transaction (the poll's own write, so a
+        poll commits once)."""
+        if meter_ids:
             conn.execute(
                 sa.update(meters)
                 .where(meters.c.meter_id.in_(list(meter_ids)))

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -346,7 +345,10 @@ class Poller:
             # Intervals are cut by the poller's clock (the node's, or a simulated one in
             # tests), so the read is timed by it too.
             reads[meter.meter.meter_id] = (
-                dataclasses.replace(got, read_at=at) if isinstance(got, MeterReading) else got
+                # built directly: dataclasses.replace costs ten times more, per reading
+                MeterReading(got.meter_id, at, got.readings, got.meter_time, got.alarms)
+                if isinstance(got, MeterReading)
+                else got
             )
 
     async def _read_freezes(
@@ -438,6 +440,7 @@ class Poller:
 
         def also(conn: Connection, _written: WriteResult) -> None:
             self.store.write_registers_in(conn, batch.registers)
+            self.catalog.mark_read_in(conn, batch.answered, end)
             result.events = self.events.device_events(conn, batch.events)
             self.events.gateway_quality(conn, quality)
             if batch.records:
@@ -455,7 +458,6 @@ class Poller:
 
         self.store.write_intervals(batch.records, fence=line.lease.fence, also=also)
         line.states.update(batch.updates)
-        self.catalog.mark_read(batch.answered, end)
         return batch.came_back
 
 
