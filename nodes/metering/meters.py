@@ -218,10 +218,13 @@ class MeterCatalog:
         """:meth:`mark_read` inside the caller's transaction (the poll's own write, so a
         poll commits once)."""
         if meter_ids:
+            # an expanding parameter: a line's few hundred ids are bound, not each turned
+            # into a literal of the statement
             conn.execute(
                 sa.update(meters)
-                .where(meters.c.meter_id.in_(list(meter_ids)))
-                .values(last_read_at=at)
+                .where(meters.c.meter_id.in_(sa.bindparam("ids", expanding=True)))
+                .values(last_read_at=at),
+                {"ids": list(meter_ids)},
             )
 
     def set_connect_state(self, meter_id: str, state: pb.ConnectState.ValueType) -> None:
