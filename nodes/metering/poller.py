@@ -47,7 +47,7 @@ from powerbus.metering.v1 import metering_pb2 as pb
 from powerbus.nodes.metering.backfill import Backfill, freeze_records
 from powerbus.nodes.metering.errors import StaleOwner
 from powerbus.nodes.metering.events import MeteringEvents
-from powerbus.nodes.metering.line_batch import LineBatch, MeterState, load_state
+from powerbus.nodes.metering.line_batch import LineBatch, MeterState, load_states
 from powerbus.nodes.metering.meters import MeterCatalog, Polled
 from powerbus.nodes.metering.ownership import Lease, LineOwnership
 from powerbus.nodes.metering.quality import ReadFailures, quality_report
@@ -397,14 +397,12 @@ class Poller:
             )  # fmt: skip
         return records
 
-    def _state(self, line: _Line, meter: Polled, end: datetime) -> MeterState:
-        state = line.states.get(meter.meter.meter_id)
-        if state is None:
-            state = line.states[meter.meter.meter_id] = self._load_state(meter, end)
-        return state
-
-    def _load_state(self, meter: Polled, end: datetime) -> MeterState:
-        return load_state(self.store, meter, end, self.settings.interval)
+    def _states(self, line: _Line, meters: Sequence[Polled], end: datetime) -> None:
+        """Load what the database says of the meters this instance has not polled yet
+        (at start, after a takeover, for a new meter), the whole line at once."""
+        new = [m for m in meters if m.meter.meter_id not in line.states]
+        if new:
+            line.states.update(load_states(self.store, new, end, self.settings.interval))
 
     def _store_line(
         self,
@@ -420,8 +418,10 @@ class Poller:
         interval = self.settings.interval
         reads, failures = outcome
         batch = LineBatch(interval=interval, vee=self.vee, registers=list(freezes))
+        self._states(line, meters, end)
         for meter in meters:
-            batch.add(meter, self._state(line, meter, end), reads.get(meter.meter.meter_id), end)
+            meter_id = meter.meter.meter_id
+            batch.add(meter, line.states[meter_id], reads.get(meter_id), end)
         result.read, result.failed = len(batch.answered), len(meters) - len(batch.answered)
         result.intervals = len(batch.records)
         self.store.type_ids({r.reading_type for r in batch.registers})
