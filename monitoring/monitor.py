@@ -83,7 +83,7 @@ _ROLLUP_S = 10
 _COMPACT_EVERY_S = 60.0
 _SEED_EDGES_S = 3600.0
 """Edges seen in the last hour of history are drawn after a restart too."""
-_QUALITY_EVERY_S = 2.0
+_QUALITY_EVERY_S = 5.0
 QUALITY_WINDOW = timedelta(hours=1)
 """The gateway quality panel's default window (``/api/metering/quality?window=``)."""
 
@@ -227,7 +227,7 @@ class Monitoring(Lifecycle):
         self._event_edges = edges
 
     def watch_gateway_quality(self, feed: QualityFeed) -> None:
-        """Sum meter data quality per gateway from ``feed()`` (read every 2 s once
+        """Sum meter data quality per gateway from ``feed()`` (read every 5 s once
         started): the panel, ``/api/metering/quality`` and the ``gateway_quality`` rules."""
         self._quality_feed = feed
 

@@ -265,7 +265,7 @@ class Poller:
         freezes = await self._read_freezes(meters, end, reads)
         try:
             came_back = await asyncio.to_thread(
-                self._store_line, line, meters, (reads, failures), freezes, end, result
+                self._store_line, line, meters, reads, failures, freezes, end, result
             )
         except StaleOwner as stale:
             log.warning("metering: %s; no longer polling it", stale)
@@ -408,7 +408,8 @@ class Poller:
         self,
         line: _Line,
         meters: Sequence[Polled],
-        outcome: tuple[dict[str, MeterReading | MeterError], ReadFailures],
+        reads: dict[str, MeterReading | MeterError],
+        failures: ReadFailures,
         freezes: list[RegisterRecord],
         end: datetime,
         result: LineResult,
@@ -416,7 +417,6 @@ class Poller:
         """VEE and one write for the line; returns the meters that answered again after
         a silence, with the first interval end they missed (for backfill)."""
         interval = self.settings.interval
-        reads, failures = outcome
         batch = LineBatch(interval=interval, vee=self.vee, registers=list(freezes))
         self._states(line, meters, end)
         for meter in meters:
