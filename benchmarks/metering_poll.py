@@ -20,6 +20,9 @@ For context, ``floor`` is the CPU one bare exchange costs on this machine: the s
 DL/T 645 request frames sent over a bare ``asyncio.Protocol`` (no decoding, no
 deadlines, no records), lines in parallel, to the same farm.
 
+And ``node``: the metering node's whole poll path over the same farm (acquisition, VEE,
+records, one SQLite transaction per line), ``benchmarks.metering_node_poll``.
+
 Writes benchmarks/results/metering.json and metering.md.
 """
 
@@ -38,6 +41,7 @@ from typing import Any
 from pymodbus.client import AsyncModbusTcpClient
 
 from benchmarks.harness import environment, write_result
+from benchmarks.metering_node_poll import node_polls
 from powerbus.adapters.dlt645 import DI, Control, Frame
 from powerbus.adapters.dlt645.identifiers import di_bytes
 from powerbus.adapters.meters import (
@@ -200,6 +204,7 @@ def main() -> Path:
             polls.append(run_event_loop(poll(meters, control)))
             naives.append(run_event_loop(naive(meters)))
             floors.append(run_event_loop(floor(meters)))
+        node = run_event_loop(node_polls(meters, directory, rounds=ROUNDS))
     finally:
         farm.stop()
     ratio = statistics.median(p["ratio"] for p in polls)
@@ -215,7 +220,12 @@ def main() -> Path:
         f"{BAUD} baud (powerbus sim meters), Acquisition.read_all vs a sequential pymodbus "
         "loop (sampled, extrapolated)",
         "environment": environment(),
-        "rounds": {"acquisition": polls, "naive": naives, "floor": floors},
+        "rounds": {
+            "acquisition": polls,
+            "naive": naives,
+            "floor": floors,
+            "node": node["polls"],
+        },
         "results": {
             "poll_wall_s": wall,
             "busiest_line_wire_s": limit,
@@ -223,6 +233,8 @@ def main() -> Path:
             "client_cpu_us_per_reading": cpu,
             "client_cpu_us_per_exchange": per_exchange,
             "bare_protocol_cpu_us_per_exchange": bare,
+            "node_cpu_us_per_reading": node["cpu_us_per_reading"],
+            "node_first_poll_cpu_us_per_reading": node["first_poll_cpu_us_per_reading"],
             "naive_full_poll_s_extrapolated": naive_full,
             "naive_ratio_to_physical_limit": round(naive_full / limit, 2),
         },
@@ -249,6 +261,10 @@ def main() -> Path:
             f"| client CPU per reading | {cpu:.1f} µs | ≤ {TARGET_CPU_US:.0f} µs |",
             f"| client CPU per exchange | {per_exchange:.1f} µs | |",
             f"| bare asyncio Protocol, same frames (floor) | {bare:.1f} µs per exchange | |",
+            f"| metering node poll path (read, VEE, SQLite store) | "
+            f"{node['cpu_us_per_reading']:.1f} µs per reading | |",
+            f"| ... its first poll (loads each meter's last read) | "
+            f"{node['first_poll_cpu_us_per_reading']:.1f} µs per reading | |",
             f"| naive sequential pymodbus loop (extrapolated) | {naive_full:.0f} s "
             f"({naive_full / limit:.1f}x the limit) | |",
         ]

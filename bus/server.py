@@ -29,6 +29,7 @@ from powerbus.bus.access_log import AccessLog
 from powerbus.bus.config import BusConfig
 from powerbus.bus.events import EventBus, EventBusConfig
 from powerbus.bus.events.metrics import EventsCollector
+from powerbus.bus.events.quality_feed import GatewayQualityFeed
 from powerbus.bus.events.status import BusEvents
 from powerbus.bus.health import BusHealth
 from powerbus.bus.http_api import create_http_app
@@ -138,6 +139,9 @@ class BusServer(Lifecycle):
         )
         self.monitoring.registry.register(EventsCollector(self.events))
         self.monitoring.watch_events(self.events.edges)
+        self.monitoring.watch_gateway_quality(
+            GatewayQualityFeed(lambda: self.events.store, since_s=self.monitoring.quality.keep_s)
+        )
         self.events.watch_alerts(self.monitoring.alerts.active)
         # An observer given here replaces the recorder on the routed path (tests, benchmarks).
         self._observer = observer if observer is not None else self.monitoring.observer

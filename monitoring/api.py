@@ -11,6 +11,8 @@
 ``/api/topology``                 the node-relationship graph; ``?format=dot`` for Graphviz
 ``/api/impact``                   ``?node=ID``: what breaks if that node goes down
 ``/api/alerts``                   active and recent alerts, and the rules
+``/api/metering/quality``         meter data quality per gateway over ``?window=`` (default:
+                                  the ``gateway_quality`` rule's window, else 1 h)
 ================================  ==========================================================
 
 >>> parse_since("15m", now=1000.0), parse_since("100", now=1000.0), parse_step("1m")
@@ -172,6 +174,16 @@ def monitoring_routes(monitoring: Monitoring) -> list[BaseRoute]:
             return _json({**result.as_json(), "error": f"no node {node!r} is known"}, status=404)
         return _json(result.as_json())
 
+    async def quality(request: Request) -> Response:
+        raw = request.query_params.get("window", "")
+        try:
+            window = parse_duration(raw, field="window").total_seconds() if raw else None
+        except ConfigError as exc:
+            return _json({"error": exc.message}, status=400)
+        if window is not None and window <= 0:
+            return _json({"error": "window: must be positive, e.g. 15m"}, status=400)
+        return _json(monitoring.quality_json(window))
+
     async def alerts(_request: Request) -> Response:
         return _json(monitoring.alerts_json())
 
@@ -222,6 +234,7 @@ def monitoring_routes(monitoring: Monitoring) -> list[BaseRoute]:
         Route("/api/topology", topology),
         Route("/api/impact", impact),
         Route("/api/alerts", alerts),
+        Route("/api/metering/quality", quality),
         Route("/api/alerts/{action}", alert_action, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]

@@ -12,7 +12,7 @@ bus's config file, resolved like every other config (flags > ``POWERBUS_*`` > TO
     [[alerts]]
     name = "billing errors"
     kind = "error_share"      # error_share, p99_latency, node_down, no_healthy_node,
-    service = "powerbus.billing.v1.Billing"   # lease_flapping, subscriber_lag
+    service = "powerbus.billing.v1.Billing"   # lease_flapping, subscriber_lag, gateway_quality
     threshold = 0.02
     window = "5m"
     for = "1m"

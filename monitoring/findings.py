@@ -17,6 +17,7 @@ from typing import Any
 
 from powerbus.monitoring.alerts import Finding
 from powerbus.monitoring.event_edges import EventRole
+from powerbus.monitoring.gateway_quality import GatewayQuality
 from powerbus.monitoring.health import HealthLog, OperatorHealth
 from powerbus.monitoring.rules import AlertKind, AlertRule
 from powerbus.monitoring.topology import Topology, TopologyNode
@@ -27,9 +28,17 @@ __all__ = ["findings"]
 RatesOver = Callable[[float], Mapping[Any, Rates]]
 """Live rates by service over the given number of seconds."""
 
+QualityOver = Callable[[float], list[GatewayQuality]]
+"""Meter data quality by gateway over the given number of seconds."""
+
 
 def findings(
-    rules: Iterable[AlertRule], *, topology: Topology, rates: RatesOver, health: HealthLog
+    rules: Iterable[AlertRule],
+    *,
+    topology: Topology,
+    rates: RatesOver,
+    health: HealthLog,
+    quality: QualityOver = lambda _seconds: [],
 ) -> Iterator[Finding]:
     """Every (rule, subject) whose condition holds now."""
     cache: dict[float, Mapping[Any, Rates]] = {}
@@ -58,6 +67,8 @@ def findings(
                     )
         elif rule.kind is AlertKind.SUBSCRIBER_LAG:
             yield from _subscribers_behind(rule, topology)
+        elif rule.kind is AlertKind.GATEWAY_QUALITY:
+            yield from _gateways_short(rule, quality(rule.window.total_seconds()))
 
 
 def _traffic(rule: AlertRule, by_service: Mapping[Any, Rates]) -> Iterator[Finding]:
@@ -112,6 +123,24 @@ def _subscribers_behind(rule: AlertRule, topology: Topology) -> Iterator[Finding
                 f"event subscriber {edge.node} is {edge.lag:,} events behind"
                 f" (threshold {rule.threshold:,.0f}); it handles {edge.rate_per_s:.1f}/s",
                 float(edge.lag),
+            )
+
+
+def _gateways_short(rule: AlertRule, gateways: list[GatewayQuality]) -> Iterator[Finding]:
+    for q in gateways:
+        share = q.received_share
+        if not rule.matches_node(q.gateway) or share is None or q.expected < rule.min_requests:
+            continue
+        if share < rule.threshold:
+            failed = ", ".join(f"{n} {kind}" for kind, n in sorted(q.failures.items()))
+            yield Finding(
+                rule,
+                q.gateway,
+                f"gateway {q.gateway}: {q.received} of {q.expected} readings received"
+                f" ({share:.1%}) in {_span(rule)}, threshold {rule.threshold:.0%}"
+                + (f"; failed reads: {failed}" if failed else "")
+                + f" (polled by {q.node})",
+                round(share, 4),
             )
 
 

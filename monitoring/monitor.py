@@ -45,6 +45,13 @@ from powerbus.monitoring.config import MonitoringConfig
 from powerbus.monitoring.delivery import WebhookDelivery
 from powerbus.monitoring.event_edges import EventEdges
 from powerbus.monitoring.findings import findings
+from powerbus.monitoring.gateway_quality import (
+    GatewayQuality,
+    GatewayQualityBook,
+    QualityFeed,
+    follow,
+    quality_json,
+)
 from powerbus.monitoring.health import HealthLog
 from powerbus.monitoring.history import RollupStore
 from powerbus.monitoring.impact import Impact, impact_of
@@ -76,6 +83,9 @@ _ROLLUP_S = 10
 _COMPACT_EVERY_S = 60.0
 _SEED_EDGES_S = 3600.0
 """Edges seen in the last hour of history are drawn after a restart too."""
+_QUALITY_EVERY_S = 5.0
+QUALITY_WINDOW = timedelta(hours=1)
+"""The gateway quality panel's default window (``/api/metering/quality?window=``)."""
 
 
 class Monitoring(Lifecycle):
@@ -115,11 +125,13 @@ class Monitoring(Lifecycle):
         self.broadcaster = Broadcaster()
         self.registry = CollectorRegistry(auto_describe=False)
         self._event_edges: EventEdges = list
+        self._quality_feed: QualityFeed | None = None
+        self.quality = GatewayQualityBook(keep_s=self._quality_keep(config.rules))
         self.registry.register(TrafficCollector(self.recorder, self._state, self.alerts.active))
         self.now = clock
         self._db_url = db_url
         self._lease_ttl = lease_ttl
-        longest = max([r.window.total_seconds() for r in config.rules] + [0.0])
+        longest = _traffic_window(config.rules)
         self._fine = SampleWindow(keep_s=_FINE_KEEP_S)
         self._coarse = SampleWindow(keep_s=max(longest, config.edge_window.total_seconds()) + 60)
         self._last_coarse = -math.inf
@@ -162,6 +174,14 @@ class Monitoring(Lifecycle):
             asyncio.create_task(self._tick_forever(), name="monitoring-tick"),
             asyncio.create_task(self._write_forever(), name="monitoring-writer"),
         ]
+        if self._quality_feed is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    follow(self._quality_feed, self.quality, every_s=_QUALITY_EVERY_S,
+                           clock=self.now),
+                    name="monitoring-gateway-quality",
+                )
+            )  # fmt: skip
 
     def close_streams(self) -> None:
         """End every live stream to a browser, so the HTTP server can stop."""
@@ -194,7 +214,8 @@ class Monitoring(Lifecycle):
         """Evaluate ``rules`` from now on (a reloaded config file). Alerts of rules that
         are gone clear at the next evaluation; windows longer than before fill up anew."""
         self.config = dataclasses.replace(self.config, rules=rules)
-        longest = max([r.window.total_seconds() for r in rules] + [0.0])
+        longest = _traffic_window(rules)
+        self.quality.keep_s = self._quality_keep(rules)
         self._coarse.keep_s = max(longest, self.config.edge_window.total_seconds()) + 60
 
     def watch_balancers(self, snapshots: Callable[[], Iterable[BalancerSnapshot]]) -> None:
@@ -204,6 +225,35 @@ class Monitoring(Lifecycle):
     def watch_events(self, edges: EventEdges) -> None:
         """Draw event publishers and subscribers (``edges()``) in the topology."""
         self._event_edges = edges
+
+    def watch_gateway_quality(self, feed: QualityFeed) -> None:
+        """Sum meter data quality per gateway from ``feed()`` (read every 5 s once
+        started): the panel, ``/api/metering/quality`` and the ``gateway_quality`` rules."""
+        self._quality_feed = feed
+
+    def gateway_quality(self, window_s: float) -> list[GatewayQuality]:
+        """Each gateway's data quality over the last ``window_s`` seconds."""
+        return self.quality.summary(window_s=window_s, now=self.now())
+
+    def quality_json(self, window_s: float | None = None) -> dict[str, Any]:
+        """What ``/api/metering/quality`` answers: each gateway over ``window_s`` (None:
+        the first ``gateway_quality`` rule's window, else an hour; at most what is kept),
+        against that rule's threshold, with its active alert."""
+        rules = [r for r in self.config.rules if r.kind is AlertKind.GATEWAY_QUALITY]
+        if window_s is None:
+            window_s = (rules[0].window if rules else QUALITY_WINDOW).total_seconds()
+        window_s = min(window_s, self.quality.keep_s)
+        return quality_json(
+            self.gateway_quality(window_s),
+            window_s=window_s,
+            rule=rules[0] if rules else None,
+            alerts=[a for a in self.alerts.active() if a.kind is AlertKind.GATEWAY_QUALITY],
+        )
+
+    @staticmethod
+    def _quality_keep(rules: Iterable[AlertRule]) -> float:
+        windows = [r.window for r in rules if r.kind is AlertKind.GATEWAY_QUALITY]
+        return max([QUALITY_WINDOW, *windows]).total_seconds() + 60
 
     def scrape(self) -> bytes:
         return scrape(self.registry)
@@ -351,6 +401,7 @@ class Monitoring(Lifecycle):
                 topology=topology,
                 rates=self._rates_over,
                 health=self.health,
+                quality=self.gateway_quality,
             ),
             now=self.now(),
         )
@@ -499,3 +550,11 @@ class Monitoring(Lifecycle):
         for node in self.directory.nodes(include_down=True):
             if node.health is NodeHealth.DOWN and node.node_id not in raised:
                 self.health.mark_left(node.node_id)
+
+
+def _traffic_window(rules: Iterable[AlertRule]) -> float:
+    """The longest window the live traffic samples must cover: gateway quality is summed
+    from its own reports, so its hour-long window keeps no traffic samples."""
+    return max(
+        [r.window.total_seconds() for r in rules if r.kind is not AlertKind.GATEWAY_QUALITY] + [0.0]
+    )

@@ -36,6 +36,10 @@ class AlertKind(str, Enum):
     SUBSCRIBER_LAG = "subscriber_lag"
     """An event subscriber is more than ``threshold`` events behind (summed over the
     sources it reads; ``node`` names one subscriber)."""
+    GATEWAY_QUALITY = "gateway_quality"
+    """A meter gateway's share of readings received of those expected over ``window`` is
+    below ``threshold`` (0..1), with at least ``min_requests`` expected; ``node`` names one
+    gateway (HOST:PORT)."""
 
 
 class Severity(str, Enum):
@@ -110,6 +114,16 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
         threshold=10_000,
         hold=timedelta(minutes=2),
     ),
+    AlertRule(
+        # Over an hour, a 15-minute poll of every meter is four chances per meter: one
+        # whole poll of a line lost is 75 %, a meter in ten silent 90 %. The window itself
+        # smooths a blip, so no hold on top.
+        name="gateway-data-quality",
+        kind=AlertKind.GATEWAY_QUALITY,
+        threshold=0.95,
+        window=timedelta(hours=1),
+        min_requests=10,
+    ),
 )
 """Rules every bus runs unless ``[monitoring] default_alerts = false``."""
 
@@ -119,6 +133,7 @@ _THRESHOLD_NEEDED = {
     AlertKind.P99_LATENCY,
     AlertKind.LEASE_FLAPPING,
     AlertKind.SUBSCRIBER_LAG,
+    AlertKind.GATEWAY_QUALITY,
 }
 
 
@@ -157,6 +172,8 @@ def _rule(table: Mapping[str, Any], where: str) -> AlertRule:
         raise ConfigError(f"{where}: {exc}") from None
     if kind is AlertKind.ERROR_SHARE and not 0 <= threshold <= 1:
         raise ConfigError(f"{where} threshold: an error share is between 0 and 1")
+    if kind is AlertKind.GATEWAY_QUALITY and not 0 <= threshold <= 1:
+        raise ConfigError(f"{where} threshold: a received share is between 0 and 1")
     rule = AlertRule(
         name=name,
         kind=kind,

@@ -38,7 +38,7 @@ from powerbus.bus.kernel.database import (
 )
 from powerbus.bus.kernel.errors import InvalidArgument, NotFound
 
-__all__ = ["Clock", "EventStore", "SourceMark", "StoredRow"]
+__all__ = ["Clock", "EventStore", "SourceMark", "StoredRow", "TopicRow"]
 
 Clock = Callable[[], float]
 """Seconds since the epoch; injected so tests can move time (retention) without waiting."""
@@ -72,6 +72,20 @@ class SourceMark:
     latest_sequence: int
     earliest_sequence: int
     latest_published_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRow:
+    """One stored envelope as :meth:`EventStore.stored_since` reads it."""
+
+    source: str
+    sequence: int
+    stored_ms: int
+    envelope: bytes
+
+    @property
+    def key(self) -> tuple[int, str, int]:
+        return (self.stored_ms, self.source, self.sequence)
 
 
 class EventStore:
@@ -235,6 +249,25 @@ class EventStore:
                 return
             yield [bytes(r.envelope) for r in rows]
             first = int(rows[-1].sequence) + 1
+
+    def stored_since(
+        self, topic: str, after: tuple[int, str, int], *, limit: int = 2_000
+    ) -> list[TopicRow]:
+        """Envelopes of ``topic`` stored after ``after`` = (stored_ms, source, sequence),
+        in that order, at most ``limit``: pass the last row's key to read on (one batch
+        shares one stored_ms, so the time alone cannot page)."""
+        key = sa.tuple_(log.c.stored_ms, log.c.source, log.c.sequence)
+        query = (
+            sa.select(log.c.source, log.c.sequence, log.c.stored_ms, log.c.envelope)
+            .where(log.c.stored_ms >= after[0], key > sa.tuple_(*after), log.c.topic == topic)
+            .order_by(log.c.stored_ms, log.c.source, log.c.sequence)
+            .limit(limit)
+        )
+        with read_transaction(self.engine) as conn:
+            return [
+                TopicRow(r.source, int(r.sequence), int(r.stored_ms), bytes(r.envelope))
+                for r in conn.execute(query)
+            ]
 
     def prune(self, retention: timedelta) -> int:
         """Delete envelopes stored longer ago than ``retention``; returns how many."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from math import isfinite
+from math import floor, isfinite
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -64,6 +64,8 @@ __all__ = [
 ]
 
 _MILLI = Decimal(1000)
+_FAST_LIMIT = 1e9
+_TIE = 1e-6
 
 
 # -- numbers and times ------------------------------------------------------------------
@@ -74,6 +76,15 @@ def kwh_to_wh(kwh: float, *, field: str = "value") -> int:
     (``repr``), so 0.1 kWh is 100 Wh, not 100.00000000000001."""
     if not isfinite(kwh):
         raise InvalidReading(field, f"not a finite number: {kwh!r}")
+    # Every register of every read comes through here (six or more a reading), and the
+    # Decimal route costs several µs. Below 10^9 Wh the float product is within 10^-6 of
+    # the exact one, so unless it is that close to a half the nearest integer is the
+    # same either way; a near-tie (a value with a half Wh) takes the exact route.
+    wh = kwh * 1000.0
+    if -_FAST_LIMIT < wh < _FAST_LIMIT:
+        below = floor(wh)
+        if abs(wh - below - 0.5) > _TIE:
+            return int(below) + (wh - below > 0.5)
     return int((Decimal(repr(kwh)) * _MILLI).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 

@@ -1,6 +1,7 @@
 """The metering node's events, staged in the SDK outbox inside the transaction that
-stores what they announce: ``metering.readings.received`` for a stored batch and
-``metering.end_device_event.reported`` for each new end-device event.
+stores what they announce: ``metering.readings.received`` for a stored batch,
+``metering.end_device_event.reported`` for each new end-device event, and
+``metering.gateway.quality_reported`` for each stored poll of a line (``quality.py``).
 
 End-device events the poller raises itself have an mrid made of the meter, the event's
 name and the interval end, so a poll that is repeated (a retry, a takeover) does not
@@ -86,6 +87,11 @@ class MeteringEvents:
                 conn, [events_pb2.EndDeviceEventReported(end_device_event=e) for e in new]
             )
         return len(new)
+
+    def gateway_quality(self, conn: Connection, report: events_pb2.GatewayQualityReported) -> None:
+        """Stage ``metering.gateway.quality_reported`` for one stored poll of a line."""
+        if self.outbox is not None:
+            self.outbox.add(conn, report)
 
     def readings(
         self,

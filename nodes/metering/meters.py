@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from powerbus.adapters.meters import MeterSpec, Model, WireProtocol
@@ -211,10 +211,20 @@ class MeterCatalog:
         if not meter_ids:
             return
         with write_transaction(self.engine) as conn:
+            self.mark_read_in(conn, meter_ids, at)
+
+    @staticmethod
+    def mark_read_in(conn: Connection, meter_ids: Sequence[str], at: datetime) -> None:
+        """:meth:`mark_read` inside the caller's transaction (the poll's own write, so a
+        poll commits once)."""
+        if meter_ids:
+            # an expanding parameter: a line's few hundred ids are bound, not each turned
+            # into a literal of the statement
             conn.execute(
                 sa.update(meters)
-                .where(meters.c.meter_id.in_(list(meter_ids)))
-                .values(last_read_at=at)
+                .where(meters.c.meter_id.in_(sa.bindparam("ids", expanding=True)))
+                .values(last_read_at=at),
+                {"ids": list(meter_ids)},
             )
 
     def set_connect_state(self, meter_id: str, state: pb.ConnectState.ValueType) -> None:

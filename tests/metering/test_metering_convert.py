@@ -4,9 +4,12 @@ doubles become exact Wh, and values survive the trip to messages."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
+from hypothesis import given
+from hypothesis import strategies as st
 from metering_helpers import T0, end, meter, reads
 
 from powerbus.metering.v1 import metering_pb2 as pb
@@ -50,6 +53,23 @@ def test_every_enum_member_is_a_proto_name_and_stored_as_its_number(domain, prot
 def test_kwh_doubles_become_exact_wh(kwh, wh):
     assert convert.kwh_to_wh(kwh) == wh
     assert convert.kwh_to_wh(convert.wh_to_kwh(wh)) == wh
+
+
+def _exact_wh(kwh: float) -> int:
+    return int((Decimal(repr(kwh)) * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+@given(
+    st.one_of(
+        st.floats(min_value=-1e12, max_value=1e12),  # Decimal(28 digits) takes no more
+        st.floats(min_value=-2e6, max_value=2e6),
+        # values with a half Wh, the ties the float route must not decide
+        st.integers(-(10**10), 10**10).map(lambda n: (n + 0.5) / 1000),
+        st.integers(-(10**10), 10**10).map(lambda n: n / 10_000),
+    )
+)
+def test_the_quick_kwh_route_agrees_with_the_exact_decimal_one(kwh):
+    assert convert.kwh_to_wh(kwh) == _exact_wh(kwh)
 
 
 def test_non_finite_energy_is_refused_naming_the_field():

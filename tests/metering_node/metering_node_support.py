@@ -55,12 +55,17 @@ class Farm:
         return reply
 
 
-def launch_farm(group: ProcessGroup, *, meters: int, gateways: int, seed: int = 7) -> ProcessHandle:
-    """Start a farm of ``meters`` behind ``gateways`` lines; :func:`farm_ready` waits for
-    it (start the bus in between: each takes seconds, mostly imports)."""
+def launch_farm(
+    group: ProcessGroup, *, meters: int, gateways: int, seed: int = 7, faults: str = ""
+) -> ProcessHandle:
+    """Start a farm of ``meters`` behind ``gateways`` lines (``faults``: the ``--faults``
+    spec); :func:`farm_ready` waits for it (start the bus in between: each takes seconds,
+    mostly imports)."""
     state_file = group.directory / "farm.json"
     args = [sys.executable, "-m", "powerbus.bus", "sim", "meters", "--meters", str(meters)]
     args += ["--gateways", str(gateways), "--seed", str(seed), "--state-file", str(state_file)]
+    if faults:
+        args += ["--faults", faults]
     handle = ProcessHandle(name="farm", args=args, directory=group.directory, state_file=state_file)
     group.handles.append(handle)
     return handle

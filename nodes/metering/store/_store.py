@@ -202,10 +202,11 @@ class ReadingStore:
             times = [k[2] for k in keys]
             query = sa.select(c.meter_id, c.reading_type, c.read_at, c.value).where(
                 c.reading_type == type_id,
-                c.meter_id.in_(meters),
+                # bound as one expanding parameter, not a literal per meter
+                c.meter_id.in_(sa.bindparam("meters", expanding=True)),
                 c.read_at.between(min(times), max(times)),
             )
-            for m, t, at, value in conn.execute(query):
+            for m, t, at, value in conn.execute(query, {"meters": meters}):
                 found[(m, t, at)] = value
         return found
 

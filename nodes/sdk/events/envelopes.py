@@ -27,6 +27,7 @@ TOPICS: Mapping[str, str] = {
     "powerbus.events.v1.AlertCleared": "monitoring.alert.cleared",
     "powerbus.events.v1.ReadingsReceived": "metering.readings.received",
     "powerbus.events.v1.EndDeviceEventReported": "metering.end_device_event.reported",
+    "powerbus.events.v1.GatewayQualityReported": "metering.gateway.quality_reported",
     "powerbus.events.v1.BillIssued": "billing.bill.issued",
     "powerbus.events.v1.BillingRunFinished": "billing.run.finished",
     "powerbus.events.v1.PaymentPosted": "payment.payment.posted",
