@@ -69,14 +69,15 @@ def _text(data: dict[str, Any], key: str) -> str:
     return value
 
 
-def _error(status: int, message: str, **headers: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def auth_routes(auth: Authenticator, settings: AuthSettings) -> list[BaseRoute]:
     """Every route above, bound to ``auth``; login attempts limited per peer host."""
     attempts = PeerRateLimit("login attempts", rate=settings.login_rate, burst=settings.login_burst)
     ttl_s = int(settings.session_ttl.total_seconds())
+    retry_after = str(max(1, round(1 / settings.login_rate)))  # seconds until one more try
 
     async def login_page(_request: Request) -> Response:
         return FileResponse(STATIC / "login.html", headers={"Cache-Control": "no-cache"})
@@ -89,7 +90,7 @@ def auth_routes(auth: Authenticator, settings: AuthSettings) -> list[BaseRoute]:
             name, password = _text(data, "name"), _text(data, "password")
             target = local_path(_text(data, "next") or "/")
         except ResourceExhausted as exc:
-            return _error(429, exc.message, **{"Retry-After": str(int(1 / settings.login_rate))})
+            return _error(429, exc.message, {"Retry-After": retry_after})
         except InvalidArgument as exc:
             return _error(400, exc.message)
         principal = await auth.login(name, password) if name and password else None
