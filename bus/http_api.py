@@ -7,6 +7,7 @@ rest) with ``routes=``; the registry's stay here so the bus serves them without 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
@@ -18,7 +19,14 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from powerbus.bus.http_auth import Authenticator, AuthSettings, HttpAuthGate, auth_routes
+from powerbus.bus.access.audit import AuditLog
+from powerbus.bus.http_auth import (
+    Authenticator,
+    AuthSettings,
+    HttpAuthGate,
+    actor_of,
+    auth_routes,
+)
 from powerbus.bus.kernel.errors import InvalidArgument, NotFound, PowerbusError
 from powerbus.bus.registry import Directory, NodeRecord
 
@@ -111,13 +119,16 @@ def create_http_app(
     list_nodes: ListNodes | None = None,
     auth: Authenticator | None = None,
     auth_settings: AuthSettings | None = None,
+    audit: AuditLog | None = None,
 ) -> Starlette:
     """The Starlette app served on the bus's HTTP port: ``/healthz``, ``/api/nodes``,
     ``/api/services``, then ``routes``. ``/healthz`` answers 503 with one line per
     ``problems()`` (the registry database deleted, damaged or unreachable), else "ok".
 
     With ``auth`` every request passes the login gate first (``bus/http_auth``), and
-    ``/login``, ``/logout``, ``/api/session`` and ``/api/users`` are served too."""
+    ``/login``, ``/logout``, ``/api/session`` and ``/api/users`` are served too. With
+    ``audit`` every operator action that changed something is recorded there, with who
+    asked (``http/NAME``) and from where."""
 
     async def healthz(_request: Request) -> PlainTextResponse:
         found = problems()
@@ -160,13 +171,24 @@ def create_http_app(
         node_id = request.path_params.get("node_id", "")
         action = request.path_params.get("action", "purge")
         try:
-            return JSONResponse(await _act(admin, in_flight, action, node_id, request))
+            done = await _act(admin, in_flight, action, node_id, request)
         except NotFound as exc:
             return JSONResponse({"error": exc.message}, status_code=404)
         except InvalidArgument as exc:
             return JSONResponse({"error": exc.message}, status_code=400)
         except PowerbusError as exc:
             return JSONResponse({"error": exc.message}, status_code=503)
+        if audit is not None and (done.get("changed") or done.get("purged")):
+            # Recorded after the registry's own transaction, as policy changes are.
+            record = functools.partial(
+                audit.record,
+                actor_of(request.scope),
+                f"node.{action}",
+                f"node/{node_id}" if node_id else "nodes",
+                after={k: v for k, v in done.items() if k not in ("action", "node_id")},
+            )
+            await asyncio.to_thread(record)
+        return JSONResponse(done)
 
     settings = auth_settings or AuthSettings()
     # Outermost first: who is asking, then (for a browser's session) the CSRF guard.

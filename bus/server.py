@@ -298,7 +298,8 @@ class BusServer(Lifecycle):
         await self._start_publisher()
 
         settings = self.config.http_auth_settings
-        users = UserStore(self.registry.engine)
+        audit = access.store.audit if access.store else None
+        users = UserStore(self.registry.engine, audit=audit)
         await asyncio.to_thread(users.migrate)
         auth = Authenticator(users, cache_ttl=settings.cache_ttl)
         await self._warn_if_open(auth)
@@ -317,6 +318,7 @@ class BusServer(Lifecycle):
                 list_nodes=self.registry._list_nodes,  # fresh heartbeats, as ListNodes reads them
                 auth=auth,
                 auth_settings=settings,
+                audit=audit,
             ),
             self.config.http,
             HttpLimits(

@@ -2,7 +2,8 @@
 
 The commands work on the bus's database directly (``--db``, or ``[bus] db`` of
 ``--config``): whoever may change that database may manage users, and a bus instance
-sees a change within two seconds. Passwords are never taken on the command line, where
+sees a change within two seconds. Each change is in the audit record (``powerbus
+audit``) as ``local/<os user>``. Passwords are never taken on the command line, where
 ``ps`` and shell history would show them.
 """
 
@@ -19,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from powerbus.bus.access.store import AccessStore
 from powerbus.bus.commands.common import JsonOption, exit_on_error
 from powerbus.bus.config import BusConfig
 from powerbus.bus.http_auth import Role, UserStore
@@ -57,7 +59,10 @@ def _store(db: str | None, config: Path | None) -> Iterator[UserStore]:
     url = resolve(BusConfig, flags={"db": db}, config_file=config).db
     engine = create_engine(url)
     try:
-        store = UserStore(engine)
+        # Changes are audited (as local/<os user>) in the access store's table.
+        access = AccessStore(engine)
+        access.migrate()
+        store = UserStore(engine, audit=access.audit)
         store.migrate()
         yield store
     finally:

@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 from powerbus.bus.http_auth.authenticator import Authenticator
-from powerbus.bus.http_auth.gate import COOKIE, HttpAuthGate
+from powerbus.bus.http_auth.gate import COOKIE, HttpAuthGate, actor_of
 from powerbus.bus.http_auth.roles import Role
 from powerbus.bus.http_auth.routes import auth_routes
 from powerbus.bus.http_auth.settings import AuthSettings, HttpAuthMode, MetricsAuth
@@ -38,5 +38,6 @@ __all__ = [
     "Role",
     "UserInfo",
     "UserStore",
+    "actor_of",
     "auth_routes",
 ]

@@ -23,13 +23,14 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from powerbus.bus.access.audit import Actor
 from powerbus.bus.http_auth.authenticator import Authenticator
 from powerbus.bus.http_auth.roles import PROBE_PATHS, Role, action_of, required_role
 from powerbus.bus.http_auth.settings import AuthSettings, HttpAuthMode, MetricsAuth
 from powerbus.bus.http_auth.store import Credential, Principal
 from powerbus.bus.kernel.tls import is_loopback
 
-__all__ = ["COOKIE", "PRINCIPAL", "HttpAuthGate", "local_path"]
+__all__ = ["COOKIE", "PRINCIPAL", "HttpAuthGate", "actor_of", "local_path"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,16 @@ PRINCIPAL = "powerbus.principal"
 _DEV = Principal("", Role.OPERATOR, Credential.LOOPBACK)
 # Loopback before any user exists may read and act, as before logins existed; managing
 # users over HTTP takes a real admin (the first one is made with `powerbus users add`).
+
+
+def actor_of(scope: Scope) -> Actor:
+    """Who an admitted request is, for the audit record: ``http/NAME`` (logged in or by
+    token), ``anonymous`` (the loopback development mode), and the peer's address."""
+    principal: Principal | None = scope.get(PRINCIPAL)
+    name = principal.name if principal is not None else ""
+    client = scope.get("client")
+    peer = f"{client[0]}:{client[1]}" if client else "unknown"
+    return Actor(identity=f"http/{name}" if name else "anonymous", peer=peer)
 
 
 def local_path(target: str, default: str = "/") -> str:

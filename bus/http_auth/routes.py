@@ -17,6 +17,7 @@ so the CSRF guard covers them too (no other site can log a browser in or out).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from typing import Any
@@ -26,7 +27,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from powerbus.bus.http_auth.authenticator import Authenticator
-from powerbus.bus.http_auth.gate import COOKIE, PRINCIPAL, local_path
+from powerbus.bus.http_auth.gate import COOKIE, PRINCIPAL, actor_of, local_path
 from powerbus.bus.http_auth.roles import Role
 from powerbus.bus.http_auth.settings import AuthSettings
 from powerbus.bus.http_auth.store import Principal
@@ -160,7 +161,11 @@ def auth_routes(auth: Authenticator, settings: AuthSettings) -> list[BaseRoute]:
                     "role", f"one of viewer, operator, admin, got {role_text!r}"
                 ) from None
             name = _text(data, "name")
-            await asyncio.to_thread(auth.store.add, name, role, _text(data, "password"))
+            password = _text(data, "password")
+            actor = actor_of(request.scope)
+            await asyncio.to_thread(
+                functools.partial(auth.store.add, name, role, password, actor=actor)
+            )
         except InvalidArgument as exc:
             return _error(400, exc.message)
         except AlreadyExists as exc:
@@ -172,7 +177,8 @@ def auth_routes(auth: Authenticator, settings: AuthSettings) -> list[BaseRoute]:
     async def remove_user(request: Request) -> Response:
         name = request.path_params["name"]
         try:
-            await asyncio.to_thread(auth.store.remove, name)
+            remove = functools.partial(auth.store.remove, name, actor=actor_of(request.scope))
+            await asyncio.to_thread(remove)
         except NotFound as exc:
             return _error(404, exc.message)
         auth.forget_users()

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from powerbus.bus.access.audit import Actor, AuditLog
 from powerbus.bus.http_auth.migrations import MIGRATIONS
 from powerbus.bus.http_auth.passwords import (
     MIN_PASSWORD_LENGTH,
@@ -100,20 +101,35 @@ def _check_password(password: str) -> str:
 
 
 class UserStore:
-    """Users, tokens and sessions on ``engine`` (whose lifetime the caller owns)."""
+    """Users, tokens and sessions on ``engine`` (whose lifetime the caller owns).
+
+    With ``audit``, every change of a user or token is recorded in the audit table in the
+    same transaction, as the ``actor`` the method is given (the operator running this
+    process on this host when none is); logins and logouts are logged, not audited."""
 
     def __init__(
-        self, engine: Engine, *, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+        self,
+        engine: Engine,
+        *,
+        audit: AuditLog | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         self._engine = engine
+        self._audit = audit
         self._now = clock
+
+    def _record(
+        self, conn: Connection, actor: Actor | None, action: str, name: str, **change: object
+    ) -> None:
+        if self._audit is not None:
+            self._audit.add(conn, actor or Actor.local(), action, f"user/{name}", **change)
 
     def migrate(self) -> None:
         """Create or upgrade the tables (safe on every start)."""
         MIGRATIONS.run(self._engine)
 
     # ------------------------------------------------------------------ users
-    def add(self, name: str, role: Role, password: str) -> None:
+    def add(self, name: str, role: Role, password: str, *, actor: Actor | None = None) -> None:
         """A new user; :class:`AlreadyExists` if the name is taken."""
         check_name(name)
         digest = hash_password(_check_password(password))
@@ -130,16 +146,20 @@ class UserStore:
                     password_changed_at=now,
                 )
             )
+            self._record(conn, actor, "user.add", name, after={"role": role.value})
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str, *, actor: Actor | None = None) -> None:
         """Delete the user with its tokens and sessions (logged out at once)."""
         with write_transaction(self._engine) as conn:
-            if not conn.execute(users.delete().where(users.c.name == name)).rowcount:
+            role = self._role_of(conn, name)
+            if role is None:
                 raise NotFound(f"no user {name!r}")
+            conn.execute(users.delete().where(users.c.name == name))
+            self._record(conn, actor, "user.remove", name, before={"role": role})
             conn.execute(tokens.delete().where(tokens.c.user_name == name))
             conn.execute(sessions.delete().where(sessions.c.user_name == name))
 
-    def set_password(self, name: str, password: str) -> None:
+    def set_password(self, name: str, password: str, *, actor: Actor | None = None) -> None:
         """Change the password; the user's sessions end (tokens stay)."""
         digest = hash_password(_check_password(password))
         with write_transaction(self._engine) as conn:
@@ -151,6 +171,7 @@ class UserStore:
             if not changed:
                 raise NotFound(f"no user {name!r}")
             conn.execute(sessions.delete().where(sessions.c.user_name == name))
+            self._record(conn, actor, "user.passwd", name)
 
     def list_users(self) -> list[UserInfo]:
         """Every user, by name, with how many tokens and live sessions each has."""
@@ -190,7 +211,7 @@ class UserStore:
         return Principal(name, Role(row[0]), Credential.SESSION)
 
     # ------------------------------------------------------------------ tokens
-    def issue_token(self, name: str, *, label: str = "") -> str:
+    def issue_token(self, name: str, *, label: str = "", actor: Actor | None = None) -> str:
         """A new API token of ``name``; only its digest is kept, so show it now or never."""
         token = TOKEN_PREFIX + new_secret()
         with write_transaction(self._engine) as conn:
@@ -204,12 +225,16 @@ class UserStore:
                     created_at=self._now(),
                 )
             )
+            self._record(conn, actor, "user.token.create", name, after={"label": label[:100]})
         return token
 
-    def revoke_tokens(self, name: str) -> int:
+    def revoke_tokens(self, name: str, *, actor: Actor | None = None) -> int:
         """Delete every token of ``name``; how many there were."""
         with write_transaction(self._engine) as conn:
-            return int(conn.execute(tokens.delete().where(tokens.c.user_name == name)).rowcount)
+            count = int(conn.execute(tokens.delete().where(tokens.c.user_name == name)).rowcount)
+            if count:
+                self._record(conn, actor, "user.token.revoke", name, before={"tokens": count})
+            return count
 
     def by_token(self, token: str) -> Principal | None:
         """Whose ``token`` this is, or ``None``."""

@@ -11,6 +11,7 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
+from powerbus.bus.access.store import AccessStore
 from powerbus.bus.http_auth import COOKIE, Role, UserStore
 from powerbus.bus.kernel.database import create_engine
 
@@ -99,7 +100,9 @@ def seed_users(db_path: Path) -> dict[str, str]:
     an API token of each, by name."""
     engine = create_engine(f"sqlite:///{db_path}")
     try:
-        store = UserStore(engine)
+        access = AccessStore(engine)
+        access.migrate()
+        store = UserStore(engine, audit=access.audit)  # audited as the CLI does it
         store.migrate()
         for name, role in ROLES.items():
             store.add(name, role, PASSWORDS[name])

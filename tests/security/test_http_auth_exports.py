@@ -17,6 +17,7 @@ PUBLIC = [
     "Role",
     "UserInfo",
     "UserStore",
+    "actor_of",
     "auth_routes",
 ]
 

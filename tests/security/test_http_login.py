@@ -200,3 +200,36 @@ def test_the_redirect_keeps_the_page_asked_for_and_open_paths_lead_nowhere_else(
     # The open prefixes serve only what is under them: no way round the gate to /api.
     for path in ("/static/../api/overview", "/login/../api/overview", "/logout/x"):
         assert call(bus.http, "GET", path).status in (404, 405), path
+
+
+def test_actions_and_user_changes_are_audited_with_the_logged_in_user(
+    secured, node_factory, tmp_path: Path
+):
+    bus, tokens = secured
+    node_factory("echo", bus=bus, node_id="echo-1")
+    operator, admin = login(bus.http, "otto"), login(bus.http, "ada")
+    weighted = call(
+        bus.http, "POST", "/api/nodes/echo-1/weight?value=40", headers=ACTION, session=operator
+    )
+    assert weighted.status == 200 and weighted.json()["changed"] is True
+    added = call(
+        bus.http,
+        "POST",
+        "/api/users",
+        headers=ACTION,
+        session=admin,
+        body={"name": "nina", "role": "viewer", "password": "nina's password"},
+    )
+    assert added.status == 201
+    assert call(bus.http, "DELETE", "/api/users/nina", token=tokens["ada"]).status == 200
+    entries = call(bus.http, "GET", "/api/audit", session=operator).json()["entries"]
+    seen = [(e["identity"], e["action"], e["target"]) for e in reversed(entries)]
+    assert seen[-3:] == [
+        ("http/otto", "node.weight", "node/echo-1"),
+        ("http/ada", "user.add", "user/nina"),
+        ("http/ada", "user.remove", "user/nina"),
+    ]
+    assert all(e["peer"].startswith("127.0.0.1:") for e in entries[:3])
+    assert entries[1]["after"] == {"role": "viewer"}  # never the password
+    # The seed's users were added on the host, by the operator running the tests.
+    assert {e["identity"].split("/")[0] for e in entries[3:]} == {"local"}

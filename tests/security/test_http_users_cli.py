@@ -70,6 +70,18 @@ def test_users_made_by_the_cli_log_in_and_their_tokens_work(bus_factory, tmp_pat
     gone = users(db, "remove", "wang")
     assert gone.exit_code == 1 and "no user 'wang'" in gone.output
 
+    # Every change is in the audit record, as the operator on this host.
+    audit = CliRunner().invoke(app, ["audit", "--action", "user", "--json", "--db", db])
+    record = [(e["action"], e["target"]) for e in reversed(json.loads(audit.output))]
+    assert record == [
+        ("user.add", "user/wang"),
+        ("user.add", "user/li"),
+        ("user.token.create", "user/wang"),
+        ("user.passwd", "user/li"),
+        ("user.token.revoke", "user/wang"),
+        ("user.remove", "user/wang"),
+    ]
+
 
 def test_the_cli_refuses_short_passwords_and_has_no_password_option(tmp_path: Path):
     db = f"sqlite:///{tmp_path / 'bus.db'}"
