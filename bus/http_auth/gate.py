@@ -89,23 +89,7 @@ class HttpAuthGate:
         if principal is None:
             response = self._unauthenticated(conn, problem, page=not path.startswith("/api"))
         elif not principal.role.allows(needed):
-            log.warning(
-                "refused %s %s to %s (%s) from %s",
-                method,
-                path,
-                principal.name,
-                principal.role.value,
-                conn.client.host if conn.client else "?",
-            )
-            response = JSONResponse(
-                {
-                    "error": f"user {principal.name!r} ({principal.role.value}) may not "
-                    f"{action_of(method, path)}: that needs {needed.value}",
-                    "role": principal.role.value,
-                    "needs": needed.value,
-                },
-                status_code=403,
-            )
+            response = self._forbidden(conn, principal, needed)
         else:
             scope[PRINCIPAL] = principal
             scope["powerbus.user"] = principal.name
@@ -140,6 +124,28 @@ class HttpAuthGate:
         ):
             return _DEV, ""
         return None, "the session expired; log in again" if session else "log in first"
+
+    @staticmethod
+    def _forbidden(conn: HTTPConnection, principal: Principal, needed: Role) -> Response:
+        method, path = conn.scope["method"], conn.scope["path"]
+        peer = conn.client.host if conn.client else "?"
+        log.warning(
+            "refused %s %s to %s (%s) from %s",
+            method,
+            path,
+            principal.name,
+            principal.role.value,
+            peer,
+        )
+        return JSONResponse(
+            {
+                "error": f"user {principal.name!r} ({principal.role.value}) may not "
+                f"{action_of(method, path)}: that needs {needed.value}",
+                "role": principal.role.value,
+                "needs": needed.value,
+            },
+            status_code=403,
+        )
 
     @staticmethod
     def _unauthenticated(conn: HTTPConnection, problem: str, *, page: bool) -> Response:
