@@ -1115,6 +1115,8 @@
       <button type="button" id="logout"><span class="zh">退出</span><span class="en">Log out</span></button>`;
     box.dataset.user = me.user;
     box.hidden = false;
+    // A viewer's action buttons would only be refused (403): app.css hides them.
+    document.body.dataset.role = me.role;
     document.getElementById("logout").addEventListener("click", async () => {
       await fetch("/logout", { method: "POST", headers: { "X-Powerbus-Action": "1" }, cache: "no-store" });
       location.assign("/login");

@@ -28,10 +28,13 @@ def browser() -> Iterator[Browser]:
             browser.close()
 
 
-def test_logging_in_through_the_form_shows_the_dashboard(bus_factory, browser, tmp_path: Path):
+def test_logging_in_through_the_form_shows_the_dashboard(
+    bus_factory, node_factory, browser, tmp_path: Path
+):
     db = tmp_path / "bus.db"
     seed_users(db)
     bus = bus_factory(db=f"sqlite:///{db}")
+    node_factory("echo", bus=bus, node_id="echo-1")
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     errors: list[str] = []
@@ -60,11 +63,23 @@ def test_logging_in_through_the_form_shows_the_dashboard(bus_factory, browser, t
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         assert page.evaluate("document.cookie") == ""  # out of reach of scripts
 
+        page.click('#tabs a[data-page="overview"]')
+        page.wait_for_selector('#nodes-table tr[data-node="echo-1"] button.act', timeout=10_000)
+
         page.click("#logout")
         page.wait_for_selector("#login-form", timeout=10_000)
         page.goto(f"http://{bus.http}/")
         page.wait_for_selector("#login-form", timeout=10_000)
         assert "/login?next=" in page.url
+
+        # A viewer sees the dashboard without the actions it may not take.
+        page.fill("#login-name", "vera")
+        page.fill("#login-password", PASSWORDS["vera"])
+        page.click("#login-submit")
+        page.wait_for_selector('#user[data-user="vera"]', timeout=15_000)
+        page.wait_for_selector('#nodes-table tr[data-node="echo-1"]', timeout=10_000)
+        assert page.locator("#nodes-table button.act").count() > 0
+        assert not page.locator("#nodes-table button.act").first.is_visible()
     finally:
         context.close()
     assert errors == []
