@@ -100,6 +100,9 @@ class BusConfig:
     """Login attempts a second each peer host may make after ``login_burst``."""
     login_burst: int = 10
     """Login attempts each peer host may make at once."""
+    http_trusted_proxies: str = ""
+    """IP addresses, comma-separated, of reverse proxies whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` the HTTP port believes; empty: nobody's."""
 
     @property
     def http_auth_settings(self) -> AuthSettings:

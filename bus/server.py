@@ -326,6 +326,9 @@ class BusServer(Lifecycle):
                 body_timeout=self.config.http_body_timeout.total_seconds(),
                 max_connections=self.config.http_max_connections,
             ),
+            trusted_proxies=[
+                p.strip() for p in self.config.http_trusted_proxies.split(",") if p.strip()
+            ],
         )
         await self._http.start()
         self.monitoring.external_url = f"http://{self.http_address}/"
