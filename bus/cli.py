@@ -29,6 +29,7 @@ from powerbus.bus.commands.serve_bus import bus_command
 from powerbus.bus.commands.sim import sim_app
 from powerbus.bus.commands.topology import topology_command
 from powerbus.bus.commands.traffic import traffic_command
+from powerbus.bus.commands.users import users_app
 from powerbus.nodes.sdk.cli import KIND_CONTEXT, node_command
 
 __all__ = ["app", "main"]
@@ -68,6 +69,7 @@ app.add_typer(certs_app, name="certs", help="A development CA and bus/node TLS c
 app.add_typer(tokens_app, name="tokens", help="Bearer tokens that prove a node's identity.")
 app.add_typer(acl_app, name="acl", help="Access rules: who may call, serve, read, change.")
 app.command("audit")(audit_command)
+app.add_typer(users_app, name="users", help="Dashboard and /api users, roles and API tokens.")
 
 
 def _version(show: bool) -> None:

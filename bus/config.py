@@ -12,6 +12,7 @@ import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
+from powerbus.bus.http_auth.settings import AuthSettings, HttpAuthMode, MetricsAuth
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.errors import ConfigError
 from powerbus.bus.kernel.limits import DEFAULT_MAX_BYTES_IN_FLIGHT, DEFAULT_MAX_REQUEST_BYTES
@@ -88,6 +89,31 @@ class BusConfig:
     """Time an HTTP client has, after the headers, to send the request's body."""
     http_max_connections: int = 1000
     """HTTP connections served at once; beyond, requests are answered 503."""
+    http_auth: HttpAuthMode = HttpAuthMode.AUTO
+    """When the dashboard and /api ask for a login: ``auto`` once any user exists (before,
+    loopback callers only), ``required`` always (docs/security.md)."""
+    metrics_auth: MetricsAuth = MetricsAuth.OPEN
+    """``open``: /metrics and /healthz for anyone; ``token``: an API token is needed."""
+    http_session_ttl: timedelta = timedelta(hours=12)
+    """How long a dashboard login lasts."""
+    login_rate: float = 0.2
+    """Login attempts a second each peer host may make after ``login_burst``."""
+    login_burst: int = 10
+    """Login attempts each peer host may make at once."""
+    http_trusted_proxies: str = ""
+    """IP addresses, comma-separated, of reverse proxies whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` the HTTP port believes; empty: nobody's."""
+
+    @property
+    def http_auth_settings(self) -> AuthSettings:
+        """The login settings of the HTTP port, as ``bus/http_auth`` takes them."""
+        return AuthSettings(
+            mode=self.http_auth,
+            metrics=self.metrics_auth,
+            session_ttl=self.http_session_ttl,
+            login_rate=self.login_rate,
+            login_burst=self.login_burst,
+        )
 
     def __post_init__(self) -> None:
         if self.otlp_endpoint:  # refused here, so `powerbus config check` names it too
@@ -100,6 +126,7 @@ class BusConfig:
                 f"max_bytes_in_flight ({self.max_bytes_in_flight}) must be at least "
                 f"max_request_bytes ({self.max_request_bytes})"
             )
+        self.http_auth_settings  # noqa: B018 -- checks the login keys now, naming them
         if self.http_max_connections < 1:
             raise ConfigError(
                 f"http_max_connections: must be at least 1, got {self.http_max_connections}"

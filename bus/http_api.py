@@ -7,6 +7,7 @@ rest) with ``routes=``; the registry's stay here so the bus serves them without 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
@@ -18,6 +19,14 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from powerbus.bus.access.audit import AuditLog
+from powerbus.bus.http_auth import (
+    Authenticator,
+    AuthSettings,
+    HttpAuthGate,
+    actor_of,
+    auth_routes,
+)
 from powerbus.bus.kernel.errors import InvalidArgument, NotFound, PowerbusError
 from powerbus.bus.registry import Directory, NodeRecord
 
@@ -39,14 +48,21 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class SameOriginGuard:
-    """Refuses (403) a state-changing request without :data:`ACTION_HEADER`, or whose
-    ``Origin`` is not the bus's own host: the CSRF guard of every operator action."""
+    """Refuses (403) a state-changing request without :data:`ACTION_HEADER`, whose
+    ``Origin`` is not the bus's own host, or that the browser says is cross-site
+    (``Sec-Fetch-Site``): the CSRF guard of every operator action and of logging in.
+    Requests with an API token are exempt (the gate marks them): a browser never sends
+    one by itself."""
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] not in _SAFE_METHODS:
+        if (
+            scope["type"] == "http"
+            and scope["method"] not in _SAFE_METHODS
+            and not scope.get("powerbus.csrf_exempt")
+        ):
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             origin = headers.get("origin", "")
             host = headers.get("host", "")
@@ -55,6 +71,8 @@ class SameOriginGuard:
                 problem = f"operator actions need the {ACTION_HEADER} header (CSRF guard)"
             elif origin and origin.split("://", 1)[-1] != host:
                 problem = f"origin {origin} is not this bus ({host}): refused (CSRF guard)"
+            elif headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+                problem = "a request from another site: refused (CSRF guard)"
             if problem:
                 await JSONResponse({"error": problem}, status_code=403)(scope, receive, send)
                 return
@@ -99,10 +117,18 @@ def create_http_app(
     admin: Admin | None = None,
     in_flight: Callable[[str], int] = lambda _node: 0,
     list_nodes: ListNodes | None = None,
+    auth: Authenticator | None = None,
+    auth_settings: AuthSettings | None = None,
+    audit: AuditLog | None = None,
 ) -> Starlette:
     """The Starlette app served on the bus's HTTP port: ``/healthz``, ``/api/nodes``,
     ``/api/services``, then ``routes``. ``/healthz`` answers 503 with one line per
-    ``problems()`` (the registry database deleted, damaged or unreachable), else "ok"."""
+    ``problems()`` (the registry database deleted, damaged or unreachable), else "ok".
+
+    With ``auth`` every request passes the login gate first (``bus/http_auth``), and
+    ``/login``, ``/logout``, ``/api/session`` and ``/api/users`` are served too. With
+    ``audit`` every operator action that changed something is recorded there, with who
+    asked (``http/NAME``) and from where."""
 
     async def healthz(_request: Request) -> PlainTextResponse:
         found = problems()
@@ -145,14 +171,28 @@ def create_http_app(
         node_id = request.path_params.get("node_id", "")
         action = request.path_params.get("action", "purge")
         try:
-            return JSONResponse(await _act(admin, in_flight, action, node_id, request))
+            done = await _act(admin, in_flight, action, node_id, request)
         except NotFound as exc:
             return JSONResponse({"error": exc.message}, status_code=404)
         except InvalidArgument as exc:
             return JSONResponse({"error": exc.message}, status_code=400)
         except PowerbusError as exc:
             return JSONResponse({"error": exc.message}, status_code=503)
+        if audit is not None and (done.get("changed") or done.get("purged")):
+            # Recorded after the registry's own transaction, as policy changes are.
+            record = functools.partial(
+                audit.record,
+                actor_of(request.scope),
+                f"node.{action}",
+                f"node/{node_id}" if node_id else "nodes",
+                after={k: v for k, v in done.items() if k not in ("action", "node_id")},
+            )
+            await asyncio.to_thread(record)
+        return JSONResponse(done)
 
+    settings = auth_settings or AuthSettings()
+    # Outermost first: who is asking, then (for a browser's session) the CSRF guard.
+    gate = [Middleware(HttpAuthGate, auth=auth, settings=settings)] if auth is not None else []
     return Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -160,9 +200,10 @@ def create_http_app(
             Route("/api/nodes/purge", act, methods=["POST"]),
             Route("/api/nodes/{node_id}/{action}", act, methods=["POST"]),
             Route("/api/services", services),
+            *(auth_routes(auth, settings) if auth is not None else ()),
             *routes,
         ],
-        middleware=[Middleware(SameOriginGuard)],
+        middleware=[*gate, Middleware(SameOriginGuard)],
     )
 
 

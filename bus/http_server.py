@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -26,15 +26,29 @@ class _EmbeddedUvicorn(uvicorn.Server):
 class HttpServer(Lifecycle):
     """Serves ``app`` on ``address`` (port 0 picks a free one) until :meth:`stop`.
 
+    The client address requests see is the connection's own, or, from one of
+    ``trusted_proxies`` (IP addresses), what its ``X-Forwarded-For`` says.
+
     >>> # async with HttpServer(app, HostPort("127.0.0.1", 0)) as http: print(http.address)
     """
 
-    def __init__(self, app: ASGIApp, address: HostPort, limits: HttpLimits | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        address: HostPort,
+        limits: HttpLimits | None = None,
+        *,
+        trusted_proxies: Sequence[str] = (),
+    ) -> None:
         limits = limits or HttpLimits()
         config = uvicorn.Config(
             app,
             host=address.host,
             port=address.port,
+            # X-Forwarded-For/-Proto only from the proxies named: uvicorn would trust any
+            # client on loopback, which could then pose as any host to the login limit.
+            proxy_headers=bool(trusted_proxies),
+            forwarded_allow_ips=list(trusted_proxies) or None,
             http=bounded_h11_protocol(limits),
             limit_concurrency=limits.max_connections,
             log_level="warning",

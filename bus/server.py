@@ -33,6 +33,7 @@ from powerbus.bus.events.quality_feed import GatewayQualityFeed
 from powerbus.bus.events.status import BusEvents
 from powerbus.bus.health import BusHealth
 from powerbus.bus.http_api import create_http_app
+from powerbus.bus.http_auth import Authenticator, HttpAuthMode, UserStore
 from powerbus.bus.http_deadlines import HttpLimits
 from powerbus.bus.http_server import HttpServer
 from powerbus.bus.kernel.addresses import HostPort
@@ -41,7 +42,12 @@ from powerbus.bus.kernel.errors import PowerbusError, Unavailable
 from powerbus.bus.kernel.lifecycle import Lifecycle
 from powerbus.bus.kernel.peers import PeerRateLimit
 from powerbus.bus.kernel.statefile import write_state_file
-from powerbus.bus.kernel.tls import TlsFiles, check_plaintext_listen, check_unguarded_listen
+from powerbus.bus.kernel.tls import (
+    TlsFiles,
+    check_plaintext_listen,
+    check_unguarded_listen,
+    is_loopback,
+)
 from powerbus.bus.kernel.tracing import start_tracing
 from powerbus.bus.policy import (
     PoliciesServicer,
@@ -295,6 +301,12 @@ class BusServer(Lifecycle):
         await self._health.serving()
         await self._start_publisher()
 
+        settings = self.config.http_auth_settings
+        audit = access.store.audit if access.store else None
+        users = UserStore(self.registry.engine, audit=audit)
+        await asyncio.to_thread(users.migrate)
+        auth = Authenticator(users, cache_ttl=settings.cache_ttl)
+        await self._warn_if_open(auth)
         self._http = HttpServer(
             create_http_app(
                 directory,
@@ -308,6 +320,9 @@ class BusServer(Lifecycle):
                 admin=self.registry.admin,
                 in_flight=self._in_flight_of,
                 list_nodes=self.registry._list_nodes,  # fresh heartbeats, as ListNodes reads them
+                auth=auth,
+                auth_settings=settings,
+                audit=audit,
             ),
             self.config.http,
             HttpLimits(
@@ -315,6 +330,9 @@ class BusServer(Lifecycle):
                 body_timeout=self.config.http_body_timeout.total_seconds(),
                 max_connections=self.config.http_max_connections,
             ),
+            trusted_proxies=[
+                p.strip() for p in self.config.http_trusted_proxies.split(",") if p.strip()
+            ],
         )
         await self._http.start()
         self.monitoring.external_url = f"http://{self.http_address}/"
@@ -338,6 +356,24 @@ class BusServer(Lifecycle):
             self.events.events_in,
             self.events.events_out,
         )
+
+    async def _warn_if_open(self, auth: Authenticator) -> None:
+        """Say at start how the HTTP port lets people in, when it is not by login."""
+        if await auth.anyone():
+            return
+        if self.config.http_auth is HttpAuthMode.REQUIRED:
+            log.warning(
+                "http_auth is required but no HTTP user exists: nobody can log in to the "
+                "dashboard until one is added (powerbus users add NAME --role admin)"
+            )
+        else:
+            # Only worth a warning when people beyond this machine can reach the port.
+            level = logging.INFO if is_loopback(self.config.http.host) else logging.WARNING
+            log.log(
+                level,
+                "no HTTP user exists: the dashboard and /api are open to callers on this "
+                "machine only, without a login (powerbus users add NAME --role admin)",
+            )
 
     def _add_port(self, server: grpc.aio.Server) -> int:
         """The gRPC port: TLS (mTLS with a CA) from the files, else plaintext on loopback."""

@@ -8,15 +8,21 @@ powerbus.bus.kernel.errors.Unavailable: cannot reach the bus's HTTP port at 127.
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
 from http.client import HTTPException
 from typing import Any
 
-from powerbus.bus.kernel.errors import InvalidArgument, NotFound, Unavailable
+from powerbus.bus.kernel.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
 
-__all__ = ["fetch_json", "fetch_text", "post_json"]
+__all__ = ["TOKEN_ENV", "fetch_json", "fetch_text", "post_json"]
+
+TOKEN_ENV = "POWERBUS_HTTP_TOKEN"
+"""An API token (``powerbus users token NAME``) the CLI sends as ``Authorization: Bearer``
+once the bus's HTTP port asks for a login; an environment variable, not a flag, so it is
+not shown in ``ps`` and every command has it at once."""
 
 
 def fetch_text(http: str, path: str, *, timeout: float, method: str = "GET") -> str:
@@ -25,6 +31,9 @@ def fetch_text(http: str, path: str, *, timeout: float, method: str = "GET") -> 
     url = f"http://{http}{path}"
     # The header the bus's CSRF guard asks of every POST (see bus/http_api.py).
     headers = {"X-Powerbus-Action": "1"} if method == "POST" else {}
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(
         url, method=method, data=b"" if method == "POST" else None, headers=headers
     )
@@ -42,6 +51,11 @@ def fetch_text(http: str, path: str, *, timeout: float, method: str = "GET") -> 
             if error.code == 404:
                 raise NotFound(str(message)) from None
             raise InvalidArgument(field, problem or field) from None
+        if error.code == 401:
+            hint = "" if token else f"; set {TOKEN_ENV} to an API token (powerbus users token)"
+            raise PermissionDenied(f"{path}: {message}{hint}") from None
+        if error.code == 403:
+            raise PermissionDenied(f"{path}: {message}") from None
         if error.code == 404:
             raise NotFound(f"{path}: {message}") from None
         if error.code == 400:

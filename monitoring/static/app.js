@@ -155,8 +155,13 @@
     view: { x: 0, y: 0, k: 1 }, filter: "", showDeclared: localStorage.getItem("powerbus.declared") !== "0",
     nodeRecord: null,
   };
+  // A lapsed or ended login: back to the login page, then here again.
+  function toLogin() {
+    location.assign(`/login?next=${encodeURIComponent(location.pathname + location.hash)}`);
+  }
   async function getJSON(path) {
     const r = await fetch(path, { cache: "no-store" });
+    if (r.status === 401) { toLogin(); throw new Error(`${path}: log in first`); }
     if (!r.ok && r.status !== 404) throw new Error(`${path}: HTTP ${r.status}`);
     return r.json();
   }
@@ -323,6 +328,7 @@
   };
   async function post(path) {
     const r = await fetch(path, { method: "POST", headers: { "X-Powerbus-Action": "1" }, cache: "no-store" });
+    if (r.status === 401) toLogin();
     const body = await r.json().catch(() => ({}));
     if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
     return body;
@@ -1099,8 +1105,27 @@
     route();
   });
 
+  // ---------------------------------------------------------------- signed-in user
+  // Shown with a log-out button when logged in; nothing in the loopback development mode.
+  async function showUser() {
+    const me = await getJSON("/api/session").catch(() => null);
+    const box = document.getElementById("user");
+    if (!me || me.credential !== "session" || !box) return;
+    box.innerHTML = `<span class="name">${esc(me.user)}</span><span class="role">${esc(me.role)}</span>
+      <button type="button" id="logout"><span class="zh">退出</span><span class="en">Log out</span></button>`;
+    box.dataset.user = me.user;
+    box.hidden = false;
+    // A viewer's action buttons would only be refused (403): app.css hides them.
+    document.body.dataset.role = me.role;
+    document.getElementById("logout").addEventListener("click", async () => {
+      await fetch("/logout", { method: "POST", headers: { "X-Powerbus-Action": "1" }, cache: "no-store" });
+      location.assign("/login");
+    });
+  }
+
   setLive("connecting");
   route();
   loadOnce();
   connect();
+  showUser();
 })();

@@ -1,0 +1,1 @@
+"""HTTP users migrations, one module per revision, oldest first by ``down_revision``."""
