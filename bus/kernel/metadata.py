@@ -13,6 +13,7 @@ __all__ = [
     "AUTHORIZATION_KEY",
     "CALLER_KEY",
     "IDEMPOTENT_KEY",
+    "IDENTITY_KEY",
     "asserts_idempotent",
 ]
 
@@ -22,6 +23,10 @@ CALLER_KEY = "x-powerbus-caller"
 """The calling node's id."""
 IDEMPOTENT_KEY = "x-powerbus-idempotent"
 """The caller asserts the call is safe to retry, for methods whose proto does not say so."""
+IDENTITY_KEY = "x-powerbus-identity"
+"""The caller's identity as the bus proved it (certificate or token), added by the router
+when access control is on. A caller cannot set it: the router drops any it sent, and a node
+believes it only from a bus (``powerbus.nodes.sdk.access.caller_identity``)."""
 AUTHORIZATION_KEY = "authorization"
 """``Bearer <token>``: a token from ``powerbus tokens create`` proving the caller's identity.
 The bus reads it and never forwards it to a node."""

@@ -17,7 +17,9 @@ from powerbus.bus.kernel.access_rules import Right
 from powerbus.bus.kernel.calls import CallRecord
 from powerbus.bus.kernel.descriptors import MethodInfo, MethodKind
 from powerbus.bus.kernel.errors import PowerbusError, ResourceExhausted
+from powerbus.bus.kernel.identity import Identity
 from powerbus.bus.kernel.masking import scrub
+from powerbus.bus.kernel.metadata import IDENTITY_KEY
 from powerbus.bus.kernel.peers import peer_host
 from powerbus.bus.router.balancers import Balancers
 from powerbus.bus.router.forwarding import Metadata, forwardable
@@ -98,12 +100,13 @@ class MethodRoute:
 
     async def unary(self, request: bytes, context: Context) -> bytes:
         """Forward a unary call under the service's fault tolerance."""
+        metadata = forwardable(context.invocation_metadata())
         if self._access is not None:
-            await self._access.require(context, Right.CALL, self._target)
+            who = await self._access.require(context, Right.CALL, self._target)
+            metadata = _stamped(metadata, who)
         lane = self._balancers.lane(self.service)
         if lane is None:
             await abort_with(context, self._balancers.missing(self.service))
-        metadata = forwardable(context.invocation_metadata())
         headers = read_headers(metadata)
         headers.caller = headers.caller or _peer_host(context.peer())
         remaining = context.time_remaining()
@@ -135,9 +138,10 @@ class MethodRoute:
 
     async def begin(self, context: Context) -> RoutedCall:
         """Pick a node for a streaming call, or end the call with the reason there is none."""
-        if self._access is not None:
-            await self._access.require(context, Right.CALL, self._target)
         metadata = forwardable(context.invocation_metadata())
+        if self._access is not None:
+            who = await self._access.require(context, Right.CALL, self._target)
+            metadata = _stamped(metadata, who)
         headers = read_headers(metadata)
         try:
             endpoint = self._balancers.pick(self.service, PickRequest(self.info.path, headers.key))
@@ -177,6 +181,11 @@ class MethodRoute:
                 bytes_out=call.bytes_out,
             )
         )
+
+
+def _stamped(metadata: Metadata, who: Identity) -> Metadata:
+    """``metadata`` telling the node who the caller proved to be (nothing if anonymous)."""
+    return (*metadata, (IDENTITY_KEY, who.name)) if who.name else metadata
 
 
 def _peer_host(peer: str | None) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import grpc
 
 from powerbus.bus.kernel.masking import scrub
-from powerbus.bus.kernel.metadata import AUTHORIZATION_KEY
+from powerbus.bus.kernel.metadata import AUTHORIZATION_KEY, IDENTITY_KEY
 from powerbus.bus.transport.grpc_status import from_grpc
 from powerbus.bus.transport.reply import Metadata
 from powerbus.load_balancer import StatusCode
@@ -43,6 +43,8 @@ _HOP_BY_HOP = frozenset(
         # The caller's bearer token proves the caller to the bus; a node handed it could
         # act as the caller anywhere.
         AUTHORIZATION_KEY,
+        # Only the router says who the caller is; a caller's own claim is dropped.
+        IDENTITY_KEY,
     }
 )
 

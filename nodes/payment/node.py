@@ -41,6 +41,7 @@ from powerbus.nodes.payment.reconciliation import BankDirectory, Reconciler
 from powerbus.nodes.payment.store.migrations import MIGRATIONS
 from powerbus.nodes.payment.store.payments import EventSink, PaymentStore, ReportStore
 from powerbus.nodes.payment.store.records import PaymentRecord, PostRequest, ReversalRequest
+from powerbus.nodes.sdk.access import caller_identity
 from powerbus.nodes.sdk.config import NodeConfig
 from powerbus.nodes.sdk.events import Outbox, Publisher, open_event_tables
 from powerbus.nodes.sdk.node import BusClient, ConfiguredNode, bus_address_of
@@ -386,11 +387,13 @@ class PaymentNode(ConfiguredNode[PaymentSettings], payment_pb2_grpc.PaymentsServ
             raise InvalidArgument("report_id", "must not be empty")
         if request.item_number <= 0:
             raise InvalidArgument("item_number", "must be a report item's number, from 1")
+        # A proved identity is the operator; what the request says is kept only without one.
+        operator = caller_identity(context) or request.operator
         item = await reconciler.resolve(
             request.report_id,
             request.item_number,
             convert.action_from_proto(request.action),
-            operator=request.operator,
+            operator=operator,
             reason=request.reason,
         )
         log.info(
@@ -398,7 +401,7 @@ class PaymentNode(ConfiguredNode[PaymentSettings], payment_pb2_grpc.PaymentsServ
             request.report_id,
             request.item_number,
             payment_pb2.ResolutionAction.Name(request.action),
-            request.operator,
+            operator,
         )
         applier.kick()  # a posted payment goes to its bills, a reversed one off them
         return payment_pb2.ResolveDifferenceResponse(item=item)

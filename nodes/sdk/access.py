@@ -23,17 +23,31 @@ import grpc
 from powerbus.bus.kernel.access_rules import ANONYMOUS, Effect, Right, Rule, RuleSet
 from powerbus.bus.kernel.identity import identity_of
 from powerbus.bus.kernel.lifecycle import Lifecycle
+from powerbus.bus.kernel.metadata import IDENTITY_KEY
 from powerbus.registry.v1 import registry_pb2
 
 if TYPE_CHECKING:
     from powerbus.registry.v1.registry_pb2_grpc import RegistryAsyncStub
 
-__all__ = ["AccessGate", "AccessMiddleware"]
+__all__ = ["AccessGate", "AccessMiddleware", "caller_identity"]
 
 log = logging.getLogger(__name__)
 
 # The bus's own upkeep with the node, not calls of anyone's.
 _EXEMPT = ("/grpc.health.v1.", "/powerbus.registry.v1.NodeInstance/", "/powerbus.link.")
+
+
+def caller_identity(context: Any) -> str:
+    """Who is calling, as proved: for a call forwarded by a bus (its certificate names
+    ``bus/...``), the identity the router proved and stamped; for a direct call, the
+    caller's own certificate. "" when nothing proves it (no TLS, or access control off)."""
+    peer = identity_of(context).name
+    if not peer.startswith("bus/"):
+        return peer
+    for key, value in context.invocation_metadata() or ():
+        if key == IDENTITY_KEY and isinstance(value, str):
+            return value
+    return ""
 
 
 class AccessGate(Lifecycle):

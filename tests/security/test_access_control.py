@@ -21,6 +21,7 @@ from powerbus.bus.cli import app
 from powerbus.bus.kernel.certificates import IdentityKind, init_ca, issue
 from powerbus.bus.kernel.tls import TlsFiles
 from powerbus.echo.v1 import echo_pb2, echo_pb2_grpc
+from powerbus.nodes.sdk.access import caller_identity
 from powerbus.nodes.sdk.proxyless import ProxylessClient
 from powerbus.nodes.testing import eventually
 from powerbus.nodes.testing.plugin import BusFactory, NodeFactory
@@ -96,6 +97,10 @@ async def test_tokens_and_rules_decide_every_entry_point_and_admin_changes_are_a
             reply = await echo.Echo(request, metadata=ops, timeout=T)
             ok += reply.message == "hi"
         assert ok == 20
+        # The node learns who called as the bus proved it; a caller's own claim is dropped.
+        claim = (*ops, ("x-powerbus-identity", "client/admin"))
+        reply = await echo.Echo(request, metadata=claim, timeout=T)
+        assert reply.metadata["x-powerbus-identity"] == "client/ops"
 
         # Anonymous and rights-less callers are refused, naming who, what and why.
         code, details = await _code(echo.Echo(request, timeout=T))
@@ -288,3 +293,33 @@ async def test_under_mtls_nodes_decide_proxyless_calls_by_the_bus_rules(
     async with grpc.aio.secure_channel(bus.grpc, files["ops"].channel_credentials()) as channel:
         reply = await echo_pb2_grpc.EchoStub(channel).Echo(request, timeout=T)
     assert reply.node_id == "echo-1"
+    assert reply.metadata["x-powerbus-identity"] == "client/ops"
+
+
+class _Context:
+    """What caller_identity reads of a servicer context."""
+
+    def __init__(self, certificate: str, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._certificate = certificate
+        self._metadata = metadata
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:1"
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        if not self._certificate:
+            return {"transport_security_type": [b"insecure"]}
+        uri = f"spiffe://powerbus/{self._certificate}".encode()
+        return {"transport_security_type": [b"ssl"], "x509_subject_alternative_name": [uri]}
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
+
+
+def test_a_node_believes_the_stamped_identity_only_from_a_bus() -> None:
+    stamped = (("x-powerbus-identity", "client/ops"),)
+    assert caller_identity(_Context("bus/main", stamped)) == "client/ops"
+    assert caller_identity(_Context("bus/main", ())) == ""
+    # A direct caller is its own certificate, whatever it claims.
+    assert caller_identity(_Context("client/guest", stamped)) == "client/guest"
+    assert caller_identity(_Context("", stamped)) == ""
