@@ -1,6 +1,6 @@
 // The audit panel: the newest administrative changes (policy, node actions, tokens, rules)
-// with who made them and from where, from /api/audit every 10 s. Self-contained like the
-// events panel: its own container after the page, its own polling.
+// with who made them and from where, from /api/audit every 10 s; its card and polling are
+// panel.js's.
 (function () {
   "use strict";
   const POLL_MS = 10000;
@@ -38,27 +38,5 @@
       label("变更", "change") + "</th></tr></thead><tbody>" + rows + "</tbody></table></div>";
   }
 
-  async function poll(box) {
-    try {
-      const r = await fetch("/api/audit?limit=" + SHOWN, { cache: "no-store" });
-      if (r.ok) render(box, (await r.json()).entries || []);
-    } catch (_e) {
-      // The bus is restarting: the next round tries again.
-    }
-  }
-
-  function start() {
-    const box = document.createElement("section");
-    box.id = "audit-panel";
-    box.className = "card audit-panel";
-    box.style.margin = "0 24px 24px";
-    box.hidden = true;
-    const after = document.getElementById("events-panel") || document.getElementById("page");
-    (after && after.parentNode ? after.parentNode : document.body).insertBefore(box, after ? after.nextSibling : null);
-    poll(box);
-    setInterval(() => poll(box), POLL_MS);
-  }
-
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  window.powerbusPanel("audit-panel", "/api/audit?limit=" + SHOWN, POLL_MS, (box, data) => render(box, data.entries || []));
 })();

@@ -1,6 +1,5 @@
 // The events panel: publishers, subscribers, their rates and each subscriber's lag (with
-// its active lag alert), from /api/events every 3 s. Self-contained (its own container after the page, its own
-// polling) so the rest of the dashboard can change without touching it.
+// its active lag alert), from /api/events every 3 s; its card and polling are panel.js's.
 (function () {
   "use strict";
   const POLL_MS = 3000;
@@ -50,27 +49,5 @@
       "<h3>" + label("订阅者", "Subscribers") + "</h3>" + subscribers(data.subscribers || []) + "</div>";
   }
 
-  async function poll(box) {
-    try {
-      const r = await fetch("/api/events", { cache: "no-store" });
-      if (r.ok) render(box, await r.json());
-    } catch (_e) {
-      // The bus is restarting: the next round tries again.
-    }
-  }
-
-  function start() {
-    const box = document.createElement("section");
-    box.id = "events-panel";
-    box.className = "card events-panel";
-    box.style.margin = "0 24px 24px";
-    box.hidden = true;
-    const page = document.getElementById("page");
-    (page && page.parentNode ? page.parentNode : document.body).insertBefore(box, page ? page.nextSibling : null);
-    poll(box);
-    setInterval(() => poll(box), POLL_MS);
-  }
-
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  window.powerbusPanel("events-panel", "/api/events", POLL_MS, render);
 })();

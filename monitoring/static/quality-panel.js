@@ -1,7 +1,7 @@
 // The meter data quality panel: per gateway (serial line), readings expected vs received,
 // the estimated share, failed reads by kind and the last good read over the quality
 // rule's window, with its active alert; from /api/metering/quality every 5 s. Hidden while
-// no metering node has reported a poll. Self-contained, like events-panel.js.
+// no metering node has reported a poll. Its card and polling are panel.js's.
 (function () {
   "use strict";
   const POLL_MS = 5000;
@@ -72,27 +72,5 @@
       '</span></h2><div class="body">' + table(rows, data.threshold) + "</div>";
   }
 
-  async function poll(box) {
-    try {
-      const r = await fetch("/api/metering/quality", { cache: "no-store" });
-      if (r.ok) render(box, await r.json());
-    } catch (_e) {
-      // The bus is restarting: the next round tries again.
-    }
-  }
-
-  function start() {
-    const box = document.createElement("section");
-    box.id = "quality-panel";
-    box.className = "card quality-panel";
-    box.style.margin = "0 24px 24px";
-    box.hidden = true;
-    const page = document.getElementById("page");
-    (page && page.parentNode ? page.parentNode : document.body).insertBefore(box, page ? page.nextSibling : null);
-    poll(box);
-    setInterval(() => poll(box), POLL_MS);
-  }
-
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  window.powerbusPanel("quality-panel", "/api/metering/quality", POLL_MS, render);
 })();
