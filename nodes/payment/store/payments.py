@@ -53,7 +53,13 @@ from powerbus.nodes.payment.store.records import (
     ReversalResult,
     payment_id_of,
 )
-from powerbus.nodes.payment.store.tables import payments, reports, reversals, transactions
+from powerbus.nodes.payment.store.tables import (
+    entries,
+    payments,
+    reports,
+    reversals,
+    transactions,
+)
 
 __all__ = ["EventSink", "PaymentStore", "ReportStore"]
 
@@ -100,6 +106,8 @@ class PaymentStore:
         self.engine = engine
         self.clock = clock
         self.events = events or EventSink()
+        self._analyzed_at: int | None = None
+        """The payment count (``seq``) when this store last had PostgreSQL analyze."""
 
     # -- posting -------------------------------------------------------------------------
 
@@ -159,11 +167,31 @@ class PaymentStore:
         if rows:
             insert_many(conn, payments, rows)
             journal.flush()
+            self._keep_statistics(conn, seq)
             self.events.posted_many(
                 conn,
                 [o.payment for o in out if isinstance(o, PostOutcome) and not o.duplicate],
             )
         return out
+
+    def _keep_statistics(self, conn: Connection, count: int) -> None:
+        """On PostgreSQL, analyze the ledger's tables once they grew by a fifth (at least
+        5,000 payments) since this store last did. During a burst of postings the
+        planner's statistics still describe the near-empty tables autovacuum last saw, so
+        the look-ups by serial and by account become table scans: 50,000 postings slowed
+        from 6,750/s to 390/s as the table grew. Analyze samples, so it costs milliseconds
+        whatever the size."""
+        if conn.dialect.name != "postgresql":
+            return
+        last = self._analyzed_at
+        if last is None:
+            self._analyzed_at = count  # autovacuum's statistics are as good as any at start
+            return
+        if count - last < max(_ANALYZE_EVERY, last // 5):
+            return
+        for table in (payments, transactions, entries):
+            conn.exec_driver_sql(f"ANALYZE {table.name}")
+        self._analyzed_at = count
 
     def _by_keys(self, conn: Connection, keys: set[tuple[str, str]]) -> list[PaymentRecord]:
         found: list[PaymentRecord] = []
@@ -612,6 +640,10 @@ def _repeat(found: PaymentRecord, request: PostRequest) -> PostOutcome | Powerbu
             f"{request.amount} fen",
         )
     return PostOutcome(found, True)
+
+
+_ANALYZE_EVERY = 5_000
+"""Payments posted before the store has PostgreSQL analyze its tables again, at least."""
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
