@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from powerbus.bus.access.tables import audit
 from powerbus.bus.kernel.database import read_transaction, write_transaction
 
-__all__ = ["Actor", "AuditEntry", "AuditLog"]
+__all__ = ["Actor", "AuditEntry", "AuditLog", "AuditedTable"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,6 +121,12 @@ class AuditLog:
         with write_transaction(self.engine) as conn:
             self.add(conn, actor, action, target, before=before, after=after)
 
+    def latest(self) -> int:
+        """The newest entry's id (0 if none): it changes with every token or rule change,
+        which is written with its entry, so readers know when to read those again."""
+        with read_transaction(self.engine) as conn:
+            return int(conn.execute(sa.select(sa.func.max(audit.c.entry_id))).scalar() or 0)
+
     def entries(
         self, *, since: datetime | None = None, action: str = "", limit: int = 100
     ) -> list[AuditEntry]:
@@ -146,3 +152,19 @@ class AuditLog:
             )
             for r in rows
         ]
+
+
+class AuditedTable:
+    """Base of the stores whose every change is audited in its own transaction (tokens,
+    rules): the engine, the audit log to write to, and the clock of both."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        audit: AuditLog,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.engine = engine
+        self._audit = audit
+        self._clock = clock

@@ -2,9 +2,10 @@
 
 :class:`AccessControl` establishes a caller's identity (its certificate under mTLS, else
 a bearer token in the ``authorization`` metadata, else anonymous) and, when access control
-is on, decides each request by the stored rules. Tokens and rules are held in memory and
-re-read from the database every ``refresh`` seconds, so a revoked token or a new rule
-takes effect on every bus within about that interval, and a call costs no query.
+is on, decides each request by the stored rules. Tokens and rules are held in memory; every
+``refresh`` seconds the bus asks whether the audit record grew (every token and rule
+change writes its entry) and only then reads them again, so a revoked token or a new
+rule takes effect on every bus within about that interval, and a call costs no query.
 
 With access control off (the loopback development mode) every request is allowed; a
 token still proves its identity, so the registry can still tell a node's holder.
@@ -25,7 +26,7 @@ from powerbus.bus.kernel.access_rules import ANONYMOUS, Decision, Right, RuleSet
 from powerbus.bus.kernel.errors import PermissionDenied, Unauthenticated
 from powerbus.bus.kernel.identity import Identity, IdentityMethod, identity_of, node_identity
 from powerbus.bus.kernel.lifecycle import Lifecycle
-from powerbus.bus.kernel.metadata import AUTHORIZATION_KEY
+from powerbus.bus.kernel.metadata import AUTHORIZATION_KEY, HTTP_TOKEN_PREFIX
 from powerbus.bus.kernel.peers import peer_host
 
 __all__ = ["AUTHORIZATION_KEY", "AccessControl", "bearer_metadata"]
@@ -72,6 +73,8 @@ class AccessControl(Lifecycle):
         self._refresh = refresh
         self._rules = RuleSet()
         self._tokens: Mapping[str, StoredToken] = {}
+        self._read_at = -1
+        """The audit entry id when tokens and rules were last read."""
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -92,9 +95,13 @@ class AccessControl(Lifecycle):
         """Read tokens and rules now (also what a change made here does at once)."""
         if self.store is None:
             return
+        # One small query a second; the tables themselves only when something changed.
+        latest = await asyncio.to_thread(self.store.audit.latest)
+        if latest == self._read_at:
+            return
         tokens = await asyncio.to_thread(self.store.tokens.live_index)
         rules = await asyncio.to_thread(self.store.rules.rule_set)
-        self._tokens, self._rules = tokens, rules
+        self._tokens, self._rules, self._read_at = tokens, rules, latest
 
     async def _reload_forever(self) -> None:
         failing = False
@@ -122,6 +129,11 @@ class AccessControl(Lifecycle):
             return who
         presented = parse_token(text)
         if presented is None:
+            if text.startswith(HTTP_TOKEN_PREFIX):
+                raise Unauthenticated(
+                    "authorization: that is an HTTP API token (powerbus users token); gRPC "
+                    "callers prove themselves with one from powerbus tokens create"
+                )
             raise Unauthenticated("authorization: the bearer token is not a powerbus token")
         stored = self._tokens.get(presented.token_id)
         if stored is None or not presented.matches(stored.secret_sha256):

@@ -6,13 +6,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timezone
-
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
-from powerbus.bus.access.audit import Actor, AuditLog
+from powerbus.bus.access.audit import Actor, AuditedTable
 from powerbus.bus.access.tables import rules
 from powerbus.bus.kernel.access_rules import ANONYMOUS, Effect, Right, Rule, RuleSet, check_pattern
 from powerbus.bus.kernel.database import read_transaction, write_transaction
@@ -48,19 +44,8 @@ def _rule(row: sa.Row[tuple[object, ...]]) -> Rule:
     )
 
 
-class Rules:
+class Rules(AuditedTable):
     """The ``access_rules`` table; each change is audited in its own transaction."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        audit: AuditLog,
-        *,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-    ) -> None:
-        self.engine = engine
-        self._audit = audit
-        self._clock = clock
 
     def add(self, identity: str, right: Right, target: str, effect: Effect, actor: Actor) -> Rule:
         """Store a rule; the new rule (with its id)."""

@@ -20,20 +20,20 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
-from powerbus.bus.access.audit import Actor, AuditLog
+from powerbus.bus.access.audit import Actor, AuditedTable
 from powerbus.bus.access.tables import tokens
 from powerbus.bus.kernel.database import read_transaction, write_transaction
 from powerbus.bus.kernel.errors import InvalidArgument, NotFound
+from powerbus.bus.kernel.metadata import BUS_TOKEN_PREFIX
 
 __all__ = ["IssuedToken", "StoredToken", "Tokens", "check_identity", "new_token", "parse_token"]
 
-_TOKEN = re.compile(r"^pbt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+_TOKEN = re.compile(rf"^{BUS_TOKEN_PREFIX}([0-9a-f]{{16}})_([A-Za-z0-9_-]{{43}})$")
 _IDENTITY = re.compile(r"^[a-z][a-z0-9-]*/[A-Za-z0-9_.@:-]{1,150}$")
 
 
@@ -73,7 +73,7 @@ def new_token() -> IssuedToken:
     secret = secrets.token_urlsafe(32)
     return IssuedToken(
         token_id=token_id,
-        text=f"pbt_{token_id}_{secret}",
+        text=f"{BUS_TOKEN_PREFIX}{token_id}_{secret}",
         secret_sha256=hashlib.sha256(secret.encode()).digest(),
     )
 
@@ -100,19 +100,8 @@ class StoredToken:
         return self.revoked_at is None
 
 
-class Tokens:
+class Tokens(AuditedTable):
     """Creates, lists and revokes tokens; each change is audited in its transaction."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        audit: AuditLog,
-        *,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-    ) -> None:
-        self.engine = engine
-        self._audit = audit
-        self._clock = clock
 
     def create(self, identity: str, actor: Actor) -> IssuedToken:
         """A new token proving ``identity``."""

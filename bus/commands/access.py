@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from powerbus.bus.access.audit import Actor
 from powerbus.bus.access.rule_store import parse_effect, parse_right
@@ -26,6 +27,7 @@ from powerbus.bus.commands.common import JsonOption, exit_on_error
 from powerbus.bus.config import BusConfig
 from powerbus.bus.kernel.access_rules import Right
 from powerbus.bus.kernel.config import parse_duration, resolve
+from powerbus.bus.kernel.errors import ConfigError
 
 __all__ = ["acl_app", "audit_command", "tokens_app"]
 
@@ -50,11 +52,25 @@ ConfigOption = Annotated[
 def _store(db: str | None, config: Path | None) -> Iterator[AccessStore]:
     with exit_on_error():
         url = resolve(BusConfig, flags={"db": db}, config_file=config).db
+        _require_database(url)
         store = AccessStore.open(url)
         try:
             yield store
         finally:
             store.close()
+
+
+def _require_database(url: str) -> None:
+    """Refuse a SQLite file that is not there: run in the wrong folder, the command would
+    otherwise make an empty database and report no tokens or no rules."""
+    parsed = make_url(url)
+    path = parsed.database
+    local_file = parsed.get_backend_name() == "sqlite" and path and path != ":memory:"
+    if local_file and not Path(str(path)).exists():
+        raise ConfigError(
+            f"db: no bus database at {path}; give the bus's --db URL or its --config "
+            "(run `powerbus bus` once to create one)"
+        )
 
 
 def _table(*columns: str) -> Table:
@@ -270,7 +286,9 @@ def audit_command(
         powerbus audit --since 24h --action policy
     """
     with exit_on_error():
-        start = datetime.now(timezone.utc) - parse_duration(since) if since else None
+        start = (
+            datetime.now(timezone.utc) - parse_duration(since, field="--since") if since else None
+        )
     with _store(db, config) as store:
         entries = store.audit.entries(since=start, action=action, limit=limit)
     if as_json:

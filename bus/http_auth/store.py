@@ -41,10 +41,11 @@ from powerbus.bus.http_auth.roles import Role
 from powerbus.bus.http_auth.tables import sessions, tokens, users
 from powerbus.bus.kernel.database import read_transaction, write_transaction
 from powerbus.bus.kernel.errors import AlreadyExists, InvalidArgument, NotFound
+from powerbus.bus.kernel.metadata import HTTP_TOKEN_PREFIX
 
 __all__ = ["TOKEN_PREFIX", "Credential", "Principal", "UserInfo", "UserStore", "check_name"]
 
-TOKEN_PREFIX = "pbt_"
+TOKEN_PREFIX = HTTP_TOKEN_PREFIX
 """API tokens start with it, so secret scanners and people can tell one in a log."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")

@@ -11,7 +11,9 @@ from __future__ import annotations
 __all__ = [
     "AFFINITY_KEY",
     "AUTHORIZATION_KEY",
+    "BUS_TOKEN_PREFIX",
     "CALLER_KEY",
+    "HTTP_TOKEN_PREFIX",
     "IDEMPOTENT_KEY",
     "IDENTITY_KEY",
     "asserts_idempotent",
@@ -27,6 +29,10 @@ IDENTITY_KEY = "x-powerbus-identity"
 """The caller's identity as the bus proved it (certificate or token), added by the router
 when access control is on. A caller cannot set it: the router drops any it sent, and a node
 believes it only from a bus (``powerbus.nodes.sdk.access.caller_identity``)."""
+BUS_TOKEN_PREFIX = "pbt_"
+"""How the bearer tokens of gRPC callers begin (``powerbus tokens create``)."""
+HTTP_TOKEN_PREFIX = "pbh_"
+"""How HTTP API tokens begin (``powerbus users token``): never mistaken for the others."""
 AUTHORIZATION_KEY = "authorization"
 """``Bearer <token>``: a token from ``powerbus tokens create`` proving the caller's identity.
 The bus reads it and never forwards it to a node."""

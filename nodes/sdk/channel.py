@@ -239,10 +239,9 @@ class BusChannel:
         self.target = str(target)
         self.caller = caller
         self._credentials = credentials
-        self._interceptors_args = (caller, default_timeout, tracing, token)
         self.tracing = tracing
         """The process's tracing, when on (the CORBA gateway traces its own calls with it)."""
-        interceptors = caller_interceptors(
+        interceptors = self._interceptors = caller_interceptors(
             caller=caller, default_timeout=default_timeout, tracing=tracing, token=token
         )
         if credentials is None:
@@ -257,13 +256,9 @@ class BusChannel:
         """A new channel to another address (a node's, for a call that must reach that
         node): the same certificate, token and caller stamp as this one. The caller owns
         and closes it."""
-        caller, timeout, tracing, token = self._interceptors_args
-        interceptors = caller_interceptors(
-            caller=caller, default_timeout=timeout, tracing=tracing, token=token
-        )
         if self._credentials is None:
-            return grpc.aio.insecure_channel(target, interceptors=interceptors)
-        return grpc.aio.secure_channel(target, self._credentials, interceptors=interceptors)
+            return grpc.aio.insecure_channel(target, interceptors=self._interceptors)
+        return grpc.aio.secure_channel(target, self._credentials, interceptors=self._interceptors)
 
     def stub(self, stub_type: Callable[[grpc.aio.Channel], S]) -> S:
         """The generated ``stub_type`` on this channel (made once, then reused)."""

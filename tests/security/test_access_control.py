@@ -117,6 +117,9 @@ async def test_tokens_and_rules_decide_every_entry_point_and_admin_changes_are_a
         assert code is grpc.StatusCode.UNAUTHENTICATED and "unknown or revoked" in details
         code, _ = await _code(echo.Echo(request, metadata=_bearer("hunter2"), timeout=T))
         assert code is grpc.StatusCode.UNAUTHENTICATED
+        # The usual mistake: the dashboard's API token given to a gRPC caller.
+        code, details = await _code(echo.Echo(request, metadata=_bearer("pbh_x"), timeout=T))
+        assert code is grpc.StatusCode.UNAUTHENTICATED and "HTTP API token" in details
 
         # Reading the registry is a right of its own.
         code, details = await _code(registry.ListNodes(registry_pb2.ListNodesRequest(), timeout=T))
@@ -223,6 +226,11 @@ async def test_a_token_proves_a_node_id_in_the_development_mode_too(
 def test_cli_tokens_and_rules_explain_mistakes(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'bus.db'}"
     run = CliRunner().invoke
+    # Run where no bus keeps its database: said, and no empty database made there.
+    missing = run(app, ["acl", "list", "--db", url])
+    assert missing.exit_code == 1 and "no bus database at" in missing.output
+    assert not (tmp_path / "bus.db").exists()
+    AccessStore.open(url).close()  # as the bus makes it
     made = run(app, ["tokens", "create", "echo-1", "--db", url])
     assert made.exit_code == 1
     assert "'echo-1' is not an identity: kind/name" in made.output

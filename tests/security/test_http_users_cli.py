@@ -32,7 +32,7 @@ def test_users_made_by_the_cli_log_in_and_their_tokens_work(bus_factory, tmp_pat
     assert users(db, "add", "li", "--role", "viewer", "--password-file", str(secret)).exit_code == 0
 
     token = users(db, "token", "wang", "--label", "cron").output.strip()
-    assert token.startswith("pbt_")
+    assert token.startswith("pbh_")
     listed = json.loads(users(db, "list", "--json").output)["users"]
     assert [(u["name"], u["role"], u["tokens"]) for u in listed] == [
         ("li", "viewer", 0),

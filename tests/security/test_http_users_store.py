@@ -64,7 +64,7 @@ def test_passwords_tokens_and_sessions_are_stored_only_as_hashes(store, engine):
     assert len(set(hashes)) == 2, "the same password must hash differently (salted)"
     assert token not in _column(engine, tokens.c.digest)
     assert session not in _column(engine, sessions.c.digest)
-    assert token.startswith("pbt_") and len(token) > 40
+    assert token.startswith("pbh_") and len(token) > 40
 
 
 def test_login_checks_the_password_and_names_the_role(store):
