@@ -141,9 +141,10 @@ async def test_a_slowed_node_gets_a_shrinking_share_under_peak_ewma(bus, node_fa
             late = collections.Counter(r.node for r in load.since(late_at))
     share_before = before["echo-3"] / sum(before.values())
     share_late = late["echo-3"] / max(1, sum(late.values()))
-    # Before, echo-3 takes a fair part (not exactly a third: peak EWMA reacts to every
-    # hiccup); slowed down, its part shrinks to well under half of that.
-    assert share_before > 0.1, before
+    # Before, echo-3 takes a part of its own (not a third: peak EWMA reacts to every
+    # hiccup of this shared machine, and one left it 9.9 % in CI); slowed down, that part
+    # shrinks to well under half. The first bound only makes sure there was a part to lose.
+    assert share_before > 0.05, before
     assert share_late < share_before / 2, (before, late)
 
 
