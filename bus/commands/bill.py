@@ -168,7 +168,7 @@ def quote_command(
         powerbus bill quote --tariff cn-hubei-two-part-10kv --tou peak=6000,valley=4000 \
             --demand-basis max_demand --max-demand 400 --kvarh 4000 --pf-standard 0.90
     """
-    with exit_on_error():
+    with exit_on_error(bus):
         request = billing_pb2.QuoteRequest(
             tariff_id=tariff,
             kwh=kwh,
@@ -254,7 +254,7 @@ def run_command(
 
         powerbus bill run --period 2026-10 --bus 127.0.0.1:50051
     """
-    with exit_on_error():
+    with exit_on_error(bus):
         request = billing_pb2.StartBillingRunRequest(
             run_id=run_id or period,
             period=_month(period),
@@ -359,7 +359,7 @@ def show_command(
 
         powerbus bill show 3f2a9c0d41b84e5f9a1b --bus 127.0.0.1:50051
     """
-    with exit_on_error():
+    with exit_on_error(bus):
         with bus_channel(bus) as channel:
             bill = billing_pb2_grpc.BillingStub(channel).GetBill(
                 billing_pb2.GetBillRequest(bill_id=bill_id), timeout=timeout

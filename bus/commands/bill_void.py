@@ -43,7 +43,7 @@ def void_command(
 
         powerbus bill void 3f2a9c0d41b84e5f9a1b --reason "meter reading corrected" --rebill
     """
-    with exit_on_error():
+    with exit_on_error(bus):
         if not reason.strip():
             raise InvalidArgument("--reason", "must say why the bill is voided")
         with bus_channel(bus) as channel:

@@ -13,7 +13,7 @@ import grpc
 import typer
 
 from powerbus.bus.kernel.addresses import parse_host_port
-from powerbus.bus.kernel.errors import PowerbusError
+from powerbus.bus.kernel.errors import PowerbusError, Unavailable
 from powerbus.bus.kernel.metadata import AUTHORIZATION_KEY
 from powerbus.bus.kernel.tls import TlsFiles
 from powerbus.nodes.sdk.cli import LogFormatOption
@@ -71,7 +71,12 @@ def exit_on_error(bus: str = "") -> Iterator[None]:
     try:
         yield
     except PowerbusError as error:
-        typer.secho(f"error: {error}", fg="red", err=True)
+        # The SDK's clients (events, replay) wrap gRPC's refusal in Unavailable: the
+        # same hint as a raw gRPC error, not gRPC's own words behind the call's name.
+        if bus and isinstance(error, Unavailable) and _unreached(str(error)):
+            typer.secho(f"error: {_cannot_reach(bus)}", fg="red", err=True)
+        else:
+            typer.secho(f"error: {error}", fg="red", err=True)
         raise typer.Exit(1) from None
     except grpc.RpcError as error:
         code = error.code() if hasattr(error, "code") else None
@@ -83,9 +88,7 @@ def exit_on_error(bus: str = "") -> Iterator[None]:
 def _explain(code: grpc.StatusCode | None, details: str, bus: str) -> str:
     name = code.name if code is not None else "UNKNOWN"
     first = details.strip().splitlines()[0] if details.strip() else ""
-    unreached = code is grpc.StatusCode.UNAVAILABLE and any(
-        sign in details for sign in _NOT_CONNECTED
-    )
+    unreached = code is grpc.StatusCode.UNAVAILABLE and _unreached(details)
     if code is grpc.StatusCode.UNAVAILABLE and "Trying to connect an http1.x server" in details:
         return f"{bus or 'that address'} speaks HTTP/1, not gRPC: give the bus's gRPC port"
     if bus and unreached and "Socket closed" in details and client_tls() is None:
@@ -94,10 +97,7 @@ def _explain(code: grpc.StatusCode | None, details: str, bus: str) -> str:
             " with POWERBUS_TLS_CERT, POWERBUS_TLS_KEY and POWERBUS_TLS_CA"
         )
     if bus and unreached:
-        return (
-            f"cannot reach the bus at {bus}; is `powerbus bus` running there?"
-            " (give its gRPC address with --bus or POWERBUS_BUS)"
-        )
+        return _cannot_reach(bus)
     if bus and code is grpc.StatusCode.DEADLINE_EXCEEDED and not first.startswith("no "):
         return f"the bus at {bus} did not answer in time; is it the bus's gRPC port?"
     return f"{name}: {first}"
@@ -110,6 +110,17 @@ _NOT_CONNECTED = (
     "DNS resolution failed",
     "Connection refused",
 )
+
+
+def _unreached(details: str) -> bool:
+    return any(sign in details for sign in _NOT_CONNECTED)
+
+
+def _cannot_reach(bus: str) -> str:
+    return (
+        f"cannot reach the bus at {bus}; is `powerbus bus` running there?"
+        " (give its gRPC address with --bus or POWERBUS_BUS)"
+    )
 
 
 @contextmanager

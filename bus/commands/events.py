@@ -78,7 +78,7 @@ def tail_command(
         powerbus events tail --bus 127.0.0.1:50051 --topic metering. --json
     """
     show = _Show(as_json=as_json, personal=show_personal)
-    with exit_on_error():
+    with exit_on_error(bus):
         run_event_loop(_tail(events_out, bus, topic, count, seconds, show, timeout))
 
 
@@ -131,7 +131,7 @@ def replay_command(
         powerbus events replay --bus 127.0.0.1:50051 --source billing-1 --from 120 --json
     """
     show = _Show(as_json=as_json, personal=show_personal)
-    with exit_on_error():
+    with exit_on_error(bus):
         run_event_loop(_replay(bus, source, from_sequence, to_sequence, show, timeout))
 
 

@@ -77,9 +77,22 @@ def test_bus_must_be_host_port(command, address):
     assert "HOST:PORT" in result.stderr and address in result.stderr
 
 
-def test_an_unreachable_bus_is_one_line_with_a_hint():
-    line = one_line(run("nodes", "--bus", "127.0.0.1:1", "--timeout", "2"))
-    assert line.startswith("error: cannot reach the bus at 127.0.0.1:1")
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["nodes"],
+        ["call", f"{ECHO}/Echo", "-d", "{}"],
+        ["bill", "quote", "--tariff", "cn-beijing-residential", "--kwh", "1"],
+        ["bill", "show", "B1"],
+        ["meters", "list"],
+        ["events", "replay", "--source", "billing-1", "--from", "1"],
+        ["events", "tail", "--seconds", "3"],
+    ],
+    ids=lambda command: " ".join(command[:2]),
+)
+def test_an_unreachable_bus_is_one_line_with_a_hint(command):
+    line = one_line(run(*command, "--bus", "127.0.0.1:1", "--timeout", "2"))
+    assert line.startswith("error: cannot reach the bus at 127.0.0.1:1"), line
     assert "--bus" in line
 
 
