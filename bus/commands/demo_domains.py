@@ -88,10 +88,11 @@ class DomainDemo:
             "".join(f"{3300000000 + n}\n" for n in range(1, CUSTOMERS + 1)), encoding="utf-8"
         )
         work = self.work
+        events_in = str(self.bus.state["events_in"])
         nodes = {
             "crm": {"seed": str(CUSTOMERS), "meters": str(self.meters_file)},
-            "billing": {},
-            "payment": {"apply_interval": "0.5s"},
+            "billing": {"events_in": events_in},
+            "payment": {"apply_interval": "0.5s", "events_in": events_in},
         }
         handles = []
         for kind, extra in nodes.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,11 @@ def test_default_demo_bills_last_month_collects_through_two_banks_and_reconciles
         if "may not" in line
     ]
     assert refused == [], refused[:5]
+    # Billing and payment publish through their outboxes: the bus stored their events.
+    with sqlite3.connect(tmp_path / "bus.db") as db:
+        published = dict(db.execute("SELECT source, latest_sequence FROM events_sources"))
+    assert published.get("billing-1", 0) > int(billed.group(1)), published
+    assert published.get("payment-1", 0) > 0, published
 
 
 def readme() -> str:
