@@ -48,6 +48,12 @@ def yuan(fen: int) -> str:
     return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
+def _console(*, stderr: bool = False) -> Console:
+    # Without highlight=False rich colours every number and date it finds in a line
+    # ("2026-10" as two numbers), which reads as noise in a summary.
+    return Console(width=WIDTH, stderr=stderr, highlight=False)
+
+
 def _day(text: str, option: str) -> common_pb2.Date:
     try:
         parsed = date.fromisoformat(text)
@@ -201,7 +207,7 @@ def quote_command(
             }
             typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
             return
-        console = Console(width=WIDTH)
+        console = _console()
         console.print(f"{reply.tariff_id} (from {_iso(reply.effective_from)}), {reply.kwh:g} kWh")
         console.print(_lines_table(reply.lines, reply.total.fen))
 
@@ -292,7 +298,7 @@ def _follow(
         TimeElapsedColumn(),
     )
     started = time.monotonic()
-    with Progress(*columns, console=Console(width=WIDTH, stderr=True), disable=quiet) as bar:
+    with Progress(*columns, console=_console(stderr=True), disable=quiet) as bar:
         task = bar.add_task(
             f"run {run.run_id}", total=run.accounts_total or None, rate=0.0, errors=0
         )
@@ -332,7 +338,7 @@ def _run_json(run: billing_pb2.BillingRun) -> dict[str, Any]:
 
 
 def _summary(run: billing_pb2.BillingRun) -> None:
-    console = Console(width=WIDTH)
+    console = _console()
     state = billing_pb2.BillingRunState.Name(run.state).removeprefix("BILLING_RUN_STATE_").lower()
     console.print(
         f"run {run.run_id}: {state}; {run.bills_issued} bills issued "
@@ -398,7 +404,7 @@ def show_command(
             }
             typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
             return
-        console = Console(width=WIDTH)
+        console = _console()
         console.print(
             f"电费账单 Bill {bill.bill_id}  户号 Account {bill.account.account_id}", markup=False
         )
