@@ -258,6 +258,10 @@ def test_at_1024_px_alerts_stay_above_the_fold_and_addresses_do_not_break(browse
             "els => els.map(e => e.getBoundingClientRect().height)"
         )
         assert heights and all(0 < h < 20 for h in heights), f"addresses broke: {heights}"
+        # Nothing wider than the window: the node table's action buttons once pushed the
+        # page to 1,388 px, so the actions sat off screen behind a horizontal scroll.
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 1024, f"the page is {wide} px wide in a 1024 px window"
     finally:
         context.close()
 
