@@ -25,19 +25,21 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from powerbus.monitoring.alerts import Alert
-from powerbus.monitoring.rules import AlertRule
+from powerbus.monitoring.rules import AlertKind, AlertRule
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "QUALITY_WINDOW",
     "GatewayQuality",
     "GatewayQualityBook",
     "PollReport",
     "QualityFeed",
     "follow",
     "quality_json",
+    "quality_keep_s",
 ]
 
 log = logging.getLogger(__name__)
@@ -148,17 +150,37 @@ DEFAULT_THRESHOLD = 0.95
 """The received share a gateway is held to when no ``gateway_quality`` rule is set."""
 
 
+QUALITY_WINDOW = timedelta(hours=1)
+"""The gateway quality panel's default window (``/api/metering/quality?window=``)."""
+
+
+def quality_keep_s(rules: Iterable[AlertRule]) -> float:
+    """How long a :class:`GatewayQualityBook` keeps reports: the longest window asked of
+    it (the panel's hour, a ``gateway_quality`` rule's), and a minute more."""
+    windows = [r.window for r in rules if r.kind is AlertKind.GATEWAY_QUALITY]
+    return max([QUALITY_WINDOW, *windows]).total_seconds() + 60
+
+
 def quality_json(
-    gateways: list[GatewayQuality],
+    book: GatewayQualityBook,
     *,
-    window_s: float,
-    rule: AlertRule | None,
-    alerts: list[Alert],
+    rules: Iterable[AlertRule],
+    alerts: Iterable[Alert],
+    window_s: float | None,
+    now: float,
 ) -> dict[str, object]:
-    """Gateways as the panel shows them: ``status`` is ``low`` below the threshold,
-    ``idle`` when nothing was due, else ``ok``; ``alert`` the active alert's message."""
+    """Gateways as the panel shows them, over ``window_s`` (None: the first
+    ``gateway_quality`` rule's window, else an hour; at most what the book keeps) against
+    that rule's threshold: ``status`` is ``low`` below it, ``idle`` when nothing was
+    due, else ``ok``; ``alert`` the active alert's message."""
+    chosen = [r for r in rules if r.kind is AlertKind.GATEWAY_QUALITY]
+    rule = chosen[0] if chosen else None
+    if window_s is None:
+        window_s = (rule.window if rule is not None else QUALITY_WINDOW).total_seconds()
+    window_s = min(window_s, book.keep_s)
+    gateways = book.summary(window_s=window_s, now=now)
     threshold = rule.threshold if rule is not None else DEFAULT_THRESHOLD
-    raised = {a.subject: a.message for a in alerts}
+    raised = {a.subject: a.message for a in alerts if a.kind is AlertKind.GATEWAY_QUALITY}
     rows = []
     for q in gateways:
         share = q.received_share

@@ -25,7 +25,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -39,10 +39,12 @@ from powerbus.bus.kernel.nodes import DirectoryView, NodeHealth
 from powerbus.bus.kernel.peers import PeerRateLimit
 from powerbus.load_balancer import BalancerSnapshot
 from powerbus.monitoring.alert_log import AlertLog
+from powerbus.monitoring.alert_views import alert_json, alerts_json
 from powerbus.monitoring.alerts import GROUP_SUBJECT, Alert, AlertBook
 from powerbus.monitoring.api import monitoring_routes
 from powerbus.monitoring.config import MonitoringConfig
 from powerbus.monitoring.delivery import WebhookDelivery
+from powerbus.monitoring.directory_graph import directory_graph
 from powerbus.monitoring.event_edges import EventEdges
 from powerbus.monitoring.findings import findings
 from powerbus.monitoring.gateway_quality import (
@@ -51,6 +53,7 @@ from powerbus.monitoring.gateway_quality import (
     QualityFeed,
     follow,
     quality_json,
+    quality_keep_s,
 )
 from powerbus.monitoring.health import HealthLog
 from powerbus.monitoring.history import RollupStore
@@ -64,7 +67,6 @@ from powerbus.monitoring.silences import Silences
 from powerbus.monitoring.stream import Broadcaster
 from powerbus.monitoring.tally import Sample, TallyKey
 from powerbus.monitoring.topology import (
-    DeclaredEdge,
     ObservedEdge,
     ServiceView,
     Topology,
@@ -84,8 +86,6 @@ _COMPACT_EVERY_S = 60.0
 _SEED_EDGES_S = 3600.0
 """Edges seen in the last hour of history are drawn after a restart too."""
 _QUALITY_EVERY_S = 5.0
-QUALITY_WINDOW = timedelta(hours=1)
-"""The gateway quality panel's default window (``/api/metering/quality?window=``)."""
 
 
 class Monitoring(Lifecycle):
@@ -126,7 +126,7 @@ class Monitoring(Lifecycle):
         self.registry = CollectorRegistry(auto_describe=False)
         self._event_edges: EventEdges = list
         self._quality_feed: QualityFeed | None = None
-        self.quality = GatewayQualityBook(keep_s=self._quality_keep(config.rules))
+        self.quality = GatewayQualityBook(keep_s=quality_keep_s(config.rules))
         self.registry.register(TrafficCollector(self.recorder, self._state, self.alerts.active))
         self.now = clock
         self._db_url = db_url
@@ -215,7 +215,7 @@ class Monitoring(Lifecycle):
         are gone clear at the next evaluation; windows longer than before fill up anew."""
         self.config = dataclasses.replace(self.config, rules=rules)
         longest = _traffic_window(rules)
-        self.quality.keep_s = self._quality_keep(rules)
+        self.quality.keep_s = quality_keep_s(rules)
         self._coarse.keep_s = max(longest, self.config.edge_window.total_seconds()) + 60
 
     def watch_balancers(self, snapshots: Callable[[], Iterable[BalancerSnapshot]]) -> None:
@@ -236,69 +236,24 @@ class Monitoring(Lifecycle):
         return self.quality.summary(window_s=window_s, now=self.now())
 
     def quality_json(self, window_s: float | None = None) -> dict[str, Any]:
-        """What ``/api/metering/quality`` answers: each gateway over ``window_s`` (None:
-        the first ``gateway_quality`` rule's window, else an hour; at most what is kept),
-        against that rule's threshold, with its active alert."""
-        rules = [r for r in self.config.rules if r.kind is AlertKind.GATEWAY_QUALITY]
-        if window_s is None:
-            window_s = (rules[0].window if rules else QUALITY_WINDOW).total_seconds()
-        window_s = min(window_s, self.quality.keep_s)
+        """What ``/api/metering/quality`` answers (``gateway_quality.quality_json``)."""
         return quality_json(
-            self.gateway_quality(window_s),
+            self.quality,
+            rules=self.config.rules,
+            alerts=self.alerts.active(),
             window_s=window_s,
-            rule=rules[0] if rules else None,
-            alerts=[a for a in self.alerts.active() if a.kind is AlertKind.GATEWAY_QUALITY],
+            now=self.now(),
         )
-
-    @staticmethod
-    def _quality_keep(rules: Iterable[AlertRule]) -> float:
-        windows = [r.window for r in rules if r.kind is AlertKind.GATEWAY_QUALITY]
-        return max([QUALITY_WINDOW, *windows]).total_seconds() + 60
 
     def scrape(self) -> bytes:
         return scrape(self.registry)
 
     def topology(self) -> Topology:
         """The node-relationship graph now."""
-        unreachable = self.recorder.unreachable()
-        now = datetime.now(timezone.utc)
-        nodes = [
-            TopologyNode(
-                node_id=n.node_id,
-                kind=n.kind,
-                health=self.health.health_of(n, unreachable=n.node_id in unreachable),
-                services=n.services,
-                priority=n.priority.value,
-                weight=n.weight,
-                zone=n.zone,
-                address=n.address,
-                silent_s=(now - n.last_heartbeat_at).total_seconds(),
-                lease_ttl_s=(n.lease_expires_at - n.last_heartbeat_at).total_seconds(),
-            )
-            for n in self.directory.nodes(include_down=True)
-        ]
-        by_id = {n.node_id: n for n in nodes}
-        services = []
-        for name in self.directory.services():
-            entry = self.directory.service(name)
-            members = [by_id[n.node_id] for n in entry.nodes] if entry else []
-            services.append(
-                ServiceView(
-                    name=name,
-                    nodes=tuple(n.node_id for n in members if n.health.value != "left"),
-                    healthy=tuple(n.node_id for n in members if n.health.ok),
-                    left=tuple(n.node_id for n in members if n.health.value == "left"),
-                )
-            )
-        declared = [
-            DeclaredEdge(caller=n.node_id, service=d.service, required=d.required)
-            for n in self.directory.nodes(include_down=True)
-            for d in n.dependencies
-        ]
-        return Topology(
-            nodes=nodes,
-            services=services,
-            declared=declared,
+        return directory_graph(
+            self.directory,
+            self.health,
+            unreachable=self.recorder.unreachable(),
             observed=self._observed_edges(),
             events=self._event_edges(),
         )
@@ -321,7 +276,7 @@ class Monitoring(Lifecycle):
             now=self.now(),
         )
         # With who acknowledged and whether silenced, for the dashboard's alert actions.
-        found["alerts"] = [self._alert_json(a) for a in self.alerts.active()]
+        found["alerts"] = [alert_json(a, self.silences) for a in self.alerts.active()]
         return found
 
     def live(self) -> dict[str, Any]:
@@ -343,37 +298,11 @@ class Monitoring(Lifecycle):
         if not alert.active:
             self.silences.forget(alert.rule, alert.subject)
 
-    def _alert_json(self, alert: Alert) -> dict[str, Any]:
-        found = alert.as_json()
-        ack = self.silences.acknowledgement(alert.rule, alert.subject) if alert.active else None
-        found["acknowledged_by"] = ack.by if ack else None
-        found["silenced"] = self.silences.silenced(alert.rule, alert.subject)
-        return found
-
     def alerts_json(self) -> dict[str, Any]:
-        return {
-            "active": [self._alert_json(a) for a in self.alerts.active()],
-            "silences": self.silences.as_json(),
-            "webhooks": {
-                "urls": len(self.delivery.urls),
-                "delivered": self.delivery.delivered,
-                "failed": self.delivery.failed,
-            },
-            "recent": [a.as_json() for a in self.alerts.recent()],
-            "rules": [
-                {
-                    "name": r.name,
-                    "kind": r.kind.value,
-                    "severity": r.severity.value,
-                    "service": r.service,
-                    "node": r.node,
-                    "threshold": r.threshold,
-                    "window_s": r.window.total_seconds(),
-                    "for_s": r.hold.total_seconds(),
-                }
-                for r in self.config.rules
-            ],
-        }
+        """What ``/api/alerts`` answers (``alert_views.alerts_json``)."""
+        return alerts_json(
+            self.alerts, silences=self.silences, delivery=self.delivery, rules=self.config.rules
+        )
 
     async def history(self, **query: Any) -> list[dict[str, Any]]:
         """Rollups from the database (``RollupStore.query``) with what was counted since
