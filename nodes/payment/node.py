@@ -39,8 +39,9 @@ from powerbus.nodes.payment.config import PaymentSettings
 from powerbus.nodes.payment.outbox import OutboxSink
 from powerbus.nodes.payment.reconciliation import BankDirectory, Reconciler
 from powerbus.nodes.payment.store.migrations import MIGRATIONS
-from powerbus.nodes.payment.store.payments import EventSink, PaymentStore, ReportStore
+from powerbus.nodes.payment.store.payments import EventSink, PaymentStore
 from powerbus.nodes.payment.store.records import PaymentRecord, PostRequest, ReversalRequest
+from powerbus.nodes.payment.store.report_store import ReportStore
 from powerbus.nodes.sdk.access import caller_identity
 from powerbus.nodes.sdk.config import NodeConfig
 from powerbus.nodes.sdk.events import Outbox, Publisher, open_event_tables

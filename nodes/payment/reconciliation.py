@@ -26,7 +26,8 @@ from powerbus.common.v1 import common_pb2
 from powerbus.nodes.payment import convert
 from powerbus.nodes.payment.billing import rpc_error
 from powerbus.nodes.payment.resolution import known_of, parse_report_id, plan, report_id
-from powerbus.nodes.payment.store.payments import PaymentStore, ReportStore
+from powerbus.nodes.payment.store.payments import PaymentStore
+from powerbus.nodes.payment.store.report_store import ReportStore
 from powerbus.payment.v1 import payment_pb2, payment_pb2_grpc
 from powerbus.registry.v1 import registry_pb2
 

@@ -51,20 +51,17 @@ from powerbus.nodes.payment.store.records import (
     PostRequest,
     ReversalRequest,
     ReversalResult,
-    payment_id_of,
 )
+from powerbus.nodes.payment.store.rows import record_of, row_of
 from powerbus.nodes.payment.store.tables import (
     entries,
     payments,
-    reports,
     reversals,
     transactions,
 )
 
-__all__ = ["EventSink", "PaymentStore", "ReportStore"]
+__all__ = ["EventSink", "PaymentStore"]
 
-_POSTED = PaymentStatus.POSTED.value
-_POSTED_STATUS = PaymentStatus.POSTED  # read once: an Enum member read is a descriptor call
 _REVERSED = PaymentStatus.REVERSED.value
 _NOT_FOUND = ReverseOutcome.ORIGINAL_NOT_FOUND.name
 _CHUNK = 400  # keys per IN (...) list: well under SQLite's 999 bound parameters
@@ -148,9 +145,9 @@ class PaymentStore:
                 )
                 continue
             seq += 1
-            row = _row(request, seq=seq, posted_at=now)
+            row = row_of(request, seq=seq, posted_at=now)
             rows.append(row)
-            record = _record(row)
+            record = record_of(row)
             known[key] = record
             journal.add(
                 ledger.collection(
@@ -420,23 +417,14 @@ class PaymentStore:
 
     def pending_applications(self, limit: int = 100) -> list[PaymentRecord]:
         """Payments billing has not applied yet, oldest first."""
-        query = (
-            sa.select(payments)
-            .where(payments.c.application_pending)
-            .order_by(payments.c.seq)
-            .limit(limit)
-        )
-        with read_transaction(self.engine) as conn:
-            return [PaymentRecord.from_row(r) for r in conn.execute(query)]
+        return self._flagged(payments.c.application_pending, limit)
 
     def pending_unapplications(self, limit: int = 100) -> list[PaymentRecord]:
         """Reversed payments billing may still count, oldest first."""
-        query = (
-            sa.select(payments)
-            .where(payments.c.unapply_pending)
-            .order_by(payments.c.seq)
-            .limit(limit)
-        )
+        return self._flagged(payments.c.unapply_pending, limit)
+
+    def _flagged(self, flag: Any, limit: int) -> list[PaymentRecord]:
+        query = sa.select(payments).where(flag).order_by(payments.c.seq).limit(limit)
         with read_transaction(self.engine) as conn:
             return [PaymentRecord.from_row(r) for r in conn.execute(query)]
 
@@ -582,55 +570,6 @@ class _Writing:
         self._context.__exit__(*exc)
 
 
-def _record(row: dict[str, Any]) -> PaymentRecord:
-    """The record of a row about to be inserted (what reading it back would give)."""
-    return PaymentRecord(
-        payment_id=row["payment_id"],
-        seq=row["seq"],
-        bank_code=row["bank_code"],
-        bank_txn_id=row["bank_txn_id"],
-        account_id=row["account_id"],
-        amount=row["amount"],
-        channel=row["channel"],
-        status=_POSTED_STATUS,
-        paid_at=row["paid_at"],
-        settlement_date=row["settlement_date"],
-        posted_at=row["posted_at"],
-        bill_ids=tuple(b for b in row["bill_ids"].split(",") if b),
-        application_pending=True,
-        allocations=b"",
-        unallocated=0,
-        unapply_pending=False,
-        reversal_txn_id="",
-        reversed_at=None,
-        reversal_reason="",
-    )
-
-
-def _row(request: PostRequest, *, seq: int, posted_at: dt.datetime) -> dict[str, Any]:
-    return {
-        "payment_id": payment_id_of(request.bank_code, request.bank_txn_id),
-        "seq": seq,
-        "bank_code": request.bank_code,
-        "bank_txn_id": request.bank_txn_id,
-        "account_id": request.account_id,
-        "amount": request.amount,
-        "channel": request.channel,
-        "status": _POSTED,
-        "paid_at": request.paid_at,
-        "settlement_date": request.settlement_date,
-        "posted_at": posted_at,
-        "bill_ids": ",".join(request.bill_ids),
-        "application_pending": True,
-        "allocations": b"",
-        "unallocated": 0,
-        "unapply_pending": False,
-        "reversal_txn_id": "",
-        "reversed_at": None,
-        "reversal_reason": "",
-    }
-
-
 def _repeat(found: PaymentRecord, request: PostRequest) -> PostOutcome | PowerbusError:
     if (found.account_id, found.amount) != (request.account_id, request.amount):
         return AlreadyExists(
@@ -650,38 +589,3 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
     items = list(items)
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
-
-
-class ReportStore:
-    """Stored reconciliation reports, one per (bank, settlement date); a rerun replaces it."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def save(
-        self, bank_code: str, day: dt.date, *, generated_at: dt.datetime, text: str, proto: bytes
-    ) -> None:
-        with write_transaction(self.engine) as conn:
-            key = (reports.c.bank_code == bank_code) & (reports.c.settlement_date == day)
-            conn.execute(reports.delete().where(key))
-            conn.execute(
-                reports.insert().values(
-                    bank_code=bank_code,
-                    settlement_date=day,
-                    generated_at=generated_at,
-                    report_json=text,
-                    report_proto=proto,
-                )
-            )
-
-    def load(self, bank_code: str, day: dt.date) -> bytes:
-        """The stored report (serialized proto); NotFound when the date was not reconciled."""
-        with read_transaction(self.engine) as conn:
-            found = conn.execute(
-                sa.select(reports.c.report_proto).where(
-                    reports.c.bank_code == bank_code, reports.c.settlement_date == day
-                )
-            ).scalar_one_or_none()
-        if found is None:
-            raise NotFound(f"bank {bank_code} has no reconciliation report for {day}")
-        return bytes(found)
