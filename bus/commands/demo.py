@@ -18,7 +18,7 @@ import typer
 
 from powerbus.bus.commands.demo_domains import (
     BANKS,
-    CUSTOMERS,
+    FARM_METERS,
     ZONE,
     DomainDemo,
     last_month,
@@ -156,7 +156,8 @@ def demo_command(
 def _launch_farm(group: ProcessGroup, work: Path) -> ProcessHandle:
     """A small meter farm (``powerbus sim meters``) for the metering node to poll."""
     state_file = work / "meters-sim.json"
-    args = [sys.executable, "-m", "powerbus.bus", "sim", "meters", "--meters", str(CUSTOMERS)]
+    meters = str(FARM_METERS)
+    args = [sys.executable, "-m", "powerbus.bus", "sim", "meters", "--meters", meters]
     args += ["--gateways", "2", "--state-file", str(state_file)]
     handle = ProcessHandle(name="meters-sim", args=args, directory=work, state_file=state_file)
     group.handles.append(handle)
@@ -206,7 +207,8 @@ def _explain(
     period: str | None,
     security: DemoSecurity | None,
 ) -> None:
-    nodes = f"{', '.join(_ECHO_NODES)}, {_METERING_NODE} (polls 12 simulated meters every 5 s)"
+    polls = f"(polls {FARM_METERS} simulated meters every 5 s)"
+    nodes = f"{', '.join(_ECHO_NODES)}, {_METERING_NODE} {polls}"
     domain = ""
     if period is not None:
         banks = ", ".join(BANKS)

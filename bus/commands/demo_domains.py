@@ -1,6 +1,7 @@
 """The domain half of ``powerbus demo``: CRM, billing, payment, two banks.
 
-A CRM node seeded from the meter farm's meters file, a billing node that bills last month
+A CRM node seeded with a customer on each of the farm's DL/T 645 meters, a billing node
+that bills last month
 from the metering node's SummarizeUsage, a payment node, and per bank a simulator
 (``powerbus sim bank``) plus the bank node between it and the bus.
 
@@ -8,8 +9,11 @@ Last month is billable although the farm is polled in real time: on first contac
 metering node reads back the month-start daily freezes the DL/T 645 meters keep
 (nodes/metering/settlement.py), and a month is billed from the registers frozen at its
 boundaries, as a 采集 system bills it. The farm's SDM and pulse meters keep no history,
-so their accounts come out "usage incomplete", and so do TOU accounts whose tariff has
-no window for one of the meter's four rates: both are what a real system would report.
+so a month they were not polled from its start cannot be billed from them ("usage
+incomplete", as a real system reports it): the demo's customers are on the DL/T 645
+household meters, half the farm; the Modbus half is polled and shown on the dashboard.
+Households' meters count on the residential 峰谷 program, so their peak/valley tariffs
+split last month from the frozen rate registers.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ __all__ = ["BANKS", "COLLECTIONS", "CUSTOMERS", "DomainDemo", "last_month", "sho
 
 BANKS = ("0102", "0103")
 CUSTOMERS = 12
+FARM_METERS = 2 * CUSTOMERS
+"""Half DL/T 645 (the customers' meters), half Modbus: the farm alternates its lines."""
 COLLECTIONS = 12  # per bank: enough to show each kind of outcome, over in a few seconds
 _WAIT = 30.0  # seconds: bound of each wait on the demo's processes
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -75,6 +81,12 @@ class DomainDemo:
     nodes: list[NodeHandle] = field(default_factory=list)
 
     @property
+    def customer_meters_file(self) -> Path:
+        """The farm's DL/T 645 meters (its meters file's lines of them), one customer on
+        each: what the CRM node is seeded from."""
+        return self.work / "customer-meters.csv"
+
+    @property
     def accounts_file(self) -> Path:
         """The seeded accounts (the CRM seed numbers them 3300000001…), one a line; after
         the bill run, the billed ones, for which the bank simulators collect."""
@@ -88,9 +100,10 @@ class DomainDemo:
             "".join(f"{3300000000 + n}\n" for n in range(1, CUSTOMERS + 1)), encoding="utf-8"
         )
         work = self.work
+        self._write_customer_meters()
         events_in = str(self.bus.state["events_in"])
         nodes = {
-            "crm": {"seed": str(CUSTOMERS), "meters": str(self.meters_file)},
+            "crm": {"seed": str(CUSTOMERS), "meters": str(self.customer_meters_file)},
             "billing": {"events_in": events_in},
             "payment": {"apply_interval": "0.5s", "events_in": events_in},
         }
@@ -173,8 +186,18 @@ class DomainDemo:
 
     def dlt645_meters(self) -> list[str]:
         """The farm's DL/T 645 meters (the ones that keep history), from its meters file."""
+        return [row["meter_id"] for row in self._dlt645_rows()]
+
+    def _dlt645_rows(self) -> list[dict[str, str]]:
         with self.meters_file.open(encoding="utf-8", newline="") as handle:
-            return [r["meter_id"] for r in csv.DictReader(handle) if r["protocol"] == "dlt645"]
+            return [r for r in csv.DictReader(handle) if r["protocol"] == "dlt645"]
+
+    def _write_customer_meters(self) -> None:
+        rows = self._dlt645_rows()[:CUSTOMERS]
+        with self.customer_meters_file.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
 
     def bill(self, period: str) -> dict[str, object]:
         """``powerbus bill run`` for the month over every account CRM lists, as its JSON."""

@@ -95,6 +95,14 @@ def meters_command(
     gateways: Annotated[
         int, typer.Option("--gateways", min=1, help="How many gateways (RS-485 lines).")
     ] = 2,
+    lines: Annotated[
+        str,
+        typer.Option(
+            "--lines",
+            metavar="MIX",
+            help="What the gateways speak: mixed (Modbus and DL/T 645 in turn), dlt645 or modbus.",
+        ),
+    ] = "mixed",
     baud: Annotated[int, typer.Option("--baud", min=300, help="Line speed, bit/s.")] = 9600,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same farm.")] = 2026,
     faults: Annotated[
@@ -141,10 +149,16 @@ def meters_command(
         powerbus sim meters --meters 200 --gateways 4 --speed 60 --state-file farm.json
     """
     configure_logging(log_level)
-    from powerbus.adapters.meters.sim import FarmSettings, run_farm
+    from powerbus.adapters.meters.sim import FarmSettings, LineMix, run_farm
     from powerbus.bus.kernel.errors import InvalidArgument
 
     with exit_on_error():
+        try:
+            mix = LineMix(lines)
+        except ValueError:
+            raise InvalidArgument(
+                "--lines", f"{lines!r} is none of {', '.join(m.value for m in LineMix)}"
+            ) from None
         try:
             when = datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None
         except ValueError:
@@ -154,6 +168,7 @@ def meters_command(
         settings = FarmSettings(
             meters=meters,
             gateways=gateways,
+            lines=mix,
             baud=baud,
             seed=seed,
             faults=faults,

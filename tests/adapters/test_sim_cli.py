@@ -64,6 +64,35 @@ def test_bad_fault_spec_fails_with_a_message(
     assert "unknown fault 'melted'" in handle.stderr_path.read_text()
 
 
+def test_an_all_dlt645_farm(powerbus_processes: ProcessGroup, tmp_path: Path) -> None:
+    state_file = tmp_path / "farm.json"
+    handle = ProcessHandle(
+        name="sim-dlt645",
+        args=[sys.executable, "-m", "powerbus.bus", "sim", "meters", "--meters", "6",
+              "--gateways", "2", "--lines", "dlt645", "--state-file", str(state_file)],
+        directory=powerbus_processes.directory,
+        state_file=state_file,
+    )  # fmt: skip
+    powerbus_processes.handles.append(handle)
+    state = handle.wait_ready(timeout=30)
+    assert [g["protocol"] for g in state["gateways"]] == ["dlt645", "dlt645"]
+    specs = load_meters(Path(str(state["meters_file"])))
+    assert {s.model.value for s in specs} == {"dlt645"}
+    assert handle.stop() == 0
+
+
+def test_an_unknown_line_mix_is_refused_naming_the_choices() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "powerbus.bus", "sim", "meters", "--lines", "rs485"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: --lines: 'rs485' is none of mixed, dlt645, modbus"
+
+
 def test_help_has_an_example() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "powerbus.bus", "sim", "meters", "--help"],

@@ -48,12 +48,25 @@ def test_rate_registers_follow_the_tou_periods_and_sum_to_the_total() -> None:
         before = m.registers(WEDNESDAY + hour * HOUR)[0]
         after = m.registers(WEDNESDAY + hour * HOUR + 1800)[0]
         grew = [i for i in range(1, 5) if after[i] > before[i]]
-        assert grew == [rate_of_hour(hour, summer=False)]
+        assert grew == [rate_of_hour(hour, summer=False, customer=CustomerClass.INDUSTRIAL)]
         assert after[0] == pytest.approx(sum(after[1:]))
     assert rate_of_hour(12, summer=True) == 1 and rate_of_hour(12, summer=False) == 2
     assert day_table(CustomerClass.RESIDENTIAL, weekend=False, summer=False).total == (
         pytest.approx(24.0)
     )
+
+
+def test_a_households_meter_counts_peak_and_valley_only() -> None:
+    """The residential 峰谷 program: rate 2 from 08:00 to 22:00, rate 4 otherwise, so a
+    peak/valley tariff (meter_rate 2 and 4) finds nothing on rates 1 and 3."""
+    home = meter(CustomerClass.RESIDENTIAL)
+    for hour, rate in ((3, 4), (8, 2), (12, 2), (21, 2), (22, 4), (23, 4)):
+        before = home.registers(WEDNESDAY + hour * HOUR)[0]
+        after = home.registers(WEDNESDAY + hour * HOUR + 1800)[0]
+        assert [i for i in range(1, 5) if after[i] > before[i]] == [rate], hour
+    midnight, next_midnight = home.registers(WEDNESDAY)[0], home.registers(WEDNESDAY + 86400)[0]
+    assert (next_midnight[1], next_midnight[3]) == (midnight[1], midnight[3])
+    assert next_midnight[2] > midnight[2] and next_midnight[4] > midnight[4]
 
 
 def test_registers_only_grow_without_faults() -> None:

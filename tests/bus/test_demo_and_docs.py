@@ -52,7 +52,7 @@ def test_default_demo_bills_last_month_collects_through_two_banks_and_reconciles
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert re.search(r"ready in \d+\.\d s", out), out
-    assert "read back the month-start freezes of 6 of 6 DL/T 645 meters" in out, out
+    assert "read back the month-start freezes of 12 of 12 DL/T 645 meters" in out, out
     billed = re.search(r"run \d{4}-\d\d: \w+; (\d+) bills, [\d,]+\.\d\d yuan", out)
     assert billed and int(billed.group(1)) > 0, out
     for bank in ("0102", "0103"):

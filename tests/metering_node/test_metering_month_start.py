@@ -99,21 +99,20 @@ async def test_last_month_bills_from_the_freezes_read_back(farm: MeterFarm, tmp_
         summary = store.summarize(meter_id, *NOVEMBER, interval=INTERVAL)
         assert summary.complete and summary.wh == expected > 0, meter_id
         assert summary.values_total == 0  # no interval: all from the two freezes
-        # The meter's four rates are 尖峰/峰/平/谷: a tariff with only peak and valley
-        # windows cannot be split from them, so that summary is incomplete ...
-        two = store.summarize(meter_id, *NOVEMBER, windows=[peak, valley], interval=INTERVAL)
-        assert not two.complete
-        # ... while one with all four rates is split rate by rate.
-        names = ("sharp_peak", "peak", "flat", "valley")
-        four = [LocalWindow(n, i * 360, (i + 1) * 360) for i, n in enumerate(names)]
-        split = dict(
-            store.summarize(meter_id, *NOVEMBER, windows=four, interval=INTERVAL).window_wh
-        )
         rates = [
             kwh_to_wh(round(b, 2)) - kwh_to_wh(round(a, 2))
             for a, b in zip(at_start[1:], at_end[1:], strict=True)
         ]
-        assert list(split.values()) == rates
+        # A household's meter counts 峰 on rate 2 and 谷 on rate 4: a peak/valley tariff
+        # is split rate by rate ...
+        two = store.summarize(meter_id, *NOVEMBER, windows=[peak, valley], interval=INTERVAL)
+        assert two.complete and dict(two.window_wh) == {"peak": rates[1], "valley": rates[3]}
+        assert rates[0] == rates[2] == 0
+        # ... while a tariff with no window for a rate the meter used cannot be.
+        all_day = LocalWindow("peak", 0, 0)
+        assert not store.summarize(
+            meter_id, *NOVEMBER, windows=[all_day], interval=INTERVAL
+        ).complete
     for meter_id in others:  # no history in the meter: nothing to bill November from
         assert not store.summarize(meter_id, *NOVEMBER, interval=INTERVAL).complete
     # A restarted node finds December's freeze stored and reads nothing back again.

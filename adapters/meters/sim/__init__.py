@@ -12,6 +12,7 @@ from powerbus.adapters.meters.sim.clock import SimClock
 from powerbus.adapters.meters.sim.farm import FarmSettings, MeterFarm, run_farm
 from powerbus.adapters.meters.sim.faults import Fault, FaultSpec, parse_faults
 from powerbus.adapters.meters.sim.meter import SimMeter
+from powerbus.adapters.meters.sim.population import LineMix
 from powerbus.adapters.meters.sim.profile import CustomerClass
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "FarmSettings",
     "Fault",
     "FaultSpec",
+    "LineMix",
     "MeterFarm",
     "SimClock",
     "SimMeter",

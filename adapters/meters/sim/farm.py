@@ -29,7 +29,7 @@ from powerbus.adapters.meters.sim.faults import Fault, parse_faults
 from powerbus.adapters.meters.sim.meter import SimMeter
 from powerbus.adapters.meters.sim.modbus_gateway import ModbusGateway
 from powerbus.adapters.meters.sim.modbus_meter import PulseTerminal, SdmDevice
-from powerbus.adapters.meters.sim.population import FarmPlan, MeterSlot, plan_farm
+from powerbus.adapters.meters.sim.population import FarmPlan, LineMix, MeterSlot, plan_farm
 from powerbus.adapters.meters.sim.serial import SerialLine
 from powerbus.adapters.meters.wire import DEFAULT_TURNAROUND
 from powerbus.bus.kernel.addresses import HostPort, parse_host_port
@@ -51,6 +51,7 @@ class FarmSettings:
 
     meters: int = 20
     gateways: int = 2
+    lines: LineMix = LineMix.MIXED
     baud: int = 9600
     seed: int = 2026
     faults: str = ""
@@ -73,7 +74,10 @@ class MeterFarm(Lifecycle):
         start = settings.start or datetime.now(timezone.utc).replace(microsecond=0)
         self.clock = SimClock(start=start, speed=settings.speed)
         self.plan: FarmPlan = plan_farm(
-            meters=settings.meters, gateways=settings.gateways, seed=settings.seed
+            meters=settings.meters,
+            gateways=settings.gateways,
+            seed=settings.seed,
+            lines=settings.lines,
         )
         origin = self.clock.epoch() - _HISTORY.total_seconds()
         self.meters: dict[str, SimMeter] = {

@@ -1,23 +1,27 @@
 """The farm's meters, generated from a seed: which lines, which models, which customers.
 
-Gateways alternate Modbus and DL/T 645 lines (gateway 0 is Modbus); meters are dealt to
-gateways in turn. On a Modbus line the meters cycle SDM630, SDM120, SDM120, then pulse
-channels, packed eight to a terminal. Ports are filled in when the gateways listen.
+Gateways alternate Modbus and DL/T 645 lines (gateway 0 is Modbus), or all speak one
+protocol (:class:`LineMix`); meters are dealt to gateways in turn. On a Modbus line the
+meters cycle SDM630, SDM120, SDM120, then pulse channels, packed eight to a terminal.
+Ports are filled in when the gateways listen.
 
 >>> plan = plan_farm(meters=12, gateways=2, seed=1)
 >>> sorted({s.model.value for s in plan.slots})
 ['dlt645', 'pulse8', 'sdm120', 'sdm630']
+>>> {s.model.value for s in plan_farm(meters=12, gateways=2, seed=1, lines=LineMix.DLT645).slots}
+{'dlt645'}
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from enum import Enum
 
 from powerbus.adapters.meters.records import Model, WireProtocol
 from powerbus.adapters.meters.sim.profile import CustomerClass
 
-__all__ = ["FarmPlan", "MeterSlot", "plan_farm"]
+__all__ = ["FarmPlan", "LineMix", "MeterSlot", "plan_farm"]
 
 PULSE_CONSTANTS = (1000, 1200, 1600, 3200, 6400)  # imp/kWh (FACTS §2)
 _MODBUS_CYCLE = (Model.SDM630, Model.SDM120, Model.SDM120, Model.PULSE8, Model.PULSE8)
@@ -31,6 +35,21 @@ _CLASSES = (
 # three-phase meters and pulse terminals serve shops and plants. The CRM seed reads the
 # same rule from the meters file, so a household is never billed for a plant's load.
 HOUSEHOLD_MODELS = frozenset({Model.SDM120, Model.DLT645})
+
+
+class LineMix(str, Enum):
+    """What the farm's gateways speak: both protocols in turn, or one."""
+
+    MIXED = "mixed"
+    DLT645 = "dlt645"
+    """Every line DL/T 645-2007: household meters that keep their daily freezes, as a
+    utility's residential 采集 estate mostly is."""
+    MODBUS = "modbus"
+
+    def protocol_of(self, gateway: int) -> WireProtocol:
+        if self is LineMix.MIXED:
+            return WireProtocol.DLT645 if gateway % 2 else WireProtocol.MODBUS
+        return WireProtocol.DLT645 if self is LineMix.DLT645 else WireProtocol.MODBUS
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +80,12 @@ class FarmPlan:
     slots: tuple[MeterSlot, ...]
 
 
-def plan_farm(*, meters: int, gateways: int, seed: int) -> FarmPlan:
+def plan_farm(*, meters: int, gateways: int, seed: int, lines: LineMix = LineMix.MIXED) -> FarmPlan:
     """Deal ``meters`` over ``gateways`` lines (same seed, same farm)."""
     if meters < 1 or gateways < 1:
         raise ValueError("need at least one meter and one gateway")
     rng = random.Random(seed)
-    kinds = tuple(WireProtocol.DLT645 if g % 2 else WireProtocol.MODBUS for g in range(gateways))
+    kinds = tuple(lines.protocol_of(g) for g in range(gateways))
     position = [0] * gateways  # meters dealt to each line so far
     next_unit = [1] * gateways
     terminal: dict[int, tuple[int, int]] = {}  # line -> (unit, channels used)

@@ -1,4 +1,4 @@
-"""Load shapes by customer class and a time-of-use tariff, as hourly tables.
+"""Load shapes by customer class and the meters' time-of-use programs, as hourly tables.
 
 Power in a local hour is ``mean_kw * day factor * shape[hour]``; a shape averages 1.0
 over a weekday, so ``mean_kw`` is the meter's average weekday demand. Energy is the exact
@@ -8,8 +8,15 @@ every earlier read and with the meter's stored history.
 >>> day = day_table(CustomerClass.RESIDENTIAL, weekend=False, summer=False)
 >>> max(range(24), key=lambda h: day.shape[h]) in range(18, 22)   # evening peak
 True
->>> day.rate[3], day.rate[19]   # 谷 at night, 峰 in the evening (Beijing periods)
-(4, 2)
+>>> day.rate[3], day.rate[19], day.rate[22]   # a household's 峰谷 program: 峰 8-22
+(4, 2, 4)
+>>> day_table(CustomerClass.COMMERCIAL, weekend=False, summer=False).rate[12]   # 4-rate
+2
+
+Households' meters are programmed with the residential 峰谷 periods (峰 08:00-22:00 on
+rate 2, 谷 22:00-08:00 on rate 4; Zhejiang's, FACTS §3a), so a residential tariff that
+splits peak and valley bills from their registers; shops' and plants' meters with four
+rates on Beijing's periods (FACTS §3b), which the 尖/峰/平/谷 commercial tariffs map.
 """
 
 from __future__ import annotations
@@ -57,9 +64,14 @@ _SHAPES: dict[CustomerClass, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }  # fmt: skip
 
 
-def rate_of_hour(hour: int, *, summer: bool) -> int:
-    """Beijing TOU periods (FACTS §3b): 尖峰 Jul-Aug 11-13 & 16-17; 峰 10-15 & 18-21;
-    平 7-10, 15-18, 21-23; 谷 23-7. Returns the DL/T 645 rate 1-4."""
+def rate_of_hour(
+    hour: int, *, summer: bool, customer: CustomerClass = CustomerClass.COMMERCIAL
+) -> int:
+    """The DL/T 645 rate 1-4 a meter of ``customer`` counts ``hour`` on. Households:
+    峰 8-22 (rate 2), 谷 22-8 (rate 4). Others, Beijing's periods (FACTS §3b): 尖峰
+    Jul-Aug 11-13 & 16-17; 峰 10-15 & 18-21; 平 7-10, 15-18, 21-23; 谷 23-7."""
+    if customer is CustomerClass.RESIDENTIAL:
+        return 2 if 8 <= hour < 22 else 4
     if summer and (11 <= hour < 13 or 16 <= hour < 17):
         return 1
     if 10 <= hour < 15 or 18 <= hour < 21:
@@ -97,7 +109,7 @@ def day_table(customer: CustomerClass, *, weekend: bool, summer: bool) -> DayTab
     raw = _SHAPES[customer][1 if weekend else 0]
     norm = 24 / sum(_SHAPES[customer][0])
     shape = tuple(v * norm for v in raw)
-    rate = tuple(rate_of_hour(h, summer=summer) for h in range(24))
+    rate = tuple(rate_of_hour(h, summer=summer, customer=customer) for h in range(24))
     before = [0.0]
     before_rate = [(0.0,) * RATES]
     for h in range(24):
