@@ -74,7 +74,9 @@ class MeteringNode(ConfiguredNode[MeteringSettings], metering_pb2_grpc.MeteringS
     def metadata(self) -> Mapping[str, str]:
         return {
             "interval": f"{self.settings.interval.total_seconds():g}s",
-            "lines": ",".join(self.poller.owned) if self.poller else "",
+            # a count: an instance may hold hundreds of lines, and a metadata value is
+            # bounded (1 KiB); `powerbus meters list` shows which meter is on which line
+            "lines": str(len(self.poller.owned)) if self.poller else "0",
         }
 
     async def on_start(self) -> None:
