@@ -1,6 +1,8 @@
 """Test-only CRM and metering nodes: real SDK nodes serving ``powerbus.crm.v1.Customers``
 (GetAccount, ListAccounts) and ``powerbus.metering.v1.Metering`` (SummarizeUsage) from
-data generated in memory, so billing runs can be proved end to end before the real nodes land.
+data generated in memory. The real CRM and metering nodes bill in the demo and in
+``benchmarks/billing_run.py``; these tests use the simulators because every expected bill
+is then a pure function of the account number, and a thousand accounts start in a second.
 
 Run as ``python sim_nodes.py crm|metering --bus HOST:PORT --id ID --state-file F
 --accounts N [...]``; :func:`start_sim` does that under a test's process group.
