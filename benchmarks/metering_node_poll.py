@@ -65,7 +65,7 @@ async def node_polls(meters: list[MeterSpec], directory: Path, *, rounds: int) -
                 ),
                 clock=lambda: now[0],
             )
-            await poller.rebalance()
+            await poller.rebalance(reload=True)
             polls = []
             for _ in range(rounds + 1):
                 polls.append(await _poll(poller, catalog, now[0]))

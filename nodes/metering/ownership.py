@@ -48,6 +48,7 @@ from powerbus.nodes.metering.store._tables import instances, leases
 __all__ = ["Lease", "LineOwnership"]
 
 _NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_RENEW_CHUNK = 400  # (gateway, token) pairs a statement: under SQLite's 999 parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,44 @@ class LineOwnership:
                 raise StaleOwner(lease.gateway, held=lease.token, current=self._token(conn, lease))
             return Lease(lease.gateway, self.instance_id, lease.token, now + self.ttl)
 
+    def renew_all(self, held: Sequence[Lease]) -> list[Lease]:
+        """:meth:`renew` every lease of ``held`` in one transaction; those that lapsed or
+        moved on are left out. One commit, not one per line: an instance holding hundreds
+        of lines renewed them one transaction each, and under load the last renewals came
+        after the first leases had lapsed."""
+        renewed: list[Lease] = []
+        with write_transaction(self.engine) as conn:
+            now = self._clock()
+            until = now + self.ttl
+            for start in range(0, len(held), _RENEW_CHUNK):
+                chunk = held[start : start + _RENEW_CHUNK]
+                conn.execute(
+                    sa.update(leases)
+                    .where(
+                        sa.tuple_(leases.c.gateway, leases.c.token).in_(
+                            [(lease.gateway, lease.token) for lease in chunk]
+                        ),
+                        leases.c.owner == self.instance_id,
+                        leases.c.expires_at > now,
+                    )
+                    .values(expires_at=until)
+                )
+                still = set(
+                    conn.execute(
+                        sa.select(leases.c.gateway).where(
+                            leases.c.gateway.in_([lease.gateway for lease in chunk]),
+                            leases.c.owner == self.instance_id,
+                            leases.c.expires_at == until,
+                        )
+                    ).scalars()
+                )
+                renewed += [
+                    Lease(lease.gateway, self.instance_id, lease.token, until)
+                    for lease in chunk
+                    if lease.gateway in still
+                ]
+        return renewed
+
     def release(self, lease: Lease) -> bool:
         """Give a lease up now (drain, rebalancing); False if it was no longer ours."""
         with write_transaction(self.engine) as conn:
@@ -192,15 +231,13 @@ class LineOwnership:
         self.heartbeat()
         share = self._share(len(gateways))
         wanted = set(gateways)
-        kept: list[Lease] = []
+        keep: list[Lease] = []
         for lease in self.held():
-            if lease.gateway not in wanted or len(kept) >= share:
+            if lease.gateway not in wanted or len(keep) >= share:
                 self.release(lease)
-                continue
-            try:
-                kept.append(self.renew(lease))
-            except StaleOwner:
-                continue
+            else:
+                keep.append(lease)
+        kept = self.renew_all(keep)
         owned = {lease.gateway for lease in kept}
         for gateway in self._free(sorted(wanted - owned)):
             if len(kept) >= share:

@@ -146,13 +146,16 @@ class Poller:
         self.results: list[LineResult] = []
         """The most recent results, newest last (bounded)."""
         self._settled: set[str] = set()  # meters whose month-start freezes were read
+        # The lines of the active meters as of the last catalog read (at start and each
+        # interval): rebalancing every few seconds must not rebuild a catalog of 100,000.
+        self._gateways: list[str] = []
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
         """Take lines and start the schedule."""
         self._stopping.clear()
-        await self.rebalance()
+        await self.rebalance(reload=True)
         self._tasks = [
             asyncio.create_task(self._ownership_loop(), name="metering-ownership"),
             asyncio.create_task(self._schedule_loop(), name="metering-schedule"),
@@ -186,18 +189,22 @@ class Poller:
             await self._sleep(period)
             if self._stopping.is_set():
                 return
-            try:
-                await self.rebalance()
-            except (PowerbusError, OSError) as error:
-                log.warning("metering: rebalancing lines failed: %s", error)
-            except Exception:  # the loop must outlive a database hiccup
-                log.exception("metering: rebalancing lines failed")
+            await self._rebalance_or_log()
 
-    async def rebalance(self) -> None:
-        """Heartbeat, renew, shed and take lines (every third of the lease TTL)."""
-        meters = await asyncio.to_thread(self.catalog.active)
-        gateways = sorted({m.gateway for m in meters})
-        leases = await asyncio.to_thread(self.ownership.rebalance, gateways)
+    async def _rebalance_or_log(self) -> None:
+        try:
+            await self.rebalance()
+        except (PowerbusError, OSError) as error:
+            log.warning("metering: rebalancing lines failed: %s", error)
+        except Exception:  # the loops must outlive a database hiccup
+            log.exception("metering: rebalancing lines failed")
+
+    async def rebalance(self, *, reload: bool = False) -> None:
+        """Heartbeat, renew, shed and take lines (every third of the lease TTL), for the
+        lines of the meters the catalog had at its last read (``reload``: read it now)."""
+        if reload or not self._gateways:
+            self._note_lines(await asyncio.to_thread(self.catalog.active))
+        leases = await asyncio.to_thread(self.ownership.rebalance, self._gateways)
         held = {lease.gateway: lease for lease in leases}
         for gateway in list(self._lines):
             if gateway not in held:
@@ -212,6 +219,12 @@ class Poller:
                 self._lines[gateway] = _Line(lease)
             else:
                 line.lease = lease
+
+    def _note_lines(self, meters: Sequence[Polled]) -> bool:
+        """Remember the lines of ``meters``; whether they changed."""
+        gateways = sorted({m.gateway for m in meters})
+        changed, self._gateways = gateways != self._gateways, gateways
+        return changed
 
     # -- schedule -----------------------------------------------------------------------
 
@@ -231,6 +244,8 @@ class Poller:
             if self._stopping.is_set():
                 return
             meters = await asyncio.to_thread(self.catalog.active)
+            if self._note_lines(meters):  # a meter on a new line: take it before polling
+                await self._rebalance_or_log()
             by_line: dict[str, list[Polled]] = {}
             for meter in meters:
                 by_line.setdefault(meter.gateway, []).append(meter)
@@ -262,11 +277,14 @@ class Poller:
             return result
         failures = ReadFailures()
         reads = await self._read_line(meters, end, failures)
-        freezes = await self._read_freezes(meters, end, reads)
+        freezes, settling = await self._read_freezes(meters, end, reads)
         try:
             came_back = await asyncio.to_thread(
                 self._store_line, line, meters, reads, failures, freezes, end, result
             )
+            # Only once stored: month starts read back but refused (a stale token, a
+            # failed write) are read back again at the next poll, not lost.
+            self._settled |= settling
         except StaleOwner as stale:
             log.warning("metering: %s; no longer polling it", stale)
             self._lines.pop(gateway, None)
@@ -353,14 +371,15 @@ class Poller:
 
     async def _read_freezes(
         self, meters: Sequence[Polled], end: datetime, reads: dict[str, MeterReading | MeterError]
-    ) -> list[RegisterRecord]:
+    ) -> tuple[list[RegisterRecord], set[str]]:
         """At the interval ending on local midnight: the DL/T 645 meters' daily freeze
         (total and rates, forward and reverse) as register reads at the freeze time; and
-        on first contact with a meter, its month-start freezes (:mod:`.settlement`)."""
-        records = await self._read_month_starts(meters, end, reads)
+        on first contact with a meter, its month-start freezes (:mod:`.settlement`). With
+        the meters whose month starts are settled once these records are stored."""
+        records, settling = await self._read_month_starts(meters, end, reads)
         local = end.astimezone(self._zone)
         if (local.hour, local.minute, local.second) != (0, 0, 0):
-            return records
+            return records, settling
         for meter in meters:
             if meter.meter.kind != pb.METER_KIND_DLT645:
                 continue
@@ -373,12 +392,13 @@ class Poller:
                 log.info("metering: freeze of %s: %s", meter.meter.meter_id, error)
                 continue
             records += freeze_records(meter.meter, freeze, self._zone)
-        return records
+        return records, settling
 
     async def _read_month_starts(
         self, meters: Sequence[Polled], end: datetime, reads: dict[str, MeterReading | MeterError]
-    ) -> list[RegisterRecord]:
+    ) -> tuple[list[RegisterRecord], set[str]]:
         records: list[RegisterRecord] = []
+        settling: set[str] = set()
         for meter in meters:
             meter_id = meter.meter.meter_id
             if (
@@ -388,14 +408,14 @@ class Poller:
                 or not isinstance(reads.get(meter_id), MeterReading)
             ):
                 continue
-            self._settled.add(meter_id)
+            settling.add(meter_id)
             if await asyncio.to_thread(month_start_stored, self.store, meter_id, end, self._zone):
                 continue
             records += await read_month_starts(
                 self.acquisition, meter.meter, meter.spec.address, meter.spec.gateway,
                 now=end, zone=self._zone, depth_days=self.settings.freeze_readback_days,
             )  # fmt: skip
-        return records
+        return records, settling
 
     def _states(self, line: _Line, meters: Sequence[Polled], end: datetime) -> None:
         """Load what the database says of the meters this instance has not polled yet

@@ -48,6 +48,21 @@ def test_acquire_renew_release_and_growing_tokens(engines, clock):
     assert a.acquire("gw-2").token == 1  # tokens are per gateway
 
 
+def test_renew_all_renews_what_is_still_ours_in_one_go(engines, clock):
+    a, b = owner(engines, "a", clock), owner(engines, "b", clock)
+    first = a.acquire("gw-000")
+    clock.advance(TTL / 2)
+    rest = [a.acquire(f"gw-{n:03d}") for n in range(1, 450)]  # over one statement's worth
+    clock.advance(TTL / 2)  # gw-000 lapsed and moves on; the others hold a while yet
+    taken = b.acquire("gw-000")
+    assert taken is not None
+    held = [lease for lease in (first, *rest) if lease is not None]
+    renewed = a.renew_all(held)
+    assert [r.gateway for r in renewed] == [f"gw-{n:03d}" for n in range(1, 450)]
+    assert {(r.token, r.expires_at) for r in renewed} == {(1, clock.now + TTL)}
+    assert b.held() == [taken] and len(a.held()) == 449
+
+
 def test_expiry_hands_the_gateway_over(engines, clock):
     a, b = owner(engines, "a", clock), owner(engines, "b", clock)
     lease = a.acquire("gw-1")

@@ -5,6 +5,7 @@ at its boundaries, read back over real frames on first contact; meters without h
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
@@ -131,3 +132,26 @@ async def test_read_back_can_be_switched_off(farm: MeterFarm, tmp_path: Path) ->
         await poller.acquisition.stop()
     meter_id = next(s.meter_id for s in farm.specs if s.model is Model.DLT645)
     assert not store.registers([meter_id], *NOVEMBER)
+
+
+async def test_month_starts_refused_at_the_store_are_read_back_again(
+    farm: MeterFarm, tmp_path: Path
+) -> None:
+    """A poll whose write is refused (a lapsed token) loses the freezes it read back; the
+    meter must not count as settled, so the next poll reads them back again."""
+    poller, store = poller_for(farm, tmp_path / "m.db", readback=62)
+    spec = next(s for s in farm.specs if s.model is Model.DLT645)
+    gateway = str(spec.gateway)
+    polled = [p for p in poller.catalog.active() if p.gateway == gateway]
+    await poller.rebalance(reload=True)
+    line = poller._lines[gateway]
+    line.lease = dataclasses.replace(line.lease, token=line.lease.token - 1)  # fenced off
+    end = poller.boundary_after(farm.clock.now()) - INTERVAL
+    try:
+        assert (await poller.poll_line(gateway, polled, end)).stale
+        assert not store.registers([spec.meter_id], *NOVEMBER)
+        await poller.rebalance()  # the line again, under its current token
+        assert not (await poller.poll_line(gateway, polled, end)).stale
+    finally:
+        await poller.acquisition.stop()
+    assert month_start_stored(store, spec.meter_id, farm.clock.now(), ZONE)
