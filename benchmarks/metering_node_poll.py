@@ -67,9 +67,12 @@ async def node_polls(meters: list[MeterSpec], directory: Path, *, rounds: int) -
             )
             await poller.rebalance(reload=True)
             polls = []
-            for _ in range(rounds + 1):
-                polls.append(await _poll(poller, catalog, now[0]))
-                now[0] += INTERVAL
+            try:
+                for _ in range(rounds + 1):
+                    polls.append(await _poll(poller, catalog, now[0]))
+                    now[0] += INTERVAL
+            finally:
+                await poller.stop()
     finally:
         engine.dispose()
     steady = [p["cpu_us_per_reading"] for p in polls[1:]]

@@ -27,8 +27,10 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
@@ -44,17 +46,16 @@ from tenacity import (
 from powerbus.adapters.meters import Acquisition, MeterError, MeterReading, ReadScope
 from powerbus.bus.kernel.errors import PowerbusError
 from powerbus.metering.v1 import metering_pb2 as pb
-from powerbus.nodes.metering.backfill import Backfill, freeze_records
+from powerbus.nodes.metering.backfill import Backfill
 from powerbus.nodes.metering.errors import StaleOwner
 from powerbus.nodes.metering.events import MeteringEvents
+from powerbus.nodes.metering.freezes import FreezeReader
 from powerbus.nodes.metering.line_batch import LineBatch, MeterState, load_states
 from powerbus.nodes.metering.meters import MeterCatalog, Polled
 from powerbus.nodes.metering.ownership import Lease, LineOwnership
 from powerbus.nodes.metering.quality import ReadFailures, quality_report
 from powerbus.nodes.metering.settlement import (
     FREEZE_DEPTH_DAYS,
-    month_start_stored,
-    read_month_starts,
 )
 from powerbus.nodes.metering.store import (
     ReadingStore,
@@ -68,6 +69,8 @@ from powerbus.nodes.metering.vee import (
 __all__ = ["LineResult", "Poller", "PollerSettings"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Clock = Callable[[], datetime]
 
@@ -145,10 +148,16 @@ class Poller:
         self._stopping = asyncio.Event()
         self.results: list[LineResult] = []
         """The most recent results, newest last (bounded)."""
-        self._settled: set[str] = set()  # meters whose month-start freezes were read
+        self._freezes = FreezeReader(
+            acquisition, store, zone=self._zone, readback_days=self.settings.freeze_readback_days
+        )
         # The lines of the active meters as of the last catalog read (at start and each
         # interval): rebalancing every few seconds must not rebuild a catalog of 100,000.
         self._gateways: list[str] = []
+        # Lease work has a thread of its own: on asyncio's shared pool it queued behind
+        # hundreds of lines' stores and read-back checks, and with 500 lines the node's
+        # leases lapsed before their renewal ran, so every poll was refused as stale.
+        self._leases: ThreadPoolExecutor | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -171,10 +180,18 @@ class Poller:
         self._tasks = []
         self._lines.clear()
         try:
-            await asyncio.to_thread(self.ownership.leave)
+            await self._lease_work(self.ownership.leave)
         except (PowerbusError, OSError, SQLAlchemyError) as error:
             # the leases lapse by themselves within the TTL: a stop must not fail on it
             log.warning("metering: could not give the lines up: %s", error)
+        pool, self._leases = self._leases, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    async def _lease_work(self, work: Callable[..., T], *args: object) -> T:
+        if self._leases is None:
+            self._leases = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metering-leases")
+        return await asyncio.get_running_loop().run_in_executor(self._leases, work, *args)
 
     @property
     def owned(self) -> list[str]:
@@ -204,7 +221,7 @@ class Poller:
         lines of the meters the catalog had at its last read (``reload``: read it now)."""
         if reload or not self._gateways:
             self._note_lines(await asyncio.to_thread(self.catalog.active))
-        leases = await asyncio.to_thread(self.ownership.rebalance, self._gateways)
+        leases = await self._lease_work(self.ownership.rebalance, self._gateways)
         held = {lease.gateway: lease for lease in leases}
         for gateway in list(self._lines):
             if gateway not in held:
@@ -277,14 +294,14 @@ class Poller:
             return result
         failures = ReadFailures()
         reads = await self._read_line(meters, end, failures)
-        freezes, settling = await self._read_freezes(meters, end, reads)
+        freezes, settling = await self._freezes.read(meters, end, reads)
         try:
             came_back = await asyncio.to_thread(
                 self._store_line, line, meters, reads, failures, freezes, end, result
             )
             # Only once stored: month starts read back but refused (a stale token, a
             # failed write) are read back again at the next poll, not lost.
-            self._settled |= settling
+            self._freezes.settle(settling)
         except StaleOwner as stale:
             log.warning("metering: %s; no longer polling it", stale)
             self._lines.pop(gateway, None)
@@ -368,54 +385,6 @@ class Poller:
                 if isinstance(got, MeterReading)
                 else got
             )
-
-    async def _read_freezes(
-        self, meters: Sequence[Polled], end: datetime, reads: dict[str, MeterReading | MeterError]
-    ) -> tuple[list[RegisterRecord], set[str]]:
-        """At the interval ending on local midnight: the DL/T 645 meters' daily freeze
-        (total and rates, forward and reverse) as register reads at the freeze time; and
-        on first contact with a meter, its month-start freezes (:mod:`.settlement`). With
-        the meters whose month starts are settled once these records are stored."""
-        records, settling = await self._read_month_starts(meters, end, reads)
-        local = end.astimezone(self._zone)
-        if (local.hour, local.minute, local.second) != (0, 0, 0):
-            return records, settling
-        for meter in meters:
-            if meter.meter.kind != pb.METER_KIND_DLT645:
-                continue
-            if not isinstance(reads.get(meter.meter.meter_id), MeterReading):
-                continue
-            client = self.acquisition.dlt645(meter.spec.gateway)
-            try:
-                freeze = await client.read_daily_freeze(meter.meter.meter_id, meter.spec.address)
-            except MeterError as error:
-                log.info("metering: freeze of %s: %s", meter.meter.meter_id, error)
-                continue
-            records += freeze_records(meter.meter, freeze, self._zone)
-        return records, settling
-
-    async def _read_month_starts(
-        self, meters: Sequence[Polled], end: datetime, reads: dict[str, MeterReading | MeterError]
-    ) -> tuple[list[RegisterRecord], set[str]]:
-        records: list[RegisterRecord] = []
-        settling: set[str] = set()
-        for meter in meters:
-            meter_id = meter.meter.meter_id
-            if (
-                self.settings.freeze_readback_days <= 0
-                or meter_id in self._settled
-                or meter.meter.kind != pb.METER_KIND_DLT645
-                or not isinstance(reads.get(meter_id), MeterReading)
-            ):
-                continue
-            settling.add(meter_id)
-            if await asyncio.to_thread(month_start_stored, self.store, meter_id, end, self._zone):
-                continue
-            records += await read_month_starts(
-                self.acquisition, meter.meter, meter.spec.address, meter.spec.gateway,
-                now=end, zone=self._zone, depth_days=self.settings.freeze_readback_days,
-            )  # fmt: skip
-        return records, settling
 
     def _states(self, line: _Line, meters: Sequence[Polled], end: datetime) -> None:
         """Load what the database says of the meters this instance has not polled yet

@@ -153,5 +153,6 @@ async def test_month_starts_refused_at_the_store_are_read_back_again(
         await poller.rebalance()  # the line again, under its current token
         assert not (await poller.poll_line(gateway, polled, end)).stale
     finally:
+        await poller.stop()
         await poller.acquisition.stop()
     assert month_start_stored(store, spec.meter_id, farm.clock.now(), ZONE)

@@ -1,0 +1,102 @@
+"""What the poller reads from the DL/T 645 meters' own memory besides the interval read:
+the daily freeze at the interval ending on local midnight, and on first contact with a
+meter its month-start freezes (:mod:`.settlement`), so last month is billable.
+
+A meter's month starts count as settled (not read back again by this instance) only once
+the poll that read them is stored: :meth:`FreezeReader.read` says which meters it
+settles, and the poller calls :meth:`FreezeReader.settle` after its write. A poll refused
+for a lapsed token must not lose them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from powerbus.adapters.meters import Acquisition, MeterError, MeterReading
+from powerbus.metering.v1 import metering_pb2 as pb
+from powerbus.nodes.metering.backfill import freeze_records
+from powerbus.nodes.metering.meters import Polled
+from powerbus.nodes.metering.settlement import month_start_stored, read_month_starts
+from powerbus.nodes.metering.store import ReadingStore, RegisterRecord
+
+__all__ = ["FreezeReader"]
+
+log = logging.getLogger(__name__)
+
+
+class FreezeReader:
+    """Freeze reads of one poller (one node instance)."""
+
+    def __init__(
+        self, acquisition: Acquisition, store: ReadingStore, *, zone: ZoneInfo, readback_days: int
+    ) -> None:
+        self.acquisition = acquisition
+        self.store = store
+        self.zone = zone
+        self.readback_days = readback_days
+        self._settled: set[str] = set()
+
+    def settle(self, meters: Iterable[str]) -> None:
+        """The month starts of ``meters`` are stored: do not read them back again."""
+        self._settled.update(meters)
+
+    async def read(
+        self,
+        meters: Sequence[Polled],
+        end: datetime,
+        reads: Mapping[str, MeterReading | MeterError],
+    ) -> tuple[list[RegisterRecord], set[str]]:
+        """The freezes of the DL/T 645 meters that answered the interval read ending at
+        ``end`` (total and rates, forward and reverse, as register reads at the freeze
+        time), and the meters whose month starts settle once these records are stored."""
+        records, settling = await self._month_starts(meters, end, reads)
+        local = end.astimezone(self.zone)
+        if (local.hour, local.minute, local.second) != (0, 0, 0):
+            return records, settling
+        for meter in _answered_dlt645(meters, reads):
+            client = self.acquisition.dlt645(meter.spec.gateway)
+            try:
+                freeze = await client.read_daily_freeze(meter.meter.meter_id, meter.spec.address)
+            except MeterError as error:
+                log.info("metering: freeze of %s: %s", meter.meter.meter_id, error)
+                continue
+            records += freeze_records(meter.meter, freeze, self.zone)
+        return records, settling
+
+    async def _month_starts(
+        self,
+        meters: Sequence[Polled],
+        end: datetime,
+        reads: Mapping[str, MeterReading | MeterError],
+    ) -> tuple[list[RegisterRecord], set[str]]:
+        records: list[RegisterRecord] = []
+        settling: set[str] = set()
+        if self.readback_days <= 0:
+            return records, settling
+        for meter in _answered_dlt645(meters, reads):
+            meter_id = meter.meter.meter_id
+            if meter_id in self._settled:
+                continue
+            settling.add(meter_id)
+            if await asyncio.to_thread(month_start_stored, self.store, meter_id, end, self.zone):
+                continue
+            records += await read_month_starts(
+                self.acquisition, meter.meter, meter.spec.address, meter.spec.gateway,
+                now=end, zone=self.zone, depth_days=self.readback_days,
+            )  # fmt: skip
+        return records, settling
+
+
+def _answered_dlt645(
+    meters: Sequence[Polled], reads: Mapping[str, MeterReading | MeterError]
+) -> list[Polled]:
+    return [
+        m
+        for m in meters
+        if m.meter.kind == pb.METER_KIND_DLT645
+        and isinstance(reads.get(m.meter.meter_id), MeterReading)
+    ]
