@@ -54,6 +54,7 @@ _WRITE = "powerbus_write"
 # A single shared connection (in-memory SQLite) must not be used by two threads at once.
 _SERIAL = "powerbus_serial_lock"
 _WAL_SWITCH_S = 10.0
+_SQLITE_BUSY_S = 30.0
 
 
 def create_engine(db_url: str, *, pool_size: int | None = None) -> Engine:
@@ -75,7 +76,9 @@ def create_engine(db_url: str, *, pool_size: int | None = None) -> Engine:
         except (ImportError, sa.exc.ArgumentError) as exc:
             raise ConfigError(f"db: cannot use {url.drivername!r}: {exc}") from None
     memory = url.database in (None, "", ":memory:")
-    kwargs: dict[str, Any] = {}
+    # SQLite has one writer at a time; the others wait up to this long for the lock. The
+    # driver's 5 s was too short for a metering node storing 500 lines' polls at once.
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": _SQLITE_BUSY_S}}
     if memory:
         kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
     engine = sa.create_engine(url, **kwargs)
