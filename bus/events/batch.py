@@ -7,19 +7,51 @@ envelope cost more than parsing it (building a frozen dataclass ~0.8 µs), and e
 kept alive counts towards the cyclic garbage collector's next run, which then walks the
 bus's whole heap. Lists of str, int and bytes allocate nothing the collector tracks.
 
+The store keeps a batch as runs (:meth:`EnvelopeBatch.runs`): consecutive envelopes of
+one source and topic in one row, so its cost per envelope is a few bytes appended to a
+blob instead of a row with its primary key and index entries.
+
 >>> batch = EnvelopeBatch()
->>> batch.append("billing-1", 1, "billing.bill.issued", 0, b"x")
->>> len(batch), list(batch.rows(stored_ms=5))
-(1, [('billing-1', 1, 'billing.bill.issued', 0, 5, b'x')])
+>>> for n in (1, 2, 4):
+...     batch.append("billing-1", n, "billing.bill.issued", n, b"x")
+>>> len(batch), [(r.first, r.last, unpack(r.blob)) for r in batch.runs()]
+(3, [(1, 2, [b'x', b'x']), (4, 4, [b'x'])])
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["EnvelopeBatch", "SourceRun", "StoredRow"]
+__all__ = ["MAX_RUN", "EnvelopeBatch", "Run", "StoredRow", "pack", "unpack"]
+
+MAX_RUN = 1_000
+"""Envelopes in one stored run at most: a replay from inside a run reads the whole run."""
+
+_LENGTH = 4  # bytes of big-endian length before each envelope in a run's blob
+
+
+def pack(envelopes: Iterable[bytes]) -> bytes:
+    """A run's blob: each envelope after its length (4 bytes, big-endian)."""
+    parts: list[bytes] = []
+    add = parts.append
+    for envelope in envelopes:
+        add(len(envelope).to_bytes(_LENGTH, "big"))
+        add(envelope)
+    return b"".join(parts)
+
+
+def unpack(blob: bytes) -> list[bytes]:
+    """The envelopes of a run's blob, in sequence order."""
+    out: list[bytes] = []
+    view, at, end = memoryview(blob), 0, len(blob)
+    while at < end:
+        size = int.from_bytes(view[at : at + _LENGTH], "big")
+        at += _LENGTH
+        out.append(bytes(view[at : at + size]))
+        at += size
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +66,24 @@ class StoredRow:
 
 
 @dataclass(frozen=True, slots=True)
-class SourceRun:
-    """What one batch holds of one source: its sequences (in arrival order) and the
-    latest publishing time among them."""
+class Run:
+    """Envelopes ``first``..``last`` of one source and topic, consecutive, as one row."""
 
     source: str
-    sequences: list[int]
-    latest_published_us: int
+    first: int
+    last: int
+    topic: str
+    published_us: int
+    """The latest publishing time among them."""
+    blob: bytes
+    """:func:`pack` of the envelopes, in sequence order."""
+
+    def trimmed(self, first: int, last: int) -> Run:
+        """The part ``first``..``last`` of this run (within it)."""
+        if (first, last) == (self.first, self.last):
+            return self
+        envelopes = unpack(self.blob)[first - self.first : last - self.first + 1]
+        return Run(self.source, first, last, self.topic, self.published_us, pack(envelopes))
 
 
 @dataclass(slots=True)
@@ -72,27 +115,46 @@ class EnvelopeBatch:
     def __len__(self) -> int:
         return len(self.sources)
 
-    def rows(self, *, stored_ms: int) -> Iterator[tuple[str, int, str, int, int, bytes]]:
-        """The store's rows, built one at a time (the driver binds and drops each)."""
-        return zip(
-            self.sources,
-            self.sequences,
-            self.topics,
-            self.published_us,
-            itertools.repeat(stored_ms),
-            self.envelopes,
-        )
+    def runs(self) -> list[Run]:
+        """The batch as runs: per source (in order of first appearance), by sequence,
+        repeats within the batch dropped, a new run at every gap, change of topic or
+        :data:`MAX_RUN` envelopes."""
+        runs: list[Run] = []
+        seqs = self.sequences
+        for source, indexes in self._indexes_by_source().items():
+            if any(seqs[a] >= seqs[b] for a, b in itertools.pairwise(indexes)):
+                indexes = sorted(
+                    {seqs[i]: i for i in reversed(indexes)}.values(), key=seqs.__getitem__
+                )
+            runs.extend(self._runs_of(source, indexes))
+        return runs
 
-    def by_source(self) -> list[SourceRun]:
-        """Per source, in order of first appearance."""
+    def _indexes_by_source(self) -> Mapping[str, Sequence[int]]:
         if len(set(self.sources)) == 1:  # the usual batch: one publisher's burst
-            return [SourceRun(self.sources[0], self.sequences, max(self.published_us))]
-        grouped: dict[str, tuple[list[int], list[int]]] = {}
-        columns = zip(self.sources, self.sequences, self.published_us, strict=True)
-        for source, sequence, published in columns:
-            entry = grouped.get(source)
-            if entry is None:
-                entry = grouped[source] = ([], [])
-            entry[0].append(sequence)
-            entry[1].append(published)
-        return [SourceRun(s, seqs, max(pubs)) for s, (seqs, pubs) in grouped.items()]
+            return {self.sources[0]: range(len(self.sources))}
+        grouped: dict[str, list[int]] = {}
+        for i, source in enumerate(self.sources):
+            grouped.setdefault(source, []).append(i)
+        return grouped
+
+    def _runs_of(self, source: str, indexes: Sequence[int]) -> Iterable[Run]:
+        seqs, topics, stamps, envs = self.sequences, self.topics, self.published_us, self.envelopes
+        start = 0
+        for end in range(1, len(indexes) + 1):
+            if (
+                end < len(indexes)
+                and seqs[indexes[end]] == seqs[indexes[end - 1]] + 1
+                and topics[indexes[end]] == topics[indexes[start]]
+                and end - start < MAX_RUN
+            ):
+                continue
+            part = indexes[start:end]
+            yield Run(
+                source,
+                seqs[part[0]],
+                seqs[part[-1]],
+                topics[part[0]],
+                max(stamps[i] for i in part),
+                pack(envs[i] for i in part),
+            )
+            start = end
