@@ -68,8 +68,11 @@ def publisher_send(frames: Frames) -> dict[str, int]:
     }
 
 
-def capture(frames: Frames, settings: ForwarderSettings) -> tuple[float, list[EnvelopeBatch]]:
-    """Events/s of the forwarder's capture code alone, and the batches it made."""
+def capture(
+    frames: Frames, settings: ForwarderSettings, per_message: int = 1
+) -> tuple[float, list[EnvelopeBatch]]:
+    """Events/s of the forwarder's capture code alone over messages of ``per_message``
+    envelopes, and the batches it made."""
     forwarder = Forwarder(
         events_in=HostPort("127.0.0.1", 0),
         events_out=HostPort("127.0.0.1", 0),
@@ -85,8 +88,9 @@ def capture(frames: Frames, settings: ForwarderSettings) -> tuple[float, list[En
     pull.connect("inproc://stage-capture")
     batches: list[EnvelopeBatch] = []
     try:
-        for pair in frames:
-            push.send_multipart(pair)
+        for at in range(0, len(frames), per_message):
+            chunk = frames[at : at + per_message]
+            push.send_multipart([chunk[0][0], *(raw for _topic, raw in chunk)])
         started = time.perf_counter()
         done = 0
         while done < len(frames):
@@ -126,17 +130,22 @@ def _rows(batch: EnvelopeBatch) -> list[tuple[str, int, str, int, int, bytes]]:
     )
 
 
-def store(batches: list[EnvelopeBatch], work: Path) -> dict[str, int]:
+def store_write(batches: list[EnvelopeBatch], path: Path) -> int:
+    """Events/s of ``EventStore.write`` of ``batches`` into a fresh SQLite file."""
     n = sum(len(b) for b in batches)
-    events = EventStore.open(f"sqlite:///{work / 'stage-store.db'}")
+    events = EventStore.open(f"sqlite:///{path}")
     try:
         started = time.perf_counter()
         for batch in batches:
             events.write(batch)
-        written = time.perf_counter() - started
+        return round(n / (time.perf_counter() - started))
     finally:
         events.close()
-    out = {"store_write_per_s": round(n / written)}
+
+
+def store(batches: list[EnvelopeBatch], work: Path) -> dict[str, int]:
+    n = sum(len(b) for b in batches)
+    out = {"store_write_per_s": store_write(batches, work / "stage-store.db")}
     for name, pragma in (("full", "FULL"), ("normal", "NORMAL")):
         path = work / f"stage-floor-{name}.db"
         EventStore.open(f"sqlite:///{path}").close()  # the bus's settings (WAL)
@@ -175,13 +184,18 @@ def store_postgres(batches: list[EnvelopeBatch]) -> dict[str, int | str]:
         return {"store_write_postgres_error": str(error).splitlines()[0]}
 
 
-def stages(frames: Frames, settings: ForwarderSettings | None = None) -> dict[str, Any]:
-    """Every stage alone over ``frames``; events (or rows) per second."""
+def stages(
+    frames: Frames, settings: ForwarderSettings | None = None, *, per_message: int = 1
+) -> dict[str, Any]:
+    """Every stage alone over ``frames``; events (or rows) per second. Capture and store
+    also over messages of ``per_message`` envelopes (``_batched``)."""
     settings = settings or ForwarderSettings()
     out: dict[str, Any] = dict(publisher_send(frames))
     out["capture_per_s"], batches = capture(frames, settings)
+    out["capture_batched_per_s"], whole = capture(frames, settings, per_message)
     with tempfile.TemporaryDirectory(prefix="powerbus-bench-stages-") as work:
         out.update(store(batches, Path(work)))
+        out["store_write_batched_per_s"] = store_write(whole, Path(work) / "batched.db")
     out.update(store_postgres(batches))
     return out
 

@@ -21,10 +21,10 @@ blob instead of a row with its primary key and index entries.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["MAX_RUN", "EnvelopeBatch", "Run", "StoredRow", "pack", "unpack"]
+__all__ = ["MAX_RUN", "EnvelopeBatch", "Run", "StoredRow", "pack", "uncovered", "unpack"]
 
 MAX_RUN = 1_000
 """Envelopes in one stored run at most: a replay from inside a run reads the whole run."""
@@ -32,9 +32,9 @@ MAX_RUN = 1_000
 _LENGTH = 4  # bytes of big-endian length before each envelope in a run's blob
 
 
-def pack(envelopes: Iterable[bytes]) -> bytes:
+def pack(envelopes: Iterable[bytes | memoryview]) -> bytes:
     """A run's blob: each envelope after its length (4 bytes, big-endian)."""
-    parts: list[bytes] = []
+    parts: list[bytes | memoryview] = []
     add = parts.append
     for envelope in envelopes:
         add(len(envelope).to_bytes(_LENGTH, "big"))
@@ -86,15 +86,34 @@ class Run:
         return Run(self.source, first, last, self.topic, self.published_us, pack(envelopes))
 
 
+def uncovered(run: Run, covered: Iterable[tuple[int, int]]) -> Iterator[Run]:
+    """The parts of ``run`` outside the ranges ``covered`` (sorted, not overlapping)."""
+    at = run.first
+    for first, last in covered:
+        if last < at or first > run.last:
+            continue
+        if first > at:
+            yield run.trimmed(at, first - 1)
+        at = max(at, last + 1)
+        if at > run.last:
+            return
+    if at <= run.last:
+        yield run.trimmed(at, run.last)
+
+
 @dataclass(slots=True)
 class EnvelopeBatch:
-    """Parallel lists, one entry per envelope, in arrival order."""
+    """Parallel lists, one entry per envelope, in arrival order; and the runs that came
+    whole (a message of several envelopes), which the capture keeps as it got them."""
 
     sources: list[str] = field(default_factory=list)
     sequences: list[int] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
     published_us: list[int] = field(default_factory=list)
     envelopes: list[bytes] = field(default_factory=list)
+    whole: list[Run] = field(default_factory=list)
+    in_whole: int = 0
+    """Envelopes in ``whole``."""
 
     @classmethod
     def of(cls, rows: Iterable[StoredRow]) -> EnvelopeBatch:
@@ -112,22 +131,32 @@ class EnvelopeBatch:
         self.published_us.append(published_us)
         self.envelopes.append(envelope)
 
+    def add_run(self, run: Run) -> None:
+        """A run that came whole (one message of consecutive envelopes)."""
+        self.whole.append(run)
+        self.in_whole += run.last - run.first + 1
+
     def __len__(self) -> int:
-        return len(self.sources)
+        return len(self.sources) + self.in_whole
 
     def runs(self) -> list[Run]:
-        """The batch as runs: per source (in order of first appearance), by sequence,
-        repeats within the batch dropped, a new run at every gap, change of topic or
-        :data:`MAX_RUN` envelopes."""
-        runs: list[Run] = []
+        """The batch as runs that do not overlap: per source (in order of first
+        appearance), by sequence, a new run at every gap, change of topic or
+        :data:`MAX_RUN` envelopes; an envelope in the batch twice is kept once (the one
+        that came first)."""
+        per_source: dict[str, list[Run]] = {}
         seqs = self.sequences
         for source, indexes in self._indexes_by_source().items():
             if any(seqs[a] >= seqs[b] for a, b in itertools.pairwise(indexes)):
                 indexes = sorted(
                     {seqs[i]: i for i in reversed(indexes)}.values(), key=seqs.__getitem__
                 )
-            runs.extend(self._runs_of(source, indexes))
-        return runs
+            per_source[source] = list(self._runs_of(source, indexes))
+        for run in self.whole:
+            per_source.setdefault(run.source, []).append(run)
+        if not self.whole:
+            return [run for runs in per_source.values() for run in runs]
+        return [run for runs in per_source.values() for run in _disjoint(runs)]
 
     def _indexes_by_source(self) -> Mapping[str, Sequence[int]]:
         if len(set(self.sources)) == 1:  # the usual batch: one publisher's burst
@@ -158,3 +187,36 @@ class EnvelopeBatch:
                 pack(envs[i] for i in part),
             )
             start = end
+
+
+def _disjoint(runs: list[Run]) -> Iterator[Run]:
+    """One source's runs without overlaps (the earlier one in ``runs`` kept), in sequence
+    order, neighbours of one topic joined up to :data:`MAX_RUN` (a blob is the
+    concatenation of its envelopes' packings, so joining copies no envelope apart)."""
+    kept: list[Run] = []
+    for run in runs:
+        covered = sorted((r.first, r.last) for r in kept)
+        kept.extend(uncovered(run, covered))
+    kept.sort(key=lambda r: r.first)
+    joined: Run | None = None
+    for run in kept:
+        if (
+            joined is not None
+            and run.first == joined.last + 1
+            and run.topic == joined.topic
+            and run.last - joined.first < MAX_RUN
+        ):
+            joined = Run(
+                run.source,
+                joined.first,
+                run.last,
+                run.topic,
+                max(run.published_us, joined.published_us),
+                joined.blob + run.blob,
+            )
+            continue
+        if joined is not None:
+            yield joined
+        joined = run
+    if joined is not None:
+        yield joined

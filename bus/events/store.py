@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from powerbus.bus.events.batch import MAX_RUN, EnvelopeBatch, Run, StoredRow, unpack
+from powerbus.bus.events.batch import MAX_RUN, EnvelopeBatch, Run, StoredRow, uncovered, unpack
 from powerbus.bus.events.errors import ReplayGone
 from powerbus.bus.events.migrations import MIGRATIONS
 from powerbus.bus.events.tables import runs, sources
@@ -133,7 +133,7 @@ class EventStore:
                 "envelopes": part.blob,
             }
             for run in new
-            for part in _uncovered(run, covered)
+            for part in uncovered(run, covered)
         ]
         if values:
             conn.execute(runs.insert(), values)
@@ -300,18 +300,3 @@ class EventStore:
         size = runs.c.last_sequence - runs.c.first_sequence + 1
         with read_transaction(self.engine) as conn:
             return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(size), 0))).scalar_one())
-
-
-def _uncovered(run: Run, covered: list[tuple[int, int]]) -> Iterator[Run]:
-    """The parts of ``run`` outside the stored runs ``covered`` (sorted, not overlapping)."""
-    at = run.first
-    for first, last in covered:
-        if last < at or first > run.last:
-            continue
-        if first > at:
-            yield run.trimmed(at, first - 1)
-        at = max(at, last + 1)
-        if at > run.last:
-            return
-    if at <= run.last:
-        yield run.trimmed(at, run.last)

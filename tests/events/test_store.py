@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from powerbus.bus.events import EventReplayService, EventStore, ReplayGone, StoredRow
-from powerbus.bus.events.batch import EnvelopeBatch
+from powerbus.bus.events.batch import EnvelopeBatch, Run, pack
 from powerbus.bus.events.migrations import MIGRATIONS
 from powerbus.bus.events.stats import EventStats
 from powerbus.bus.kernel.database import write_transaction
@@ -249,3 +249,25 @@ def test_envelopes_stored_a_row_each_before_runs_are_migrated_and_read_back(
         assert store.count() == 6 and store.latest(["b-1"])[0].latest_sequence == 6
     finally:
         store.close()
+
+
+def test_runs_that_came_whole_are_kept_once_beside_single_envelopes_and_joined(
+    store: EventStore,
+) -> None:
+    made = {r.sequence: r for r in rows("b-1", range(1, 13))}
+    batch = EnvelopeBatch.of([made[n] for n in (1, 2, 6)])
+
+    def whole(first: int, last: int) -> Run:
+        numbers = range(first, last + 1)
+        blob = pack(made[n].envelope for n in numbers)
+        return Run("b-1", first, last, made[first].topic, 0, blob)
+
+    batch.add_run(whole(3, 5))
+    batch.add_run(whole(5, 9))  # 5 came already in the run before, 6 on its own
+    batch.add_run(whole(11, 12))
+    assert len(batch) == 3 + 3 + 5 + 2
+    assert [(r.first, r.last) for r in batch.runs()] == [(1, 9), (11, 12)]
+    store.write(batch)
+    assert store.count() == 11 and store.latest(["b-1"])[0].latest_sequence == 9
+    replayed = [e for chunk in store.replay("b-1", 1, 12) for e in chunk]
+    assert replayed == [made[n].envelope for n in [*range(1, 10), 11, 12]]
