@@ -3,7 +3,8 @@
 
 Forwarding runs in libzmq's own proxy (``zmq.proxy_steerable``, C, GIL released), so the
 live path costs no Python per event; the proxy's capture socket hands a copy of each
-message to the store thread, which parses each envelope once and stores them in batches.
+message to the store thread, which reads what it needs of each message (a lone envelope
+parsed once; of a run, its first and last envelope) and stores them in batches, as runs.
 Two threads, each owned and joined on stop. Why threads rather than asyncio tasks: a
 Python loop per event would cap the forwarder far below what the live path must carry.
 Why one thread for parsing and writing rather than one each: SQLite's driver lets go of
