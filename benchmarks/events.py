@@ -4,10 +4,13 @@ loss after replay, replay speed, and NATS JetStream as the peer a user would pic
 One run, rounds interleaved (raw, forwarder, raw, ...), medians reported. Every side is
 a separate process: the publisher sends pre-built envelopes (built before the clock
 starts) as fast as it can with a high-water mark that never drops, so what is measured
-is the path, not envelope building. The subscriber counts and keeps the frames, and
-decodes them only after the clock stops. The bus stores into SQLite; "stored/s" is the
-publisher's count over the time from the first send until GetLatestSequences reports it
-all stored. After each forwarder round the subscriber's missing sequences are replayed
+is the path, not envelope building. Messages are ``[topic, envelope]`` as a user would
+send them, or ``[topic, envelope × 256]`` as the SDK publisher packs what its outbox has
+queued under load (``PublisherSettings.message_envelopes``); the forwarder rounds run
+both shapes. The subscriber counts and keeps the envelope frames, and decodes them only
+after the clock stops. The bus stores into SQLite; "stored/s" is the publisher's count
+over the time from the first send until GetLatestSequences reports the last envelope
+stored (persisted). After each forwarder round the subscriber's missing sequences are replayed
 from the store (must leave 0 missing). NATS: ``benchmarks.events_nats``.
 
 To find what limits the figures, each round also measures every stage alone
@@ -39,13 +42,15 @@ from benchmarks.events_stages import cpu_s, cpu_summary, stages
 from benchmarks.harness import environment, write_result
 from powerbus.bus.kernel.supervisor import ProcessGroup
 from powerbus.events.v1 import events_pb2
-from powerbus.nodes.sdk.events import envelope
+from powerbus.nodes.sdk.events import PublisherSettings, envelope
 from powerbus.nodes.sdk.events.replay_client import ReplayClient
 
 N = 200_000
 ROUNDS = 3
 TARGET_PER_S = 500_000
 _IDLE_S = 2.0
+BATCHED = PublisherSettings().message_envelopes
+"""Envelopes per message in the batched rounds: what the SDK publisher packs at most."""
 
 
 def build(source: str, count: int) -> list[tuple[bytes, bytes]]:
@@ -60,8 +65,18 @@ def build(source: str, count: int) -> list[tuple[bytes, bytes]]:
     return frames
 
 
-def _publisher(endpoint: str, source: str, count: int, bind: bool, pipe: Connection) -> None:
-    frames = build(source, count)
+def messages(frames: list[tuple[bytes, bytes]], per_message: int) -> list[list[bytes]]:
+    """``frames`` as messages ``[topic, envelope, ...]`` of ``per_message`` envelopes."""
+    return [
+        [frames[0][0], *(raw for _topic, raw in frames[at : at + per_message])]
+        for at in range(0, len(frames), per_message)
+    ]
+
+
+def _publisher(
+    endpoint: str, source: str, count: int, bind: bool, per_message: int, pipe: Connection
+) -> None:
+    built = messages(build(source, count), per_message)
     context = zmq.Context()
     sock = context.socket(zmq.PUB)
     sock.setsockopt(zmq.SNDHWM, 0)  # never drop: the bench measures the path
@@ -73,11 +88,12 @@ def _publisher(endpoint: str, source: str, count: int, bind: bool, pipe: Connect
     pipe.send("ready")
     pipe.recv()  # go
     started, cpu = time.perf_counter(), time.process_time()
-    # Two sends with SNDMORE cost a third of send_multipart in pyzmq (see the stages).
+    # Sends with SNDMORE cost a third of send_multipart in pyzmq (see the stages).
     send, more = sock.send, zmq.SNDMORE
-    for topic, raw in frames:
-        send(topic, more)
-        send(raw)
+    for message in built:
+        for frame in message[:-1]:
+            send(frame, more)
+        send(message[-1])
     sent_s = time.perf_counter() - started
     sock.close()  # lingers until libzmq's I/O thread has written everything: its CPU too
     context.term()
@@ -101,13 +117,15 @@ def _subscriber(endpoint: str, count: int, bind: bool, pipe: Connection) -> None
         first = last = time.perf_counter()
     while len(kept) < count:
         try:
-            recv(zmq.NOBLOCK)  # the topic frame
+            frame = recv(zmq.NOBLOCK, copy=False)  # the topic frame
         except zmq.Again:
             last = time.perf_counter()
             if not sock.poll(int(_IDLE_S * 1000)):
                 break
             continue
-        keep(recv())
+        while frame.more:  # one or more envelopes follow
+            frame = recv(copy=False)
+            keep(frame.bytes)
     last = max(last, time.perf_counter()) if len(kept) == count else last
     cpu = time.process_time() - cpu  # includes the idle wait at the end: negligible CPU
     seen = {events_pb2.Envelope.FromString(raw).sequence for raw in kept}
@@ -118,13 +136,21 @@ def _subscriber(endpoint: str, count: int, bind: bool, pipe: Connection) -> None
 
 
 def _run_pair(
-    pub_end: str, sub_end: str, *, pub_binds: bool, source: str, bus_pid: int = 0
+    pub_end: str,
+    sub_end: str,
+    *,
+    pub_binds: bool,
+    source: str,
+    per_message: int,
+    bus_pid: int = 0,
 ) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     sub_pipe, sub_child = ctx.Pipe()
     pub_pipe, pub_child = ctx.Pipe()
     sub = ctx.Process(target=_subscriber, args=(sub_end, N, False, sub_child))
-    pub = ctx.Process(target=_publisher, args=(pub_end, source, N, pub_binds, pub_child))
+    pub = ctx.Process(
+        target=_publisher, args=(pub_end, source, N, pub_binds, per_message, pub_child)
+    )
     sub.start()
     pub.start()
     try:
@@ -159,23 +185,30 @@ def _run_pair(
     }
 
 
-def raw_round(i: int) -> dict[str, Any]:
+def raw_round(i: int, per_message: int = 1) -> dict[str, Any]:
     port = _free_port()
     result = _run_pair(
-        f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port}", pub_binds=True, source=f"raw-{i}"
+        f"tcp://127.0.0.1:{port}",
+        f"tcp://127.0.0.1:{port}",
+        pub_binds=True,
+        source=f"raw-{per_message}-{i}",
+        per_message=per_message,
     )
     result["missing"] = len(result["missing"])
     del result["bus_cpu_at_go"], result["cpu_us_per_event"]["bus_until_received"]
     return result
 
 
-def forwarder_round(i: int, bus: dict[str, object], bus_pid: int) -> dict[str, Any]:
-    source = f"bench-{i}"
+def forwarder_round(
+    i: int, bus: dict[str, object], bus_pid: int, per_message: int
+) -> dict[str, Any]:
+    source = f"bench-{per_message}-{i}"
     result = _run_pair(
         f"tcp://{bus['events_in']}",
         f"tcp://{bus['events_out']}",
         pub_binds=False,
         source=source,
+        per_message=per_message,
         bus_pid=bus_pid,
     )
     grpc_address = str(bus["grpc"])
@@ -254,7 +287,9 @@ def main() -> Path:
     work = Path(tempfile.mkdtemp(prefix="powerbus-bench-events-"))
     group = ProcessGroup(directory=work)
     raw: list[dict[str, Any]] = []
+    raw_batched: list[dict[str, Any]] = []
     fwd: list[dict[str, Any]] = []
+    fwd_single: list[dict[str, Any]] = []
     nats_rounds: list[dict[str, Any]] = []
     stage_rounds: list[dict[str, Any]] = []
     nats_error = ""
@@ -263,13 +298,14 @@ def main() -> Path:
         pid = handle.process.pid
         for i in range(ROUNDS):
             # Alternate which goes first, so neither always runs on a warmer machine.
-            if i % 2 == 0:
-                raw.append(raw_round(i))
-                fwd.append(forwarder_round(i, handle.state, pid))
-            else:
-                fwd.append(forwarder_round(i, handle.state, pid))
-                raw.append(raw_round(i))
-            stage_rounds.append(stages(build(f"stage-{i}", N)))
+            order = [(raw, False, 1), (raw_batched, False, BATCHED)]
+            order += [(fwd, True, BATCHED), (fwd_single, True, 1)]
+            for results, through_bus, per_message in order if i % 2 == 0 else order[::-1]:
+                if through_bus:
+                    results.append(forwarder_round(i, handle.state, pid, per_message))
+                else:
+                    results.append(raw_round(i, per_message))
+            stage_rounds.append(stages(build(f"stage-{i}", N), per_message=BATCHED))
             try:
                 nats_rounds.append(asyncio.run(nats_round(i, build(f"nats-{i}", N))))
             except Exception as error:  # no server on this machine: say so in the results
@@ -278,11 +314,14 @@ def main() -> Path:
         group.close()
     summary = {
         "raw_zmq_events_per_s": _median(raw, "events_per_s"),
+        "raw_zmq_batched_events_per_s": _median(raw_batched, "events_per_s"),
         "forwarder_events_per_s": _median(fwd, "events_per_s"),
         "forwarder_stored_per_s": _median(fwd, "stored_per_s"),
-        "forwarder_missing_live": max(r["missing_live"] for r in fwd),
-        "forwarder_missing_after_replay": max(r["missing_after_replay"] for r in fwd),
-        "replay_per_s": _median(fwd, "replay_per_s"),
+        "forwarder_single_events_per_s": _median(fwd_single, "events_per_s"),
+        "forwarder_single_stored_per_s": _median(fwd_single, "stored_per_s"),
+        "forwarder_missing_live": max(r["missing_live"] for r in fwd + fwd_single),
+        "forwarder_missing_after_replay": max(r["missing_after_replay"] for r in fwd + fwd_single),
+        "replay_per_s": _median(fwd + fwd_single, "replay_per_s"),
         "publisher_send_per_s": _median(fwd, "publisher_send_per_s"),
         "stages_alone": {
             key: _median(stage_rounds, key) if isinstance(value, (int, float)) else value
@@ -299,10 +338,17 @@ def main() -> Path:
         "environment": environment(),
         "events_per_round": N,
         "rounds": ROUNDS,
-        "targets": {"forwarder_events_per_s": TARGET_PER_S, "forwarder_missing_after_replay": 0},
+        "envelopes_per_message_batched": BATCHED,
+        "targets": {
+            "forwarder_events_per_s": TARGET_PER_S,
+            "forwarder_stored_per_s": TARGET_PER_S,
+            "forwarder_missing_after_replay": 0,
+        },
         "summary": summary,
         "raw_rounds": raw,
+        "raw_batched_rounds": raw_batched,
         "forwarder_rounds": fwd,
+        "forwarder_single_rounds": fwd_single,
         "nats_rounds": nats_rounds,
         "stage_rounds": stage_rounds,
         "nats_error": nats_error,
@@ -316,21 +362,36 @@ def _table(s: dict[str, Any], nats_error: str) -> str:
         return f"| {what} | {shown} | {target} |"
 
     lines = [
-        f"Events, {N:,} envelopes per round, median of {ROUNDS} interleaved rounds.",
+        f"Events, {N:,} envelopes per round, median of {ROUNDS} interleaved rounds. "
+        f"'batched': {BATCHED} envelopes per message, as the SDK publisher packs a "
+        "backlog; 'single': one per message.",
         "",
         "| measure | figure | target |",
         "|---|---:|---|",
-        row("raw ZeroMQ PUB→SUB, events/s (the limit)", s["raw_zmq_events_per_s"]),
+        row("raw ZeroMQ PUB→SUB, single, events/s (the limit)", s["raw_zmq_events_per_s"]),
+        row("raw ZeroMQ PUB→SUB, batched, events/s", s["raw_zmq_batched_events_per_s"]),
         row(
-            "through the forwarder, persistence on, events/s",
+            "through the forwarder, batched, live at the subscriber, events/s",
             s["forwarder_events_per_s"],
             f"≥ {TARGET_PER_S:,}",
         ),
-        row("stored by the forwarder, events/s", s["forwarder_stored_per_s"]),
+        row(
+            "through the forwarder, batched, first send to last stored, events/s",
+            s["forwarder_stored_per_s"],
+            f"≥ {TARGET_PER_S:,}",
+        ),
+        row(
+            "through the forwarder, single, live at the subscriber, events/s",
+            s["forwarder_single_events_per_s"],
+        ),
+        row(
+            "through the forwarder, single, first send to last stored, events/s",
+            s["forwarder_single_stored_per_s"],
+        ),
         row("missed live by the subscriber", s["forwarder_missing_live"]),
         row("missing after replay", s["forwarder_missing_after_replay"], "0"),
         row("replay, events/s", s["replay_per_s"]),
-        row("publisher send loop, events/s", s["publisher_send_per_s"]),
+        row("publisher send loop, batched, events/s", s["publisher_send_per_s"]),
         row(
             "NATS JetStream (file) publish until stored, msgs/s",
             s.get("nats_jetstream_publish_stored_per_s"),

@@ -8,9 +8,11 @@ Run by ``benchmarks.events`` in the same run as the end-to-end rounds:
   pipe filled beforehand, so it is the parsing and batching alone;
 - ``store``: ``EventStore.write`` of the captured batches into a fresh SQLite file (and
   into PostgreSQL, a schema of its own, with ``store_postgres``), and
-  the same rows through ``sqlite3.executemany`` with nothing of powerbus (the floor of
-  this schema on this machine), with the bus's setting (WAL, synchronous FULL) and with
-  synchronous NORMAL (what fsync per batch costs);
+  the same envelopes as a row each (the schema before runs: primary key (source,
+  sequence) and the time index) through ``sqlite3.executemany`` with nothing of powerbus
+  (that schema's floor on this machine, which no row-per-envelope store could pass),
+  with the bus's setting (WAL, synchronous FULL) and with synchronous NORMAL (what fsync
+  per batch costs);
 
 and what the processes of a round spent in CPU per event (``cpu_s``, ``cpu_summary``).
 """
@@ -31,7 +33,7 @@ import zmq
 from benchmarks.harness import postgres_schema
 from powerbus.bus.events.batch import EnvelopeBatch
 from powerbus.bus.events.forwarder import Forwarder, ForwarderSettings
-from powerbus.bus.events.store import _SQLITE_INSERT, EventStore
+from powerbus.bus.events.store import EventStore
 from powerbus.bus.kernel.addresses import HostPort
 
 __all__ = ["cpu_s", "cpu_summary", "stages"]
@@ -66,8 +68,11 @@ def publisher_send(frames: Frames) -> dict[str, int]:
     }
 
 
-def capture(frames: Frames, settings: ForwarderSettings) -> tuple[float, list[EnvelopeBatch]]:
-    """Events/s of the forwarder's capture code alone, and the batches it made."""
+def capture(
+    frames: Frames, settings: ForwarderSettings, per_message: int = 1
+) -> tuple[float, list[EnvelopeBatch]]:
+    """Events/s of the forwarder's capture code alone over messages of ``per_message``
+    envelopes, and the batches it made."""
     forwarder = Forwarder(
         events_in=HostPort("127.0.0.1", 0),
         events_out=HostPort("127.0.0.1", 0),
@@ -83,8 +88,9 @@ def capture(frames: Frames, settings: ForwarderSettings) -> tuple[float, list[En
     pull.connect("inproc://stage-capture")
     batches: list[EnvelopeBatch] = []
     try:
-        for pair in frames:
-            push.send_multipart(pair)
+        for at in range(0, len(frames), per_message):
+            chunk = frames[at : at + per_message]
+            push.send_multipart([chunk[0][0], *(raw for _topic, raw in chunk)])
         started = time.perf_counter()
         done = 0
         while done < len(frames):
@@ -102,28 +108,57 @@ def capture(frames: Frames, settings: ForwarderSettings) -> tuple[float, list[En
     return round(done / elapsed), batches
 
 
-def store(batches: list[EnvelopeBatch], work: Path) -> dict[str, int]:
+_ROW_TABLE = (
+    "CREATE TABLE events_log (source VARCHAR(128), sequence BIGINT, topic VARCHAR(200),"
+    " published_us BIGINT, stored_ms BIGINT, envelope BLOB, PRIMARY KEY (source, sequence))"
+)
+_ROW_INDEX = "CREATE INDEX ix_events_log_stored_ms ON events_log (stored_ms)"
+_ROW_INSERT = "INSERT OR IGNORE INTO events_log VALUES (?, ?, ?, ?, ?, ?)"
+
+
+def _rows(batch: EnvelopeBatch) -> list[tuple[str, int, str, int, int, bytes]]:
+    return list(
+        zip(
+            batch.sources,
+            batch.sequences,
+            batch.topics,
+            batch.published_us,
+            [1] * len(batch),
+            batch.envelopes,
+            strict=True,
+        )
+    )
+
+
+def store_write(batches: list[EnvelopeBatch], path: Path) -> int:
+    """Events/s of ``EventStore.write`` of ``batches`` into a fresh SQLite file."""
     n = sum(len(b) for b in batches)
-    events = EventStore.open(f"sqlite:///{work / 'stage-store.db'}")
+    events = EventStore.open(f"sqlite:///{path}")
     try:
         started = time.perf_counter()
         for batch in batches:
             events.write(batch)
-        written = time.perf_counter() - started
+        return round(n / (time.perf_counter() - started))
     finally:
         events.close()
-    out = {"store_write_per_s": round(n / written)}
+
+
+def store(batches: list[EnvelopeBatch], work: Path) -> dict[str, int]:
+    n = sum(len(b) for b in batches)
+    out = {"store_write_per_s": store_write(batches, work / "stage-store.db")}
     for name, pragma in (("full", "FULL"), ("normal", "NORMAL")):
         path = work / f"stage-floor-{name}.db"
-        EventStore.open(f"sqlite:///{path}").close()  # the same tables and indexes
-        rows = [list(b.rows(stored_ms=1)) for b in batches]  # built before the clock
+        EventStore.open(f"sqlite:///{path}").close()  # the bus's settings (WAL)
+        rows = [_rows(b) for b in batches]  # built before the clock
         conn = sqlite3.connect(path, isolation_level=None)
         try:
+            conn.execute(_ROW_TABLE)
+            conn.execute(_ROW_INDEX)
             conn.execute(f"PRAGMA synchronous={pragma}")
             started = time.perf_counter()
             for chunk in rows:
                 conn.execute("BEGIN")
-                conn.executemany(_SQLITE_INSERT, chunk)
+                conn.executemany(_ROW_INSERT, chunk)
                 conn.execute("COMMIT")
             out[f"sqlite_floor_sync_{name}_per_s"] = round(n / (time.perf_counter() - started))
         finally:
@@ -149,13 +184,18 @@ def store_postgres(batches: list[EnvelopeBatch]) -> dict[str, int | str]:
         return {"store_write_postgres_error": str(error).splitlines()[0]}
 
 
-def stages(frames: Frames, settings: ForwarderSettings | None = None) -> dict[str, Any]:
-    """Every stage alone over ``frames``; events (or rows) per second."""
+def stages(
+    frames: Frames, settings: ForwarderSettings | None = None, *, per_message: int = 1
+) -> dict[str, Any]:
+    """Every stage alone over ``frames``; events (or rows) per second. Capture and store
+    also over messages of ``per_message`` envelopes (``_batched``)."""
     settings = settings or ForwarderSettings()
     out: dict[str, Any] = dict(publisher_send(frames))
     out["capture_per_s"], batches = capture(frames, settings)
+    out["capture_batched_per_s"], whole = capture(frames, settings, per_message)
     with tempfile.TemporaryDirectory(prefix="powerbus-bench-stages-") as work:
         out.update(store(batches, Path(work)))
+        out["store_write_batched_per_s"] = store_write(whole, Path(work) / "batched.db")
     out.update(store_postgres(batches))
     return out
 

@@ -3,7 +3,8 @@
 
 Forwarding runs in libzmq's own proxy (``zmq.proxy_steerable``, C, GIL released), so the
 live path costs no Python per event; the proxy's capture socket hands a copy of each
-message to the store thread, which parses each envelope once and stores them in batches.
+message to the store thread, which reads what it needs of each message (a lone envelope
+parsed once; of a run, its first and last envelope) and stores them in batches, as runs.
 Two threads, each owned and joined on stop. Why threads rather than asyncio tasks: a
 Python loop per event would cap the forwarder far below what the live path must carry.
 Why one thread for parsing and writing rather than one each: SQLite's driver lets go of
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 
 import zmq
 
-from powerbus.bus.events.batch import EnvelopeBatch
+from powerbus.bus.events.batch import EnvelopeBatch, Run, pack
 from powerbus.bus.events.stats import EventStats
 from powerbus.bus.events.store import EventStore
 from powerbus.bus.kernel.addresses import HostPort
@@ -199,20 +200,20 @@ class Forwarder:
             pull.close()
 
     def _drain(self, pull: zmq.Socket[bytes], batch: EnvelopeBatch) -> None:
-        # The hottest loop of the bus: one pass per envelope forwarded. Locals for every
+        # The hottest loop of the bus: one pass per message forwarded. Locals for every
         # attribute, only the header fields read, and no object kept per envelope.
         # recv_multipart asks the socket for RCVMORE after every frame, a getsockopt that
-        # costs pyzmq ~2 µs; the first frame received without copying carries that flag
-        # itself (Frame.more). Its bytes are not needed: the topic is in the envelope.
-        # A message of more than two frames (no publisher of ours sends one) is misread
-        # only up to its end: its last frame has ``more`` unset and ends the message.
-        parse = events_pb2.Envelope.FromString
+        # costs pyzmq ~2 µs; a frame received without copying carries that flag itself
+        # (Frame.more). The topic frame's bytes are not needed: the topic is in the
+        # envelope. A message of several envelopes is a run (one source, consecutive
+        # sequences, one topic): only its first and last envelope are parsed, and it is
+        # stored as it came, its frames packed into one blob.
         recv, again, noblock = pull.recv, zmq.Again, zmq.NOBLOCK
         stats = self.stats
         sources, sequences, topics = batch.sources, batch.sequences, batch.topics
         published, envelopes = batch.published_us, batch.envelopes
         start = len(sources)
-        for _ in range(self._settings.batch - start):
+        while len(batch) < self._settings.batch:
             try:
                 first = recv(noblock, copy=False)
             except again:
@@ -220,23 +221,58 @@ class Forwarder:
             if not first.more:  # a subscription travelling upstream (or a stray frame)
                 stats.subscription(first.bytes)
                 continue
-            raw = recv()  # the rest of a message is there once its first frame is
-            try:
-                envelope = parse(raw)
-            except Exception:  # protobuf's DecodeError; anything unparsable is not stored
-                stats.rejected += 1
+            # The rest of a message is there once its first frame is.
+            frame = recv(copy=False)
+            if not frame.more:
+                header = self._header(frame.bytes)
+                if header is not None:
+                    sources.append(header[0])
+                    sequences.append(header[1])
+                    topics.append(header[2])
+                    published.append(header[3])
+                    envelopes.append(frame.bytes)
                 continue
-            source, sequence = envelope.source, envelope.sequence
-            if not source or sequence == 0:
-                stats.rejected += 1
-                continue
-            stamp = envelope.time
-            sources.append(source)
-            sequences.append(sequence)
-            topics.append(envelope.topic)
-            published.append(stamp.seconds * 1_000_000 + stamp.nanos // 1000)
-            envelopes.append(raw)
+            frames = [frame]
+            while frame.more:
+                frame = recv(copy=False)
+                frames.append(frame)
+            self._add_run(batch, frames)
         stats.saw_many(sources[start:], sequences[start:], topics[start:], time.time())
+
+    def _header(self, raw: bytes) -> tuple[str, int, str, int] | None:
+        """(source, sequence, topic, published µs) of an envelope; None if it is not one."""
+        try:
+            envelope = events_pb2.Envelope.FromString(raw)
+        except Exception:  # protobuf's DecodeError; anything unparsable is not stored
+            self.stats.rejected += 1
+            return None
+        if not envelope.source or envelope.sequence == 0:
+            self.stats.rejected += 1
+            return None
+        stamp = envelope.time
+        published_us = stamp.seconds * 1_000_000 + stamp.nanos // 1000
+        return envelope.source, envelope.sequence, envelope.topic, published_us
+
+    def _add_run(self, batch: EnvelopeBatch, frames: list[zmq.Frame]) -> None:
+        head = self._header(frames[0].bytes)
+        tail = head and self._header(frames[-1].bytes)
+        if head is None or tail is None:
+            return
+        source, first, topic, _ = head
+        _, last, _, published_us = tail
+        problem = ""
+        if tail[0] != source:
+            problem = f"sources {source!r} and {tail[0]!r} in one message"
+        elif tail[2] != topic:
+            problem = f"topics {topic!r} and {tail[2]!r} in one message"
+        elif last - first + 1 != len(frames):
+            problem = f"{len(frames)} envelopes numbered {first}..{last}"
+        if problem:
+            self.stats.rejected += 1
+            log.warning("events: dropped a message of source %r on %r: %s", source, topic, problem)
+            return
+        batch.add_run(Run(source, first, last, topic, published_us, pack(f.buffer for f in frames)))
+        self.stats.saw_run(source, last, topic, len(frames), time.time())
 
     def _write(self, rows: EnvelopeBatch) -> None:
         delay = 0.05

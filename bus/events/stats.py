@@ -56,14 +56,18 @@ class EventStats:
                 if sequence > highest.get(source, 0):
                     highest[source] = sequence
         for source, topic in last.items():
-            entry = self.sources.get(source)
-            if entry is None:
-                entry = self.sources[source] = SourceStats()
-            entry.events += counts[source]
-            entry.last_sequence = max(entry.last_sequence, highest[source])
-            entry.last_topic = topic
-            entry.last_seen = now
-        self.forwarded += len(sources)
+            self.saw_run(source, highest[source], topic, counts[source], now)
+
+    def saw_run(self, source: str, last: int, topic: str, count: int, now: float) -> None:
+        """Count ``count`` envelopes of ``source``, up to ``last`` (a message of several)."""
+        entry = self.sources.get(source)
+        if entry is None:
+            entry = self.sources[source] = SourceStats()
+        entry.events += count
+        entry.last_sequence = max(entry.last_sequence, last)
+        entry.last_topic = topic
+        entry.last_seen = now
+        self.forwarded += count
 
     def subscription(self, frame: bytes) -> None:
         """An XPUB (un)subscription message: ``\\x01prefix`` or ``\\x00prefix``."""

@@ -206,15 +206,16 @@ class Migrations:
         # Stable across processes (unlike hash()), and a positive bigint.
         return int.from_bytes(hashlib.sha256(self.store.encode()).digest()[:8], "big") >> 1
 
-    def run(self, engine: Engine) -> None:
-        """Upgrade the store's tables to the newest revision (safe to run every start)."""
+    def run(self, engine: Engine, *, revision: str = "head") -> None:
+        """Upgrade the store's tables to the newest revision (safe to run every start);
+        tests migrating data give an older ``revision`` to build the tables as they were."""
         config = self._config()
         with write_transaction(engine) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.lock_key})
             config.attributes["connection"] = conn
             config.attributes["migrations"] = self
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
 
     def configure(self, context: Any, metadata: sa.MetaData) -> None:
         """What a store's ``env.py`` does: migrate on the connection :meth:`run` opened,

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import zmq
 from events_support import (
     assert_exactly_once_in_order,
+    get_json,
     received,
     until,
     wait_exit,
@@ -23,7 +24,7 @@ from powerbus.events.v1 import events_pb2
 from powerbus.nodes.sdk.events import ReplayClient, envelope
 
 
-def test_a_plain_zmq_sub_decodes_frames_with_the_generated_message_alone(
+def test_a_plain_zmq_sub_decodes_messages_of_several_envelopes_with_the_generated_message(
     bus_factory, publisher
 ) -> None:
     bus = bus_factory()
@@ -34,19 +35,24 @@ def test_a_plain_zmq_sub_decodes_frames_with_the_generated_message_alone(
         sub.setsockopt(zmq.SUBSCRIBE, b"billing.")
         sub.connect(f"tcp://{bus.state['events_out']}")
         wait_subscribed(bus.http, "billing.")  # ZeroMQ's slow joiner
-        wait_exit(publisher(bus, count=50))
+        # Committed 25 at a time: the publisher sends each 25 as one message.
+        wait_exit(publisher(bus, count=50, batch=25))
         seen: dict[int, events_pb2.Envelope] = {}
+        sizes: list[int] = []
         deadline = time.monotonic() + 10
         while len(seen) < 50 and time.monotonic() < deadline:
             if sub.poll(200):
-                topic, raw = sub.recv_multipart()
-                env = events_pb2.Envelope.FromString(raw)
-                assert topic == env.topic.encode() == b"billing.bill.issued"
-                seen[env.sequence] = env
+                topic, *raws = sub.recv_multipart()
+                sizes.append(len(raws))
+                for raw in raws:
+                    env = events_pb2.Envelope.FromString(raw)
+                    assert topic == env.topic.encode() == b"billing.bill.issued"
+                    seen[env.sequence] = env
     finally:
         sub.close()
         context.term()
     assert sorted(seen) == list(range(1, 51))
+    assert max(sizes) > 1, f"every message held one envelope: {sizes}"
     bill = events_pb2.BillIssued()
     assert seen[7].payload.Unpack(bill) and bill.bill_id == "B7"
     assert seen[7].source == "billing-1" and len(seen[7].event_id) == 36
@@ -89,16 +95,23 @@ def test_two_buses_on_one_database_each_deliver_everything_and_store_it_once(
     engine = sa.create_engine(db_url)
     try:
         with engine.connect() as conn:
-            stored = conn.execute(sa.text("SELECT count(*) FROM events_log")).scalar_one()
+            stored = conn.execute(
+                sa.text("SELECT sum(last_sequence - first_sequence + 1) FROM events_runs")
+            ).scalar_one()
     finally:
         engine.dispose()
     assert stored == n
 
 
+def rejected(http: str) -> int:
+    return int(get_json(http, "/api/events")["rejected"])
+
+
 def test_stray_frames_from_a_plain_pub_do_not_misalign_what_the_bus_stores(bus_factory) -> None:
-    """The capture reads only the first frame's own 'more' flag, not recv_multipart: a
-    lone frame and a message of three frames (not an envelope) are passed over, and the
-    envelopes after them are still read in line and stored."""
+    """The capture reads each frame's own 'more' flag, not recv_multipart: a lone frame
+    and a message of three frames (not envelopes) are passed over, messages of several
+    envelopes that are no run (two sources, a gap) are dropped and counted as rejected,
+    and the envelopes after them, one or a run to a message, are still read and stored."""
     bus = bus_factory()
     frames = {
         n: (
@@ -106,6 +119,10 @@ def test_stray_frames_from_a_plain_pub_do_not_misalign_what_the_bus_stores(bus_f
             envelope("raw-1", n, events_pb2.BillIssued()).SerializeToString(),
         )
         for n in (1, 2, 3)
+    }
+    made = {n: frames[n][1] for n in frames}
+    made |= {
+        n: envelope("raw-1", n, events_pb2.BillIssued()).SerializeToString() for n in (4, 5, 7)
     }
     context = zmq.Context()
     pub = context.socket(zmq.PUB)
@@ -124,9 +141,15 @@ def test_stray_frames_from_a_plain_pub_do_not_misalign_what_the_bus_stores(bus_f
         pub.send(b"stray")  # one frame
         pub.send_multipart([b"billing.bill.issued", b"\xff\xff", b"extra"])  # three frames
         pub.send(b"stray")  # five frames in all: pairing them blindly would now misalign
+        # Messages of several envelopes that are no run: the bus drops them whole, logs
+        # why, and goes on (5 and 6 of two sources; 5..7 with 6 left out).
+        other = envelope("raw-2", 6, events_pb2.BillIssued()).SerializeToString()
+        pub.send_multipart([b"billing.bill.issued", made[5], other])
+        pub.send_multipart([b"billing.bill.issued", made[5], made[7]])
         pub.send_multipart(frames[2])
-        pub.send_multipart(frames[3])
-        assert until(lambda: asyncio.run(latest()) == 3, seconds=20)
+        pub.send_multipart([b"billing.bill.issued", made[3], made[4]])  # a run of two
+        assert until(lambda: asyncio.run(latest()) == 4, seconds=20)
+        assert until(lambda: rejected(bus.http) >= 3, seconds=5)
     finally:
         pub.close()
         context.term()

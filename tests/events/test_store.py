@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import grpc
 import pytest
 import sqlalchemy as sa
 
 from powerbus.bus.events import EventReplayService, EventStore, ReplayGone, StoredRow
-from powerbus.bus.events.batch import EnvelopeBatch
+from powerbus.bus.events.batch import EnvelopeBatch, Run, pack
+from powerbus.bus.events.migrations import MIGRATIONS
 from powerbus.bus.events.stats import EventStats
 from powerbus.bus.kernel.database import write_transaction
 from powerbus.bus.kernel.errors import InvalidArgument, NotFound, PowerbusError
@@ -156,7 +158,7 @@ def test_the_store_has_a_history_of_its_own(db_url: str) -> None:
     try:
         with store.engine.connect() as conn:
             version = conn.execute(sa.text("SELECT version_num FROM events_alembic_version"))
-            assert version.scalar_one() == "e0001"
+            assert version.scalar_one() == "e0002"
     finally:
         store.close()
 
@@ -166,8 +168,8 @@ def test_a_batch_of_interleaved_sources_advances_each_mark_and_its_stats(
 ) -> None:
     mixed = [*rows("b-1", [1, 2]), *rows("m-1", [1]), *rows("b-1", [4, 3]), *rows("m-1", [2])]
     batch = EnvelopeBatch.of(mixed)
-    runs = {r.source: r.sequences for r in batch.by_source()}
-    assert runs == {"b-1": [1, 2, 4, 3], "m-1": [1, 2]}
+    runs = [(r.source, r.first, r.last) for r in batch.runs()]
+    assert runs == [("b-1", 1, 4), ("m-1", 1, 2)]
     store.write(batch)
     assert {m.source: m.latest_sequence for m in store.latest()} == {"b-1": 4, "m-1": 2}
 
@@ -177,3 +179,95 @@ def test_a_batch_of_interleaved_sources_advances_each_mark_and_its_stats(
     assert seen == {"b-1": (4, 4), "m-1": (2, 2)} and stats.forwarded == 6
     stats.saw_many(["b-1"], [2], ["billing.bill.issued"], now=6.0)  # a late re-send
     assert stats.sources["b-1"].last_sequence == 4 and stats.sources["b-1"].events == 5
+
+
+def test_re_sends_overlapping_stored_runs_in_part_store_only_what_is_missing(
+    store: EventStore,
+) -> None:
+    made = {r.sequence: r for r in rows("b-1", range(1, 41))}
+
+    def of(numbers: range | list[int]) -> list[StoredRow]:
+        return [made[n] for n in numbers]
+
+    store.write(of(range(1, 11)))
+    store.write(of(range(21, 31)))
+    # Overlaps both stored runs and fills the gap between them, then runs on past them.
+    store.write(of(range(5, 36)))
+    store.write(of([3, 3, 40, 38, 39]))  # repeats within a batch, out of order
+    assert store.count() == 35 + 3
+    assert store.latest(["b-1"])[0].latest_sequence == 35
+    replayed = [e for chunk in store.replay("b-1", 1, 40) for e in chunk]
+    assert replayed == [made[n].envelope for n in [*range(1, 36), 38, 39, 40]]
+    with store.engine.connect() as conn:
+        stored = conn.execute(
+            sa.text("SELECT first_sequence, last_sequence FROM events_runs ORDER BY 1")
+        ).all()
+    assert [tuple(r) for r in stored] == [(1, 10), (11, 20), (21, 30), (31, 35), (38, 40)]
+
+
+def test_replay_starts_and_ends_inside_a_run(store: EventStore) -> None:
+    store.write(rows("b-1", range(1, 2_501)))  # runs of MAX_RUN envelopes
+    got = [
+        events_pb2.Envelope.FromString(e).sequence
+        for c in store.replay("b-1", 777, 2_222)
+        for e in c
+    ]
+    assert got == list(range(777, 2_223))
+    tail = [
+        events_pb2.Envelope.FromString(e).sequence for c in store.replay("b-1", 2_499) for e in c
+    ]
+    assert tail == [2_499, 2_500]
+
+
+def test_envelopes_stored_a_row_each_before_runs_are_migrated_and_read_back(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    MIGRATIONS.run(engine, revision="e0001")
+    old = rows("b-1", [1, 2, 3, 5])
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO events_log VALUES (:source, :sequence, :topic, 0, 7, :envelope)"),
+            [
+                {
+                    "source": r.source,
+                    "sequence": r.sequence,
+                    "topic": r.topic,
+                    "envelope": r.envelope,
+                }
+                for r in old
+            ],
+        )
+        conn.execute(sa.text("INSERT INTO events_sources VALUES ('b-1', 3, 1, 0)"))
+    engine.dispose()
+    store = EventStore.open(url)
+    try:
+        assert store.count() == 4
+        assert [e for c in store.replay("b-1", 2, 5) for e in c] == [r.envelope for r in old[1:]]
+        store.write(rows("b-1", range(1, 7)))  # 4 and 6 missing; 1-3 and 5 stored already
+        assert store.count() == 6 and store.latest(["b-1"])[0].latest_sequence == 6
+    finally:
+        store.close()
+
+
+def test_runs_that_came_whole_are_kept_once_beside_single_envelopes_and_joined(
+    store: EventStore,
+) -> None:
+    made = {r.sequence: r for r in rows("b-1", range(1, 13))}
+    batch = EnvelopeBatch.of([made[n] for n in (1, 2, 6)])
+
+    def whole(first: int, last: int) -> Run:
+        numbers = range(first, last + 1)
+        blob = pack(made[n].envelope for n in numbers)
+        return Run("b-1", first, last, made[first].topic, 0, blob)
+
+    batch.add_run(whole(3, 5))
+    batch.add_run(whole(5, 9))  # 5 came already in the run before, 6 on its own
+    batch.add_run(whole(11, 12))
+    assert len(batch) == 3 + 3 + 5 + 2
+    assert [(r.first, r.last) for r in batch.runs()] == [(1, 9), (11, 12)]
+    store.write(batch)
+    assert store.count() == 11 and store.latest(["b-1"])[0].latest_sequence == 9
+    replayed = [e for chunk in store.replay("b-1", 1, 12) for e in chunk]
+    assert replayed == [made[n].envelope for n in [*range(1, 10), 11, 12]]

@@ -53,7 +53,7 @@ PAGES = (
 # A request value nobody would log unless payloads were logged.
 MARKER = "PAYLOAD-MARKER-7f3a9c"
 # The store keeps events as published, for subscribers; everything else is scanned.
-EVENT_STORE_TABLES = {event_tables.log.name}
+EVENT_STORE_TABLES = {event_tables.runs.name}
 
 
 def needles(people: list[seed.SeedCustomer]) -> dict[str, str]:

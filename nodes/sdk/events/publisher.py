@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -34,7 +34,7 @@ from google.protobuf import message
 from powerbus.bus.kernel.database import write_transaction
 from powerbus.bus.kernel.errors import DeadlineExceeded, PowerbusError, Unavailable
 from powerbus.events.v1 import events_pb2
-from powerbus.nodes.sdk.events.outbox import Outbox
+from powerbus.nodes.sdk.events.outbox import Outbox, OutboxRow
 from powerbus.nodes.sdk.events.replay_client import ReplayClient, reachable
 
 __all__ = ["Publisher", "PublisherSettings"]
@@ -54,6 +54,11 @@ class PublisherSettings:
     """How long the store may stay behind what was sent before it is sent again."""
     batch: int = 10_000
     """Outbox rows read and sent per round."""
+    message_envelopes: int = 256
+    """Envelopes packed into one ZeroMQ message at most (of one topic, consecutive):
+    what is queued goes out in few messages under load; one waiting goes alone."""
+    message_bytes: int = 256 * 1024
+    """Bytes of envelopes in one message at most (one larger envelope still goes alone)."""
     sndhwm: int = 100_000
     """Messages queued per bus connection before ZeroMQ drops (re-sent later)."""
     call_timeout: float = 5.0
@@ -251,9 +256,9 @@ class Publisher:
         rows = await asyncio.to_thread(
             self.outbox.pending, after=self._cursor, limit=self._settings.batch
         )
-        for row in rows:
+        for frames in _messages(rows, self._settings):
             # PUB never blocks: at the high-water mark ZeroMQ drops, the re-send covers it.
-            sock.send_multipart((row.topic.encode(), row.envelope), copy=False)
+            sock.send_multipart(frames, copy=False)
         if rows:
             self._cursor = rows[-1].sequence
             self.sent += len(rows)
@@ -288,3 +293,29 @@ class Publisher:
             self._cursor = self._stored
             self._progress_at = now
             self._wake.set()
+
+
+def _messages(rows: list[OutboxRow], settings: PublisherSettings) -> Iterator[list[bytes]]:
+    """``rows`` as ZeroMQ messages ``[topic, envelope, ...]``: consecutive sequences of
+    one topic, within the settings' bounds, so a burst costs a send per message rather
+    than per envelope (and the bus stores each message as it came, without parsing
+    every envelope)."""
+    message: list[bytes] = []
+    size = previous = 0
+    for row in rows:
+        topic = row.topic.encode()
+        if (
+            not message
+            or row.sequence != previous + 1
+            or len(message) - 1 >= settings.message_envelopes  # [0] is the topic
+            or size + len(row.envelope) > settings.message_bytes
+            or message[0] != topic
+        ):
+            if message:
+                yield message
+            message, size = [topic], 0
+        message.append(row.envelope)
+        size += len(row.envelope)
+        previous = row.sequence
+    if message:
+        yield message

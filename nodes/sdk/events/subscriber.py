@@ -188,23 +188,27 @@ class Subscriber:
             parse = events_pb2.Envelope.FromString
             recv = self._drain.recv
             touched: set[str] = set()
-            for _ in range(limit):
-                # As the forwarder's capture does: the first frame, not copied, says itself
-                # whether more follow (recv_multipart asks the socket, ~2 µs a message).
+            received = 0
+            while received < limit:
+                # As the forwarder's capture does: a frame, not copied, says itself whether
+                # more follow (recv_multipart asks the socket, ~2 µs a frame). A message is
+                # [topic, envelope, ...]: one or more envelopes of that topic.
                 try:
                     first = recv(zmq.NOBLOCK, copy=False)
                 except zmq.Again:
                     break
-                if not first.more:
-                    continue
-                raw = recv()
-                try:
-                    env = parse(raw)
-                except Exception:  # protobuf's DecodeError: not one of ours
-                    log.warning("subscriber: dropped an undecodable message on %r", first.bytes)
-                    continue
-                if not self._live(env, out):
-                    touched.add(env.source)
+                received += 1  # a stray lone frame counts too: the loop stays bounded
+                frame = first
+                while frame.more:
+                    frame = recv(copy=False)
+                    received += 1
+                    try:
+                        env = parse(frame.bytes)
+                    except Exception:  # protobuf's DecodeError: not one of ours
+                        log.warning("subscriber: dropped an undecodable frame on %r", first.bytes)
+                        continue
+                    if not self._live(env, out):
+                        touched.add(env.source)
             for source in touched:
                 await self._fill(source, out)
         return out
