@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import zmq
 
-from powerbus.bus.events.batch import EnvelopeBatch, Run, pack
+from powerbus.bus.events.batch import MAX_RUN, EnvelopeBatch, Run, pack
 from powerbus.bus.events.stats import EventStats
 from powerbus.bus.events.store import EventStore
 from powerbus.bus.kernel.addresses import HostPort
@@ -267,6 +267,8 @@ class Forwarder:
             problem = f"topics {topic!r} and {tail[2]!r} in one message"
         elif last - first + 1 != len(frames):
             problem = f"{len(frames)} envelopes numbered {first}..{last}"
+        elif len(frames) > MAX_RUN:  # the store finds runs by their bounded length
+            problem = f"{len(frames)} envelopes in one message, over {MAX_RUN}"
         if problem:
             self.stats.rejected += 1
             log.warning("events: dropped a message of source %r on %r: %s", source, topic, problem)

@@ -116,6 +116,9 @@ class EventStore:
                 sa.select(runs.c.first_sequence, runs.c.last_sequence)
                 .where(
                     runs.c.source == source,
+                    # a run holds at most MAX_RUN: the bound keeps this an index range
+                    # near ``low``, not a scan of the source's whole history
+                    runs.c.first_sequence > low - MAX_RUN,
                     runs.c.first_sequence <= high,
                     runs.c.last_sequence >= low,
                 )
@@ -170,7 +173,11 @@ class EventStore:
         while True:
             stored = conn.execute(
                 sa.select(runs.c.first_sequence, runs.c.last_sequence)
-                .where(runs.c.source == source, runs.c.last_sequence > mark)
+                .where(
+                    runs.c.source == source,
+                    runs.c.first_sequence > mark - MAX_RUN,  # see _store_source
+                    runs.c.last_sequence > mark,
+                )
                 .order_by(runs.c.first_sequence)
                 .limit(_WALK_RUNS)
             ).all()
@@ -225,6 +232,7 @@ class EventStore:
                 sa.select(runs.c.first_sequence, runs.c.last_sequence, runs.c.envelopes)
                 .where(
                     runs.c.source == source,
+                    runs.c.first_sequence > first - MAX_RUN,  # see _store_source
                     runs.c.last_sequence >= first,
                     runs.c.first_sequence <= last,
                 )

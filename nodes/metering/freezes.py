@@ -5,7 +5,8 @@ meter its month-start freezes (:mod:`.settlement`), so last month is billable.
 A meter's month starts count as settled (not read back again by this instance) only once
 the poll that read them is stored: :meth:`FreezeReader.read` says which meters it
 settles, and the poller calls :meth:`FreezeReader.settle` after its write. A poll refused
-for a lapsed token must not lose them.
+for a lapsed token must not lose them; nor may a freeze lost to a timeout, which is read
+again at the next poll.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class FreezeReader:
         self.zone = zone
         self.readback_days = readback_days
         self._settled: set[str] = set()
+        self._incomplete: set[str] = set()
 
     def settle(self, meters: Iterable[str]) -> None:
         """The month starts of ``meters`` are stored: do not read them back again."""
@@ -81,13 +83,24 @@ class FreezeReader:
             meter_id = meter.meter.meter_id
             if meter_id in self._settled:
                 continue
-            settling.add(meter_id)
-            if await asyncio.to_thread(month_start_stored, self.store, meter_id, end, self.zone):
+            # This month's freeze stored (by an earlier run, another instance): nothing to
+            # read back; but not for a meter whose own read back came out incomplete,
+            # whose month before may be what is missing.
+            if meter_id not in self._incomplete and await asyncio.to_thread(
+                month_start_stored, self.store, meter_id, end, self.zone
+            ):
+                settling.add(meter_id)
                 continue
-            records += await read_month_starts(
+            read, complete = await read_month_starts(
                 self.acquisition, meter.meter, meter.spec.address, meter.spec.gateway,
                 now=end, zone=self.zone, depth_days=self.readback_days,
             )  # fmt: skip
+            records += read
+            if complete:
+                settling.add(meter_id)
+                self._incomplete.discard(meter_id)
+            else:  # a timeout is no answer: read them again at the next poll
+                self._incomplete.add(meter_id)
         return records, settling
 
 

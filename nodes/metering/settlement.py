@@ -70,16 +70,21 @@ async def read_month_starts(
     now: datetime,
     zone: ZoneInfo,
     depth_days: int,
-) -> list[RegisterRecord]:
-    """The meter's month-start freezes as register reads; a freeze the meter cannot give
-    is logged and skipped (its month stays unbillable from registers, as before)."""
+) -> tuple[list[RegisterRecord], bool]:
+    """The meter's month-start freezes as register reads, and whether they are all there
+    is to read. A freeze the meter refuses, or that is no month boundary, is logged and
+    skipped for good (its month stays unbillable from registers); one lost to a timeout,
+    a garbled frame or a broken line (a retriable error) makes the read incomplete, so
+    the poller tries the meter again at its next poll."""
     client = acquisition.dlt645(gateway)
     records: list[RegisterRecord] = []
+    complete = True
     for index in month_start_freezes(now.astimezone(zone), depth_days=depth_days):
         try:
             freeze = await client.read_daily_freeze(meter.meter_id, address, day=index)
         except MeterError as error:
             log.info("metering: month-start freeze %d of %s: %s", index, meter.meter_id, error)
+            complete = complete and not error.retriable
             continue
         if freeze.frozen_at.day != 1 or freeze.frozen_at.time() != datetime.min.time():
             # The meter's clock or freeze count disagrees with ours: a freeze that is not
@@ -90,4 +95,4 @@ async def read_month_starts(
             )  # fmt: skip
             continue
         records += freeze_records(meter, freeze, zone)
-    return records
+    return records, complete

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from powerbus.bus.events import EventReplayService, EventStore, ReplayGone, StoredRow
-from powerbus.bus.events.batch import EnvelopeBatch, Run, pack
+from powerbus.bus.events.batch import MAX_RUN, EnvelopeBatch, Run, pack
 from powerbus.bus.events.migrations import MIGRATIONS
 from powerbus.bus.events.stats import EventStats
 from powerbus.bus.kernel.database import write_transaction
@@ -271,3 +271,22 @@ def test_runs_that_came_whole_are_kept_once_beside_single_envelopes_and_joined(
     assert store.count() == 11 and store.latest(["b-1"])[0].latest_sequence == 9
     replayed = [e for chunk in store.replay("b-1", 1, 12) for e in chunk]
     assert replayed == [made[n].envelope for n in [*range(1, 10), 11, 12]]
+
+
+def test_full_length_runs_deep_in_a_history_are_found_by_their_bounded_length(
+    store: EventStore,
+) -> None:
+    """The store finds the runs near a sequence by an index range of MAX_RUN below it
+    (never scanning the source's history): runs of the full length, a re-send straddling
+    two of them, the contiguous mark and a replay from inside one must all still hold."""
+    for start in range(1, 5 * MAX_RUN, MAX_RUN):  # five full runs, then a gap
+        store.write(rows("m-1", range(start, start + MAX_RUN)))
+    store.write(rows("m-1", range(5 * MAX_RUN + 2, 5 * MAX_RUN + 4)))
+    assert store.latest(["m-1"])[0].latest_sequence == 5 * MAX_RUN
+    # a re-send from inside the fourth run to the gap and beyond fills only the gap
+    store.write(rows("m-1", range(3 * MAX_RUN + 7, 5 * MAX_RUN + 6)))
+    assert store.count() == 5 * MAX_RUN + 5
+    assert store.latest(["m-1"])[0].latest_sequence == 5 * MAX_RUN + 5
+    replayed = [b for chunk in store.replay("m-1", 4 * MAX_RUN - 1) for b in chunk]
+    numbers = [events_pb2.Envelope.FromString(b).sequence for b in replayed]
+    assert numbers == list(range(4 * MAX_RUN - 1, 5 * MAX_RUN + 6))
