@@ -107,6 +107,9 @@ class Polled:
         return str(self.spec.gateway)
 
 
+_PUT_ATTEMPTS = 3
+
+
 class MeterCatalog:
     """``PutMeter``/``GetMeter``/``ListMeters`` over the ``metering_meters`` table; the
     node keeps ``last_read_at`` and ``connect_state`` in columns of their own, so a poll
@@ -131,20 +134,29 @@ class MeterCatalog:
             "state": int(record.state),
             "body": record.SerializeToString(deterministic=True),
         }
-        try:
-            with write_transaction(self.engine) as conn:
-                # One statement, so instances importing the same meters file at once both
-                # succeed; only the (address, channel) index can still refuse it.
-                insert = conflict_insert(conn, meters).values(
-                    meter_id=record.meter_id, connect_state=0, **values
-                )
-                conn.execute(insert.on_conflict_do_update(index_elements=["meter_id"], set_=values))
-        except IntegrityError:
-            raise AlreadyExists(
-                "meter.address",
-                f"{record.meter_id}: another meter already uses {record.address}"
-                f" channel {record.channel}",
-            ) from None
+        for attempt in range(_PUT_ATTEMPTS):
+            try:
+                with write_transaction(self.engine) as conn:
+                    # One statement, so instances importing the same meters file at once
+                    # both succeed; only the (address, channel) index can still refuse it.
+                    insert = conflict_insert(conn, meters).values(
+                        meter_id=record.meter_id, connect_state=0, **values
+                    )
+                    conn.execute(
+                        insert.on_conflict_do_update(index_elements=["meter_id"], set_=values)
+                    )
+                break
+            except IntegrityError:
+                # PostgreSQL resolves ON CONFLICT on the meter_id index only: two instances
+                # inserting the same new meter at the same instant can collide on the
+                # (address, channel) index instead. Once the other one committed, the
+                # same statement updates; a different meter on the address fails again.
+                if attempt + 1 == _PUT_ATTEMPTS:
+                    raise AlreadyExists(
+                        "meter.address",
+                        f"{record.meter_id}: another meter already uses {record.address}"
+                        f" channel {record.channel}",
+                    ) from None
         return self.get(record.meter_id)
 
     def put_many(self, records: Sequence[pb.Meter]) -> None:
