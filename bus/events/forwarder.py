@@ -63,6 +63,9 @@ class ForwarderSettings:
     """Envelopes per store transaction at most."""
     flush_interval_s: float = 0.02
     """How long the store thread gathers a batch before writing it."""
+    max_frame_bytes: int = 4 * 1024 * 1024
+    """Largest frame (one envelope) a publisher may send, as gRPC's default message
+    bound: libzmq drops the connection of a peer that sends more, before buffering it."""
 
 
 class Forwarder:
@@ -136,6 +139,7 @@ class Forwarder:
         capture, control = ctx.socket(zmq.PUSH), ctx.socket(zmq.PAIR)
         try:
             xsub.setsockopt(zmq.RCVHWM, s.publisher_hwm)
+            xsub.setsockopt(zmq.MAXMSGSIZE, s.max_frame_bytes)
             xpub.setsockopt(zmq.SNDHWM, s.subscriber_hwm)
             # Every (un)subscription upstream, so the stats can count subscribers.
             xpub.setsockopt(zmq.XPUB_VERBOSER, 1)

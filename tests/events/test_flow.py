@@ -111,7 +111,8 @@ def test_stray_frames_from_a_plain_pub_do_not_misalign_what_the_bus_stores(bus_f
     """The capture reads each frame's own 'more' flag, not recv_multipart: a lone frame
     and a message of three frames (not envelopes) are passed over, messages of several
     envelopes that are no run (two sources, a gap) are dropped and counted as rejected,
-    and the envelopes after them, one or a run to a message, are still read and stored."""
+    and the envelopes after them, one or a run to a message, are still read and stored;
+    a frame over the bus's bound is refused before it is buffered."""
     bus = bus_factory()
     frames = {
         n: (
@@ -132,6 +133,12 @@ def test_stray_frames_from_a_plain_pub_do_not_misalign_what_the_bus_stores(bus_f
             mark = (await ReplayClient(channel).latest(["raw-1"])).get("raw-1")
             return int(mark.latest_sequence) if mark else 0
 
+    async def replayed(sequence: int) -> int:
+        async with grpc.aio.insecure_channel(bus.grpc) as channel:
+            async for env in ReplayClient(channel).replay("raw-1", sequence, sequence):
+                return env.ByteSize()
+        return 0
+
     try:
         pub.setsockopt(zmq.LINGER, 1000)
         pub.connect(f"tcp://{bus.state['events_in']}")
@@ -150,6 +157,17 @@ def test_stray_frames_from_a_plain_pub_do_not_misalign_what_the_bus_stores(bus_f
         pub.send_multipart([b"billing.bill.issued", made[3], made[4]])  # a run of two
         assert until(lambda: asyncio.run(latest()) == 4, seconds=20)
         assert until(lambda: rejected(bus.http) >= 3, seconds=5)
+        # An envelope over the bus's frame bound (4 MiB) never reaches the store: libzmq
+        # drops the connection; the PUB reconnects and envelope 5 is sent again, small.
+        huge = envelope("raw-1", 5, events_pb2.BillIssued(bill_id="x" * (5 << 20)))
+        pub.send_multipart([b"billing.bill.issued", huge.SerializeToString()])
+        assert until(
+            lambda: (
+                pub.send_multipart([b"billing.bill.issued", made[5]]) or asyncio.run(latest()) == 5
+            ),
+            seconds=20,
+        )
+        assert asyncio.run(replayed(5)) == len(made[5])
     finally:
         pub.close()
         context.term()
