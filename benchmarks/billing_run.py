@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from benchmarks.harness import environment, write_result
 from powerbus.billing.v1 import billing_pb2, billing_pb2_grpc
 from powerbus.bus.commands.demo_domains import last_month
-from powerbus.bus.kernel.database import create_engine
+from powerbus.bus.kernel.database import chunked, create_engine
 from powerbus.bus.kernel.supervisor import ProcessGroup, ProcessHandle
 from powerbus.common.v1 import common_pb2
 from powerbus.nodes.metering.store import FROZEN_FORWARD_KWH, ReadingStore
@@ -49,7 +49,6 @@ CONCURRENCY = 64
 SETUP_TIMEOUT_S = 1800.0
 RUN_TIMEOUT_S = 900.0
 ZONE = ZoneInfo("Asia/Shanghai")
-_CHUNK = 500
 _SECOND = timedelta(seconds=1)  # a freeze is stamped 00:00:00 on the 1st
 _FINISHED = (
     billing_pb2.BILLING_RUN_STATE_SUCCEEDED,
@@ -97,9 +96,9 @@ def _frozen_meters(db_url: str, meter_ids: list[str], start: datetime, end: date
         store = ReadingStore(engine)
         have: collections.Counter[str] = collections.Counter()
         for at in (start, end):
-            for i in range(0, len(meter_ids), _CHUNK):
+            for chunk in chunked(meter_ids):
                 found = store.registers(
-                    meter_ids[i : i + _CHUNK],
+                    chunk,
                     at,
                     at + _SECOND,
                     reading_types=[FROZEN_FORWARD_KWH[0]],

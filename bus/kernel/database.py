@@ -22,14 +22,15 @@ under a running bus must fail its writes, not have a fresh empty database take i
 from __future__ import annotations
 
 import hashlib
+import itertools
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -42,19 +43,27 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 from powerbus.bus.kernel.errors import ConfigError
 
 __all__ = [
+    "IN_LIST_SIZE",
     "Migrations",
     "UtcDateTime",
+    "chunked",
     "conflict_insert",
     "create_engine",
     "read_transaction",
     "write_transaction",
 ]
 
+T = TypeVar("T")
+
 _WRITE = "powerbus_write"
 # A single shared connection (in-memory SQLite) must not be used by two threads at once.
 _SERIAL = "powerbus_serial_lock"
 _WAL_SWITCH_S = 10.0
 _SQLITE_BUSY_S = 30.0
+
+IN_LIST_SIZE = 400
+"""Values per ``IN (...)`` list or multi-value statement: two bound parameters each stay
+well under SQLite's 999."""
 
 
 def create_engine(db_url: str, *, pool_size: int | None = None) -> Engine:
@@ -161,6 +170,18 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(**{_WRITE: True})
         with conn.begin():
             yield conn
+
+
+def chunked(items: Iterable[T], size: int = IN_LIST_SIZE) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last shorter): bounded IN lists, statements
+    and transactions. ``itertools.batched`` arrived only in Python 3.12.
+
+    >>> [len(c) for c in chunked(range(5), 2)]
+    [2, 2, 1]
+    """
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def conflict_insert(conn: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:

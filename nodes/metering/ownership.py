@@ -39,7 +39,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from powerbus.bus.kernel.database import conflict_insert, read_transaction, write_transaction
+from powerbus.bus.kernel.database import (
+    chunked,
+    conflict_insert,
+    read_transaction,
+    write_transaction,
+)
 from powerbus.bus.kernel.errors import InvalidArgument
 from powerbus.nodes.metering.errors import StaleOwner
 from powerbus.nodes.metering.store import Fence
@@ -48,7 +53,6 @@ from powerbus.nodes.metering.store._tables import instances, leases
 __all__ = ["Lease", "LineOwnership"]
 
 _NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_RENEW_CHUNK = 400  # (gateway, token) pairs a statement: under SQLite's 999 parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +149,7 @@ class LineOwnership:
         with write_transaction(self.engine) as conn:
             now = self._clock()
             until = now + self.ttl
-            for start in range(0, len(held), _RENEW_CHUNK):
-                chunk = held[start : start + _RENEW_CHUNK]
+            for chunk in chunked(held):
                 conn.execute(
                     sa.update(leases)
                     .where(

@@ -14,17 +14,15 @@ messages go in and out, so the servicers only convert requests.
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from powerbus.bus.kernel.database import read_transaction, write_transaction
+from powerbus.bus.kernel.database import chunked, read_transaction, write_transaction
 from powerbus.bus.kernel.errors import AlreadyExists, InvalidArgument, NotFound
 from powerbus.common.v1 import common_pb2
 from powerbus.crm.v1 import crm_pb2
@@ -60,14 +58,6 @@ class ServicePoint:
 
 
 _PUT_CHUNK = 1000
-T = TypeVar("T")
-
-
-def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    # itertools.batched arrived in Python 3.12
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
 
 
 def _digits(text: str) -> str:
@@ -102,7 +92,7 @@ class CustomerStore:
         account, area)``, a thousand to a transaction (one each made seeding 100,000
         households take minutes of commits); returns how many. Checked as one by one."""
         count = 0
-        for chunk in _chunks(entries, _PUT_CHUNK):
+        for chunk in chunked(entries, _PUT_CHUNK):
             with write_transaction(self.engine) as conn:
                 for customer, id_number, account, area in chunk:
                     self._put_customer(conn, customer, id_number)

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from powerbus.adapters.bank import ItemResolution, LedgerEntry, PaymentStatus, ReverseOutcome
-from powerbus.bus.kernel.database import read_transaction, write_transaction
+from powerbus.bus.kernel.database import chunked, read_transaction, write_transaction
 from powerbus.bus.kernel.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -64,7 +64,6 @@ __all__ = ["EventSink", "PaymentStore"]
 
 _REVERSED = PaymentStatus.REVERSED.value
 _NOT_FOUND = ReverseOutcome.ORIGINAL_NOT_FOUND.name
-_CHUNK = 400  # keys per IN (...) list: well under SQLite's 999 bound parameters
 _PG_WRITE_LOCK = 0x7061796D656E74  # "payment": one writer at a time, as on SQLite
 
 
@@ -196,7 +195,7 @@ class PaymentStore:
         for bank, txn in keys:
             by_bank.setdefault(bank, []).append(txn)
         for bank, txns in by_bank.items():
-            for chunk in _chunks(txns):
+            for chunk in chunked(txns):
                 query = sa.select(payments).where(
                     payments.c.bank_code == bank, payments.c.bank_txn_id.in_(chunk)
                 )
@@ -206,7 +205,7 @@ class PaymentStore:
     def _blocked(self, conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
         blocked: dict[tuple[str, str], str] = {}
         txns = sorted({txn for _bank, txn in keys})
-        for chunk in _chunks(txns):
+        for chunk in chunked(txns):
             query = sa.select(
                 reversals.c.bank_code, reversals.c.original_txn_id, reversals.c.reversal_txn_id
             ).where(reversals.c.original_txn_id.in_(chunk), reversals.c.outcome == _NOT_FOUND)
@@ -217,7 +216,7 @@ class PaymentStore:
 
     def _accounts_pending(self, conn: Connection, accounts: set[str]) -> set[str]:
         pending: set[str] = set()
-        for chunk in _chunks(sorted(accounts)):
+        for chunk in chunked(sorted(accounts)):
             query = (
                 sa.select(payments.c.account_id)
                 .where(payments.c.application_pending, payments.c.account_id.in_(chunk))
@@ -524,7 +523,7 @@ class PaymentStore:
                 .order_by(payments.c.seq)
             )
             found = {r.payment_id: PaymentRecord.from_row(r) for r in conn.execute(query)}
-            for chunk in _chunks(sorted(set(also))):
+            for chunk in chunked(sorted(set(also))):
                 query = (
                     sa.select(payments)
                     .where(payments.c.bank_code == bank_code, payments.c.bank_txn_id.in_(chunk))
@@ -583,9 +582,3 @@ def _repeat(found: PaymentRecord, request: PostRequest) -> PostOutcome | Powerbu
 
 _ANALYZE_EVERY = 5_000
 """Payments posted before the store has PostgreSQL analyze its tables again, at least."""
-
-
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    items = list(items)
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
