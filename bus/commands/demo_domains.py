@@ -1,9 +1,8 @@
 """The domain half of ``powerbus demo``: CRM, billing, payment, two banks.
 
 A CRM node seeded with a customer on each of the farm's DL/T 645 meters, a billing node
-that bills last month
-from the metering node's SummarizeUsage, a payment node, and per bank a simulator
-(``powerbus sim bank``) plus the bank node between it and the bus.
+that bills last month from the metering node's SummarizeUsage, a payment node, and per
+bank a simulator (``powerbus sim bank``) plus the bank node between it and the bus.
 
 Last month is billable although the farm is polled in real time: on first contact the
 metering node reads back the month-start daily freezes the DL/T 645 meters keep

@@ -54,9 +54,7 @@ from powerbus.nodes.metering.line_batch import LineBatch, MeterState, load_state
 from powerbus.nodes.metering.meters import MeterCatalog, Polled
 from powerbus.nodes.metering.ownership import Lease, LineOwnership
 from powerbus.nodes.metering.quality import ReadFailures, quality_report
-from powerbus.nodes.metering.settlement import (
-    FREEZE_DEPTH_DAYS,
-)
+from powerbus.nodes.metering.settlement import FREEZE_DEPTH_DAYS
 from powerbus.nodes.metering.store import (
     ReadingStore,
     RegisterRecord,

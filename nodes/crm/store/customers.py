@@ -90,7 +90,9 @@ class CustomerStore:
     ) -> int:
         """Create or replace customers with an account each, ``(customer, id_number,
         account, area)``, a thousand to a transaction (one each made seeding 100,000
-        households take minutes of commits); returns how many. Checked as one by one."""
+        households take minutes of commits); returns how many. Each entry is checked as
+        :meth:`put_customer` and :meth:`put_account` check it; an invalid one raises and
+        rolls back its own thousand, the thousands before it stay written."""
         count = 0
         for chunk in chunked(entries, _PUT_CHUNK):
             with write_transaction(self.engine) as conn:
