@@ -240,9 +240,17 @@
     fill("structure", () => structurePanel(state.topology));
     if (state.page === "service" || state.page === "node") renderDetailLive();
   }
+  // Unchanged markup is left in place: replacing it would drop a hovered tooltip and the
+  // element under the pointer on every live update.
+  const rendered = new WeakMap();
   function fill(id, render) {
     const el = document.getElementById(id);
-    if (el) el.innerHTML = render();
+    if (!el) return;
+    const html = render();
+    if (rendered.get(el) !== html) {
+      el.innerHTML = html;
+      rendered.set(el, html);
+    }
   }
 
   // ---------------------------------------------------------------- overview

@@ -160,7 +160,8 @@ def test_graph_filter_zoom_and_pan(page, bench):
         page.locator('#graph g.vertex.node[data-node="echo-1"]').get_attribute("class")
     )
     page.fill("#graph-filter", "")
-    svg = page.locator("#graph svg").bounding_box()
+    # The container, not the svg: a live update may replace the svg between lookup and measure.
+    svg = page.locator("#graph").bounding_box()
     assert svg is not None
     page.mouse.move(svg["x"] + svg["width"] / 2, svg["y"] + 20)
     page.mouse.wheel(0, -300)
