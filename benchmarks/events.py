@@ -5,13 +5,14 @@ One run, rounds interleaved (raw, forwarder, raw, ...), medians reported. Every 
 a separate process: the publisher sends pre-built envelopes (built before the clock
 starts) as fast as it can with a high-water mark that never drops, so what is measured
 is the path, not envelope building. Messages are ``[topic, envelope]`` as a user would
-send them, or ``[topic, envelope × 256]`` as the SDK publisher packs what its outbox has
-queued under load (``PublisherSettings.message_envelopes``); the forwarder rounds run
-both shapes. The subscriber counts and keeps the envelope frames, and decodes them only
-after the clock stops. The bus stores into SQLite; "stored/s" is the publisher's count
-over the time from the first send until GetLatestSequences reports the last envelope
-stored (persisted). After each forwarder round the subscriber's missing sequences are replayed
-from the store (must leave 0 missing). NATS: ``benchmarks.events_nats``.
+send them, or ``[topic, run frame of 256 envelopes]`` as the SDK publisher packs what its
+outbox has queued under load (``PublisherSettings.message_envelopes``, ``run_frame``);
+the forwarder rounds run both shapes. The subscriber counts and keeps the frames, and
+decodes them only after the clock stops. The bus stores into SQLite; "stored/s" is the
+publisher's count over the time from the first send until GetLatestSequences reports
+the last envelope stored (persisted). After each forwarder round the subscriber's
+missing sequences are replayed from the store (must leave 0 missing). NATS:
+``benchmarks.events_nats``.
 
 To find what limits the figures, each round also measures every stage alone
 (``benchmarks.events_stages``: the publisher's send loop, the forwarder's capture code,
@@ -38,7 +39,7 @@ import grpc
 import zmq
 
 from benchmarks.events_nats import nats_round
-from benchmarks.events_stages import cpu_s, cpu_summary, stages
+from benchmarks.events_stages import cpu_s, cpu_summary, messages, stages
 from benchmarks.harness import environment, write_result
 from powerbus.bus.kernel.supervisor import ProcessGroup
 from powerbus.events.v1 import events_pb2
@@ -63,14 +64,6 @@ def build(source: str, count: int) -> list[tuple[bytes, bytes]]:
         template.event_id = f"{source}-{n:012d}"
         frames.append((topic, template.SerializeToString()))
     return frames
-
-
-def messages(frames: list[tuple[bytes, bytes]], per_message: int) -> list[list[bytes]]:
-    """``frames`` as messages ``[topic, envelope, ...]`` of ``per_message`` envelopes."""
-    return [
-        [frames[0][0], *(raw for _topic, raw in frames[at : at + per_message])]
-        for at in range(0, len(frames), per_message)
-    ]
 
 
 def _publisher(
@@ -100,22 +93,23 @@ def _publisher(
     pipe.send((time.time(), sent_s, time.process_time() - cpu))
 
 
-def _subscriber(endpoint: str, count: int, bind: bool, pipe: Connection) -> None:
+def _subscriber(endpoint: str, count: int, per_message: int, pipe: Connection) -> None:
     context = zmq.Context()
     sock = context.socket(zmq.SUB)
     sock.setsockopt(zmq.RCVHWM, 100_000)
     sock.setsockopt(zmq.SUBSCRIBE, b"")
-    if bind:
-        sock.bind(endpoint)
-    else:
-        sock.connect(endpoint)
+    sock.connect(endpoint)
     pipe.send("ready")
     kept: list[bytes] = []
     recv, keep = sock.recv, kept.append
+    # Frames rather than envelopes are counted while receiving (the publisher's packing
+    # says how many make the round), so the loop measures the path, not our decoding;
+    # every frame is decoded after the clock stops, to find what is missing.
+    frames = -(-count // per_message)
     cpu = time.process_time()
     if sock.poll(60 * 1000):
         first = last = time.perf_counter()
-    while len(kept) < count:
+    while len(kept) < frames:
         try:
             frame = recv(zmq.NOBLOCK, copy=False)  # the topic frame
         except zmq.Again:
@@ -123,14 +117,18 @@ def _subscriber(endpoint: str, count: int, bind: bool, pipe: Connection) -> None
             if not sock.poll(int(_IDLE_S * 1000)):
                 break
             continue
-        while frame.more:  # one or more envelopes follow
+        while frame.more:  # the envelope frame (a run's carries the rest in following)
             frame = recv(copy=False)
             keep(frame.bytes)
-    last = max(last, time.perf_counter()) if len(kept) == count else last
+    last = max(last, time.perf_counter()) if len(kept) == frames else last
     cpu = time.process_time() - cpu  # includes the idle wait at the end: negligible CPU
-    seen = {events_pb2.Envelope.FromString(raw).sequence for raw in kept}
+    seen: set[int] = set()
+    for raw in kept:
+        head = events_pb2.Envelope.FromString(raw)
+        seen.add(head.sequence)
+        seen.update(e.sequence for e in head.following)
     missing = sorted(set(range(1, count + 1)) - seen)
-    pipe.send((len(kept), last - first, missing, cpu))
+    pipe.send((len(seen), last - first, missing, cpu))
     sock.close(linger=0)
     context.term()
 
@@ -147,7 +145,7 @@ def _run_pair(
     ctx = mp.get_context("spawn")
     sub_pipe, sub_child = ctx.Pipe()
     pub_pipe, pub_child = ctx.Pipe()
-    sub = ctx.Process(target=_subscriber, args=(sub_end, N, False, sub_child))
+    sub = ctx.Process(target=_subscriber, args=(sub_end, N, per_message, sub_child))
     pub = ctx.Process(
         target=_publisher, args=(pub_end, source, N, pub_binds, per_message, pub_child)
     )
@@ -363,7 +361,7 @@ def _table(s: dict[str, Any], nats_error: str) -> str:
 
     lines = [
         f"Events, {N:,} envelopes per round, median of {ROUNDS} interleaved rounds. "
-        f"'batched': {BATCHED} envelopes per message, as the SDK publisher packs a "
+        f"'batched': {BATCHED} envelopes per message (one run frame), as the SDK packs a "
         "backlog; 'single': one per message.",
         "",
         "| measure | figure | target |",

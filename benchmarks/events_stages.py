@@ -35,10 +35,21 @@ from powerbus.bus.events.batch import EnvelopeBatch
 from powerbus.bus.events.forwarder import Forwarder, ForwarderSettings
 from powerbus.bus.events.store import EventStore
 from powerbus.bus.kernel.addresses import HostPort
+from powerbus.bus.kernel.event_runs import run_frame
 
 __all__ = ["cpu_s", "cpu_summary", "stages"]
 
 Frames = list[tuple[bytes, bytes]]
+
+
+def messages(frames: Frames, per_message: int) -> list[list[bytes]]:
+    """``frames`` as messages ``[topic, frame]`` of ``per_message`` envelopes, a run in
+    one frame as the SDK publisher packs it (``run_frame``)."""
+    out = []
+    for at in range(0, len(frames), per_message):
+        raws = [raw for _topic, raw in frames[at : at + per_message]]
+        out.append([frames[at][0], run_frame(raws) if len(raws) > 1 else raws[0]])
+    return out
 
 
 def publisher_send(frames: Frames) -> dict[str, int]:
@@ -88,9 +99,8 @@ def capture(
     pull.connect("inproc://stage-capture")
     batches: list[EnvelopeBatch] = []
     try:
-        for at in range(0, len(frames), per_message):
-            chunk = frames[at : at + per_message]
-            push.send_multipart([chunk[0][0], *(raw for _topic, raw in chunk)])
+        for message in messages(frames, per_message):
+            push.send_multipart(message)
         started = time.perf_counter()
         done = 0
         while done < len(frames):

@@ -9,7 +9,11 @@ bus's whole heap. Lists of str, int and bytes allocate nothing the collector tra
 
 The store keeps a batch as runs (:meth:`EnvelopeBatch.runs`): consecutive envelopes of
 one source and topic in one row, so its cost per envelope is a few bytes appended to a
-blob instead of a row with its primary key and index entries.
+blob instead of a row with its primary key and index entries. A run's blob is either
+:func:`pack`'s (each envelope after its length) or, for a run that came as one frame, that
+frame as it came (:mod:`powerbus.bus.kernel.event_runs`); the first byte tells them apart,
+since a length of at most 4 MiB (the forwarder's frame bound) starts with a zero byte and
+a protobuf message never does (no field is numbered 0).
 
 >>> batch = EnvelopeBatch()
 >>> for n in (1, 2, 4):
@@ -24,7 +28,18 @@ import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["MAX_RUN", "EnvelopeBatch", "Run", "StoredRow", "pack", "uncovered", "unpack"]
+from powerbus.bus.kernel.event_runs import split_frame
+
+__all__ = [
+    "MAX_RUN",
+    "EnvelopeBatch",
+    "Run",
+    "StoredRow",
+    "is_packed",
+    "pack",
+    "uncovered",
+    "unpack",
+]
 
 MAX_RUN = 1_000
 """Envelopes in one stored run at most: a replay from inside a run reads the whole run."""
@@ -43,7 +58,9 @@ def pack(envelopes: Iterable[bytes | memoryview]) -> bytes:
 
 
 def unpack(blob: bytes) -> list[bytes]:
-    """The envelopes of a run's blob, in sequence order."""
+    """The envelopes of a run's blob (either kind), in sequence order."""
+    if not is_packed(blob):
+        return split_frame(blob)
     out: list[bytes] = []
     view, at, end = memoryview(blob), 0, len(blob)
     while at < end:
@@ -52,6 +69,11 @@ def unpack(blob: bytes) -> list[bytes]:
         out.append(bytes(view[at : at + size]))
         at += size
     return out
+
+
+def is_packed(blob: bytes) -> bool:
+    """Whether ``blob`` is :func:`pack`'s rather than a run frame as it came."""
+    return not blob or blob[0] == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +98,7 @@ class Run:
     published_us: int
     """The latest publishing time among them."""
     blob: bytes
-    """:func:`pack` of the envelopes, in sequence order."""
+    """:func:`pack` of the envelopes in sequence order, or the run frame they came in."""
 
     def trimmed(self, first: int, last: int) -> Run:
         """The part ``first``..``last`` of this run (within it)."""
@@ -191,8 +213,9 @@ class EnvelopeBatch:
 
 def _disjoint(runs: list[Run]) -> Iterator[Run]:
     """One source's runs without overlaps (the earlier one in ``runs`` kept), in sequence
-    order, neighbours of one topic joined up to :data:`MAX_RUN` (a blob is the
-    concatenation of its envelopes' packings, so joining copies no envelope apart)."""
+    order, neighbours of one topic joined up to :data:`MAX_RUN` where both are packed (a
+    packed blob is the concatenation of its envelopes' packings, so joining copies no
+    envelope apart; a run frame stays the row it came as)."""
     kept: list[Run] = []
     for run in runs:
         covered = sorted((r.first, r.last) for r in kept)
@@ -205,6 +228,8 @@ def _disjoint(runs: list[Run]) -> Iterator[Run]:
             and run.first == joined.last + 1
             and run.topic == joined.topic
             and run.last - joined.first < MAX_RUN
+            and is_packed(run.blob)
+            and is_packed(joined.blob)
         ):
             joined = Run(
                 run.source,

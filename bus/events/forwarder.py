@@ -3,8 +3,9 @@
 
 Forwarding runs in libzmq's own proxy (``zmq.proxy_steerable``, C, GIL released), so the
 live path costs no Python per event; the proxy's capture socket hands a copy of each
-message to the store thread, which reads what it needs of each message (a lone envelope
-parsed once; of a run, its first and last envelope) and stores them in batches, as runs.
+message to the store thread, which reads what it needs of each message (an envelope
+frame, alone or carrying its run, parsed once; of a run sent a frame per envelope, its
+first and last frame) and stores them in batches, as runs.
 Two threads, each owned and joined on stop. Why threads rather than asyncio tasks: a
 Python loop per event would cap the forwarder far below what the live path must carry.
 Why one thread for parsing and writing rather than one each: SQLite's driver lets go of
@@ -209,9 +210,10 @@ class Forwarder:
         # recv_multipart asks the socket for RCVMORE after every frame, a getsockopt that
         # costs pyzmq ~2 µs; a frame received without copying carries that flag itself
         # (Frame.more). The topic frame's bytes are not needed: the topic is in the
-        # envelope. A message of several envelopes is a run (one source, consecutive
-        # sequences, one topic): only its first and last envelope are parsed, and it is
-        # stored as it came, its frames packed into one blob.
+        # envelope. A run (one source, consecutive sequences, one topic) comes as one
+        # frame whose envelope carries the rest in `following`, or as a frame per
+        # envelope; either way it is stored as it came, one blob, and of a frame per
+        # envelope only the first and last are parsed.
         recv, again, noblock = pull.recv, zmq.Again, zmq.NOBLOCK
         stats = self.stats
         sources, sequences, topics = batch.sources, batch.sequences, batch.topics
@@ -228,13 +230,18 @@ class Forwarder:
             # The rest of a message is there once its first frame is.
             frame = recv(copy=False)
             if not frame.more:
-                header = self._header(frame.bytes)
-                if header is not None:
-                    sources.append(header[0])
-                    sequences.append(header[1])
-                    topics.append(header[2])
-                    published.append(header[3])
-                    envelopes.append(frame.bytes)
+                raw = frame.bytes
+                envelope = self._parse(raw)
+                if envelope is None:
+                    continue
+                if envelope.following:
+                    self._add_run_frame(batch, envelope, raw)
+                    continue
+                sources.append(envelope.source)
+                sequences.append(envelope.sequence)
+                topics.append(envelope.topic)
+                published.append(_published_us(envelope))
+                envelopes.append(raw)
                 continue
             frames = [frame]
             while frame.more:
@@ -243,8 +250,8 @@ class Forwarder:
             self._add_run(batch, frames)
         stats.saw_many(sources[start:], sequences[start:], topics[start:], time.time())
 
-    def _header(self, raw: bytes) -> tuple[str, int, str, int] | None:
-        """(source, sequence, topic, published µs) of an envelope; None if it is not one."""
+    def _parse(self, raw: bytes) -> events_pb2.Envelope | None:
+        """The envelope ``raw`` holds; None (counted as rejected) if it is not one."""
         try:
             envelope = events_pb2.Envelope.FromString(raw)
         except Exception:  # protobuf's DecodeError; anything unparsable is not stored
@@ -253,32 +260,46 @@ class Forwarder:
         if not envelope.source or envelope.sequence == 0:
             self.stats.rejected += 1
             return None
-        stamp = envelope.time
-        published_us = stamp.seconds * 1_000_000 + stamp.nanos // 1000
-        return envelope.source, envelope.sequence, envelope.topic, published_us
+        return envelope
+
+    def _add_run_frame(self, batch: EnvelopeBatch, head: events_pb2.Envelope, raw: bytes) -> None:
+        # Stored as it came: the store's blob may be a run frame (batch.is_packed).
+        tail = head.following[-1]
+        self._add_checked(batch, head, tail, len(head.following) + 1, raw)
 
     def _add_run(self, batch: EnvelopeBatch, frames: list[zmq.Frame]) -> None:
-        head = self._header(frames[0].bytes)
-        tail = head and self._header(frames[-1].bytes)
+        head = self._parse(frames[0].bytes)
+        tail = head and self._parse(frames[-1].bytes)
         if head is None or tail is None:
             return
-        source, first, topic, _ = head
-        _, last, _, published_us = tail
+        self._add_checked(batch, head, tail, len(frames), pack(f.buffer for f in frames))
+
+    def _add_checked(
+        self,
+        batch: EnvelopeBatch,
+        head: events_pb2.Envelope,
+        tail: events_pb2.Envelope,
+        count: int,
+        blob: bytes,
+    ) -> None:
+        """Add a run of ``count`` envelopes, ``head`` to ``tail``, if they are one: the
+        publisher vouches for the ones between (only the ends are parsed)."""
+        source, first, topic, last = head.source, head.sequence, head.topic, tail.sequence
         problem = ""
-        if tail[0] != source:
-            problem = f"sources {source!r} and {tail[0]!r} in one message"
-        elif tail[2] != topic:
-            problem = f"topics {topic!r} and {tail[2]!r} in one message"
-        elif last - first + 1 != len(frames):
-            problem = f"{len(frames)} envelopes numbered {first}..{last}"
-        elif len(frames) > MAX_RUN:  # the store finds runs by their bounded length
-            problem = f"{len(frames)} envelopes in one message, over {MAX_RUN}"
+        if tail.source != source:
+            problem = f"sources {source!r} and {tail.source!r} in one message"
+        elif tail.topic != topic:
+            problem = f"topics {topic!r} and {tail.topic!r} in one message"
+        elif last - first + 1 != count:
+            problem = f"{count} envelopes numbered {first}..{last}"
+        elif count > MAX_RUN:  # the store finds runs by their bounded length
+            problem = f"{count} envelopes in one message, over {MAX_RUN}"
         if problem:
             self.stats.rejected += 1
             log.warning("events: dropped a message of source %r on %r: %s", source, topic, problem)
             return
-        batch.add_run(Run(source, first, last, topic, published_us, pack(f.buffer for f in frames)))
-        self.stats.saw_run(source, last, topic, len(frames), time.time())
+        batch.add_run(Run(source, first, last, topic, _published_us(tail), blob))
+        self.stats.saw_run(source, last, topic, count, time.time())
 
     def _write(self, rows: EnvelopeBatch) -> None:
         delay = 0.05
@@ -295,3 +316,8 @@ class Forwarder:
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+
+def _published_us(envelope: events_pb2.Envelope) -> int:
+    stamp = envelope.time
+    return stamp.seconds * 1_000_000 + stamp.nanos // 1000

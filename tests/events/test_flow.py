@@ -20,13 +20,16 @@ from events_support import (
     wait_subscribed,
 )
 
+from powerbus.bus.kernel.event_runs import run_frame
 from powerbus.events.v1 import events_pb2
 from powerbus.nodes.sdk.events import ReplayClient, envelope
 
 
-def test_a_plain_zmq_sub_decodes_messages_of_several_envelopes_with_the_generated_message(
+def test_a_plain_zmq_sub_decodes_runs_of_envelopes_with_the_generated_message(
     bus_factory, publisher
 ) -> None:
+    """What events.proto tells a plain SUB to do, and nothing of powerbus: decode each
+    frame as an Envelope, then take its `following`."""
     bus = bus_factory()
     context = zmq.Context()
     sub = context.socket(zmq.SUB)
@@ -35,7 +38,7 @@ def test_a_plain_zmq_sub_decodes_messages_of_several_envelopes_with_the_generate
         sub.setsockopt(zmq.SUBSCRIBE, b"billing.")
         sub.connect(f"tcp://{bus.state['events_out']}")
         wait_subscribed(bus.http, "billing.")  # ZeroMQ's slow joiner
-        # Committed 25 at a time: the publisher sends each 25 as one message.
+        # Committed 25 at a time: the publisher sends each 25 as one run frame.
         wait_exit(publisher(bus, count=50, batch=25))
         seen: dict[int, events_pb2.Envelope] = {}
         sizes: list[int] = []
@@ -43,16 +46,17 @@ def test_a_plain_zmq_sub_decodes_messages_of_several_envelopes_with_the_generate
         while len(seen) < 50 and time.monotonic() < deadline:
             if sub.poll(200):
                 topic, *raws = sub.recv_multipart()
-                sizes.append(len(raws))
                 for raw in raws:
-                    env = events_pb2.Envelope.FromString(raw)
-                    assert topic == env.topic.encode() == b"billing.bill.issued"
-                    seen[env.sequence] = env
+                    head = events_pb2.Envelope.FromString(raw)
+                    sizes.append(1 + len(head.following))
+                    for env in [head, *head.following]:
+                        assert topic == env.topic.encode() == b"billing.bill.issued"
+                        seen[env.sequence] = env
     finally:
         sub.close()
         context.term()
     assert sorted(seen) == list(range(1, 51))
-    assert max(sizes) > 1, f"every message held one envelope: {sizes}"
+    assert max(sizes) > 1, f"every frame held one envelope: {sizes}"
     bill = events_pb2.BillIssued()
     assert seen[7].payload.Unpack(bill) and bill.bill_id == "B7"
     assert seen[7].source == "billing-1" and len(seen[7].event_id) == 36
@@ -112,7 +116,8 @@ def test_stray_frames_from_a_plain_pub_do_not_misalign_what_the_bus_stores(bus_f
     and a message of three frames (not envelopes) are passed over, messages of several
     envelopes that are no run (two sources, a gap) are dropped and counted as rejected,
     and the envelopes after them, one or a run to a message, are still read and stored;
-    a frame over the bus's bound is refused before it is buffered."""
+    a frame over the bus's bound is refused before it is buffered; a run frame whose
+    ends are two sources is dropped like a message of two."""
     bus = bus_factory()
     frames = {
         n: (
@@ -168,6 +173,16 @@ def test_stray_frames_from_a_plain_pub_do_not_misalign_what_the_bus_stores(bus_f
             seconds=20,
         )
         assert asyncio.run(replayed(5)) == len(made[5])
+        # A run in one frame (the SDK's packing) is held to the same rules: one of two
+        # sources is dropped; 6..7 in one frame is stored and replayed one by one.
+        made[6] = envelope("raw-1", 6, events_pb2.BillIssued()).SerializeToString()
+        before = rejected(bus.http)
+        pub.send_multipart([b"billing.bill.issued", run_frame([made[6], other])])
+        pub.send_multipart([b"billing.bill.issued", run_frame([made[6], made[7]])])
+        assert until(lambda: asyncio.run(latest()) == 7, seconds=20)
+        assert rejected(bus.http) == before + 1
+        assert asyncio.run(replayed(6)) == len(made[6])
+        assert asyncio.run(replayed(7)) == len(made[7])
     finally:
         pub.close()
         context.term()

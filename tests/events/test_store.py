@@ -12,11 +12,12 @@ import pytest
 import sqlalchemy as sa
 
 from powerbus.bus.events import EventReplayService, EventStore, ReplayGone, StoredRow
-from powerbus.bus.events.batch import MAX_RUN, EnvelopeBatch, Run, pack
+from powerbus.bus.events.batch import MAX_RUN, EnvelopeBatch, Run, is_packed, pack
 from powerbus.bus.events.migrations import MIGRATIONS
 from powerbus.bus.events.stats import EventStats
 from powerbus.bus.kernel.database import write_transaction
 from powerbus.bus.kernel.errors import InvalidArgument, NotFound, PowerbusError
+from powerbus.bus.kernel.event_runs import run_frame
 from powerbus.events.v1 import events_pb2
 from powerbus.load_balancer.status import StatusCode
 from powerbus.nodes.sdk.events import Outbox, ReplayClient, Subscriber, SubscriberSettings, envelope
@@ -290,3 +291,32 @@ def test_full_length_runs_deep_in_a_history_are_found_by_their_bounded_length(
     replayed = [b for chunk in store.replay("m-1", 4 * MAX_RUN - 1) for b in chunk]
     numbers = [events_pb2.Envelope.FromString(b).sequence for b in replayed]
     assert numbers == list(range(4 * MAX_RUN - 1, 5 * MAX_RUN + 6))
+
+
+def test_runs_that_came_as_one_frame_are_stored_as_they_came_and_replayed_one_by_one(
+    store: EventStore,
+) -> None:
+    """A run frame (the SDK's packing) is kept as its blob, never joined to a neighbour
+    by concatenation (that would merge two envelopes into one); an overlapping re-send
+    splits it; replay hands out each envelope on its own, without `following`."""
+    made = {r.sequence: r for r in rows("b-1", range(1, 13))}
+
+    def framed(first: int, last: int) -> Run:
+        blob = run_frame([made[n].envelope for n in range(first, last + 1)])
+        assert not is_packed(blob)
+        return Run("b-1", first, last, made[first].topic, 0, blob)
+
+    batch = EnvelopeBatch.of([made[n] for n in (1, 2)])
+    batch.add_run(framed(3, 6))
+    batch.add_run(framed(5, 9))  # 5 and 6 came already: the rest is split out of the frame
+    batch.add_run(framed(10, 12))
+    runs = batch.runs()
+    assert [(r.first, r.last) for r in runs] == [(1, 2), (3, 6), (7, 9), (10, 12)]
+    assert [is_packed(r.blob) for r in runs] == [True, False, True, False]
+    store.write(batch)
+    assert store.count() == 12 and store.latest(["b-1"])[0].latest_sequence == 12
+    replayed = [e for chunk in store.replay("b-1", 4, 11) for e in chunk]
+    envelopes = [events_pb2.Envelope.FromString(e) for e in replayed]
+    assert [e.sequence for e in envelopes] == list(range(4, 12))
+    assert not any(e.following for e in envelopes)
+    assert envelopes == [events_pb2.Envelope.FromString(made[n].envelope) for n in range(4, 12)]

@@ -33,6 +33,7 @@ from google.protobuf import message
 
 from powerbus.bus.kernel.database import write_transaction
 from powerbus.bus.kernel.errors import DeadlineExceeded, PowerbusError, Unavailable
+from powerbus.bus.kernel.event_runs import run_frame
 from powerbus.events.v1 import events_pb2
 from powerbus.nodes.sdk.events.outbox import Outbox, OutboxRow
 from powerbus.nodes.sdk.events.replay_client import ReplayClient, reachable
@@ -296,26 +297,26 @@ class Publisher:
 
 
 def _messages(rows: list[OutboxRow], settings: PublisherSettings) -> Iterator[list[bytes]]:
-    """``rows`` as ZeroMQ messages ``[topic, envelope, ...]``: consecutive sequences of
-    one topic, within the settings' bounds, so a burst costs a send per message rather
-    than per envelope (and the bus stores each message as it came, without parsing
-    every envelope)."""
-    message: list[bytes] = []
+    """``rows`` as ZeroMQ messages ``[topic, frame]``: a lone envelope, or a run of
+    consecutive sequences of one topic within the settings' bounds as one frame
+    (:func:`~powerbus.bus.kernel.event_runs.run_frame`), so a burst costs the publisher,
+    the bus and each subscriber one frame per run rather than per envelope."""
+    run: list[bytes] = []
+    topic = ""
     size = previous = 0
     for row in rows:
-        topic = row.topic.encode()
         if (
-            not message
+            not run
             or row.sequence != previous + 1
-            or len(message) - 1 >= settings.message_envelopes  # [0] is the topic
+            or len(run) >= settings.message_envelopes
             or size + len(row.envelope) > settings.message_bytes
-            or message[0] != topic
+            or row.topic != topic
         ):
-            if message:
-                yield message
-            message, size = [topic], 0
-        message.append(row.envelope)
+            if run:
+                yield [topic.encode(), run_frame(run) if len(run) > 1 else run[0]]
+            run, size, topic = [], 0, row.topic
+        run.append(row.envelope)
         size += len(row.envelope)
         previous = row.sequence
-    if message:
-        yield message
+    if run:
+        yield [topic.encode(), run_frame(run) if len(run) > 1 else run[0]]

@@ -34,6 +34,7 @@ import zmq
 import zmq.asyncio
 
 from powerbus.bus.kernel.errors import NotFound, PowerbusError
+from powerbus.bus.kernel.event_runs import expand
 from powerbus.events.v1 import events_pb2
 from powerbus.load_balancer.status import StatusCode
 from powerbus.nodes.sdk.events.replay_client import ReplayClient, reachable
@@ -192,7 +193,8 @@ class Subscriber:
             while received < limit:
                 # As the forwarder's capture does: a frame, not copied, says itself whether
                 # more follow (recv_multipart asks the socket, ~2 µs a frame). A message is
-                # [topic, envelope, ...]: one or more envelopes of that topic.
+                # [topic, envelope, ...]: one or more envelope frames of that topic, each
+                # maybe carrying the rest of its run (events.proto).
                 try:
                     first = recv(zmq.NOBLOCK, copy=False)
                 except zmq.Again:
@@ -207,8 +209,9 @@ class Subscriber:
                     except Exception:  # protobuf's DecodeError: not one of ours
                         log.warning("subscriber: dropped an undecodable frame on %r", first.bytes)
                         continue
-                    if not self._live(env, out):
-                        touched.add(env.source)
+                    for one in expand(env) if env.following else (env,):
+                        if not self._live(one, out):
+                            touched.add(one.source)
             for source in touched:
                 await self._fill(source, out)
         return out
