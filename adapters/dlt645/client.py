@@ -14,7 +14,8 @@ from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
 from powerbus.adapters.dlt645.bcd import BcdError, decode_bcd, decode_datetime, encode_datetime
-from powerbus.adapters.dlt645.frame import BROADCAST, Control, Corrupt, Frame, FrameDecoder
+from powerbus.adapters.dlt645.exchange import ERROR_BITS, NO_DATA, Exchange, Outcome, Watchdog
+from powerbus.adapters.dlt645.frame import BROADCAST, Control, Frame, FrameDecoder
 from powerbus.adapters.dlt645.history import (
     DailyFreeze,
     ProfileRecord,
@@ -29,15 +30,9 @@ from powerbus.adapters.dlt645.identifiers import (
     daily_freeze,
     di_bytes,
 )
+from powerbus.adapters.dlt645.line_poll import EnergyPoll, energy_readings, garbled
 from powerbus.adapters.meters.driver import ReadScope
-from powerbus.adapters.meters.errors import (
-    DeviceRejected,
-    FrameError,
-    FrameProblem,
-    GatewayUnreachable,
-    MeterError,
-    MeterTimeout,
-)
+from powerbus.adapters.meters.errors import DeviceRejected, GatewayUnreachable, MeterError
 from powerbus.adapters.meters.line import LineConfig, TcpLine
 from powerbus.adapters.meters.records import MeterReading, MeterSpec, Quantity, Reading
 from powerbus.bus.kernel.addresses import HostPort
@@ -45,17 +40,6 @@ from powerbus.bus.kernel.addresses import HostPort
 T = TypeVar("T")
 
 __all__ = ["ERROR_BITS", "NO_DATA", "Dlt645Client"]
-
-NO_DATA = 0x02
-ERROR_BITS = {
-    0x01: "other error",
-    0x02: "no requested data",
-    0x04: "password error / unauthorised",
-    0x08: "baud rate cannot be changed",
-    0x10: "annual time zones exceeded",
-    0x20: "daily periods exceeded",
-    0x40: "rates exceeded",
-}
 
 # Relay control (control code 1CH): password level 02 and password 000000 (PA P0 P1 P2,
 # the factory default of most meters; a deployment sets its own), operator code, then
@@ -73,6 +57,9 @@ class Dlt645Client:
         self.gateway = gateway
         self.line = TcpLine(gateway, config=config)
         self._decoder = FrameDecoder()
+        self._watchdog = Watchdog()
+        # Encoded read requests by (address, DI): a poll asks the same ones every round.
+        self._requests: dict[tuple[str, int], tuple[Frame, bytes]] = {}
 
     @property
     def discarded_bytes(self) -> int:
@@ -82,9 +69,23 @@ class Dlt645Client:
     async def request(self, meter: str, address: str, di: int, extra: bytes = b"") -> bytes:
         """Send a read (11H) of ``di`` and return the reply's data after the DI."""
         request = Frame(address, Control.READ, di_bytes(di) + extra)
-        async with self.line.lock:
+        async with self.line.held():
             reply = await self._exchange(meter, request)
         return reply.data[4:]
+
+    def begin(self, meter: str, address: str, di: int, done: Callable[[Outcome], None]) -> Exchange:
+        """Start a read (11H) of ``di`` now, the line held and connected; ``done`` gets
+        the reply or the error (for a poll chaining exchanges in callbacks)."""
+        made = self._requests.get((address, di))
+        if made is None:
+            if len(self._requests) >= _REQUESTS_KEPT:
+                self._requests.clear()
+            frame = Frame(address, Control.READ, di_bytes(di))
+            made = self._requests[address, di] = (frame, frame.encode())
+        request, wire = made
+        exchange = Exchange(self.line, self._decoder, self._watchdog, meter, request, wire, done)
+        exchange.start()
+        return exchange
 
     async def read_value(self, meter: str, address: str, di: int) -> float:
         """One BCD item (energy, voltage, current, power...) as a float in our units."""
@@ -155,7 +156,7 @@ class Dlt645Client:
             + bytes((RELAY_CLOSE if close else RELAY_OPEN, 0))
             + encode_datetime(until, "YMDhms")
         )
-        async with self.line.lock:
+        async with self.line.held():
             await self._exchange(meter, Frame(address, Control.RELAY, data))
 
     async def relay_open(self, meter: str, address: str) -> bool:
@@ -166,7 +167,7 @@ class Dlt645Client:
     async def broadcast_time(self, when: datetime, *, meter: str = "*") -> None:
         """Set every meter's clock on the line (08H to 999999999999; nobody replies)."""
         frame = Frame(BROADCAST, Control.BROADCAST_TIME, encode_datetime(when, "YMDhms"))
-        async with self.line.lock:
+        async with self.line.held():
             await self.line.send(frame.encode(), meter=meter)
 
     async def read(self, meter: MeterSpec, *, scope: ReadScope = ReadScope.FULL) -> MeterReading:
@@ -174,9 +175,7 @@ class Dlt645Client:
         power, power factor and the meter's clock."""
         mid, addr = meter.meter_id, meter.address
         forward = await self.read_energy(mid, addr)
-        readings = [Reading(Quantity.ENERGY_FORWARD, v, tou=i) for i, v in enumerate(forward)]
-        reverse = await self.read_value(mid, addr, DI.ENERGY_REVERSE)
-        readings.append(Reading(Quantity.ENERGY_REVERSE, reverse))
+        readings = energy_readings(forward, await self.read_value(mid, addr, DI.ENERGY_REVERSE))
         meter_time = None
         if scope is ReadScope.FULL:
             for quantity, di in (
@@ -195,97 +194,55 @@ class Dlt645Client:
     async def read_many(
         self, meters: Sequence[MeterSpec], *, scope: ReadScope = ReadScope.ENERGY
     ) -> list[MeterReading | MeterError]:
-        """Read ``meters`` one after another; a failing meter does not stop the rest."""
+        """Read ``meters`` one after another; a failing meter does not stop the rest.
+        Energy reads are chained in the line's callbacks (:class:`EnergyPoll`)."""
         results: list[MeterReading | MeterError] = []
-        for meter in meters:
-            try:
-                results.append(await self.read(meter, scope=scope))
-            except MeterError as error:
-                results.append(error)
+        if scope is not ReadScope.ENERGY:
+            for meter in meters:
+                try:
+                    results.append(await self.read(meter, scope=scope))
+                except MeterError as error:
+                    results.append(error)
+            return results
+        loop = asyncio.get_running_loop()
+        while len(results) < len(meters):
+            rest = meters[len(results) :]
+            # The poll gives the line up when another request waits for it, and stops
+            # where a connection was lost: this loop takes it again, reconnecting.
+            async with self.line.held():
+                try:
+                    await self.line.connect(rest[0].meter_id)
+                except GatewayUnreachable as error:
+                    results.append(error)
+                    continue
+                polled: asyncio.Future[list[MeterReading | MeterError]] = loop.create_future()
+                poll = EnergyPoll(self, rest, _resolver(polled))
+                poll.start()
+                try:
+                    results += await polled
+                finally:
+                    poll.abandon()
         return results
 
     async def close(self) -> None:
         """Close the line's connection (idempotent)."""
+        self._watchdog.close()
         await self.line.close()
 
     async def _exchange(self, meter: str, request: Frame) -> Frame:
-        """Send ``request`` and wait for its answer; the line's lock must be held."""
-        loop = asyncio.get_running_loop()
-        decoder = self._decoder
-        decoder.clear()  # anything still buffered answers an earlier request
-        garbage_before = decoder.discarded
-        gateway = str(self.gateway)
-        answer: asyncio.Future[Frame | None] = loop.create_future()
-        # A frame from our meter that fails its checksum is remembered, not fatal: it may
-        # be a reply cut short with the real one right behind it (the decoder finds that
-        # one). Only if nothing good comes before the deadline is it the reason we give.
-        corrupt: list[Corrupt] = []
-
-        def receive(data: bytes) -> None:
-            if answer.done():
-                return
-            for event in decoder.feed(data):
-                if isinstance(event, Corrupt):
-                    if event.address == request.address:
-                        corrupt.append(event)
-                elif _answers(event, request):
-                    answer.set_result(event)
-                    return
-
-        def lost(exc: Exception | None) -> None:
-            if not answer.done():
-                problem = f"connection lost: {exc!r}" if exc else "gateway closed the connection"
-                answer.set_exception(
-                    GatewayUnreachable(meter=meter, gateway=gateway, problem=problem)
-                )
-
-        def expire() -> None:
-            if not answer.done():
-                answer.set_result(None)
-
-        self.line.receiver, self.line.on_lost = receive, lost
-        timer = loop.call_later(self.line.config.request_timeout.total_seconds(), expire)
+        """Send ``request`` and wait for its answer; the line must be held."""
+        await self.line.connect(meter)
+        answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        done, wire = _resolver(answer), request.encode()
+        exchange = Exchange(self.line, self._decoder, self._watchdog, meter, request, wire, done)
+        exchange.start()
         try:
-            await self.line.send(request.encode(), meter=meter)
-            reply = await answer
+            outcome = await answer
         finally:
-            timer.cancel()
-            self.line.receiver = self.line.on_lost = None
-        if reply is not None:
-            return self._accept(meter, reply)
-        if corrupt:
-            decoder.clear()
-            raise FrameError(
-                meter=meter,
-                gateway=gateway,
-                reason=FrameProblem.CHECKSUM,
-                problem=f"bad checksum or end in {corrupt[-1].raw.hex(' ')}",
-            )
-        if decoder.pending:
-            decoder.clear()
-            raise FrameError(
-                meter=meter,
-                gateway=gateway,
-                reason=FrameProblem.TRUNCATED,
-                problem="reply cut short",
-            )
-        if decoder.discarded > garbage_before:
-            raise FrameError(
-                meter=meter,
-                gateway=gateway,
-                reason=FrameProblem.GARBAGE,
-                problem=f"{decoder.discarded - garbage_before} bytes that are no frame",
-            )
-        raise MeterTimeout(meter=meter, gateway=gateway, problem="no reply before the deadline")
-
-    def _accept(self, meter: str, reply: Frame) -> Frame:
-        if reply.is_error:
-            code = reply.data[0] if reply.data else 0
-            names = [name for bit, name in ERROR_BITS.items() if code & bit] or ["error"]
-            raise DeviceRejected(
-                meter=meter, gateway=str(self.gateway), code=code, problem=", ".join(names)
-            )
-        return reply
+            exchange.abandon()
+        if isinstance(outcome, MeterError):
+            raise outcome
+        return outcome
 
     def _decode(self, meter: str, raw: bytes, decimals: int, signed: bool) -> float:
         return self._checked(meter, lambda: decode_bcd(raw, decimals=decimals, signed=signed))
@@ -294,22 +251,18 @@ class Dlt645Client:
         try:
             return decode()
         except (BcdError, IndexError) as bad:
-            raise FrameError(
-                meter=meter,
-                gateway=str(self.gateway),
-                reason=FrameProblem.GARBAGE,
-                problem=str(bad),
-            ) from None
+            raise garbled(meter, str(self.gateway), bad) from None
 
 
-def _answers(reply: Frame, request: Frame) -> bool:
-    """Whether ``reply`` is the answer to ``request``: same meter, a reply to the same
-    function, and (for a normal reply) the same DI. Anything else is a late answer to an
-    earlier request and is dropped."""
-    if reply.address != request.address or not reply.is_reply:
-        return False
-    if (reply.control & 0x1F) != (request.control & 0x1F):
-        return False
-    if request.control != Control.READ:
-        return True  # a control's normal reply carries no DI to match
-    return reply.is_error or reply.data[:4] == request.data[:4]
+_REQUESTS_KEPT = 4096
+"""Encoded requests a client keeps (a line's meters × the DIs a poll reads, with room)."""
+
+
+def _resolver(future: asyncio.Future[T]) -> Callable[[T], None]:
+    """``future.set_result``, unless the waiter gave up (a cancelled future)."""
+
+    def resolve(result: T) -> None:
+        if not future.done():
+            future.set_result(result)
+
+    return resolve

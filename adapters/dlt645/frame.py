@@ -13,7 +13,6 @@ byte first, every DATA byte is sent +33H, CS is the byte sum from the first 68H.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -153,19 +152,25 @@ class FrameDecoder:
         """Forget buffered bytes (e.g. after reconnecting)."""
         self._buffer.clear()
 
-    def feed(self, data: bytes) -> Iterator[Frame | Corrupt]:
-        """Add ``data`` and yield every complete frame (or corrupt candidate) in it."""
+    def feed(self, data: bytes) -> list[Frame | Corrupt]:
+        """Add ``data`` and return every complete frame (or corrupt candidate) in it."""
+        if not self._buffer:
+            # The usual case, one whole reply in one read: decoded without buffering.
+            whole = _whole_frame(data)
+            if whole is not None:
+                return [whole]
         buf = self._buffer
         buf += data
+        events: list[Frame | Corrupt] = []
         while buf:
             start = buf.find(START)
             if start < 0:
                 self._skip(len(buf))
-                return
+                break
             if start:
                 self._skip(start)
             if len(buf) < _HEADER:
-                return
+                break
             length = buf[9]
             if buf[7] != START or length > MAX_DATA:
                 self._skip(1)
@@ -177,16 +182,17 @@ class FrameDecoder:
                 # here was debris: resynchronise on that frame instead of waiting.
                 later = self._complete_frame_after(1)
                 if later < 0:
-                    return
+                    break
                 self._skip(later)
                 continue
             body = bytes(buf[: total - 2])
             if buf[total - 1] != END or buf[total - 2] != checksum(body):
-                yield Corrupt(decode_address(body[1:7]), bytes(buf[:total]))
+                events.append(Corrupt(decode_address(body[1:7]), bytes(buf[:total])))
                 self._skip(1)
                 continue
             del buf[:total]
-            yield Frame(decode_address(body[1:7]), body[8], unscramble(body[_HEADER:]))
+            events.append(Frame(decode_address(body[1:7]), body[8], unscramble(body[_HEADER:])))
+        return events
 
     def _complete_frame_after(self, offset: int) -> int:
         """Index of the first complete frame with a good checksum at or after ``offset``."""
@@ -210,3 +216,22 @@ class FrameDecoder:
         skipped = self._buffer[:count]
         self.discarded += count - skipped.count(PREAMBLE)
         del self._buffer[:count]
+
+
+def _whole_frame(data: bytes) -> Frame | None:
+    """``data`` as one valid frame after nothing but FE preamble bytes, else None."""
+    start = data.find(START)
+    if start < 0 or data.count(PREAMBLE, 0, start) != start or len(data) < start + _HEADER:
+        return None
+    length = data[start + 9]
+    if (
+        len(data) != start + _HEADER + length + 2
+        or data[start + 7] != START
+        or length > MAX_DATA
+        or data[-1] != END
+    ):
+        return None
+    body = data[start:-2]
+    if data[-2] != checksum(body):
+        return None
+    return Frame(decode_address(body[1:7]), body[8], unscramble(body[_HEADER:]))

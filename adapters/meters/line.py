@@ -6,8 +6,9 @@ network await has a deadline from :class:`LineConfig`.
 
 The transport is an ``asyncio.Protocol`` rather than streams: bytes go straight to the
 receiver the current request installed, and a request waits on one future with one
-timer, so an exchange creates no task. Bytes that arrive while no request is waiting
-answer an earlier, timed-out request and are dropped.
+timer, so an exchange creates no task; a poll may chain its next request from the
+receiver itself (:meth:`TcpLine.write`), with no future at all. Bytes that arrive while
+no request is waiting answer an earlier, timed-out request and are dropped.
 
 >>> LineConfig().request_timeout.total_seconds()
 1.0
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -61,15 +62,19 @@ class _LineProtocol(asyncio.Protocol):
 class TcpLine:
     """The byte transport of a transparent serial gateway (used by DL/T 645).
 
-    A request holds :attr:`lock`, sets :attr:`receiver`, calls :meth:`send`, and waits
-    for its reply; :attr:`on_lost` hears of a dropped connection. The connection opens
-    lazily and is dropped by :meth:`reset`, so a broken stream never outlives a request.
+    A request holds the line (:meth:`held`), sets :attr:`receiver`, calls :meth:`send`,
+    and waits for its reply; :attr:`on_lost` hears of a dropped connection. The
+    connection opens lazily and is dropped by :meth:`reset`, so a broken stream never
+    outlives a request. A poll holding the line for many requests gives it up between
+    meters when :attr:`waiting` says another request is queued for it.
     """
 
     def __init__(self, gateway: HostPort, *, config: LineConfig | None = None) -> None:
         self.gateway = gateway
         self.config = config or LineConfig()
         self.lock = asyncio.Lock()
+        self.waiting = 0
+        """Requests queued for the line (in :meth:`held`), not yet holding it."""
         self.receiver: Receiver | None = None
         self.on_lost: Callable[[Exception | None], None] | None = None
         self._transport: asyncio.Transport | None = None
@@ -80,11 +85,32 @@ class TcpLine:
         """Whether the gateway connection is open."""
         return self._transport is not None and not self._transport.is_closing()
 
-    async def send(self, data: bytes, *, meter: str) -> None:
-        """Write ``data``, connecting first if needed (frames are small: no drain)."""
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """Hold the line (its lock) for the block; counted in :attr:`waiting` until then."""
+        self.waiting += 1
+        try:
+            await self.lock.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self.lock.release()
+
+    async def connect(self, meter: str) -> None:
+        """Open the connection unless it is open; ``meter`` is named in the error."""
         if not self.connected:
             await self._connect(meter)
-        assert self._transport is not None
+
+    async def send(self, data: bytes, *, meter: str) -> None:
+        """Write ``data``, connecting first if needed (frames are small: no drain)."""
+        await self.connect(meter)
+        self.write(data)
+
+    def write(self, data: bytes) -> None:
+        """Write ``data`` on the open connection (:meth:`connect` first)."""
+        assert self._transport is not None, "TcpLine.write before connect"
         self._transport.write(data)
 
     async def reset(self) -> None:

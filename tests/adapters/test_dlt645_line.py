@@ -1,5 +1,7 @@
 """The DL/T 645 client against a scripted gateway on 127.0.0.1: each broken reply becomes
-its typed error, and the next request on the same line works (the line resynchronises)."""
+its typed error, and the next request on the same line works (the line resynchronises);
+a line's energy poll, chained in callbacks, keeps each failure to its meter, makes way
+for an on-demand request, reconnects after a dropped connection and can be cancelled."""
 
 from __future__ import annotations
 
@@ -21,7 +23,12 @@ from powerbus.adapters.meters import (
     FrameProblem,
     GatewayUnreachable,
     LineConfig,
+    MeterReading,
+    MeterSpec,
     MeterTimeout,
+    Model,
+    Quantity,
+    WireProtocol,
 )
 from powerbus.bus.kernel.addresses import HostPort
 
@@ -29,8 +36,13 @@ ADDRESS = "000102030425"
 Script = Callable[[Frame], bytes | None]  # None: close the connection
 
 
+BLOCK = di_bytes(DI.ENERGY_FORWARD_BLOCK)
+
+
 def good(request: Frame, value: float = 1206.42) -> bytes:
-    data = request.data[:4] + encode_bcd(value, size=4, decimals=2)
+    # a block read answers total and rates 1..4; any other read one value
+    values = 5 if request.data[:4] == BLOCK else 1
+    data = request.data[:4] + encode_bcd(value, size=4, decimals=2) * values
     return Frame(request.address, Control.READ_REPLY, data).encode(preamble=2)
 
 
@@ -50,7 +62,8 @@ REPLIES: dict[str, Script] = {
 
 @pytest.fixture
 async def gateway() -> AsyncIterator[tuple[HostPort, list[str]]]:
-    """A gateway answering each request with the next scripted reply."""
+    """A gateway answering each request with the next scripted reply ("NAME" or, to
+    answer late, "NAME@SECONDS")."""
     script: list[str] = []
     tasks: set[asyncio.Task[None]] = set()
 
@@ -63,7 +76,10 @@ async def gateway() -> AsyncIterator[tuple[HostPort, list[str]]]:
             while data := await reader.read(4096):
                 for frame in decoder.feed(data):
                     assert isinstance(frame, Frame)
-                    reply = REPLIES[script.pop(0)](frame)
+                    name, _, delay = script.pop(0).partition("@")  # "good@0.02": 20 ms late
+                    if delay:
+                        await asyncio.sleep(float(delay))
+                    reply = REPLIES[name](frame)
                     if reply is None:
                         writer.close()
                         return
@@ -182,3 +198,87 @@ def test_noise_and_cut_frames_before_the_reply_over_a_socket(
             await server.wait_closed()
 
     assert asyncio.run(scenario()) == 1206.42
+
+
+def specs(address: HostPort, count: int) -> list[MeterSpec]:
+    return [
+        MeterSpec(f"M{i}", WireProtocol.DLT645, address, f"0001020304{i:02d}", Model.DLT645)
+        for i in range(count)
+    ]
+
+
+async def test_a_line_poll_keeps_each_failure_to_its_meter(
+    gateway: tuple[HostPort, list[str]],
+) -> None:
+    address, script = gateway
+    # M0 whole; M1's block read gets no answer; M2's reverse read a bad checksum; M3 whole
+    script += ["good", "good", "silent", "good", "checksum", "good", "good"]
+    client = Dlt645Client(address, config=CONFIG)
+    try:
+        results = await client.read_many(specs(address, 4))
+    finally:
+        await client.close()
+    assert [type(r).__name__ for r in results] == [
+        "MeterReading", "MeterTimeout", "FrameError", "MeterReading",
+    ]  # fmt: skip
+    assert [getattr(r, "meter", None) for r in results[1:3]] == ["M1", "M2"]
+    reading = results[3]
+    assert isinstance(reading, MeterReading) and reading.meter_id == "M3"
+    forward = [r for r in reading.readings if r.quantity is Quantity.ENERGY_FORWARD]
+    assert [(r.tou, r.value) for r in forward] == [(tou, 1206.42) for tou in range(5)]
+    assert [r.value for r in reading.readings if r.quantity is Quantity.ENERGY_REVERSE] == [1206.42]
+
+
+async def test_a_line_poll_makes_way_for_an_on_demand_read(
+    gateway: tuple[HostPort, list[str]],
+) -> None:
+    """The poll holds the line across meters, but gives it up between two meters when a
+    request is waiting, and takes it back after."""
+    address, script = gateway
+    script += ["good@0.02"] * (2 * 6 + 1)
+    client = Dlt645Client(address, config=CONFIG)
+    try:
+        poll = asyncio.create_task(client.read_many(specs(address, 6)))
+        await asyncio.sleep(0.03)  # inside the first meter
+        assert await client.read_value("ON-DEMAND", ADDRESS, DI.ENERGY_FORWARD) == 1206.42
+        assert not poll.done(), "the on-demand read waited for the whole poll"
+        results = await asyncio.wait_for(poll, 5)
+    finally:
+        await client.close()
+    assert all(isinstance(r, MeterReading) for r in results)
+    assert [r.meter_id for r in results if isinstance(r, MeterReading)] == [
+        f"M{i}" for i in range(6)
+    ]
+
+
+async def test_a_line_poll_reconnects_after_a_dropped_connection(
+    gateway: tuple[HostPort, list[str]],
+) -> None:
+    address, script = gateway
+    script += ["good", "good", "close", "good", "good"]
+    client = Dlt645Client(address, config=CONFIG)
+    try:
+        results = await client.read_many(specs(address, 3))
+    finally:
+        await client.close()
+    assert [type(r).__name__ for r in results] == [
+        "MeterReading", "GatewayUnreachable", "MeterReading",
+    ]  # fmt: skip
+
+
+async def test_a_cancelled_line_poll_leaves_the_line_usable(
+    gateway: tuple[HostPort, list[str]],
+) -> None:
+    address, script = gateway
+    script += ["good@0.05"] * 4 + ["good"]
+    client = Dlt645Client(address, config=CONFIG)
+    try:
+        poll = asyncio.create_task(client.read_many(specs(address, 4)))
+        await asyncio.sleep(0.03)
+        poll.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await poll
+        # The abandoned exchange's late answer is not taken for this one (another DI).
+        assert await client.read_value("M9", ADDRESS, DI.ENERGY_FORWARD) == 1206.42
+    finally:
+        await client.close()

@@ -1,0 +1,123 @@
+"""An energy poll of one DL/T 645 line: each meter's forward block and reverse total, one
+exchange after another, the next started from the callback that ended the one before.
+
+A whole line's poll therefore awaits once, not once per exchange
+(:mod:`powerbus.adapters.dlt645.exchange` says why that matters). A failing meter gets its
+typed error and the poll goes on with the next one; the poll ends early, with what it has,
+when the connection is lost (the caller reconnects for the rest) or when another request
+waits for the line (an on-demand read is not kept behind a whole line's poll).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from powerbus.adapters.dlt645.bcd import BcdError, decode_bcd
+from powerbus.adapters.dlt645.exchange import Exchange, Outcome
+from powerbus.adapters.dlt645.history import decode_energy_block
+from powerbus.adapters.dlt645.identifiers import DI, ITEMS
+from powerbus.adapters.meters.errors import FrameError, FrameProblem, MeterError
+from powerbus.adapters.meters.records import MeterReading, MeterSpec, Quantity, Reading
+
+if TYPE_CHECKING:
+    from powerbus.adapters.dlt645.client import Dlt645Client
+
+__all__ = ["EnergyPoll", "energy_readings", "garbled"]
+
+Result = MeterReading | MeterError
+
+_REVERSE = ITEMS[DI.ENERGY_REVERSE]
+
+
+def energy_readings(forward: Sequence[float], reverse: float) -> list[Reading]:
+    """A meter's energy readings: forward total and rates 1..4 (tou 0..4), reverse total."""
+    readings = [Reading(Quantity.ENERGY_FORWARD, v, tou=i) for i, v in enumerate(forward)]
+    readings.append(Reading(Quantity.ENERGY_REVERSE, reverse))
+    return readings
+
+
+def garbled(meter: str, gateway: str, bad: Exception) -> FrameError:
+    """The error of a reply whose data does not decode (bad BCD, too short)."""
+    return FrameError(meter=meter, gateway=gateway, reason=FrameProblem.GARBAGE, problem=str(bad))
+
+
+class EnergyPoll:
+    """Energy reads of ``meters`` on ``client``'s line (held and connected by the caller).
+
+    ``done`` gets the results so far, in the order of ``meters``: all of them, or fewer
+    when the connection was lost or another request is waiting for the line.
+    """
+
+    __slots__ = ("_client", "_done", "_ended", "_exchange", "_forward", "_meters", "_results")
+
+    def __init__(
+        self,
+        client: Dlt645Client,
+        meters: Sequence[MeterSpec],
+        done: Callable[[list[Result]], None],
+    ) -> None:
+        self._client = client
+        self._meters = meters
+        self._done = done
+        self._results: list[Result] = []
+        self._forward: tuple[float, ...] = ()
+        self._exchange: Exchange | None = None
+        self._ended = False
+
+    def start(self) -> None:
+        """Begin with the first meter."""
+        self._next()
+
+    def abandon(self) -> None:
+        """Stop where it is, without calling ``done`` (the caller gave up)."""
+        self._ended = True
+        if self._exchange is not None:
+            self._exchange.abandon()
+
+    def _next(self) -> None:
+        if self._ended:
+            return
+        results, line = self._results, self._client.line
+        if len(results) == len(self._meters) or (results and (line.waiting or not line.connected)):
+            self._ended = True
+            self._done(results)
+            return
+        meter = self._meters[len(results)]
+        self._exchange = self._client.begin(
+            meter.meter_id, meter.address, DI.ENERGY_FORWARD_BLOCK, self._forward_read
+        )
+
+    def _forward_read(self, outcome: Outcome) -> None:
+        meter = self._meters[len(self._results)]
+        if isinstance(outcome, MeterError):
+            self._meter_done(outcome)
+            return
+        try:
+            self._forward = decode_energy_block(outcome.data[4:24])
+        except (BcdError, IndexError) as bad:
+            self._meter_done(garbled(meter.meter_id, str(meter.gateway), bad))
+            return
+        self._exchange = self._client.begin(
+            meter.meter_id, meter.address, DI.ENERGY_REVERSE, self._reverse_read
+        )
+
+    def _reverse_read(self, outcome: Outcome) -> None:
+        meter = self._meters[len(self._results)]
+        if isinstance(outcome, MeterError):
+            self._meter_done(outcome)
+            return
+        raw = outcome.data[4 : 4 + _REVERSE.size]
+        try:
+            reverse = decode_bcd(raw, decimals=_REVERSE.decimals, signed=_REVERSE.signed)
+        except (BcdError, IndexError) as bad:
+            self._meter_done(garbled(meter.meter_id, str(meter.gateway), bad))
+            return
+        readings = energy_readings(self._forward, reverse)
+        self._meter_done(MeterReading(meter.meter_id, datetime.now(timezone.utc), tuple(readings)))
+
+    def _meter_done(self, result: Result) -> None:
+        self._exchange = None
+        self._results.append(result)
+        self._next()
