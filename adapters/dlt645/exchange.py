@@ -68,7 +68,9 @@ class Watchdog:
 
     def arm(self, timeout: float, expire: Callable[[], None]) -> None:
         """Call ``expire`` in ``timeout`` seconds unless :meth:`disarm` comes first."""
-        loop = self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a client used from a new loop: the old timer is gone
+            self._loop, self._handle = loop, None
         self._deadline, self._expire = loop.time() + timeout, expire
         if self._handle is not None and self._when > self._deadline:
             self._handle.cancel()  # scheduled later than this deadline (a shorter timeout)

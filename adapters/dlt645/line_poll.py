@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from powerbus.adapters.dlt645.bcd import BcdError, decode_bcd
 from powerbus.adapters.dlt645.exchange import Exchange, Outcome
@@ -29,6 +29,12 @@ __all__ = ["EnergyPoll", "energy_readings", "garbled"]
 Result = MeterReading | MeterError
 
 _REVERSE = ITEMS[DI.ENERGY_REVERSE]
+T = TypeVar("T")
+
+
+def _decode_reverse(data: bytes) -> float:
+    raw = data[4 : 4 + _REVERSE.size]
+    return decode_bcd(raw, decimals=_REVERSE.decimals, signed=_REVERSE.signed)
 
 
 def energy_readings(forward: Sequence[float], reverse: float) -> list[Reading]:
@@ -90,32 +96,32 @@ class EnergyPoll:
         )
 
     def _forward_read(self, outcome: Outcome) -> None:
-        meter = self._meters[len(self._results)]
-        if isinstance(outcome, MeterError):
-            self._meter_done(outcome)
-            return
-        try:
-            self._forward = decode_energy_block(outcome.data[4:24])
-        except (BcdError, IndexError) as bad:
-            self._meter_done(garbled(meter.meter_id, str(meter.gateway), bad))
-            return
-        self._exchange = self._client.begin(
-            meter.meter_id, meter.address, DI.ENERGY_REVERSE, self._reverse_read
-        )
+        forward = self._decoded(outcome, lambda data: decode_energy_block(data[4:24]))
+        if forward is not None:
+            self._forward = forward
+            meter = self._meters[len(self._results)]
+            self._exchange = self._client.begin(
+                meter.meter_id, meter.address, DI.ENERGY_REVERSE, self._reverse_read
+            )
 
     def _reverse_read(self, outcome: Outcome) -> None:
-        meter = self._meters[len(self._results)]
+        reverse = self._decoded(outcome, _decode_reverse)
+        if reverse is not None:
+            meter_id = self._meters[len(self._results)].meter_id
+            readings = tuple(energy_readings(self._forward, reverse))
+            self._meter_done(MeterReading(meter_id, datetime.now(timezone.utc), readings))
+
+    def _decoded(self, outcome: Outcome, decode: Callable[[bytes], T]) -> T | None:
+        """``decode`` of the reply's data; None when the meter is done (its error kept)."""
         if isinstance(outcome, MeterError):
             self._meter_done(outcome)
-            return
-        raw = outcome.data[4 : 4 + _REVERSE.size]
+            return None
         try:
-            reverse = decode_bcd(raw, decimals=_REVERSE.decimals, signed=_REVERSE.signed)
+            return decode(outcome.data)
         except (BcdError, IndexError) as bad:
+            meter = self._meters[len(self._results)]
             self._meter_done(garbled(meter.meter_id, str(meter.gateway), bad))
-            return
-        readings = energy_readings(self._forward, reverse)
-        self._meter_done(MeterReading(meter.meter_id, datetime.now(timezone.utc), tuple(readings)))
+            return None
 
     def _meter_done(self, result: Result) -> None:
         self._exchange = None
