@@ -14,7 +14,14 @@ from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
 from powerbus.adapters.dlt645.bcd import BcdError, decode_bcd, decode_datetime, encode_datetime
-from powerbus.adapters.dlt645.exchange import ERROR_BITS, NO_DATA, Exchange, Outcome, Watchdog
+from powerbus.adapters.dlt645.exchange import (
+    ERROR_BITS,
+    NO_DATA,
+    Exchange,
+    Outcome,
+    Request,
+    Watchdog,
+)
 from powerbus.adapters.dlt645.frame import BROADCAST, Control, Frame, FrameDecoder
 from powerbus.adapters.dlt645.history import (
     DailyFreeze,
@@ -57,9 +64,9 @@ class Dlt645Client:
         self.gateway = gateway
         self.line = TcpLine(gateway, config=config)
         self._decoder = FrameDecoder()
-        self._watchdog = Watchdog()
+        self._watchdog = Watchdog(self.line.config.request_timeout.total_seconds())
         # Encoded read requests by (address, DI): a poll asks the same ones every round.
-        self._requests: dict[tuple[str, int], tuple[Frame, bytes]] = {}
+        self._requests: dict[tuple[str, int], Request] = {}
 
     @property
     def discarded_bytes(self) -> int:
@@ -76,14 +83,13 @@ class Dlt645Client:
     def begin(self, meter: str, address: str, di: int, done: Callable[[Outcome], None]) -> Exchange:
         """Start a read (11H) of ``di`` now, the line held and connected; ``done`` gets
         the reply or the error (for a poll chaining exchanges in callbacks)."""
-        made = self._requests.get((address, di))
-        if made is None:
+        request = self._requests.get((address, di))
+        if request is None:
             if len(self._requests) >= _REQUESTS_KEPT:
                 self._requests.clear()
-            frame = Frame(address, Control.READ, di_bytes(di))
-            made = self._requests[address, di] = (frame, frame.encode())
-        request, wire = made
-        exchange = Exchange(self.line, self._decoder, self._watchdog, meter, request, wire, done)
+            request = Request.of(Frame(address, Control.READ, di_bytes(di)))
+            self._requests[address, di] = request
+        exchange = Exchange(self.line, self._decoder, self._watchdog, meter, request, done)
         exchange.start()
         return exchange
 
@@ -233,8 +239,9 @@ class Dlt645Client:
         """Send ``request`` and wait for its answer; the line must be held."""
         await self.line.connect(meter)
         answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        done, wire = _resolver(answer), request.encode()
-        exchange = Exchange(self.line, self._decoder, self._watchdog, meter, request, wire, done)
+        exchange = Exchange(
+            self.line, self._decoder, self._watchdog, meter, Request.of(request), _resolver(answer)
+        )
         exchange.start()
         try:
             outcome = await answer

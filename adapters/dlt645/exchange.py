@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from powerbus.adapters.dlt645.frame import Control, Corrupt, Frame, FrameDecoder
+from powerbus.adapters.dlt645.frame import Control, Corrupt, Frame, FrameDecoder, ReplyPattern
 from powerbus.adapters.meters.errors import (
     DeviceRejected,
     FrameError,
@@ -29,7 +30,7 @@ from powerbus.adapters.meters.errors import (
 )
 from powerbus.adapters.meters.line import TcpLine
 
-__all__ = ["ERROR_BITS", "NO_DATA", "Exchange", "Outcome", "Watchdog"]
+__all__ = ["ERROR_BITS", "NO_DATA", "Exchange", "Outcome", "Request", "Watchdog"]
 
 NO_DATA = 0x02
 ERROR_BITS = {
@@ -46,6 +47,22 @@ Outcome = Frame | MeterError
 """How an exchange ends: the meter's normal reply, or why there is none."""
 
 
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A request ready to send: its frame, its bytes on the wire and, for a read, the
+    reply it expects (a poll sends the same ones every round, made once)."""
+
+    frame: Frame
+    wire: bytes
+    pattern: ReplyPattern | None
+
+    @classmethod
+    def of(cls, frame: Frame) -> Request:
+        """``frame`` prepared for sending."""
+        pattern = ReplyPattern(frame) if frame.control == Control.READ else None
+        return cls(frame, frame.encode(), pattern)
+
+
 class Watchdog:
     """The deadline of a line's exchange in flight, on one timer that outlives exchanges.
 
@@ -54,27 +71,27 @@ class Watchdog:
     exchange 23 µs, with a timer each 43 µs, on this machine). This timer is scheduled
     for the earliest deadline it knows; when it fires before the current exchange's
     deadline (that exchange started after it was scheduled), it moves itself there. A
-    line of back-to-back exchanges therefore wakes it about once a request timeout.
+    line of back-to-back exchanges therefore wakes it about once a request timeout. Every
+    exchange has the same ``timeout`` (seconds), so a new deadline is never earlier than
+    the one the timer is set for.
     """
 
-    __slots__ = ("_deadline", "_expire", "_handle", "_loop", "_when")
+    __slots__ = ("_deadline", "_expire", "_handle", "_loop", "_timeout", "_when")
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._when = 0.0
         self._deadline = 0.0
         self._expire: Callable[[], None] | None = None
 
-    def arm(self, timeout: float, expire: Callable[[], None]) -> None:
-        """Call ``expire`` in ``timeout`` seconds unless :meth:`disarm` comes first."""
+    def arm(self, expire: Callable[[], None]) -> None:
+        """Call ``expire`` once the timeout has passed, unless :meth:`disarm` comes first."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a client used from a new loop: the old timer is gone
             self._loop, self._handle = loop, None
-        self._deadline, self._expire = loop.time() + timeout, expire
-        if self._handle is not None and self._when > self._deadline:
-            self._handle.cancel()  # scheduled later than this deadline (a shorter timeout)
-            self._handle = None
+        self._deadline, self._expire = loop.time() + self._timeout, expire
         if self._handle is None:
             self._when = self._deadline
             self._handle = loop.call_at(self._when, self._fire)
@@ -121,7 +138,6 @@ class Exchange:
         "_meter",
         "_request",
         "_watchdog",
-        "_wire",
     )
 
     def __init__(
@@ -130,8 +146,7 @@ class Exchange:
         decoder: FrameDecoder,
         watchdog: Watchdog,
         meter: str,
-        request: Frame,
-        wire: bytes,
+        request: Request,
         done: Callable[[Outcome], None],
     ) -> None:
         self._line = line
@@ -139,7 +154,6 @@ class Exchange:
         self._watchdog = watchdog
         self._meter = meter
         self._request = request
-        self._wire = wire
         self._done = done
         # A frame from our meter that fails its checksum is remembered, not fatal: it may
         # be a reply cut short with the real one right behind it (the decoder finds that
@@ -154,15 +168,21 @@ class Exchange:
         decoder.clear()  # anything still buffered answers an earlier request
         self._garbage_before = decoder.discarded
         line.receiver, line.on_lost = self._receive, self._lost
-        self._watchdog.arm(line.config.request_timeout.total_seconds(), self._expire)
-        line.write(self._wire)
+        self._watchdog.arm(self._expire)
+        line.write(self._request.wire)
 
     def abandon(self) -> None:
         """Stop waiting, without an outcome (idempotent; nothing if it has ended)."""
         self._end()
 
     def _receive(self, data: bytes) -> None:
-        request = self._request
+        pattern = self._request.pattern
+        if pattern is not None:
+            reply = self._decoder.expected(data, pattern)
+            if reply is not None:
+                self._finish(reply)
+                return
+        request = self._request.frame
         for event in self._decoder.feed(data):
             if isinstance(event, Corrupt):
                 if event.address == request.address:

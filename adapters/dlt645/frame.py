@@ -23,6 +23,7 @@ __all__ = [
     "Corrupt",
     "Frame",
     "FrameDecoder",
+    "ReplyPattern",
     "checksum",
     "decode_address",
     "encode_address",
@@ -128,6 +129,28 @@ class Corrupt:
     raw: bytes
 
 
+class ReplyPattern:
+    """The normal reply a read (11H) request expects: the first nine bytes (68 address 68
+    91H) and the DI as sent, so :meth:`FrameDecoder.expected` recognises a reply that came
+    whole with a few byte comparisons in C instead of decoding and matching it in Python
+    (a poll receives thousands, and that Python is most of what a reply costs the client:
+    docs/metering.md, Benchmark).
+
+    >>> request = Frame("000102030425", Control.READ, bytes.fromhex("00000100"))
+    >>> reply = Frame("000102030425", Control.READ_REPLY, bytes.fromhex("0000010042061200"))
+    >>> FrameDecoder().expected(reply.encode(), ReplyPattern(request)) == reply
+    True
+    """
+
+    __slots__ = ("address", "control", "di", "head")
+
+    def __init__(self, request: Frame) -> None:
+        self.address = request.address
+        self.control = request.control | 0x80
+        self.head = bytes((START,)) + encode_address(request.address) + bytes((START, self.control))
+        self.di = scramble(request.data[:4])
+
+
 class FrameDecoder:
     """Incremental decoder: feed it bytes as they arrive, get frames out.
 
@@ -151,6 +174,27 @@ class FrameDecoder:
     def clear(self) -> None:
         """Forget buffered bytes (e.g. after reconnecting)."""
         self._buffer.clear()
+
+    def expected(self, data: bytes, pattern: ReplyPattern) -> Frame | None:
+        """``data`` as the reply ``pattern`` describes when it is exactly that, whole,
+        after nothing but FE preamble, with nothing buffered before it; else None (then
+        :meth:`feed` it: anything else is decoded, matched or skipped there)."""
+        end = len(data) - 2
+        start = data.find(pattern.head)
+        if (
+            self._buffer
+            or start < 0
+            or end < start + _HEADER + 4
+            or data[start + 9] != end - start - _HEADER
+            or data[start + 9] > MAX_DATA
+            or data[-1] != END
+            or data[start + _HEADER : start + _HEADER + 4] != pattern.di
+            or sum(data[start:end]) & 0xFF != data[end]
+            or data.count(PREAMBLE, 0, start) != start
+        ):
+            return None
+        data = data[start + _HEADER : end].translate(_SUB33)
+        return Frame(pattern.address, pattern.control, data)
 
     def feed(self, data: bytes) -> list[Frame | Corrupt]:
         """Add ``data`` and return every complete frame (or corrupt candidate) in it."""

@@ -75,7 +75,12 @@ def decode_energy_block(raw: bytes) -> tuple[float, ...]:
     """The inverse of :func:`encode_energy_block` (any multiple of 4 bytes)."""
     if len(raw) % 4:
         raise BcdError(f"energy block of {len(raw)} bytes")
-    return tuple(decode_bcd(raw[i : i + 4], decimals=2) for i in range(0, len(raw), 4))
+    # Reversed whole, the block reads as its values high digit first, last value first:
+    # one hex and one digit check for all five (decode_bcd says why that matters).
+    digits = bytes(raw)[::-1].hex()
+    if not digits.isdigit() and digits:
+        raise BcdError(f"not BCD: {bytes(raw).hex()}")
+    return tuple(int(digits[i - 8 : i]) / 100 for i in range(len(digits), 0, -8))
 
 
 def encode_profile_record(record: ProfileRecord) -> bytes:

@@ -37,9 +37,13 @@ def _decode_reverse(data: bytes) -> float:
     return decode_bcd(raw, decimals=_REVERSE.decimals, signed=_REVERSE.signed)
 
 
+def _decode_forward(data: bytes) -> tuple[float, ...]:
+    return decode_energy_block(data[4:24])
+
+
 def energy_readings(forward: Sequence[float], reverse: float) -> list[Reading]:
     """A meter's energy readings: forward total and rates 1..4 (tou 0..4), reverse total."""
-    readings = [Reading(Quantity.ENERGY_FORWARD, v, tou=i) for i, v in enumerate(forward)]
+    readings = [Reading(Quantity.ENERGY_FORWARD, v, 0, i) for i, v in enumerate(forward)]
     readings.append(Reading(Quantity.ENERGY_REVERSE, reverse))
     return readings
 
@@ -96,7 +100,7 @@ class EnergyPoll:
         )
 
     def _forward_read(self, outcome: Outcome) -> None:
-        forward = self._decoded(outcome, lambda data: decode_energy_block(data[4:24]))
+        forward = self._decoded(outcome, _decode_forward)
         if forward is not None:
             self._forward = forward
             meter = self._meters[len(self._results)]

@@ -15,6 +15,7 @@ from powerbus.adapters.dlt645 import (
     Frame,
     FrameDecoder,
     ProfileRecord,
+    ReplyPattern,
     checksum,
     daily_freeze,
     decode_bcd,
@@ -25,7 +26,11 @@ from powerbus.adapters.dlt645 import (
     energy_rate,
 )
 from powerbus.adapters.dlt645.bcd import BcdError, decode_datetime, encode_datetime
-from powerbus.adapters.dlt645.history import decode_profile_request, encode_profile_request
+from powerbus.adapters.dlt645.history import (
+    decode_energy_block,
+    decode_profile_request,
+    encode_profile_request,
+)
 from powerbus.adapters.dlt645.identifiers import di_bytes
 
 READ_ENERGY = bytes.fromhex("68 25 04 03 02 01 00 68 11 04 33 33 34 33 E1 16")
@@ -84,6 +89,36 @@ def test_identifiers() -> None:
 def test_signed_bcd_round_trip(cents: int) -> None:
     raw = encode_bcd(cents / 100, size=4, decimals=2, signed=True)
     assert decode_bcd(raw, decimals=2, signed=True) == cents / 100
+
+
+def _nibble_bcd(raw: bytes, decimals: int, signed: bool) -> float:
+    """decode_bcd the slow, obvious way: digit by digit, high byte first."""
+    high_first = bytearray(reversed(raw))
+    negative = bool(signed and high_first and high_first[0] & 0x80)
+    if negative:
+        high_first[0] &= 0x7F
+    value = 0
+    for byte in high_first:
+        if byte >> 4 > 9 or byte & 0x0F > 9:
+            raise BcdError(raw.hex())
+        value = value * 100 + (byte >> 4) * 10 + (byte & 0x0F)
+    return -(value / 10**decimals) if negative else value / 10**decimals
+
+
+@given(raw=st.binary(max_size=6), decimals=st.integers(0, 4), signed=st.booleans())
+def test_bcd_decoding_agrees_with_digit_by_digit(raw: bytes, decimals: int, signed: bool) -> None:
+    try:
+        expected = _nibble_bcd(raw, decimals, signed)
+    except BcdError:
+        with pytest.raises(BcdError):
+            decode_bcd(raw, decimals=decimals, signed=signed)
+        if len(raw) % 4 == 0:
+            with pytest.raises(BcdError):
+                decode_energy_block(raw * 5)
+        return
+    assert decode_bcd(raw, decimals=decimals, signed=signed) == expected
+    block = b"".join(encode_bcd(v, size=4, decimals=2) for v in (1.0, 2.5, 0.0, 9999.99, 7.0))
+    assert decode_energy_block(block) == (1.0, 2.5, 0.0, 9999.99, 7.0)
 
 
 def test_bcd_rejects_overflow_and_bad_digits() -> None:
@@ -153,3 +188,34 @@ def test_a_cut_frame_does_not_hide_the_next(
         events += decoder.feed(stream[i : i + chunk])
     assert [e for e in events if isinstance(e, Frame)][-1:] == [next_frame]
     assert not decoder.pending
+
+
+@given(
+    address=st.text("0123456789", min_size=12, max_size=12),
+    di=st.binary(min_size=4, max_size=4),
+    value=st.binary(max_size=40),
+    preamble=st.integers(0, 4),
+)
+def test_an_expected_reply_that_came_whole_is_recognised_and_nothing_else(
+    address: str, di: bytes, value: bytes, preamble: int
+) -> None:
+    pattern = ReplyPattern(Frame(address, Control.READ, di))
+    reply = Frame(address, Control.READ_REPLY, di + value)
+    wire = reply.encode(preamble=preamble)
+    assert FrameDecoder().expected(wire, pattern) == reply == FrameDecoder().feed(wire)[0]
+    # anything else is left to feed(): garbage before it, a bad checksum, another DI or
+    # meter, an error reply, a cut reply, or bytes already buffered ahead of it
+    other = "1" + address[1:] if address[0] != "1" else "2" + address[1:]
+    bad_sum = wire[:-2] + bytes(((wire[-2] + 1) & 0xFF,)) + wire[-1:]
+    for data in (
+        b"\x00" + wire,
+        bad_sum,
+        Frame(address, Control.READ_REPLY, bytes(((di[0] + 1) & 0xFF,)) + di[1:] + value).encode(),
+        Frame(other, Control.READ_REPLY, di + value).encode(),
+        Frame(address, Control.READ_ERROR, b"\x02").encode(),
+        wire[:-1],
+    ):
+        assert FrameDecoder().expected(data, pattern) is None, data.hex(" ")
+    buffered = FrameDecoder()
+    buffered.feed(b"\x68\x01")
+    assert buffered.expected(wire, pattern) is None
