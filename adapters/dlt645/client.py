@@ -20,7 +20,6 @@ from powerbus.adapters.dlt645.exchange import (
     Exchange,
     Outcome,
     Request,
-    Watchdog,
 )
 from powerbus.adapters.dlt645.frame import BROADCAST, Control, Frame, FrameDecoder
 from powerbus.adapters.dlt645.history import (
@@ -40,8 +39,10 @@ from powerbus.adapters.dlt645.identifiers import (
 from powerbus.adapters.dlt645.line_poll import EnergyPoll, energy_readings, garbled
 from powerbus.adapters.meters.driver import ReadScope
 from powerbus.adapters.meters.errors import DeviceRejected, GatewayUnreachable, MeterError
+from powerbus.adapters.meters.exchange import outcome_of, resolver
 from powerbus.adapters.meters.line import LineConfig, TcpLine
 from powerbus.adapters.meters.records import MeterReading, MeterSpec, Quantity, Reading
+from powerbus.adapters.meters.watchdog import Watchdog
 from powerbus.bus.kernel.addresses import HostPort
 
 T = TypeVar("T")
@@ -222,7 +223,7 @@ class Dlt645Client:
                     results.append(error)
                     continue
                 polled: asyncio.Future[list[MeterReading | MeterError]] = loop.create_future()
-                poll = EnergyPoll(self, rest, _resolver(polled))
+                poll = EnergyPoll(self, rest, resolver(polled))
                 poll.start()
                 try:
                     results += await polled
@@ -238,18 +239,14 @@ class Dlt645Client:
     async def _exchange(self, meter: str, request: Frame) -> Frame:
         """Send ``request`` and wait for its answer; the line must be held."""
         await self.line.connect(meter)
-        answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        exchange = Exchange(
-            self.line, self._decoder, self._watchdog, meter, Request.of(request), _resolver(answer)
-        )
-        exchange.start()
-        try:
-            outcome = await answer
-        finally:
-            exchange.abandon()
-        if isinstance(outcome, MeterError):
-            raise outcome
-        return outcome
+        prepared = Request.of(request)
+
+        def begin(done: Callable[[Outcome], None]) -> Exchange:
+            exchange = Exchange(self.line, self._decoder, self._watchdog, meter, prepared, done)
+            exchange.start()
+            return exchange
+
+        return await outcome_of(begin)
 
     def _decode(self, meter: str, raw: bytes, decimals: int, signed: bool) -> float:
         return self._checked(meter, lambda: decode_bcd(raw, decimals=decimals, signed=signed))
@@ -263,13 +260,3 @@ class Dlt645Client:
 
 _REQUESTS_KEPT = 4096
 """Encoded requests a client keeps (a line's meters × the DIs a poll reads, with room)."""
-
-
-def _resolver(future: asyncio.Future[T]) -> Callable[[T], None]:
-    """``future.set_result``, unless the waiter gave up (a cancelled future)."""
-
-    def resolve(result: T) -> None:
-        if not future.done():
-            future.set_result(result)
-
-    return resolve

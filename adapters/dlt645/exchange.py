@@ -5,17 +5,14 @@ delivers, and ends exactly once, through its ``done`` callback, with the reply f
 the typed error saying why there is none (no reply, a bad checksum, a cut reply, garbage,
 the meter's error reply, a lost connection). Nothing in it awaits.
 
-Why callbacks: an exchange that awaits a future wakes a task for every reply, and on this
-machine that doubled what an exchange costs the client (benchmarks/results/metering.json,
-``floor``). A single request awaits one future around an exchange
-(:meth:`~powerbus.adapters.dlt645.client.Dlt645Client.request`); a poll chains the next
-exchange from the callback that ended the one before
+Why callbacks: :mod:`powerbus.adapters.meters.exchange`. A single request awaits one
+around an exchange (:meth:`~powerbus.adapters.dlt645.client.Dlt645Client.request`); a poll
+chains the next exchange from the callback that ended the one before
 (:class:`~powerbus.adapters.dlt645.line_poll.EnergyPoll`).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,13 +21,14 @@ from powerbus.adapters.meters.errors import (
     DeviceRejected,
     FrameError,
     FrameProblem,
-    GatewayUnreachable,
     MeterError,
     MeterTimeout,
 )
+from powerbus.adapters.meters.exchange import LineExchange
 from powerbus.adapters.meters.line import TcpLine
+from powerbus.adapters.meters.watchdog import Watchdog
 
-__all__ = ["ERROR_BITS", "NO_DATA", "Exchange", "Outcome", "Request", "Watchdog"]
+__all__ = ["ERROR_BITS", "NO_DATA", "Exchange", "Outcome", "Request"]
 
 NO_DATA = 0x02
 ERROR_BITS = {
@@ -63,82 +61,14 @@ class Request:
         return cls(frame, frame.encode(), pattern)
 
 
-class Watchdog:
-    """The deadline of a line's exchange in flight, on one timer that outlives exchanges.
-
-    Why not a timer per exchange: scheduling and cancelling one for every exchange cost
-    the client more CPU than the rest of the exchange on a mostly idle loop (a bare
-    exchange 23 µs, with a timer each 43 µs, on this machine). This timer is scheduled
-    for the earliest deadline it knows; when it fires before the current exchange's
-    deadline (that exchange started after it was scheduled), it moves itself there. A
-    line of back-to-back exchanges therefore wakes it about once a request timeout. Every
-    exchange has the same ``timeout`` (seconds), so a new deadline is never earlier than
-    the one the timer is set for.
-    """
-
-    __slots__ = ("_deadline", "_expire", "_handle", "_loop", "_timeout", "_when")
-
-    def __init__(self, timeout: float) -> None:
-        self._timeout = timeout
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._handle: asyncio.TimerHandle | None = None
-        self._when = 0.0
-        self._deadline = 0.0
-        self._expire: Callable[[], None] | None = None
-
-    def arm(self, expire: Callable[[], None]) -> None:
-        """Call ``expire`` once the timeout has passed, unless :meth:`disarm` comes first."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # a client used from a new loop: the old timer is gone
-            self._loop, self._handle = loop, None
-        self._deadline, self._expire = loop.time() + self._timeout, expire
-        if self._handle is None:
-            self._when = self._deadline
-            self._handle = loop.call_at(self._when, self._fire)
-
-    def disarm(self, expire: Callable[[], None]) -> None:
-        """Forget ``expire`` if it is the one armed (the timer stays, and finds nothing)."""
-        if self._expire == expire:
-            self._expire = None
-
-    def close(self) -> None:
-        """Cancel the timer (the line is closed)."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        self._expire = None
-
-    def _fire(self) -> None:
-        self._handle = None
-        expire = self._expire
-        if expire is None or self._loop is None:
-            return
-        if self._loop.time() >= self._deadline:
-            self._expire = None
-            expire()
-        else:
-            self._when = self._deadline
-            self._handle = self._loop.call_at(self._when, self._fire)
-
-
-class Exchange:
+class Exchange(LineExchange[Frame]):
     """``request`` to ``meter`` on ``line`` (connected, and held by the caller).
 
     :meth:`start` sends it; ``done`` is called once, from the line's callbacks or the
     deadline's timer; :meth:`abandon` ends it without calling ``done`` (the caller gave up).
     """
 
-    __slots__ = (
-        "_corrupt",
-        "_decoder",
-        "_done",
-        "_finished",
-        "_garbage_before",
-        "_line",
-        "_meter",
-        "_request",
-        "_watchdog",
-    )
+    __slots__ = ("_corrupt", "_decoder", "_garbage_before", "_request")
 
     def __init__(
         self,
@@ -149,31 +79,22 @@ class Exchange:
         request: Request,
         done: Callable[[Outcome], None],
     ) -> None:
-        self._line = line
+        super().__init__(line, watchdog, meter, done)
         self._decoder = decoder
-        self._watchdog = watchdog
-        self._meter = meter
         self._request = request
-        self._done = done
         # A frame from our meter that fails its checksum is remembered, not fatal: it may
         # be a reply cut short with the real one right behind it (the decoder finds that
         # one). Only if nothing good comes before the deadline is it the reason we give.
         self._corrupt: list[Corrupt] = []
         self._garbage_before = 0
-        self._finished = False
 
     def start(self) -> None:
         """Send the request and wait (in callbacks) for its answer or its deadline."""
-        line, decoder = self._line, self._decoder
+        decoder = self._decoder
         decoder.clear()  # anything still buffered answers an earlier request
         self._garbage_before = decoder.discarded
-        line.receiver, line.on_lost = self._receive, self._lost
-        self._watchdog.arm(self._expire)
-        line.write(self._request.wire)
-
-    def abandon(self) -> None:
-        """Stop waiting, without an outcome (idempotent; nothing if it has ended)."""
-        self._end()
+        self._listen()
+        self._line.write(self._request.wire)
 
     def _receive(self, data: bytes) -> None:
         pattern = self._request.pattern
@@ -191,30 +112,8 @@ class Exchange:
                 self._finish(self._accepted(event))
                 return  # a next exchange may have started: the rest is not ours
 
-    def _lost(self, exc: Exception | None) -> None:
-        problem = f"connection lost: {exc!r}" if exc else "gateway closed the connection"
-        self._finish(GatewayUnreachable(meter=self._meter, gateway=self._gateway, problem=problem))
-
     def _expire(self) -> None:
         self._finish(self._no_answer())
-
-    def _end(self) -> bool:
-        if self._finished:
-            return False
-        self._finished = True
-        self._watchdog.disarm(self._expire)
-        line = self._line
-        if line.receiver == self._receive:
-            line.receiver = line.on_lost = None
-        return True
-
-    def _finish(self, outcome: Outcome) -> None:
-        if self._end():
-            self._done(outcome)
-
-    @property
-    def _gateway(self) -> str:
-        return str(self._line.gateway)
 
     def _accepted(self, reply: Frame) -> Outcome:
         if not reply.is_error:

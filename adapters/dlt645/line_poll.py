@@ -15,10 +15,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TypeVar
 
 from powerbus.adapters.dlt645.bcd import BcdError, decode_bcd
-from powerbus.adapters.dlt645.exchange import Exchange, Outcome
+from powerbus.adapters.dlt645.exchange import Outcome
 from powerbus.adapters.dlt645.history import decode_energy_block
 from powerbus.adapters.dlt645.identifiers import DI, ITEMS
 from powerbus.adapters.meters.errors import FrameError, FrameProblem, MeterError
+from powerbus.adapters.meters.exchange import LinePoll
 from powerbus.adapters.meters.records import MeterReading, MeterSpec, Quantity, Reading
 
 if TYPE_CHECKING:
@@ -53,14 +54,14 @@ def garbled(meter: str, gateway: str, bad: Exception) -> FrameError:
     return FrameError(meter=meter, gateway=gateway, reason=FrameProblem.GARBAGE, problem=str(bad))
 
 
-class EnergyPoll:
+class EnergyPoll(LinePoll):
     """Energy reads of ``meters`` on ``client``'s line (held and connected by the caller).
 
     ``done`` gets the results so far, in the order of ``meters``: all of them, or fewer
     when the connection was lost or another request is waiting for the line.
     """
 
-    __slots__ = ("_client", "_done", "_ended", "_exchange", "_forward", "_meters", "_results")
+    __slots__ = ("_client", "_done", "_forward", "_meters", "_results")
 
     def __init__(
         self,
@@ -68,30 +69,18 @@ class EnergyPoll:
         meters: Sequence[MeterSpec],
         done: Callable[[list[Result]], None],
     ) -> None:
+        super().__init__(client.line)
         self._client = client
         self._meters = meters
         self._done = done
         self._results: list[Result] = []
         self._forward: tuple[float, ...] = ()
-        self._exchange: Exchange | None = None
-        self._ended = False
-
-    def start(self) -> None:
-        """Begin with the first meter."""
-        self._next()
-
-    def abandon(self) -> None:
-        """Stop where it is, without calling ``done`` (the caller gave up)."""
-        self._ended = True
-        if self._exchange is not None:
-            self._exchange.abandon()
 
     def _next(self) -> None:
+        results = self._results
         if self._ended:
             return
-        results, line = self._results, self._client.line
-        if len(results) == len(self._meters) or (results and (line.waiting or not line.connected)):
-            self._ended = True
+        if self._ends(finished=len(results) == len(self._meters), progressed=bool(results)):
             self._done(results)
             return
         meter = self._meters[len(results)]

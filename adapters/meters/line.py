@@ -113,6 +113,12 @@ class TcpLine:
         assert self._transport is not None, "TcpLine.write before connect"
         self._transport.write(data)
 
+    def drop(self) -> None:
+        """Close the connection now, from a callback (:attr:`connected` turns False at
+        once); the next request reconnects. :meth:`reset` also waits for the close."""
+        if self._transport is not None:
+            self._transport.close()
+
     async def reset(self) -> None:
         """Drop the connection; the next request reconnects."""
         transport, protocol = self._transport, self._protocol

@@ -1,5 +1,7 @@
 """Modbus TCP meters on pymodbus 3.x: register maps as data (``registers``), word codecs
-(``codec``), the line client (``client``) and the meter driver (``driver``).
+(``codec``), registers to readings (``readings``), the line client (``client``) whose
+requests run as callback-driven exchanges (``exchange``, pymodbus's socket framer as the
+codec), a line's chained poll (``line_poll``) and the meter driver (``driver``).
 
 >>> from powerbus.adapters.modbus import SDM120, plan
 >>> [(b.address, b.count) for b in plan(SDM120.energy_registers)]

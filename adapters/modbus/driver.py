@@ -6,32 +6,28 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from powerbus.adapters.meters.driver import ReadScope
-from powerbus.adapters.meters.errors import MeterError
+from powerbus.adapters.meters.errors import GatewayUnreachable, MeterError
+from powerbus.adapters.meters.exchange import resolver
 from powerbus.adapters.meters.line import LineConfig
-from powerbus.adapters.meters.records import MeterReading, MeterSpec, Model, Quantity, Reading
+from powerbus.adapters.meters.records import MeterReading, MeterSpec, Model, Reading
 from powerbus.adapters.modbus.client import ModbusLine
-from powerbus.adapters.modbus.codec import decode_float32, decode_uint32, pulses_to_kwh
-from powerbus.adapters.modbus.registers import (
-    MODELS,
-    PULSE8,
-    PULSE_STATUS,
-    ReadBlock,
-    RegisterMap,
-    ValueType,
-    plan,
+from powerbus.adapters.modbus.line_poll import ModbusPoll, Result
+from powerbus.adapters.modbus.readings import (
+    TERMINAL_BLOCK,
+    channel_reading,
+    decode_block,
+    register_map,
+    terminal,
 )
+from powerbus.adapters.modbus.registers import PULSE8, ReadBlock, plan
 from powerbus.bus.kernel.addresses import HostPort
-from powerbus.bus.kernel.errors import InvalidArgument
 
-__all__ = ["ModbusDriver", "decode_block"]
-
-# A terminal read takes all counters and the status word in one request: one frame
-# costs less line time than two, and it answers for all eight channels.
-_PULSE_BLOCK = ReadBlock(0, PULSE_STATUS + 1, PULSE8.registers)
+__all__ = ["ModbusDriver"]
 
 
 class ModbusDriver:
@@ -45,14 +41,15 @@ class ModbusDriver:
     async def read(self, meter: MeterSpec, *, scope: ReadScope = ReadScope.FULL) -> MeterReading:
         """Read one meter or pulse channel."""
         if meter.model is Model.PULSE8:
-            return await self._read_pulse(meter)
-        register_map = _map(meter)
+            counters, status = await self.read_terminal(meter)
+            return channel_reading(meter, counters, status)
+        table = register_map(meter).table
         readings: list[Reading] = []
-        for block in self._plan(register_map, scope):
+        for block in self.plan_of(meter, scope):
             words = await self.line.read(
                 meter=meter.meter_id,
                 unit=meter.unit,
-                table=register_map.table,
+                table=table,
                 address=block.address,
                 count=block.count,
             )
@@ -65,89 +62,60 @@ class ModbusDriver:
             meter=meter.meter_id,
             unit=meter.unit,
             table=PULSE8.table,
-            address=_PULSE_BLOCK.address,
-            count=_PULSE_BLOCK.count,
+            address=TERMINAL_BLOCK.address,
+            count=TERMINAL_BLOCK.count,
         )
-        return decode_uint32(words[:PULSE_STATUS]), words[PULSE_STATUS]
+        return terminal(words)
 
     async def read_many(
         self, meters: Sequence[MeterSpec], *, scope: ReadScope = ReadScope.ENERGY
     ) -> list[MeterReading | MeterError]:
-        """Read ``meters`` in order; the channels of one pulse terminal share one read
-        (made when the first of them comes up), and its failure is every channel's."""
-        results: list[MeterReading | MeterError | None] = [None] * len(meters)
-        terminals: dict[int, list[int]] = {}
-        for index, meter in enumerate(meters):
-            if meter.model is Model.PULSE8:
-                terminals.setdefault(meter.unit, []).append(index)
-        for index, meter in enumerate(meters):
-            if results[index] is not None:
-                continue
-            group = terminals.get(meter.unit, []) if meter.model is Model.PULSE8 else [index]
-            try:
-                if meter.model is Model.PULSE8:
-                    counters, status = await self.read_terminal(meter)
-                    for j in group:
-                        results[j] = _channel(meters[j], counters, status)
-                else:
-                    results[index] = await self.read(meter, scope=scope)
-            except MeterError as error:
-                for j in group:
-                    results[j] = error if j == index else error.for_meter(meters[j].meter_id)
+        """Read ``meters`` in order, chained in the line's callbacks (:class:`ModbusPoll`);
+        the channels of one pulse terminal share one read (made when the first of them
+        comes up), and its failure is every channel's."""
+        results: list[Result | None] = [None] * len(meters)
+        loop = asyncio.get_running_loop()
+        line = self.line.line
+        while None in results:
+            # The poll gives the line up when another request waits for it, and stops
+            # where the connection went: this loop takes it again, reconnecting.
+            async with line.held():
+                try:
+                    await line.connect(meters[results.index(None)].meter_id)
+                except GatewayUnreachable as error:
+                    self._fail_next(meters, results, error)
+                    continue
+                polled: asyncio.Future[None] = loop.create_future()
+                poll = ModbusPoll(self, meters, results, scope, resolver(polled))
+                poll.start()
+                try:
+                    await polled
+                finally:
+                    poll.abandon()
         return [r for r in results if r is not None]
+
+    def plan_of(self, meter: MeterSpec, scope: ReadScope) -> tuple[ReadBlock, ...]:
+        """The register blocks a read of ``meter`` with ``scope`` asks for."""
+        key = (meter.model, scope)
+        if key not in self._plans:
+            model = register_map(meter)
+            wanted = model.energy_registers if scope is ReadScope.ENERGY else model.registers
+            self._plans[key] = plan(wanted)
+        return self._plans[key]
 
     async def close(self) -> None:
         """Close the line's connection (idempotent)."""
         await self.line.close()
 
-    async def _read_pulse(self, meter: MeterSpec) -> MeterReading:
-        counters, status = await self.read_terminal(meter)
-        return _channel(meter, counters, status)
-
-    def _plan(self, register_map: RegisterMap, scope: ReadScope) -> tuple[ReadBlock, ...]:
-        key = (register_map.model, scope)
-        if key not in self._plans:
-            wanted = (
-                register_map.energy_registers
-                if scope is ReadScope.ENERGY
-                else register_map.registers
-            )
-            self._plans[key] = plan(wanted)
-        return self._plans[key]
-
-
-def _channel(meter: MeterSpec, counters: tuple[int, ...], status: int) -> MeterReading:
-    """The reading of one pulse channel from its terminal's counters and status word."""
-    pulses = counters[meter.channel - 1]
-    constant = meter.pulse_constant or 1
-    readings = (
-        Reading(Quantity.PULSES, float(pulses)),
-        Reading(Quantity.ENERGY_FORWARD, pulses_to_kwh(pulses, constant)),
-    )
-    broken = bool(status >> (meter.channel - 1) & 1)
-    alarms = frozenset({"wire_break"}) if broken else frozenset()
-    return MeterReading(meter.meter_id, datetime.now(timezone.utc), readings, alarms=alarms)
-
-
-def decode_block(block: ReadBlock, words: list[int]) -> list[Reading]:
-    """The readings in one block's registers."""
-    readings: list[Reading] = []
-    for reg in block.registers:
-        offset = reg.address - block.address
-        if reg.type is ValueType.FLOAT32:
-            value = decode_float32(words[offset : offset + 2])[0] * reg.scale
-        elif reg.type is ValueType.UINT32:
-            value = float(decode_uint32(words[offset : offset + 2])[0])
-        else:
-            value = float(words[offset])
-        readings.append(Reading(reg.quantity, value, phase=reg.phase))
-    return readings
-
-
-def _map(meter: MeterSpec) -> RegisterMap:
-    try:
-        return MODELS[meter.model]
-    except KeyError:
-        raise InvalidArgument(
-            "model", f"{meter.meter_id}: {meter.model.value} is not Modbus"
-        ) from None
+    @staticmethod
+    def _fail_next(
+        meters: Sequence[MeterSpec], results: list[Result | None], error: MeterError
+    ) -> None:
+        """``error`` for the next meter not read (and the other channels of its terminal)."""
+        index = results.index(None)
+        first = meters[index]
+        results[index] = error
+        if first.model is Model.PULSE8:
+            for i in range(index + 1, len(meters)):
+                if meters[i].model is Model.PULSE8 and meters[i].unit == first.unit:
+                    results[i] = error.for_meter(meters[i].meter_id)

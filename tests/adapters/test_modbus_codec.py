@@ -22,7 +22,7 @@ from powerbus.adapters.modbus import (
     plan,
     pulses_to_kwh,
 )
-from powerbus.adapters.modbus.driver import decode_block
+from powerbus.adapters.modbus.readings import decode_block
 
 
 def test_float_words_match_the_verified_vectors() -> None:

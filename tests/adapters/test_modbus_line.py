@@ -1,5 +1,7 @@
 """The Modbus line against a scripted Modbus TCP gateway on 127.0.0.1: exception codes,
-short replies, garbage and silence become typed errors, and the line keeps working."""
+short replies, garbage and silence become typed errors, and the line keeps working; a
+line's poll, chained in callbacks, keeps each failure to its meter (a terminal's to all
+its channels), reconnects after a dropped stream and makes way for an on-demand read."""
 
 from __future__ import annotations
 
@@ -16,9 +18,13 @@ from powerbus.adapters.meters import (
     GatewayUnreachable,
     LineConfig,
     MeterError,
+    MeterReading,
+    MeterSpec,
     MeterTimeout,
+    Model,
+    WireProtocol,
 )
-from powerbus.adapters.modbus import ModbusLine, Table
+from powerbus.adapters.modbus import ModbusDriver, ModbusLine, Table
 from powerbus.bus.kernel.addresses import HostPort
 
 CONFIG = LineConfig(request_timeout=timedelta(seconds=0.25))
@@ -47,7 +53,8 @@ async def gateway() -> AsyncIterator[tuple[HostPort, list[str]]]:
                 header = await reader.readexactly(7)
                 request = header + await reader.readexactly(int.from_bytes(header[4:6], "big") - 1)
                 count = int.from_bytes(request[10:12], "big")
-                action = script.pop(0)
+                action, _, delay = script.pop(0).partition("@")
+                await asyncio.sleep(float(delay or 0))
                 if action == "good":
                     writer.write(registers(request, count))
                 elif action == "short":
@@ -115,3 +122,60 @@ async def test_nothing_listening_is_unreachable() -> None:
     with pytest.raises(GatewayUnreachable):
         await line.read(meter="S1", unit=1, table=Table.INPUT, address=0, count=2)
     await line.close()
+
+
+def meter(meter_id: str, address: HostPort, unit: str, model: Model = Model.SDM120) -> MeterSpec:
+    constant = 1000 if model is Model.PULSE8 else None
+    return MeterSpec(meter_id, WireProtocol.MODBUS, address, unit, model, constant)
+
+
+async def test_a_line_poll_keeps_each_failure_to_its_meter(
+    gateway: tuple[HostPort, list[str]],
+) -> None:
+    address, script = gateway
+    meters = [
+        meter("S0", address, "1"),
+        meter("S1", address, "2"),
+        meter("P1", address, "3/1", Model.PULSE8),
+        meter("S3", address, "4"),
+        meter("P2", address, "3/2", Model.PULSE8),
+        meter("S5", address, "5"),
+    ]
+    # S1 garbage and the terminal silence (each drops the stream), S3 an exception
+    script += ["good", "garbage", "silent", "exception:02", "good"]
+    driver = ModbusDriver(address, config=CONFIG)
+    try:
+        results = await driver.read_many(meters)
+    finally:
+        await driver.close()
+    assert [(type(r).__name__, getattr(r, "meter", None)) for r in results] == [
+        ("MeterReading", None),
+        ("FrameError", "S1"),
+        ("MeterTimeout", "P1"),
+        ("DeviceRejected", "S3"),
+        ("MeterTimeout", "P2"),
+        ("MeterReading", None),
+    ]
+    assert [r.meter_id for r in results if isinstance(r, MeterReading)] == ["S0", "S5"]
+    assert not script, "a read was made twice or skipped"
+
+
+async def test_a_line_poll_makes_way_for_an_on_demand_read(
+    gateway: tuple[HostPort, list[str]],
+) -> None:
+    address, script = gateway
+    meters = [meter(f"S{unit}", address, str(unit)) for unit in range(1, 7)]
+    script += ["good@0.02"] * (len(meters) + 1)
+    driver = ModbusDriver(address, config=CONFIG)
+    try:
+        poll = asyncio.create_task(driver.read_many(meters))
+        await asyncio.sleep(0.03)  # inside the first meter
+        words = await driver.line.read(meter="NOW", unit=9, table=Table.INPUT, address=0, count=2)
+        assert words == [0x0001, 0x0203]
+        assert not poll.done(), "the on-demand read waited for the whole poll"
+        results = await asyncio.wait_for(poll, 5)
+    finally:
+        await driver.close()
+    assert [r.meter_id for r in results if isinstance(r, MeterReading)] == [
+        m.meter_id for m in meters
+    ]
