@@ -135,5 +135,7 @@ async def test_unknown_method_paths_leave_the_bus_memory_flat(bus):
         reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
     assert codes == {"UNIMPLEMENTED": paths}
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
-    # Cached per path, 20,000 refusal handlers took about 19 MiB (issue 13: 94 MiB/100,000).
-    assert after - before < 6 * 1024 * 1024, (before, after)
+    # Cached per path, 20,000 refusal handlers took about 19 MiB (issue 13: 94 MiB/100,000);
+    # without the cache the bus's RSS still moves a few MiB with its allocator and its own
+    # records (6.5 MiB once in CI), so the line is drawn at half the leak.
+    assert after - before < 19 * 1024 * 1024 // 2, (before, after)
