@@ -5,11 +5,13 @@ at 9,600 baud: 25 Modbus TCP lines (SDM630, SDM120, 8-channel pulse terminals) a
 DL/T 645 lines, 200 meters each. Measured side by side in one run:
 
 - ``acquisition``: ``Acquisition.read_all`` of every meter (energy scope), lines in
-  parallel, one request in flight per line. Its wall time is compared with the physical
-  limit: the sum of frame times (wire time at 11 bits/byte plus turnaround) on the
-  busiest line during the poll, as the farm's line statistics report it (target ≤ 1.10).
-  Client CPU per reading is this process's CPU time over the poll / readings (target
-  ≤ 80 µs).
+  parallel, one request in flight per line, on one ``Acquisition`` kept from poll to
+  poll as the metering node keeps its own (the first poll, which opens the connections
+  and encodes each meter's requests, is reported on its own). Its wall time is compared
+  with the physical limit: the sum of frame times (wire time at 11 bits/byte plus
+  turnaround) on the busiest line during the poll, as the farm's line statistics report
+  it (target ≤ 1.10). Client CPU per reading is this process's CPU time over the poll /
+  readings (target ≤ 80 µs).
 - ``naive``: a straightforward sequential pymodbus loop (one ``AsyncModbusTcpClient``
   per gateway, every meter read one after another, ``read_input_registers`` /
   ``read_holding_registers`` and ``convert_from_registers``) over a sample of the
@@ -81,15 +83,14 @@ def _busy(control: str) -> dict[str, float]:
     }
 
 
-async def poll(meters: list[MeterSpec], control: str) -> dict[str, float]:
+async def poll(acquisition: Acquisition, meters: list[MeterSpec], control: str) -> dict[str, float]:
     """One full poll; wall time, busiest line's wire time, client CPU per reading."""
-    async with Acquisition(config=LineConfig()) as acquisition:
-        before = _busy(control)
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        results = await acquisition.read_all(meters, scope=ReadScope.ENERGY)
-        wall = time.perf_counter() - wall0
-        cpu = time.process_time() - cpu0
-        after = _busy(control)
+    before = _busy(control)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    results = await acquisition.read_all(meters, scope=ReadScope.ENERGY)
+    wall = time.perf_counter() - wall0
+    cpu = time.process_time() - cpu0
+    after = _busy(control)
     readings = sum(isinstance(r, MeterReading) for r in results)
     # an energy read is two exchanges on a DL/T 645 meter (forward block, reverse total),
     # one on a Modbus meter, and one per pulse terminal for all its channels
@@ -196,6 +197,23 @@ async def naive(meters: list[MeterSpec]) -> dict[str, float]:
     }
 
 
+Round = dict[str, float]
+
+
+async def rounds(
+    meters: list[MeterSpec], control: str
+) -> tuple[Round, list[Round], list[Round], list[Round]]:
+    """The first poll, then ``ROUNDS`` of poll, naive and floor, interleaved."""
+    polls, naives, floors = [], [], []
+    async with Acquisition(config=LineConfig()) as acquisition:
+        first = await poll(acquisition, meters, control)
+        for _ in range(ROUNDS):
+            polls.append(await poll(acquisition, meters, control))
+            naives.append(await naive(meters))
+            floors.append(await floor(meters))
+    return first, polls, naives, floors
+
+
 def main() -> Path:
     directory = Path(tempfile.mkdtemp(prefix="powerbus-metering-bench-"))
     state_file = directory / "farm.json"
@@ -213,14 +231,7 @@ def main() -> Path:
         state = farm.wait_ready(timeout=120)
         meters = load_meters(str(state["meters_file"]))
         control = str(state["control"])
-        run_event_loop(poll(meters, control))  # warm-up: connections, caches, both sides
-        polls = []
-        naives = []
-        floors = []
-        for _ in range(ROUNDS):  # interleaved: poll, naive, floor, poll, ...
-            polls.append(run_event_loop(poll(meters, control)))
-            naives.append(run_event_loop(naive(meters)))
-            floors.append(run_event_loop(floor(meters)))
+        first, polls, naives, floors = run_event_loop(rounds(meters, control))
         node = run_event_loop(node_polls(meters, directory, rounds=ROUNDS))
     finally:
         farm.stop()
@@ -244,6 +255,7 @@ def main() -> Path:
         "loop (sampled, extrapolated)",
         "environment": environment(),
         "rounds": {
+            "acquisition_first_poll": first,
             "acquisition": polls,
             "naive": naives,
             "floor": floors,
@@ -254,6 +266,8 @@ def main() -> Path:
             "busiest_line_wire_s": limit,
             "ratio_to_physical_limit": ratio,
             "client_cpu_us_per_reading": cpu,
+            "client_cpu_us_per_reading_rounds": [p["client_cpu_us_per_reading"] for p in polls],
+            "client_first_poll_cpu_us_per_reading": first["client_cpu_us_per_reading"],
             "client_cpu_us_per_exchange": per_exchange,
             "bare_protocol_cpu_us_per_exchange": bare,
             "client_over_bare_per_exchange": round(over_bare, 2),
@@ -282,7 +296,11 @@ def main() -> Path:
             f"| poll wall time | {wall:.2f} s | |",
             f"| busiest line's frame time (physical limit) | {limit:.2f} s | |",
             f"| ratio to the physical limit | {ratio:.3f} | ≤ {TARGET_RATIO} |",
-            f"| client CPU per reading | {cpu:.1f} µs | ≤ {TARGET_CPU_US:.0f} µs |",
+            f"| client CPU per reading | {cpu:.1f} µs (rounds "
+            + ", ".join(f"{p['client_cpu_us_per_reading']:.0f}" for p in polls)
+            + f") | ≤ {TARGET_CPU_US:.0f} µs |",
+            f"| ... the first poll (connects, encodes each meter's requests) | "
+            f"{first['client_cpu_us_per_reading']:.1f} µs | |",
             f"| client CPU per exchange | {per_exchange:.1f} µs | |",
             f"| bare asyncio Protocol, same frames (floor) | {bare:.1f} µs per exchange | |",
             f"| client / bare, per exchange, round by round | {over_bare:.2f} | |",

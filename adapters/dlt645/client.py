@@ -36,10 +36,16 @@ from powerbus.adapters.dlt645.identifiers import (
     daily_freeze,
     di_bytes,
 )
-from powerbus.adapters.dlt645.line_poll import EnergyPoll, energy_readings, garbled
+from powerbus.adapters.dlt645.line_poll import (
+    EnergyPoll,
+    energy_readings,
+    energy_requests,
+    energy_results,
+    garbled,
+)
 from powerbus.adapters.meters.driver import ReadScope
 from powerbus.adapters.meters.errors import DeviceRejected, GatewayUnreachable, MeterError
-from powerbus.adapters.meters.exchange import outcome_of, resolver
+from powerbus.adapters.meters.exchange import Job, Polled, outcome_of, resolver
 from powerbus.adapters.meters.line import LineConfig, TcpLine
 from powerbus.adapters.meters.records import MeterReading, MeterSpec, Quantity, Reading
 from powerbus.adapters.meters.watchdog import Watchdog
@@ -65,9 +71,11 @@ class Dlt645Client:
         self.gateway = gateway
         self.line = TcpLine(gateway, config=config)
         self._decoder = FrameDecoder()
-        self._watchdog = Watchdog(self.line.config.request_timeout.total_seconds())
-        # Encoded read requests by (address, DI): a poll asks the same ones every round.
+        self.watchdog = Watchdog(self.line.config.request_timeout.total_seconds())
+        """The deadline of the request in flight on the line."""
+        # A poll asks the same meters the same things every round: encoded once.
         self._requests: dict[tuple[str, int], Request] = {}
+        self._jobs: dict[tuple[str, str], Job] = {}
 
     @property
     def discarded_bytes(self) -> int:
@@ -81,17 +89,32 @@ class Dlt645Client:
             reply = await self._exchange(meter, request)
         return reply.data[4:]
 
-    def begin(self, meter: str, address: str, di: int, done: Callable[[Outcome], None]) -> Exchange:
-        """Start a read (11H) of ``di`` now, the line held and connected; ``done`` gets
-        the reply or the error (for a poll chaining exchanges in callbacks)."""
+    def read_request(self, address: str, di: int, *, size: int | None = None) -> Request:
+        """A read (11H) of ``di`` from ``address``, encoded (kept for the next poll);
+        ``size``: the reply's data after the DI, when the item has a fixed one."""
         request = self._requests.get((address, di))
         if request is None:
             if len(self._requests) >= _REQUESTS_KEPT:
                 self._requests.clear()
-            request = Request.of(Frame(address, Control.READ, di_bytes(di)))
+            request = Request.of(Frame(address, Control.READ, di_bytes(di)), size=size)
             self._requests[address, di] = request
-        exchange = Exchange(self.line, self._decoder, self._watchdog, meter, request, done)
-        exchange.start()
+        return request
+
+    def energy_job(self, meter: MeterSpec) -> Job:
+        """What an energy poll asks ``meter`` (kept for the next poll)."""
+        job = self._jobs.get((meter.meter_id, meter.address))
+        if job is None:
+            if len(self._jobs) >= _REQUESTS_KEPT:
+                self._jobs.clear()
+            job = Job(meter.meter_id, energy_requests(self, meter.address))
+            self._jobs[meter.meter_id, meter.address] = job
+        return job
+
+    def adopt(self, meter: str, request: Request, done: Callable[[Outcome], None]) -> Exchange:
+        """An exchange taking over ``request``, which a poll sent to ``meter``: the
+        reply's resynchronising and matching, and why there is none (the line held)."""
+        exchange = Exchange(self.line, self._decoder, self.watchdog, meter, request, done)
+        exchange.adopt()
         return exchange
 
     async def read_value(self, meter: str, address: str, di: int) -> float:
@@ -202,7 +225,8 @@ class Dlt645Client:
         self, meters: Sequence[MeterSpec], *, scope: ReadScope = ReadScope.ENERGY
     ) -> list[MeterReading | MeterError]:
         """Read ``meters`` one after another; a failing meter does not stop the rest.
-        Energy reads are chained in the line's callbacks (:class:`EnergyPoll`)."""
+        Energy reads are chained in the line's callbacks (:class:`EnergyPoll`) and
+        decoded when a poll ends."""
         results: list[MeterReading | MeterError] = []
         if scope is not ReadScope.ENERGY:
             for meter in meters:
@@ -222,18 +246,18 @@ class Dlt645Client:
                 except GatewayUnreachable as error:
                     results.append(error)
                     continue
-                polled: asyncio.Future[list[MeterReading | MeterError]] = loop.create_future()
+                polled: asyncio.Future[Polled] = loop.create_future()
                 poll = EnergyPoll(self, rest, resolver(polled))
                 poll.start()
                 try:
-                    results += await polled
+                    results += energy_results(rest, await polled)
                 finally:
                     poll.abandon()
         return results
 
     async def close(self) -> None:
         """Close the line's connection (idempotent)."""
-        self._watchdog.close()
+        self.watchdog.close()
         await self.line.close()
 
     async def _exchange(self, meter: str, request: Frame) -> Frame:
@@ -242,7 +266,7 @@ class Dlt645Client:
         prepared = Request.of(request)
 
         def begin(done: Callable[[Outcome], None]) -> Exchange:
-            exchange = Exchange(self.line, self._decoder, self._watchdog, meter, prepared, done)
+            exchange = Exchange(self.line, self._decoder, self.watchdog, meter, prepared, done)
             exchange.start()
             return exchange
 

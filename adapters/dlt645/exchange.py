@@ -14,7 +14,6 @@ chains the next exchange from the callback that ended the one before
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from powerbus.adapters.dlt645.frame import Control, Corrupt, Frame, FrameDecoder, ReplyPattern
 from powerbus.adapters.meters.errors import (
@@ -45,27 +44,40 @@ Outcome = Frame | MeterError
 """How an exchange ends: the meter's normal reply, or why there is none."""
 
 
-@dataclass(frozen=True, slots=True)
 class Request:
     """A request ready to send: its frame, its bytes on the wire and, for a read, the
-    reply it expects (a poll sends the same ones every round, made once)."""
+    reply it expects (a poll sends the same ones every round, made once); a
+    :class:`~powerbus.adapters.meters.exchange.PollRequest`."""
 
-    frame: Frame
-    wire: bytes
-    pattern: ReplyPattern | None
+    __slots__ = ("frame", "match", "pattern", "wire")
+
+    def __init__(self, frame: Frame, *, size: int | None = None) -> None:
+        self.frame = frame
+        self.wire = frame.encode()
+        self.pattern = ReplyPattern(frame, size=size) if frame.control == Control.READ else None
+        # the pattern's own match, bound once: a poll calls it for every reply
+        self.match: Callable[[bytes], bytes | None] = (
+            _no_match if self.pattern is None else self.pattern.match
+        )
+        """The reply's data after the DI when ``data`` is exactly the normal reply."""
 
     @classmethod
-    def of(cls, frame: Frame) -> Request:
-        """``frame`` prepared for sending."""
-        pattern = ReplyPattern(frame) if frame.control == Control.READ else None
-        return cls(frame, frame.encode(), pattern)
+    def of(cls, frame: Frame, *, size: int | None = None) -> Request:
+        """``frame`` prepared for sending; ``size``, when known, is the length of the
+        data after the DI in the normal reply (a read of one fixed-size item)."""
+        return cls(frame, size=size)
+
+
+def _no_match(data: bytes) -> None:
+    return None
 
 
 class Exchange(LineExchange[Frame]):
     """``request`` to ``meter`` on ``line`` (connected, and held by the caller).
 
-    :meth:`start` sends it; ``done`` is called once, from the line's callbacks or the
-    deadline's timer; :meth:`abandon` ends it without calling ``done`` (the caller gave up).
+    :meth:`start` sends it (or :meth:`adopt` takes it over from a poll); ``done`` is
+    called once, from the line's callbacks or the deadline's timer; :meth:`abandon` ends
+    it without calling ``done`` (the caller gave up).
     """
 
     __slots__ = ("_corrupt", "_decoder", "_garbage_before", "_request")
@@ -88,15 +100,18 @@ class Exchange(LineExchange[Frame]):
         self._corrupt: list[Corrupt] = []
         self._garbage_before = 0
 
-    def start(self) -> None:
-        """Send the request and wait (in callbacks) for its answer or its deadline."""
+    @property
+    def wire(self) -> bytes:
+        """The request's bytes on the wire."""
+        return self._request.wire
+
+    def _prepare(self) -> None:
         decoder = self._decoder
         decoder.clear()  # anything still buffered answers an earlier request
         self._garbage_before = decoder.discarded
-        self._listen()
-        self._line.write(self._request.wire)
 
-    def _receive(self, data: bytes) -> None:
+    def receive(self, data: bytes) -> None:
+        """Bytes from the line: the reply, or what the decoder makes of them."""
         pattern = self._request.pattern
         if pattern is not None:
             reply = self._decoder.expected(data, pattern)
@@ -112,7 +127,8 @@ class Exchange(LineExchange[Frame]):
                 self._finish(self._accepted(event))
                 return  # a next exchange may have started: the rest is not ours
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """No reply by the deadline: why, from what the line delivered."""
         self._finish(self._no_answer())
 
     def _accepted(self, reply: Frame) -> Outcome:

@@ -131,24 +131,52 @@ class Corrupt:
 
 class ReplyPattern:
     """The normal reply a read (11H) request expects: the first nine bytes (68 address 68
-    91H) and the DI as sent, so :meth:`FrameDecoder.expected` recognises a reply that came
-    whole with a few byte comparisons in C instead of decoding and matching it in Python
-    (a poll receives thousands, and that Python is most of what a reply costs the client:
-    docs/metering.md, Benchmark).
+    91H), the DI as sent and, when ``size`` is given, the length of the data after the DI.
+    :meth:`match` recognises a reply that came whole with a few byte comparisons in C
+    instead of decoding and matching it in Python (a poll receives thousands, and that
+    Python is most of what a reply costs the client: docs/metering.md, Benchmark).
 
     >>> request = Frame("000102030425", Control.READ, bytes.fromhex("00000100"))
     >>> reply = Frame("000102030425", Control.READ_REPLY, bytes.fromhex("0000010042061200"))
-    >>> FrameDecoder().expected(reply.encode(), ReplyPattern(request)) == reply
-    True
+    >>> ReplyPattern(request, size=4).match(b"\\xfe" + reply.encode()).hex()
+    '42061200'
     """
 
-    __slots__ = ("address", "control", "di", "head")
+    __slots__ = ("_prefix", "_size", "address", "control", "di", "head", "request_di")
 
-    def __init__(self, request: Frame) -> None:
+    def __init__(self, request: Frame, *, size: int | None = None) -> None:
         self.address = request.address
         self.control = request.control | 0x80
         self.head = bytes((START,)) + encode_address(request.address) + bytes((START, self.control))
-        self.di = scramble(request.data[:4])
+        self.request_di = request.data[:4]
+        self.di = scramble(self.request_di)
+        self._size = size
+        self._prefix = self.head if size is None else self.head + bytes((4 + size,)) + self.di
+
+    def match(self, data: bytes) -> bytes | None:
+        """The reply's data after the DI (unscrambled) when ``data`` is exactly the
+        expected reply, whole, after nothing but FE preamble; else None."""
+        start = data.find(self._prefix)
+        if start < 0:
+            return None
+        end = len(data) - 2
+        length = end - start - _HEADER
+        if self._size is None:
+            if (
+                not 4 <= length <= MAX_DATA
+                or data[start + 9] != length
+                or data[start + _HEADER : start + _HEADER + 4] != self.di
+            ):
+                return None
+        elif length != 4 + self._size:
+            return None
+        if (
+            data[-1] != END
+            or sum(data[start:end]) & 0xFF != data[end]
+            or (start and data.count(PREAMBLE, 0, start) != start)
+        ):
+            return None
+        return data[start + _HEADER + 4 : end].translate(_SUB33)
 
 
 class FrameDecoder:
@@ -176,25 +204,15 @@ class FrameDecoder:
         self._buffer.clear()
 
     def expected(self, data: bytes, pattern: ReplyPattern) -> Frame | None:
-        """``data`` as the reply ``pattern`` describes when it is exactly that, whole,
-        after nothing but FE preamble, with nothing buffered before it; else None (then
-        :meth:`feed` it: anything else is decoded, matched or skipped there)."""
-        end = len(data) - 2
-        start = data.find(pattern.head)
-        if (
-            self._buffer
-            or start < 0
-            or end < start + _HEADER + 4
-            or data[start + 9] != end - start - _HEADER
-            or data[start + 9] > MAX_DATA
-            or data[-1] != END
-            or data[start + _HEADER : start + _HEADER + 4] != pattern.di
-            or sum(data[start:end]) & 0xFF != data[end]
-            or data.count(PREAMBLE, 0, start) != start
-        ):
+        """``data`` as the reply ``pattern`` describes (:meth:`ReplyPattern.match`),
+        with nothing buffered before it; else None (then :meth:`feed` it: anything else is
+        decoded, matched or skipped there)."""
+        if self._buffer:
             return None
-        data = data[start + _HEADER : end].translate(_SUB33)
-        return Frame(pattern.address, pattern.control, data)
+        payload = pattern.match(data)
+        if payload is None:
+            return None
+        return Frame(pattern.address, pattern.control, pattern.request_di + payload)
 
     def feed(self, data: bytes) -> list[Frame | Corrupt]:
         """Add ``data`` and return every complete frame (or corrupt candidate) in it."""

@@ -1,45 +1,37 @@
 """An energy poll of one DL/T 645 line: each meter's forward block and reverse total, one
-exchange after another, the next started from the callback that ended the one before.
+request after another on the line's callbacks
+(:class:`~powerbus.adapters.meters.exchange.LinePoll`), decoded into readings when the
+poll ends.
 
-A whole line's poll therefore awaits once, not once per exchange
-(:mod:`powerbus.adapters.dlt645.exchange` says why that matters). A failing meter gets its
-typed error and the poll goes on with the next one; the poll ends early, with what it has,
-when the connection is lost (the caller reconnects for the rest) or when another request
-waits for the line (an on-demand read is not kept behind a whole line's poll).
+A whole line's poll awaits once, not once per exchange, and a reply that comes whole and
+exactly as expected costs a few C calls until then (the base class says why that
+matters). A failing meter gets its typed error and the poll goes on with the next one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from powerbus.adapters.dlt645.bcd import BcdError, decode_bcd
-from powerbus.adapters.dlt645.exchange import Outcome
-from powerbus.adapters.dlt645.history import decode_energy_block
+from powerbus.adapters.dlt645.bcd import BcdError
+from powerbus.adapters.dlt645.exchange import Exchange, Request
+from powerbus.adapters.dlt645.frame import Frame
 from powerbus.adapters.dlt645.identifiers import DI, ITEMS
 from powerbus.adapters.meters.errors import FrameError, FrameProblem, MeterError
-from powerbus.adapters.meters.exchange import LinePoll
+from powerbus.adapters.meters.exchange import LinePoll, Polled
 from powerbus.adapters.meters.records import MeterReading, MeterSpec, Quantity, Reading
 
 if TYPE_CHECKING:
     from powerbus.adapters.dlt645.client import Dlt645Client
 
-__all__ = ["EnergyPoll", "energy_readings", "garbled"]
+__all__ = ["FORWARD_SIZE", "REVERSE", "EnergyPoll", "energy_readings", "energy_results", "garbled"]
 
 Result = MeterReading | MeterError
 
-_REVERSE = ITEMS[DI.ENERGY_REVERSE]
-T = TypeVar("T")
-
-
-def _decode_reverse(data: bytes) -> float:
-    raw = data[4 : 4 + _REVERSE.size]
-    return decode_bcd(raw, decimals=_REVERSE.decimals, signed=_REVERSE.signed)
-
-
-def _decode_forward(data: bytes) -> tuple[float, ...]:
-    return decode_energy_block(data[4:24])
+REVERSE = ITEMS[DI.ENERGY_REVERSE]
+FORWARD_SIZE = 20
+"""The forward energy block's data: total and rates 1-4, 4 BCD bytes each."""
 
 
 def energy_readings(forward: Sequence[float], reverse: float) -> list[Reading]:
@@ -55,68 +47,76 @@ def garbled(meter: str, gateway: str, bad: Exception) -> FrameError:
 
 
 class EnergyPoll(LinePoll):
-    """Energy reads of ``meters`` on ``client``'s line (held and connected by the caller).
+    """Energy reads of ``meters`` on ``client``'s line (held and connected by the
+    caller); ``done`` gets what the line answered, for :func:`energy_results`: all of
+    the meters, or fewer when the connection was lost or another request is waiting for
+    the line."""
 
-    ``done`` gets the results so far, in the order of ``meters``: all of them, or fewer
-    when the connection was lost or another request is waiting for the line.
-    """
-
-    __slots__ = ("_client", "_done", "_forward", "_meters", "_results")
+    __slots__ = ("_client",)
 
     def __init__(
         self,
         client: Dlt645Client,
         meters: Sequence[MeterSpec],
-        done: Callable[[list[Result]], None],
+        done: Callable[[Polled], None],
     ) -> None:
-        super().__init__(client.line)
+        super().__init__(client.line, client.watchdog, [client.energy_job(m) for m in meters], done)
         self._client = client
-        self._meters = meters
-        self._done = done
-        self._results: list[Result] = []
-        self._forward: tuple[float, ...] = ()
 
-    def _next(self) -> None:
-        results = self._results
-        if self._ended:
-            return
-        if self._ends(finished=len(results) == len(self._meters), progressed=bool(results)):
-            self._done(results)
-            return
-        meter = self._meters[len(results)]
-        self._exchange = self._client.begin(
-            meter.meter_id, meter.address, DI.ENERGY_FORWARD_BLOCK, self._forward_read
-        )
+    def _adopt(self, request: Any, meter: str, done: Callable[[Any], None]) -> Exchange:
+        return self._client.adopt(meter, request, done)
 
-    def _forward_read(self, outcome: Outcome) -> None:
-        forward = self._decoded(outcome, _decode_forward)
-        if forward is not None:
-            self._forward = forward
-            meter = self._meters[len(self._results)]
-            self._exchange = self._client.begin(
-                meter.meter_id, meter.address, DI.ENERGY_REVERSE, self._reverse_read
-            )
+    def _payload(self, reply: Any) -> bytes:
+        assert isinstance(reply, Frame)
+        return reply.data[4:]
 
-    def _reverse_read(self, outcome: Outcome) -> None:
-        reverse = self._decoded(outcome, _decode_reverse)
-        if reverse is not None:
-            meter_id = self._meters[len(self._results)].meter_id
-            readings = tuple(energy_readings(self._forward, reverse))
-            self._meter_done(MeterReading(meter_id, datetime.now(timezone.utc), readings))
 
-    def _decoded(self, outcome: Outcome, decode: Callable[[bytes], T]) -> T | None:
-        """``decode`` of the reply's data; None when the meter is done (its error kept)."""
-        if isinstance(outcome, MeterError):
-            self._meter_done(outcome)
-            return None
+def energy_requests(client: Dlt645Client, address: str) -> tuple[Request, Request]:
+    """The two reads of an energy poll of the meter at ``address``."""
+    return (
+        client.read_request(address, DI.ENERGY_FORWARD_BLOCK, size=FORWARD_SIZE),
+        client.read_request(address, DI.ENERGY_REVERSE, size=REVERSE.size),
+    )
+
+
+def energy_results(meters: Sequence[MeterSpec], polled: Polled) -> list[Result]:
+    """The reading or error of each meter an :class:`EnergyPoll` of ``meters`` answered,
+    in order (the first ``len(polled.answers)`` of them)."""
+    results: list[Result] = []
+    payloads = iter(polled.payloads)
+    for meter, answer in zip(meters, polled.answers, strict=False):
+        if isinstance(answer, MeterError):
+            results.append(answer)
+            continue
+        forward, reverse = next(payloads), next(payloads)
         try:
-            return decode(outcome.data)
-        except (BcdError, IndexError) as bad:
-            meter = self._meters[len(self._results)]
-            self._meter_done(garbled(meter.meter_id, str(meter.gateway), bad))
-            return None
+            readings = _energy(forward[:FORWARD_SIZE], reverse[: REVERSE.size])
+        except BcdError as bad:
+            results.append(garbled(meter.meter_id, str(meter.gateway), bad))
+            continue
+        read_at = datetime.fromtimestamp(answer, timezone.utc)
+        results.append(MeterReading(meter.meter_id, read_at, readings))
+    return results
 
-    def _meter_done(self, result: Result) -> None:
-        self._exchange = None
-        self._results.append(result)
-        self._next()
+
+_FORWARD, _REVERSE = Quantity.ENERGY_FORWARD, Quantity.ENERGY_REVERSE
+_new = tuple.__new__  # a Reading without its Python __new__: six a meter, 10,000 meters a poll
+
+
+def _energy(forward: bytes, reverse: bytes) -> tuple[Reading, ...]:
+    """The readings of a forward block and a reverse total (:func:`energy_readings`),
+    decoded with one ``hex`` and one digit check for all of them (the reversed bytes
+    read as the values high digit first, reverse total first, then the block's last
+    value to its first)."""
+    if len(forward) % 4 or len(reverse) != REVERSE.size:
+        raise BcdError(f"energy data of {len(forward)} + {len(reverse)} bytes")
+    digits = (forward + reverse)[::-1].hex()
+    if not digits.isdigit():
+        raise BcdError(f"not BCD: {forward.hex()} {reverse.hex()}")
+    last = len(digits)
+    readings = [
+        _new(Reading, (_FORWARD, int(digits[last - 8 * tou - 8 : last - 8 * tou]) / 100, 0, tou))
+        for tou in range(len(forward) // 4)
+    ]
+    readings.append(_new(Reading, (_REVERSE, int(digits[:8]) / 100, 0, 0)))
+    return tuple(readings)

@@ -107,8 +107,14 @@ class Acquisition(Lifecycle):
         results: list[MeterReading | MeterError | None] = [None] * len(meters)
         by_line: dict[HostPort, list[int]] = {}
         for index, meter in enumerate(meters):
-            self.driver(meter)  # a meter on a line of another protocol fails here, up front
             by_line.setdefault(meter.gateway, []).append(index)
+        for indexes in by_line.values():
+            # a meter on a line of another protocol fails here, up front
+            first = meters[indexes[0]]
+            self.driver(first)
+            for i in indexes:
+                if meters[i].protocol is not first.protocol:
+                    self.driver(meters[i])  # raises: names the meter and the line
 
         async def poll_line(indexes: list[int]) -> None:
             line = [meters[i] for i in indexes]

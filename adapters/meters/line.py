@@ -59,6 +59,20 @@ class _LineProtocol(asyncio.Protocol):
         self._line._lost(self, exc)
 
 
+class _Direct(asyncio.Protocol):
+    """The connection's protocol while a poll takes its bytes straight: ``data_received``
+    is the poll's receiver itself. The transport binds a protocol's ``data_received``
+    when the protocol is set, so every read then reaches the poll with no call in
+    between (a poll receives thousands)."""
+
+    def __init__(self, line_protocol: _LineProtocol, receive: Receiver) -> None:
+        self.data_received = receive  # type: ignore[method-assign,assignment]
+        self._line_protocol = line_protocol
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._line_protocol.connection_lost(exc)
+
+
 class TcpLine:
     """The byte transport of a transparent serial gateway (used by DL/T 645).
 
@@ -112,6 +126,24 @@ class TcpLine:
         """Write ``data`` on the open connection (:meth:`connect` first)."""
         assert self._transport is not None, "TcpLine.write before connect"
         self._transport.write(data)
+
+    def direct(self, receive: Receiver) -> None:
+        """Deliver the open connection's bytes straight to ``receive`` (:attr:`receiver`
+        is bypassed) until :meth:`indirect`; a lost connection still reaches
+        :attr:`on_lost`."""
+        assert self._transport is not None and self._protocol is not None, "not connected"
+        self._transport.set_protocol(_Direct(self._protocol, receive))
+
+    def indirect(self) -> None:
+        """Deliver bytes to :attr:`receiver` again (after :meth:`direct`)."""
+        if self._transport is not None and self._protocol is not None:
+            self._transport.set_protocol(self._protocol)
+
+    def writer(self) -> Callable[[bytes], None]:
+        """The open connection's own write (a poll sending thousands of frames on one
+        connection calls it directly)."""
+        assert self._transport is not None, "TcpLine.writer before connect"
+        return self._transport.write
 
     def drop(self) -> None:
         """Close the connection now, from a callback (:attr:`connected` turns False at

@@ -87,19 +87,19 @@ class Reading(NamedTuple):
         return UNITS[self.quantity]
 
 
-@dataclass(frozen=True, slots=True)
-class MeterReading:
+class MeterReading(NamedTuple):
     """What one read of one meter returned.
 
     ``meter_time`` is the meter's own clock where it has one (DL/T 645); ``alarms`` holds
-    device-reported conditions such as ``"wire_break"`` on a pulse channel.
+    device-reported conditions such as ``"wire_break"`` on a pulse channel. A named tuple
+    for the reason :class:`Reading` is one: a poll builds one for every meter.
     """
 
     meter_id: str
     read_at: datetime
     readings: tuple[Reading, ...]
     meter_time: datetime | None = None
-    alarms: frozenset[str] = field(default_factory=frozenset)
+    alarms: frozenset[str] = frozenset()
 
     def value(self, quantity: Quantity, *, phase: int = 0, tou: int = 0) -> float | None:
         """The value of one quantity, or None when the read did not include it."""
@@ -123,6 +123,9 @@ class MeterSpec:
     address: str
     model: Model
     pulse_constant: int | None = None
+    # parsed from the address once: a poll asks for them for every meter
+    _unit: int = field(init=False, repr=False, compare=False, default=0)
+    _channel: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
         if not self.meter_id:
@@ -139,19 +142,26 @@ class MeterSpec:
                     "address", f"{self.meter_id}: not 12 digits: {self.address!r}"
                 )
         else:
-            _ = self.unit, self.channel  # validates the address form
+            object.__setattr__(self, "_unit", self._parse_unit())
+            object.__setattr__(self, "_channel", self._parse_channel())
 
     @property
     def unit(self) -> int:
-        """The Modbus unit id (device id)."""
+        """The Modbus unit id (device id); 0 for a DL/T 645 meter."""
+        return self._unit
+
+    @property
+    def channel(self) -> int:
+        """The pulse channel (1-8); 0 for a meter that is not a pulse channel."""
+        return self._channel
+
+    def _parse_unit(self) -> int:
         text = self.address.partition("/")[0]
         if not text.isdigit() or not 1 <= int(text) <= 247:
             raise InvalidArgument("address", f"{self.meter_id}: bad unit id {self.address!r}")
         return int(text)
 
-    @property
-    def channel(self) -> int:
-        """The pulse channel (1-8); 0 for a meter that is not a pulse channel."""
+    def _parse_channel(self) -> int:
         if self.model is not Model.PULSE8:
             return 0
         _, sep, text = self.address.partition("/")

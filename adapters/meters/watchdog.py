@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 __all__ = ["Watchdog"]
@@ -22,25 +23,36 @@ class Watchdog:
     the one the timer is set for.
     """
 
-    __slots__ = ("_deadline", "_expire", "_handle", "_loop", "_timeout", "_when")
+    __slots__ = ("_expire", "_handle", "_loop", "_when", "clock", "deadline", "timeout")
 
     def __init__(self, timeout: float) -> None:
-        self._timeout = timeout
+        self.timeout = timeout
+        """Seconds from :meth:`arm` to the deadline."""
+        self.deadline = 0.0
+        """When the armed ``expire`` is due, in :attr:`clock` time. While one ``expire``
+        stays armed, setting ``deadline = clock() + timeout`` moves it for a next request
+        without a call (a poll does that for every request)."""
+        self.clock: Callable[[], float] = time.monotonic
+        """The running loop's clock (``loop.time``), once armed."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._when = 0.0
-        self._deadline = 0.0
         self._expire: Callable[[], None] | None = None
 
     def arm(self, expire: Callable[[], None]) -> None:
         """Call ``expire`` once the timeout has passed, unless :meth:`disarm` comes first."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a client used from a new loop: the old timer is gone
-            self._loop, self._handle = loop, None
-        self._deadline, self._expire = loop.time() + self._timeout, expire
+            self._loop, self._handle, self.clock = loop, None, loop.time
+        self.deadline, self._expire = loop.time() + self.timeout, expire
         if self._handle is None:
-            self._when = self._deadline
+            self._when = self.deadline
             self._handle = loop.call_at(self._when, self._fire)
+
+    def take(self, expire: Callable[[], None]) -> None:
+        """Call ``expire`` instead at the deadline armed (an exchange taking over the
+        request a poll sent keeps the request's deadline)."""
+        self._expire = expire
 
     def disarm(self, expire: Callable[[], None]) -> None:
         """Forget ``expire`` if it is the one armed (the timer stays, and finds nothing)."""
@@ -59,9 +71,9 @@ class Watchdog:
         expire = self._expire
         if expire is None or self._loop is None:
             return
-        if self._loop.time() >= self._deadline:
+        if self._loop.time() >= self.deadline:
             self._expire = None
             expire()
         else:
-            self._when = self._deadline
+            self._when = self.deadline
             self._handle = self._loop.call_at(self._when, self._fire)

@@ -17,6 +17,7 @@ from powerbus.adapters.modbus.codec import (
     encode_float32,
     encode_uint32,
     pulses_to_kwh,
+    registers_bytes,
 )
 from powerbus.adapters.modbus.driver import ModbusDriver
 from powerbus.adapters.modbus.registers import (
@@ -52,4 +53,5 @@ __all__ = [
     "encode_uint32",
     "plan",
     "pulses_to_kwh",
+    "registers_bytes",
 ]

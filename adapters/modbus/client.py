@@ -21,7 +21,7 @@ from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInput
 from powerbus.adapters.meters.exchange import outcome_of
 from powerbus.adapters.meters.line import LineConfig, TcpLine
 from powerbus.adapters.meters.watchdog import Watchdog
-from powerbus.adapters.modbus.exchange import EXCEPTION_NAMES, ModbusExchange, Outcome
+from powerbus.adapters.modbus.exchange import EXCEPTION_NAMES, ModbusExchange, Outcome, Request
 from powerbus.adapters.modbus.registers import Table
 from powerbus.bus.kernel.addresses import HostPort
 
@@ -38,11 +38,13 @@ class ModbusLine:
         self.line = TcpLine(gateway, config=config)
         self.config = self.line.config
         self._framer = FramerSocket(DecodePDU(is_server=False))
-        self._watchdog = Watchdog(self.config.request_timeout.total_seconds())
+        self.watchdog = Watchdog(self.config.request_timeout.total_seconds())
+        """The deadline of the request in flight on the line."""
         self._tid = 0
-        # PDUs (function code and data) by (table, address, count): a poll asks the same
-        # few every round.
-        self._pdus: dict[tuple[Table, int, int], bytes] = {}
+        # A poll asks the same devices the same reads every round: encoded once, each with
+        # its own transaction id (a reply is only taken for the request it answers; after
+        # no reply the connection is dropped, so no late reply meets a later request).
+        self._requests: dict[tuple[int, Table, int, int], Request] = {}
 
     async def read(
         self, *, meter: str, unit: int, table: Table, address: int, count: int
@@ -54,6 +56,20 @@ class ModbusLine:
                 functools.partial(self.begin, meter, unit, table, address, count)
             )
 
+    def request(self, unit: int, table: Table, address: int, count: int) -> Request:
+        """A read of ``count`` registers from ``address`` of device ``unit``, encoded
+        (kept for the next poll)."""
+        key = (unit, table, address, count)
+        request = self._requests.get(key)
+        if request is None:
+            if len(self._requests) >= _REQUESTS_KEPT:
+                self._requests.clear()
+            pdu_request = _REQUESTS[table](address=address, count=count)
+            pdu = pdu_request.function_code.to_bytes(1, "big") + pdu_request.encode()
+            self._tid = self._tid % 0xFFFF + 1  # 1..65535: 0 would match any reply
+            request = self._requests[key] = Request.of(self._framer, unit, pdu, count, self._tid)
+        return request
+
     def begin(
         self,
         meter: str,
@@ -64,20 +80,26 @@ class ModbusLine:
         done: Callable[[Outcome], None],
     ) -> ModbusExchange:
         """Start a read now, the line held and connected; ``done`` gets the registers or
-        the error (for a poll chaining exchanges in callbacks)."""
-        pdu = self._pdus.get((table, address, count))
-        if pdu is None:
-            request = _REQUESTS[table](address=address, count=count)
-            pdu = request.function_code.to_bytes(1, "big") + request.encode()
-            self._pdus[table, address, count] = pdu
-        self._tid = self._tid % 0xFFFF + 1  # 1..65535: 0 would match any reply
-        exchange = ModbusExchange(
-            self.line, self._framer, self._watchdog, meter, (unit, pdu, count, self._tid), done
-        )
+        the error."""
+        request = self.request(unit, table, address, count)
+        exchange = ModbusExchange(self.line, self._framer, self.watchdog, meter, request, done)
         exchange.start()
+        return exchange
+
+    def adopt(
+        self, meter: str, request: Request, done: Callable[[Outcome], None]
+    ) -> ModbusExchange:
+        """An exchange taking over ``request``, which a poll sent for ``meter``: the
+        reply's framing and checks, and why there is none (the line held)."""
+        exchange = ModbusExchange(self.line, self._framer, self.watchdog, meter, request, done)
+        exchange.adopt()
         return exchange
 
     async def close(self) -> None:
         """Close the connection (idempotent)."""
-        self._watchdog.close()
+        self.watchdog.close()
         await self.line.close()
+
+
+_REQUESTS_KEPT = 4096
+"""Encoded requests a line keeps (its devices × the reads a poll makes, with room)."""

@@ -22,6 +22,7 @@ __all__ = [
     "encode_float32",
     "encode_uint32",
     "pulses_to_kwh",
+    "registers_bytes",
 ]
 
 COUNTER_MODULUS = 1 << 32
@@ -49,6 +50,11 @@ def encode_uint32(values: Sequence[int]) -> list[int]:
     """The inverse of :func:`decode_uint32` (values taken modulo 2^32)."""
     raw = struct.pack(f">{len(values)}I", *(v % COUNTER_MODULUS for v in values))
     return list(struct.unpack(f">{len(values) * 2}H", raw))
+
+
+def registers_bytes(words: Sequence[int]) -> bytes:
+    """16-bit register words as the bytes they are on the wire (big-endian)."""
+    return struct.pack(f">{len(words)}H", *words)
 
 
 def counter_delta(previous: int, current: int, *, modulus: int = COUNTER_MODULUS) -> int:

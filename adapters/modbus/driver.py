@@ -12,11 +12,12 @@ from datetime import datetime, timezone
 
 from powerbus.adapters.meters.driver import ReadScope
 from powerbus.adapters.meters.errors import GatewayUnreachable, MeterError
-from powerbus.adapters.meters.exchange import resolver
+from powerbus.adapters.meters.exchange import Job, Polled, resolver
 from powerbus.adapters.meters.line import LineConfig
 from powerbus.adapters.meters.records import MeterReading, MeterSpec, Model, Reading
 from powerbus.adapters.modbus.client import ModbusLine
-from powerbus.adapters.modbus.line_poll import ModbusPoll, Result
+from powerbus.adapters.modbus.codec import registers_bytes
+from powerbus.adapters.modbus.line_poll import ModbusPoll, PollPlan, Result
 from powerbus.adapters.modbus.readings import (
     TERMINAL_BLOCK,
     channel_reading,
@@ -37,12 +38,13 @@ class ModbusDriver:
         self.gateway = gateway
         self.line = ModbusLine(gateway, config=config)
         self._plans: dict[tuple[Model, ReadScope], tuple[ReadBlock, ...]] = {}
+        self._jobs: dict[tuple[str, str, Model, ReadScope], tuple[Job, tuple[ReadBlock, ...]]] = {}
 
     async def read(self, meter: MeterSpec, *, scope: ReadScope = ReadScope.FULL) -> MeterReading:
         """Read one meter or pulse channel."""
         if meter.model is Model.PULSE8:
             counters, status = await self.read_terminal(meter)
-            return channel_reading(meter, counters, status)
+            return channel_reading(meter, counters, status, datetime.now(timezone.utc))
         table = register_map(meter).table
         readings: list[Reading] = []
         for block in self.plan_of(meter, scope):
@@ -53,7 +55,7 @@ class ModbusDriver:
                 address=block.address,
                 count=block.count,
             )
-            readings += decode_block(block, words)
+            readings += decode_block(block, registers_bytes(words))
         return MeterReading(meter.meter_id, datetime.now(timezone.utc), tuple(readings))
 
     async def read_terminal(self, meter: MeterSpec) -> tuple[tuple[int, ...], int]:
@@ -65,14 +67,14 @@ class ModbusDriver:
             address=TERMINAL_BLOCK.address,
             count=TERMINAL_BLOCK.count,
         )
-        return terminal(words)
+        return terminal(registers_bytes(words))
 
     async def read_many(
         self, meters: Sequence[MeterSpec], *, scope: ReadScope = ReadScope.ENERGY
     ) -> list[MeterReading | MeterError]:
-        """Read ``meters`` in order, chained in the line's callbacks (:class:`ModbusPoll`);
-        the channels of one pulse terminal share one read (made when the first of them
-        comes up), and its failure is every channel's."""
+        """Read ``meters`` in order, chained in the line's callbacks (:class:`ModbusPoll`)
+        and decoded when a poll ends; the channels of one pulse terminal share one read
+        (made when the first of them comes up), and its failure is every channel's."""
         results: list[Result | None] = [None] * len(meters)
         loop = asyncio.get_running_loop()
         line = self.line.line
@@ -85,11 +87,12 @@ class ModbusDriver:
                 except GatewayUnreachable as error:
                     self._fail_next(meters, results, error)
                     continue
-                polled: asyncio.Future[None] = loop.create_future()
-                poll = ModbusPoll(self, meters, results, scope, resolver(polled))
+                plan = PollPlan.of(self, meters, results, scope)
+                polled: asyncio.Future[Polled] = loop.create_future()
+                poll = ModbusPoll(self.line, plan, resolver(polled))
                 poll.start()
                 try:
-                    await polled
+                    plan.apply(await polled)
                 finally:
                     poll.abandon()
         return [r for r in results if r is not None]
@@ -102,6 +105,25 @@ class ModbusDriver:
             wanted = model.energy_registers if scope is ReadScope.ENERGY else model.registers
             self._plans[key] = plan(wanted)
         return self._plans[key]
+
+    def job_of(self, meter: MeterSpec, scope: ReadScope) -> tuple[Job, tuple[ReadBlock, ...]]:
+        """What a poll asks ``meter`` (its terminal, for a pulse channel), and the blocks
+        its requests read (kept for the next poll)."""
+        key = (meter.meter_id, meter.address, meter.model, scope)
+        held = self._jobs.get(key)
+        if held is None:
+            if len(self._jobs) >= _JOBS_KEPT:
+                self._jobs.clear()
+            if meter.model is Model.PULSE8:
+                blocks: tuple[ReadBlock, ...] = (TERMINAL_BLOCK,)
+                table = PULSE8.table
+            else:
+                blocks, table = self.plan_of(meter, scope), register_map(meter).table
+            requests = tuple(
+                self.line.request(meter.unit, table, block.address, block.count) for block in blocks
+            )
+            held = self._jobs[key] = (Job(meter.meter_id, requests), blocks)
+        return held
 
     async def close(self) -> None:
         """Close the line's connection (idempotent)."""
@@ -119,3 +141,7 @@ class ModbusDriver:
             for i in range(index + 1, len(meters)):
                 if meters[i].model is Model.PULSE8 and meters[i].unit == first.unit:
                     results[i] = error.for_meter(meters[i].meter_id)
+
+
+_JOBS_KEPT = 4096
+"""Poll jobs a driver keeps (a line's meters, with room)."""

@@ -13,7 +13,9 @@ connection and the next request reconnects.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerSocket
@@ -31,7 +33,7 @@ from powerbus.adapters.meters.exchange import LineExchange
 from powerbus.adapters.meters.line import TcpLine
 from powerbus.adapters.meters.watchdog import Watchdog
 
-__all__ = ["EXCEPTION_NAMES", "ModbusExchange", "Outcome"]
+__all__ = ["EXCEPTION_NAMES", "MAX_ADU", "ModbusExchange", "Outcome", "Request"]
 
 EXCEPTION_NAMES = {
     0x01: "illegal function",
@@ -44,21 +46,52 @@ EXCEPTION_NAMES = {
     0x0B: "gateway target device failed to respond",
 }
 _BUSY = {0x05, 0x06}
+MAX_ADU = 260
+"""The longest Modbus TCP frame (MBAP header and PDU): more bytes than that waiting for a
+reply are no reply."""
+_MBAP = struct.Struct(">HHHBBB")  # transaction, protocol 0, length, unit; function, bytes
 
 Outcome = list[int] | MeterError
 """How a read ends: the registers asked for, or why there are none."""
 
 
-class ModbusExchange(LineExchange[list[int]]):
-    """A read of ``count`` registers from device ``unit`` on ``line`` (connected, and
-    held by the caller); ``request`` is (unit, the PDU's function code and data, count,
-    transaction id).
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A read of ``count`` registers from device ``unit``, ready to send: the PDU
+    (function code and data), the transaction id, the bytes on the wire, and the head of
+    the normal reply (MBAP header, function code, byte count); a poll sends the same ones
+    every round, made once. A :class:`~powerbus.adapters.meters.exchange.PollRequest`."""
 
-    :meth:`start` sends it; ``done`` is called once, from the line's callbacks or the
-    deadline's timer; :meth:`abandon` ends it without calling ``done``.
+    unit: int
+    pdu: bytes
+    count: int
+    tid: int
+    wire: bytes
+    head: bytes
+
+    @classmethod
+    def of(cls, framer: FramerSocket, unit: int, pdu: bytes, count: int, tid: int) -> Request:
+        """The read ``pdu`` of ``count`` registers to ``unit`` as transaction ``tid``."""
+        size = 2 * count
+        head = _MBAP.pack(tid, 0, size + 3, unit, pdu[0], size)
+        return cls(unit, pdu, count, tid, framer.encode(pdu, unit, tid), head)
+
+    def match(self, data: bytes) -> bytes | None:
+        """The registers' bytes when ``data`` is exactly the normal reply, whole."""
+        if len(data) == _MBAP.size + 2 * self.count and data.startswith(self.head):
+            return data[_MBAP.size :]
+        return None
+
+
+class ModbusExchange(LineExchange[list[int]]):
+    """``request`` on ``line`` (connected, and held by the caller).
+
+    :meth:`start` sends it (or :meth:`adopt` takes it over from a poll); ``done`` is
+    called once, from the line's callbacks or the deadline's timer; :meth:`abandon` ends
+    it without calling ``done``.
     """
 
-    __slots__ = ("_buffer", "_count", "_framer", "_pdu", "_received", "_tid", "_unit")
+    __slots__ = ("_buffer", "_framer", "_received", "_request")
 
     def __init__(
         self,
@@ -66,36 +99,44 @@ class ModbusExchange(LineExchange[list[int]]):
         framer: FramerSocket,
         watchdog: Watchdog,
         meter: str,
-        request: tuple[int, bytes, int, int],
+        request: Request,
         done: Callable[[Outcome], None],
     ) -> None:
         super().__init__(line, watchdog, meter, done)
         self._framer = framer
-        self._unit, self._pdu, self._count, self._tid = request
+        self._request = request
         self._buffer = b""
         self._received = 0
 
-    def start(self) -> None:
-        """Send the request and wait (in callbacks) for its answer or its deadline."""
-        self._listen()
-        self._line.write(self._framer.encode(self._pdu, self._unit, self._tid))
+    @property
+    def wire(self) -> bytes:
+        """The request's bytes on the wire."""
+        return self._request.wire
 
-    def _receive(self, data: bytes) -> None:
+    def receive(self, data: bytes) -> None:
+        """Bytes from the line: the reply (possibly in pieces), or not one."""
         self._received += len(data)
         buffer = self._buffer + data if self._buffer else data
+        request = self._request
         try:
-            used, pdu = self._framer.handleFrame(buffer, self._unit, self._tid)
+            used, pdu = self._framer.handleFrame(buffer, request.unit, request.tid)
         except ModbusException as bad:  # a frame whose PDU does not decode
             self._line.drop()
             self._finish(self._frame_error(FrameProblem.GARBAGE, str(bad)))
             return
-        if pdu is None:
+        if pdu is not None:
+            self._finish(self._registers(pdu))
+        elif len(buffer) - used > MAX_ADU:
+            self._line.drop()
+            problem = f"{self._received} bytes received, none a reply"
+            self._finish(self._frame_error(FrameProblem.GARBAGE, problem))
+        else:
             self._buffer = buffer[used:]  # a reply still arriving, or not one of ours
-            return
-        self._finish(self._registers(pdu))
 
-    def _expire(self) -> None:
-        self._line.drop()  # whatever comes late would be taken for the next reply
+    def expire(self) -> None:
+        """No reply by the deadline: the connection is dropped (whatever came late would
+        be taken for the next reply)."""
+        self._line.drop()
         if self._received:
             problem = f"{self._received} bytes received, no valid reply"
             self._finish(self._frame_error(FrameProblem.GARBAGE, problem))
@@ -119,7 +160,7 @@ class ModbusExchange(LineExchange[list[int]]):
                 meter=meter, gateway=gateway, code=code, problem=name, retriable=code in _BUSY
             )
         registers = list(response.registers)
-        if len(registers) != self._count:
-            problem = f"{len(registers)} registers, asked for {self._count}"
+        if len(registers) != self._request.count:
+            problem = f"{len(registers)} registers, asked for {self._request.count}"
             return self._frame_error(FrameProblem.TRUNCATED, problem)
         return registers

@@ -1,17 +1,19 @@
 """From a Modbus meter's registers to its readings (the domain side of a read).
 
->>> from powerbus.adapters.modbus import SDM120, encode_float32, plan
+>>> from powerbus.adapters.modbus import SDM120, encode_float32, plan, registers_bytes
 >>> block = plan(SDM120.energy_registers)[0]
->>> [(r.quantity.value, r.value) for r in decode_block(block, encode_float32([12.5, 0.25]))]
+>>> raw = registers_bytes(encode_float32([12.5, 0.25]))
+>>> [(r.quantity.value, r.value) for r in decode_block(block, raw)]
 [('energy_forward', 12.5), ('energy_reverse', 0.25)]
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import struct
+from datetime import datetime
 
 from powerbus.adapters.meters.records import MeterReading, MeterSpec, Quantity, Reading
-from powerbus.adapters.modbus.codec import decode_float32, decode_uint32, pulses_to_kwh
+from powerbus.adapters.modbus.codec import pulses_to_kwh
 from powerbus.adapters.modbus.registers import (
     MODELS,
     PULSE8,
@@ -39,34 +41,43 @@ def register_map(meter: MeterSpec) -> RegisterMap:
         ) from None
 
 
-def decode_block(block: ReadBlock, words: list[int]) -> list[Reading]:
-    """The readings in one block's registers."""
+_LAYOUTS = {
+    ValueType.FLOAT32: struct.Struct(">f"),
+    ValueType.UINT32: struct.Struct(">I"),
+    ValueType.UINT16: struct.Struct(">H"),
+}
+_COUNTERS = struct.Struct(f">{PULSE_STATUS // 2}IH")  # the counters, then the status word
+
+
+_new = tuple.__new__  # a Reading without its Python __new__: a poll builds thousands
+
+
+def decode_block(block: ReadBlock, raw: bytes) -> list[Reading]:
+    """The readings in one block's registers (``raw``: their bytes, big-endian words)."""
     readings: list[Reading] = []
     for reg in block.registers:
-        offset = reg.address - block.address
-        if reg.type is ValueType.FLOAT32:
-            value = decode_float32(words[offset : offset + 2])[0] * reg.scale
-        elif reg.type is ValueType.UINT32:
-            value = float(decode_uint32(words[offset : offset + 2])[0])
-        else:
-            value = float(words[offset])
-        readings.append(Reading(reg.quantity, value, reg.phase))
+        (value,) = _LAYOUTS[reg.type].unpack_from(raw, 2 * (reg.address - block.address))
+        readings.append(_new(Reading, (reg.quantity, value * reg.scale, reg.phase, 0)))
     return readings
 
 
-def terminal(words: list[int]) -> tuple[tuple[int, ...], int]:
-    """A terminal's eight counters and its wire-break mask, from ``TERMINAL_BLOCK``."""
-    return decode_uint32(words[:PULSE_STATUS]), words[PULSE_STATUS]
+def terminal(raw: bytes) -> tuple[tuple[int, ...], int]:
+    """A terminal's eight counters and its wire-break mask, from ``TERMINAL_BLOCK``'s
+    registers' bytes."""
+    *counters, status = _COUNTERS.unpack_from(raw)
+    return tuple(counters), status
 
 
-def channel_reading(meter: MeterSpec, counters: tuple[int, ...], status: int) -> MeterReading:
+def channel_reading(
+    meter: MeterSpec, counters: tuple[int, ...], status: int, read_at: datetime
+) -> MeterReading:
     """The reading of one pulse channel from its terminal's counters and status word."""
     pulses = counters[meter.channel - 1]
     constant = meter.pulse_constant or 1
     readings = (
-        Reading(Quantity.PULSES, float(pulses)),
-        Reading(Quantity.ENERGY_FORWARD, pulses_to_kwh(pulses, constant)),
+        _new(Reading, (Quantity.PULSES, float(pulses), 0, 0)),
+        _new(Reading, (Quantity.ENERGY_FORWARD, pulses_to_kwh(pulses, constant), 0, 0)),
     )
     broken = bool(status >> (meter.channel - 1) & 1)
     alarms = frozenset({"wire_break"}) if broken else frozenset()
-    return MeterReading(meter.meter_id, datetime.now(timezone.utc), readings, alarms=alarms)
+    return MeterReading(meter.meter_id, read_at, readings, alarms=alarms)

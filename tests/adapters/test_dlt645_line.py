@@ -63,7 +63,7 @@ REPLIES: dict[str, Script] = {
 @pytest.fixture
 async def gateway() -> AsyncIterator[tuple[HostPort, list[str]]]:
     """A gateway answering each request with the next scripted reply ("NAME" or, to
-    answer late, "NAME@SECONDS")."""
+    answer late, "NAME@SECONDS"; "split": a good reply in two pieces)."""
     script: list[str] = []
     tasks: set[asyncio.Task[None]] = set()
 
@@ -79,6 +79,13 @@ async def gateway() -> AsyncIterator[tuple[HostPort, list[str]]]:
                     name, _, delay = script.pop(0).partition("@")  # "good@0.02": 20 ms late
                     if delay:
                         await asyncio.sleep(float(delay))
+                    if name == "split":  # a good reply in two TCP segments
+                        whole = good(frame)
+                        writer.write(whole[:9])
+                        await writer.drain()
+                        await asyncio.sleep(0.01)
+                        writer.write(whole[9:])
+                        continue
                     reply = REPLIES[name](frame)
                     if reply is None:
                         writer.close()
@@ -282,3 +289,53 @@ async def test_a_cancelled_line_poll_leaves_the_line_usable(
         assert await client.read_value("M9", ADDRESS, DI.ENERGY_FORWARD) == 1206.42
     finally:
         await client.close()
+
+
+async def test_a_line_poll_finds_replies_that_come_in_pieces_or_after_others(
+    gateway: tuple[HostPort, list[str]],
+) -> None:
+    """What the poll does not take at a glance (a reply in pieces, an earlier request's
+    or another meter's reply first) goes through the resynchronising exchange, and the
+    values are the same as a single read gets."""
+    address, script = gateway
+    # per meter: the forward block read, then the reverse total read
+    script += ["stale", "good", "split", "other-meter", "good", "good", "split", "split"]
+    client = Dlt645Client(address, config=CONFIG)
+    try:
+        results = await client.read_many(specs(address, 4))
+    finally:
+        await client.close()
+    assert not script, "a read was made twice or skipped"
+
+    def energies(result: object) -> tuple[list[float], list[float]]:
+        assert isinstance(result, MeterReading), result
+
+        def values(q: Quantity) -> list[float]:
+            return [r.value for r in result.readings if r.quantity is q]
+
+        return values(Quantity.ENERGY_FORWARD), values(Quantity.ENERGY_REVERSE)
+
+    assert [energies(r) for r in results] == [
+        ([7.77] * 5, [1206.42]),
+        ([1206.42] * 5, [8.88]),
+        ([1206.42] * 5, [1206.42]),
+        ([1206.42] * 5, [1206.42]),
+    ]
+    assert [r.meter_id for r in results if isinstance(r, MeterReading)] == ["M0", "M1", "M2", "M3"]
+
+
+async def test_a_line_poll_reconnects_after_the_gateway_closes(
+    gateway: tuple[HostPort, list[str]],
+) -> None:
+    address, script = gateway
+    script += ["good", "good", "close", "good", "good"]  # M1's first read: the gateway hangs up
+    client = Dlt645Client(address, config=CONFIG)
+    try:
+        results = await client.read_many(specs(address, 3))
+    finally:
+        await client.close()
+    assert [type(r).__name__ for r in results] == [
+        "MeterReading", "GatewayUnreachable", "MeterReading",
+    ]  # fmt: skip
+    assert getattr(results[1], "meter", None) == "M1"
+    assert not script, "a read was made twice or skipped"

@@ -21,8 +21,9 @@ from powerbus.adapters.modbus import (
     encode_uint32,
     plan,
     pulses_to_kwh,
+    registers_bytes,
 )
-from powerbus.adapters.modbus.readings import decode_block
+from powerbus.adapters.modbus.readings import decode_block, terminal
 
 
 def test_float_words_match_the_verified_vectors() -> None:
@@ -61,8 +62,14 @@ def test_plans_cover_every_register_within_the_limit(starts: set[int]) -> None:
 
 def test_decode_block_scales_power_to_kw() -> None:
     (block,) = plan(tuple(r for r in SDM120.registers if r.address == 0x0C))
-    (reading,) = decode_block(block, encode_float32([2300.0]))
+    (reading,) = decode_block(block, registers_bytes(encode_float32([2300.0])))
     assert reading.quantity is Quantity.POWER and reading.value == pytest.approx(2.3)
+
+
+def test_a_terminal_block_gives_eight_counters_and_the_wire_break_mask() -> None:
+    counters = [0, 1, 70_000, 2**32 - 1, 5, 6, 7, 8]
+    raw = registers_bytes([*encode_uint32(counters), 0b1000_0010])
+    assert terminal(raw) == (tuple(counters), 0b1000_0010)
 
 
 @given(st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=8))

@@ -59,8 +59,16 @@ async def gateway() -> AsyncIterator[tuple[HostPort, list[str]]]:
                     writer.write(registers(request, count))
                 elif action == "short":
                     writer.write(registers(request, count - 1))
+                elif action == "split":  # a good reply in two TCP segments
+                    whole = registers(request, count)
+                    writer.write(whole[:5])
+                    await writer.drain()
+                    await asyncio.sleep(0.01)
+                    writer.write(whole[5:])
                 elif action == "garbage":
                     writer.write(b"\x13\x37" * 9)
+                elif action == "flood":  # more bytes than any Modbus TCP frame, none a reply
+                    writer.write(b"\x13\x37" * 200)
                 elif action.startswith("exception"):
                     code = int(action.split(":")[1], 16)
                     writer.write(reply(request, bytes((request[7] | 0x80, code))))
@@ -90,6 +98,7 @@ async def gateway() -> AsyncIterator[tuple[HostPort, list[str]]]:
         ("exception:0A", GatewayUnreachable, True),
         ("short", FrameError, True),
         ("garbage", FrameError, True),
+        ("flood", FrameError, True),
         ("silent", MeterTimeout, True),
     ],
 )
@@ -107,6 +116,10 @@ async def test_failures_are_typed_and_the_line_recovers(
         if action == "short":
             assert isinstance(caught.value, FrameError)
             assert caught.value.reason is FrameProblem.TRUNCATED
+        if action == "flood":  # given up on at once, not at the deadline
+            assert isinstance(caught.value, FrameError)
+            assert caught.value.reason is FrameProblem.GARBAGE
+            assert "none a reply" in str(caught.value), caught.value
         words = await line.read(meter="S1", unit=3, table=Table.HOLDING, address=0, count=4)
         assert words == [0x0001, 0x0203, 0x0405, 0x0607]
     finally:
@@ -179,3 +192,30 @@ async def test_a_line_poll_makes_way_for_an_on_demand_read(
     assert [r.meter_id for r in results if isinstance(r, MeterReading)] == [
         m.meter_id for m in meters
     ]
+
+
+async def test_a_line_poll_takes_a_reply_that_comes_in_pieces(
+    gateway: tuple[HostPort, list[str]],
+) -> None:
+    """A reply in two segments goes through the exchange's framer; the values are the
+    ones a whole reply gives."""
+    address, script = gateway
+    meters = [
+        meter("S0", address, "1"),
+        meter("S1", address, "2"),
+        meter("P1", address, "3/1", Model.PULSE8),
+        meter("P2", address, "3/2", Model.PULSE8),
+    ]
+    script += ["good", "split", "split"]
+    driver = ModbusDriver(address, config=CONFIG)
+    try:
+        results = await driver.read_many(meters)
+    finally:
+        await driver.close()
+    assert not script, "a read was made twice or skipped"
+    assert all(isinstance(r, MeterReading) for r in results), results
+    values = [[r.value for r in result.readings] for result in results]
+    assert values[0] == values[1]  # whole and in pieces, the same registers
+    # counters: words 0001 0203 → 66051 pulses on channel 1, 0405 0607 on channel 2
+    assert values[2] == [float(0x00010203), 0x00010203 / 1000]
+    assert values[3] == [float(0x04050607), 0x04050607 / 1000]
