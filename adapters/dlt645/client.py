@@ -48,7 +48,7 @@ from powerbus.adapters.meters.errors import DeviceRejected, GatewayUnreachable, 
 from powerbus.adapters.meters.exchange import Job, Polled, outcome_of, resolver
 from powerbus.adapters.meters.line import LineConfig, TcpLine
 from powerbus.adapters.meters.records import MeterReading, MeterSpec, Quantity, Reading
-from powerbus.adapters.meters.watchdog import Watchdog
+from powerbus.adapters.meters.watchdog import DeadlineTimer, Watchdog
 from powerbus.bus.kernel.addresses import HostPort
 
 T = TypeVar("T")
@@ -65,13 +65,22 @@ RELAY_CLOSE = 0x1C
 
 
 class Dlt645Client:
-    """The :class:`~powerbus.adapters.meters.driver.MeterDriver` of one DL/T 645 line."""
+    """The :class:`~powerbus.adapters.meters.driver.MeterDriver` of one DL/T 645 line;
+    ``timer`` keeps its requests' deadlines (shared by the lines of an
+    :class:`~powerbus.adapters.meters.acquisition.Acquisition`, else its own)."""
 
-    def __init__(self, gateway: HostPort, *, config: LineConfig | None = None) -> None:
+    def __init__(
+        self,
+        gateway: HostPort,
+        *,
+        config: LineConfig | None = None,
+        timer: DeadlineTimer | None = None,
+    ) -> None:
         self.gateway = gateway
         self.line = TcpLine(gateway, config=config)
         self._decoder = FrameDecoder()
-        self.watchdog = Watchdog(self.line.config.request_timeout.total_seconds())
+        timeout = self.line.config.request_timeout.total_seconds()
+        self.watchdog = Watchdog(timeout, timer=timer)
         """The deadline of the request in flight on the line."""
         # A poll asks the same meters the same things every round: encoded once.
         self._requests: dict[tuple[str, int], Request] = {}

@@ -16,6 +16,7 @@ from powerbus.adapters.meters.driver import MeterDriver, ReadScope
 from powerbus.adapters.meters.errors import MeterError
 from powerbus.adapters.meters.line import LineConfig
 from powerbus.adapters.meters.records import MeterReading, MeterSpec, WireProtocol
+from powerbus.adapters.meters.watchdog import DeadlineTimer
 from powerbus.bus.kernel.addresses import HostPort
 from powerbus.bus.kernel.errors import InvalidArgument
 from powerbus.bus.kernel.lifecycle import Lifecycle
@@ -25,21 +26,21 @@ if TYPE_CHECKING:
 
 __all__ = ["DRIVERS", "Acquisition"]
 
-DriverFactory = Callable[[HostPort, LineConfig], MeterDriver]
+DriverFactory = Callable[[HostPort, LineConfig, DeadlineTimer], MeterDriver]
 
 
 # The protocol packages import this package's records, so they are imported when a line
 # is first opened rather than at module import (which would be circular).
-def _modbus(gateway: HostPort, config: LineConfig) -> MeterDriver:
+def _modbus(gateway: HostPort, config: LineConfig, timer: DeadlineTimer) -> MeterDriver:
     from powerbus.adapters.modbus.driver import ModbusDriver
 
-    return ModbusDriver(gateway, config=config)
+    return ModbusDriver(gateway, config=config, timer=timer)
 
 
-def _dlt645(gateway: HostPort, config: LineConfig) -> MeterDriver:
+def _dlt645(gateway: HostPort, config: LineConfig, timer: DeadlineTimer) -> MeterDriver:
     from powerbus.adapters.dlt645.client import Dlt645Client
 
-    return Dlt645Client(gateway, config=config)
+    return Dlt645Client(gateway, config=config, timer=timer)
 
 
 DRIVERS: dict[WireProtocol, DriverFactory] = {
@@ -49,11 +50,13 @@ DRIVERS: dict[WireProtocol, DriverFactory] = {
 
 
 class Acquisition(Lifecycle):
-    """The drivers of every line in use; ``stop()`` closes their connections."""
+    """The drivers of every line in use; ``stop()`` closes their connections. Their
+    requests' deadlines share one timer (:mod:`~powerbus.adapters.meters.watchdog`)."""
 
     def __init__(self, *, config: LineConfig | None = None) -> None:
         self.config = config or LineConfig()
         self._drivers: dict[HostPort, tuple[WireProtocol, MeterDriver]] = {}
+        self._timer = DeadlineTimer()
 
     async def start(self) -> None:
         """Nothing to open up front: lines connect on first use."""
@@ -62,6 +65,7 @@ class Acquisition(Lifecycle):
         """Close every line (idempotent)."""
         drivers, self._drivers = self._drivers, {}
         await asyncio.gather(*(driver.close() for _, driver in drivers.values()))
+        self._timer.close()
 
     def driver(self, meter: MeterSpec) -> MeterDriver:
         """The driver of ``meter``'s line, created on first use."""
@@ -73,7 +77,7 @@ class Acquisition(Lifecycle):
                 supported = ", ".join(p.value for p in DRIVERS)
                 problem = f"{meter.protocol}; supported: {supported}"
                 raise InvalidArgument("protocol", problem) from None
-            held = (meter.protocol, factory(meter.gateway, self.config))
+            held = (meter.protocol, factory(meter.gateway, self.config, self._timer))
             self._drivers[meter.gateway] = held
         elif held[0] is not meter.protocol:
             raise InvalidArgument(
@@ -87,7 +91,7 @@ class Acquisition(Lifecycle):
 
         held = self._drivers.get(gateway)
         if held is None:
-            client = Dlt645Client(gateway, config=self.config)
+            client = Dlt645Client(gateway, config=self.config, timer=self._timer)
             self._drivers[gateway] = (WireProtocol.DLT645, client)
             return client
         if not isinstance(held[1], Dlt645Client):

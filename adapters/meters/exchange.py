@@ -164,9 +164,11 @@ class LinePoll:
     A reply that comes whole and is exactly the one expected (:meth:`PollRequest.match`,
     a few comparisons in C) is kept as its raw payload, decoded by the caller when the
     poll ends: each reply wakes an idle process on cold caches, so the less Python runs
-    per reply, the less CPU a reading costs (docs/metering.md, Benchmark). Anything else,
-    and the deadline, go to the protocol's own exchange (:meth:`_adopt`), which
-    resynchronises, matches and types the error as it does for a single request.
+    per reply, the less CPU a reading costs (docs/metering.md, Benchmark). For the same
+    reason the poll takes the connection's bytes straight (:meth:`TcpLine.direct`) and
+    moves the watchdog's deadline by assignment. Anything else, and the deadline, go to
+    the protocol's own exchange (:meth:`_adopt`), which resynchronises, matches and
+    types the error as it does for a single request.
 
     A failing job gets its error and the poll goes on with the next; the poll ends early,
     with what it has, when the connection is gone (the caller reconnects for the rest) or

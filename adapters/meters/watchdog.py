@@ -1,5 +1,14 @@
-"""One deadline timer per line, shared by the exchanges that follow one another on it
-(the DL/T 645 and Modbus lines' callback-driven exchanges)."""
+"""Deadlines of the requests in flight on lines: one :class:`Watchdog` per line, and one
+:class:`DeadlineTimer` (one loop timer) for the watchdogs of many lines.
+
+Why not a timer per request: scheduling and cancelling one for every exchange cost the
+client more CPU than the rest of the exchange on a mostly idle loop (a bare exchange
+23 µs, with a timer each 43 µs, on this machine). Why not a timer per line either: a
+line's deadline keeps moving ahead of its timer, which wakes to move itself about once a
+request timeout, and an idle process's every wake costs about what a reply does; the
+lines of an :class:`~powerbus.adapters.meters.acquisition.Acquisition` share one timer,
+which wakes about once a timeout for all of them.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +16,74 @@ import asyncio
 import time
 from collections.abc import Callable
 
-__all__ = ["Watchdog"]
+__all__ = ["DeadlineTimer", "Watchdog"]
+
+
+class DeadlineTimer:
+    """One loop timer for the deadlines of the watchdogs that use it.
+
+    It is set for the earliest deadline it knows. When it fires it expires the
+    watchdogs whose deadline has passed and sets itself for the earliest of the rest; a
+    deadline that moved later since (the next request on a line) only moves the timer.
+    """
+
+    __slots__ = ("_handle", "_loop", "_watched", "_when")
+
+    def __init__(self) -> None:
+        self._watched: set[Watchdog] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._when = 0.0
+
+    def watch(self, watchdog: Watchdog, loop: asyncio.AbstractEventLoop) -> None:
+        """Expire ``watchdog`` at its deadline (or later, if it moves)."""
+        if loop is not self._loop:  # used from a new loop: the old timer is gone
+            self._loop, self._handle = loop, None
+        self._watched.add(watchdog)
+        if self._handle is None or watchdog.deadline < self._when:
+            self._set(loop, watchdog.deadline)
+
+    def forget(self, watchdog: Watchdog) -> None:
+        """Stop watching ``watchdog`` (the timer stays, and finds nothing for it)."""
+        self._watched.discard(watchdog)
+
+    def close(self) -> None:
+        """Cancel the timer and forget every watchdog."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._watched.clear()
+
+    def _set(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._when = when
+        self._handle = loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        loop = self._loop
+        if loop is None:
+            return
+        now = loop.time()
+        due = [w for w in self._watched if w.deadline <= now]
+        for watchdog in due:
+            self._watched.discard(watchdog)
+            watchdog.expired()  # may arm watchdogs again, which sets the timer
+        if self._watched:
+            earliest = min(w.deadline for w in self._watched)
+            if self._handle is None or earliest < self._when:
+                self._set(loop, earliest)
 
 
 class Watchdog:
-    """The deadline of a line's exchange in flight, on one timer that outlives exchanges.
+    """The deadline of a line's request in flight, kept by a :class:`DeadlineTimer`
+    (its own, or one shared with other lines). Every request on the line has the same
+    ``timeout`` (seconds), so a new deadline is never earlier than the last one."""
 
-    Why not a timer per exchange: scheduling and cancelling one for every exchange cost
-    the client more CPU than the rest of the exchange on a mostly idle loop (a bare
-    exchange 23 µs, with a timer each 43 µs, on this machine). This timer is scheduled
-    for the earliest deadline it knows; when it fires before the current exchange's
-    deadline (that exchange started after it was scheduled), it moves itself there. A
-    line of back-to-back exchanges therefore wakes it about once a request timeout. Every
-    exchange has the same ``timeout`` (seconds), so a new deadline is never earlier than
-    the one the timer is set for.
-    """
+    __slots__ = ("_expire", "_own_timer", "_timer", "clock", "deadline", "timeout")
 
-    __slots__ = ("_expire", "_handle", "_loop", "_when", "clock", "deadline", "timeout")
-
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, *, timer: DeadlineTimer | None = None) -> None:
         self.timeout = timeout
         """Seconds from :meth:`arm` to the deadline."""
         self.deadline = 0.0
@@ -34,20 +92,16 @@ class Watchdog:
         without a call (a poll does that for every request)."""
         self.clock: Callable[[], float] = time.monotonic
         """The running loop's clock (``loop.time``), once armed."""
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._handle: asyncio.TimerHandle | None = None
-        self._when = 0.0
+        self._own_timer = timer is None
+        self._timer = timer or DeadlineTimer()
         self._expire: Callable[[], None] | None = None
 
     def arm(self, expire: Callable[[], None]) -> None:
         """Call ``expire`` once the timeout has passed, unless :meth:`disarm` comes first."""
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # a client used from a new loop: the old timer is gone
-            self._loop, self._handle, self.clock = loop, None, loop.time
+        self.clock = loop.time
         self.deadline, self._expire = loop.time() + self.timeout, expire
-        if self._handle is None:
-            self._when = self.deadline
-            self._handle = loop.call_at(self._when, self._fire)
+        self._timer.watch(self, loop)
 
     def take(self, expire: Callable[[], None]) -> None:
         """Call ``expire`` instead at the deadline armed (an exchange taking over the
@@ -55,25 +109,20 @@ class Watchdog:
         self._expire = expire
 
     def disarm(self, expire: Callable[[], None]) -> None:
-        """Forget ``expire`` if it is the one armed (the timer stays, and finds nothing)."""
+        """Forget ``expire`` if it is the one armed."""
         if self._expire == expire:
             self._expire = None
+            self._timer.forget(self)
 
     def close(self) -> None:
-        """Cancel the timer (the line is closed)."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        """Forget what is armed (the line is closed); a timer of its own is cancelled."""
         self._expire = None
+        self._timer.forget(self)
+        if self._own_timer:
+            self._timer.close()
 
-    def _fire(self) -> None:
-        self._handle = None
-        expire = self._expire
-        if expire is None or self._loop is None:
-            return
-        if self._loop.time() >= self.deadline:
-            self._expire = None
+    def expired(self) -> None:
+        """The deadline passed (called by the timer): call the armed ``expire``, once."""
+        expire, self._expire = self._expire, None
+        if expire is not None:
             expire()
-        else:
-            self._when = self.deadline
-            self._handle = self._loop.call_at(self._when, self._fire)

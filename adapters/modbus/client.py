@@ -20,7 +20,7 @@ from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInput
 
 from powerbus.adapters.meters.exchange import outcome_of
 from powerbus.adapters.meters.line import LineConfig, TcpLine
-from powerbus.adapters.meters.watchdog import Watchdog
+from powerbus.adapters.meters.watchdog import DeadlineTimer, Watchdog
 from powerbus.adapters.modbus.exchange import EXCEPTION_NAMES, ModbusExchange, Outcome, Request
 from powerbus.adapters.modbus.registers import Table
 from powerbus.bus.kernel.addresses import HostPort
@@ -31,14 +31,22 @@ _REQUESTS = {Table.INPUT: ReadInputRegistersRequest, Table.HOLDING: ReadHoldingR
 
 
 class ModbusLine:
-    """One Modbus TCP connection to one gateway (one RS-485 line)."""
+    """One Modbus TCP connection to one gateway (one RS-485 line); ``timer`` keeps its
+    requests' deadlines (shared by the lines of an Acquisition, else its own)."""
 
-    def __init__(self, gateway: HostPort, *, config: LineConfig | None = None) -> None:
+    def __init__(
+        self,
+        gateway: HostPort,
+        *,
+        config: LineConfig | None = None,
+        timer: DeadlineTimer | None = None,
+    ) -> None:
         self.gateway = gateway
         self.line = TcpLine(gateway, config=config)
         self.config = self.line.config
         self._framer = FramerSocket(DecodePDU(is_server=False))
-        self.watchdog = Watchdog(self.config.request_timeout.total_seconds())
+        timeout = self.config.request_timeout.total_seconds()
+        self.watchdog = Watchdog(timeout, timer=timer)
         """The deadline of the request in flight on the line."""
         self._tid = 0
         # A poll asks the same devices the same reads every round: encoded once, each with

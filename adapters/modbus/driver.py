@@ -15,6 +15,7 @@ from powerbus.adapters.meters.errors import GatewayUnreachable, MeterError
 from powerbus.adapters.meters.exchange import Job, Polled, resolver
 from powerbus.adapters.meters.line import LineConfig
 from powerbus.adapters.meters.records import MeterReading, MeterSpec, Model, Reading
+from powerbus.adapters.meters.watchdog import DeadlineTimer
 from powerbus.adapters.modbus.client import ModbusLine
 from powerbus.adapters.modbus.codec import registers_bytes
 from powerbus.adapters.modbus.line_poll import ModbusPoll, PollPlan, Result
@@ -34,9 +35,15 @@ __all__ = ["ModbusDriver"]
 class ModbusDriver:
     """The :class:`~powerbus.adapters.meters.driver.MeterDriver` of one Modbus TCP line."""
 
-    def __init__(self, gateway: HostPort, *, config: LineConfig | None = None) -> None:
+    def __init__(
+        self,
+        gateway: HostPort,
+        *,
+        config: LineConfig | None = None,
+        timer: DeadlineTimer | None = None,
+    ) -> None:
         self.gateway = gateway
-        self.line = ModbusLine(gateway, config=config)
+        self.line = ModbusLine(gateway, config=config, timer=timer)
         self._plans: dict[tuple[Model, ReadScope], tuple[ReadBlock, ...]] = {}
         self._jobs: dict[tuple[str, str, Model, ReadScope], tuple[Job, tuple[ReadBlock, ...]]] = {}
 
