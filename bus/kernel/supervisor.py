@@ -81,6 +81,12 @@ class ProcessHandle:
                 stdout=out,
                 stderr=err,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                # Its own session: a Ctrl-C in the terminal (SIGINT to the whole
+                # foreground group) reaches the supervisor only, which stops its
+                # processes in order. Signalled directly as well, a process that had
+                # already stopped got the supervisor's SIGTERM with no handler left and
+                # died of it (status -15), and the demo reported it as a failure.
+                start_new_session=True,
             )
 
     @property
