@@ -37,6 +37,8 @@ from powerbus.adapters.dlt645.identifiers import (
     di_bytes,
 )
 from powerbus.adapters.dlt645.line_poll import (
+    FORWARD_SIZE,
+    REVERSE,
     EnergyPoll,
     energy_readings,
     energy_requests,
@@ -213,8 +215,10 @@ class Dlt645Client:
         """Energy (total and rates, forward and reverse); with FULL also voltage, current,
         power, power factor and the meter's clock."""
         mid, addr = meter.meter_id, meter.address
-        forward = await self.read_energy(mid, addr)
-        readings = energy_readings(forward, await self.read_value(mid, addr, DI.ENERGY_REVERSE))
+        forward = await self.request(mid, addr, DI.ENERGY_FORWARD_BLOCK)
+        reverse = await self.request(mid, addr, DI.ENERGY_REVERSE)
+        energy = functools.partial(energy_readings, forward[:FORWARD_SIZE], reverse[: REVERSE.size])
+        readings = list(self._checked(mid, energy))
         meter_time = None
         if scope is ReadScope.FULL:
             for quantity, di in (

@@ -34,13 +34,6 @@ FORWARD_SIZE = 20
 """The forward energy block's data: total and rates 1-4, 4 BCD bytes each."""
 
 
-def energy_readings(forward: Sequence[float], reverse: float) -> list[Reading]:
-    """A meter's energy readings: forward total and rates 1..4 (tou 0..4), reverse total."""
-    readings = [Reading(Quantity.ENERGY_FORWARD, v, 0, i) for i, v in enumerate(forward)]
-    readings.append(Reading(Quantity.ENERGY_REVERSE, reverse))
-    return readings
-
-
 def garbled(meter: str, gateway: str, bad: Exception) -> FrameError:
     """The error of a reply whose data does not decode (bad BCD, too short)."""
     return FrameError(meter=meter, gateway=gateway, reason=FrameProblem.GARBAGE, problem=str(bad))
@@ -90,7 +83,7 @@ def energy_results(meters: Sequence[MeterSpec], polled: Polled) -> list[Result]:
             continue
         forward, reverse = next(payloads), next(payloads)
         try:
-            readings = _energy(forward[:FORWARD_SIZE], reverse[: REVERSE.size])
+            readings = energy_readings(forward[:FORWARD_SIZE], reverse[: REVERSE.size])
         except BcdError as bad:
             results.append(garbled(meter.meter_id, str(meter.gateway), bad))
             continue
@@ -103,11 +96,11 @@ _FORWARD, _REVERSE = Quantity.ENERGY_FORWARD, Quantity.ENERGY_REVERSE
 _new = tuple.__new__  # a Reading without its Python __new__: six a meter, 10,000 meters a poll
 
 
-def _energy(forward: bytes, reverse: bytes) -> tuple[Reading, ...]:
-    """The readings of a forward block and a reverse total (:func:`energy_readings`),
-    decoded with one ``hex`` and one digit check for all of them (the reversed bytes
-    read as the values high digit first, reverse total first, then the block's last
-    value to its first)."""
+def energy_readings(forward: bytes, reverse: bytes) -> tuple[Reading, ...]:
+    """A meter's energy readings from the data of its forward block (total and rates,
+    tou 0..) and its reverse total: one ``hex`` and one digit check for all of them (the
+    reversed bytes read as the values high digit first, reverse total first, then the
+    block's last value to its first); :class:`BcdError` if they are not BCD."""
     if len(forward) % 4 or len(reverse) != REVERSE.size:
         raise BcdError(f"energy data of {len(forward)} + {len(reverse)} bytes")
     digits = (forward + reverse)[::-1].hex()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
@@ -33,7 +34,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-class LineExchange(Generic[T]):
+class LineExchange(ABC, Generic[T]):
     """One request to ``meter`` on ``line`` (connected, and held by the caller); ``done``
     gets a ``T`` or the error.
 
@@ -59,9 +60,9 @@ class LineExchange(Generic[T]):
         self._finished = False
 
     @property
+    @abstractmethod
     def wire(self) -> bytes:
         """The request's bytes on the wire."""
-        raise NotImplementedError
 
     def start(self) -> None:
         """Send the request and wait (in callbacks) for its answer or its deadline."""
@@ -80,13 +81,13 @@ class LineExchange(Generic[T]):
         """Stop waiting, without an outcome (idempotent; nothing if it has ended)."""
         self._end()
 
+    @abstractmethod
     def receive(self, data: bytes) -> None:
         """Bytes from the line (the line's receiver while the exchange waits)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def expire(self) -> None:
         """The deadline passed with no answer."""
-        raise NotImplementedError
 
     def _prepare(self) -> None:
         """Before the request goes out (or is adopted): forget state of earlier ones."""
@@ -157,7 +158,7 @@ class Polled(NamedTuple):
     payloads: list[bytes]
 
 
-class LinePoll:
+class LinePoll(ABC):
     """Sends ``jobs``' requests on ``line`` (held and connected by the caller) one after
     another, each from the callback that got the reply before; ``done`` gets what it got.
 
@@ -230,13 +231,13 @@ class LinePoll:
         if self._exchange is not None:
             self._exchange.abandon()
 
+    @abstractmethod
     def _adopt(self, request: Any, meter: str, done: Callable[[Any], None]) -> LineExchange[Any]:
         """The protocol's exchange of ``request``, sent already, adopted."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _payload(self, reply: Any) -> bytes:
         """What an exchange's reply is as a payload :meth:`PollRequest.match` gives."""
-        raise NotImplementedError
 
     def _listen(self) -> None:
         """Take the line's callbacks and the watchdog: from here until the poll ends or
