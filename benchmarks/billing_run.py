@@ -34,6 +34,7 @@ import grpc
 import sqlalchemy as sa
 
 from benchmarks.harness import environment, write_result
+from benchmarks.meter_farm import farm_process
 from powerbus.billing.v1 import billing_pb2, billing_pb2_grpc
 from powerbus.bus.commands.demo_domains import last_month
 from powerbus.bus.kernel.database import chunked, create_engine
@@ -71,17 +72,11 @@ def _peak_rss_mib(pid: int) -> float:
 
 
 def _start_farm(group: ProcessGroup, meters: int) -> ProcessHandle:
-    state_file = group.directory / "farm.json"
     gateways = max(1, -(-meters // METERS_PER_LINE))
-    handle = ProcessHandle(
-        name="meters-sim",
-        args=[
-            sys.executable, "-m", "powerbus.bus", "sim", "meters", "--meters", str(meters),
-            "--gateways", str(gateways), "--lines", "dlt645", "--baud", str(BAUD),
-            "--state-file", str(state_file), "--log-level", "WARNING",
-        ],
-        directory=group.directory,
-        state_file=state_file,
+    handle = farm_process(
+        group.directory,
+        "--meters", str(meters), "--gateways", str(gateways), "--lines", "dlt645",
+        "--baud", str(BAUD),
     )  # fmt: skip
     group.handles.append(handle)
     handle.wait_ready(timeout=600)

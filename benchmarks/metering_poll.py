@@ -32,18 +32,16 @@ Writes benchmarks/results/metering.json and metering.md.
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from pymodbus.client import AsyncModbusTcpClient
 
 from benchmarks.harness import environment, write_result
+from benchmarks.meter_farm import farm_process, line_busy_seconds
 from benchmarks.metering_node_poll import node_polls
 from powerbus.adapters.dlt645 import DI, Control, Frame
 from powerbus.adapters.dlt645.identifiers import di_bytes
@@ -57,7 +55,6 @@ from powerbus.adapters.meters import (
     load_meters,
 )
 from powerbus.bus.kernel.lifecycle import run_event_loop
-from powerbus.bus.kernel.supervisor import ProcessHandle
 
 METERS = 10_000
 GATEWAYS = 50
@@ -68,29 +65,14 @@ TARGET_RATIO = 1.10
 TARGET_CPU_US = 80.0
 
 
-def _control(address: str, request: dict[str, Any]) -> dict[str, Any]:
-    host, _, port = address.rpartition(":")
-    with socket.create_connection((host, int(port)), timeout=30) as conn:
-        conn.sendall(json.dumps(request).encode() + b"\n")
-        reply: dict[str, Any] = json.loads(conn.makefile().readline())
-    return reply
-
-
-def _busy(control: str) -> dict[str, float]:
-    return {
-        line["gateway"]: line["busy_seconds"]
-        for line in _control(control, {"op": "stats"})["lines"]
-    }
-
-
 async def poll(acquisition: Acquisition, meters: list[MeterSpec], control: str) -> dict[str, float]:
     """One full poll; wall time, busiest line's wire time, client CPU per reading."""
-    before = _busy(control)
+    before = line_busy_seconds(control)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     results = await acquisition.read_all(meters, scope=ReadScope.ENERGY)
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
-    after = _busy(control)
+    after = line_busy_seconds(control)
     readings = sum(isinstance(r, MeterReading) for r in results)
     # an energy read is two exchanges on a DL/T 645 meter (forward block, reverse total),
     # one on a Modbus meter, and one per pulse terminal for all its channels
@@ -216,17 +198,9 @@ async def rounds(
 
 def main() -> Path:
     directory = Path(tempfile.mkdtemp(prefix="powerbus-metering-bench-"))
-    state_file = directory / "farm.json"
-    farm = ProcessHandle(
-        name="farm",
-        args=[
-            sys.executable, "-m", "powerbus.bus", "sim", "meters",
-            "--meters", str(METERS), "--gateways", str(GATEWAYS), "--baud", str(BAUD),
-            "--state-file", str(state_file), "--log-level", "WARNING",
-        ],
-        directory=directory,
-        state_file=state_file,
-    )  # fmt: skip
+    farm = farm_process(
+        directory, "--meters", str(METERS), "--gateways", str(GATEWAYS), "--baud", str(BAUD)
+    )
     try:
         state = farm.wait_ready(timeout=120)
         meters = load_meters(str(state["meters_file"]))
