@@ -76,6 +76,19 @@ def test_default_demo_bills_last_month_collects_through_two_banks_and_reconciles
         published = dict(db.execute("SELECT source, latest_sequence FROM events_sources"))
     assert published.get("billing-1", 0) > int(billed.group(1)), published
     assert published.get("payment-1", 0) > 0, published
+    # Every call through the bus succeeded, the demo's own waits too: an operator who
+    # opens the dashboard finds no error-share alert the demo made itself.
+    with sqlite3.connect(tmp_path / "bus.db") as db:
+        codes = {
+            (service.rsplit(".", 1)[-1], method, code): count
+            for service, method, code, count in db.execute(
+                "SELECT service, method, code, sum(count) FROM monitoring_rollups"
+                " WHERE resolution_s = (SELECT min(resolution_s) FROM monitoring_rollups)"
+                " GROUP BY service, method, code"
+            )
+        }
+    assert codes.get(("Metering", "SummarizeUsage", "OK"), 0) > 0, codes
+    assert {key: n for key, n in codes.items() if key[2] != "OK"} == {}, codes
 
 
 def readme() -> str:
