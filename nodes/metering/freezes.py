@@ -7,14 +7,20 @@ the poll that read them is stored: :meth:`FreezeReader.read` says which meters i
 settles, and the poller calls :meth:`FreezeReader.settle` after its write. A poll refused
 for a lapsed token must not lose them; nor may a freeze lost to a timeout, which is read
 again at the next poll.
+
+Month starts are read back in the time the line has left before its next poll: a meter's
+read back takes several frames (most of a second at 9,600 baud), and on a node's first
+poll every DL/T 645 meter of the line wants one. Reading them all at once would make the
+line skip its next polls and estimate those intervals; the meters not reached in one
+poll are read back at the next (one at least each poll, so all are reached).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from powerbus.adapters.meters import Acquisition, MeterError, MeterReading
@@ -33,12 +39,19 @@ class FreezeReader:
     """Freeze reads of one poller (one node instance)."""
 
     def __init__(
-        self, acquisition: Acquisition, store: ReadingStore, *, zone: ZoneInfo, readback_days: int
+        self,
+        acquisition: Acquisition,
+        store: ReadingStore,
+        *,
+        zone: ZoneInfo,
+        readback_days: int,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.acquisition = acquisition
         self.store = store
         self.zone = zone
         self.readback_days = readback_days
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._settled: set[str] = set()
         self._incomplete: set[str] = set()
 
@@ -51,11 +64,16 @@ class FreezeReader:
         meters: Sequence[Polled],
         end: datetime,
         reads: Mapping[str, MeterReading | MeterError],
+        *,
+        until: datetime | None = None,
     ) -> tuple[list[RegisterRecord], set[str]]:
         """The freezes of the DL/T 645 meters that answered the interval read ending at
         ``end`` (total and rates, forward and reverse, as register reads at the freeze
-        time), and the meters whose month starts settle once these records are stored."""
-        records, settling = await self._month_starts(meters, end, reads)
+        time), and the meters whose month starts settle once these records are stored.
+        Month starts are read back only while that leaves time before ``until`` (the
+        line's next poll), judged by the longest read back so far: the rest at the next
+        poll."""
+        records, settling = await self._month_starts(meters, end, reads, until)
         local = end.astimezone(self.zone)
         if (local.hour, local.minute, local.second) != (0, 0, 0):
             return records, settling
@@ -74,15 +92,21 @@ class FreezeReader:
         meters: Sequence[Polled],
         end: datetime,
         reads: Mapping[str, MeterReading | MeterError],
+        until: datetime | None,
     ) -> tuple[list[RegisterRecord], set[str]]:
         records: list[RegisterRecord] = []
         settling: set[str] = set()
         if self.readback_days <= 0:
             return records, settling
+        longest: timedelta | None = None
         for meter in _answered_dlt645(meters, reads):
             meter_id = meter.meter.meter_id
             if meter_id in self._settled:
                 continue
+            started = self._clock()
+            # one read back's time to spare, for storing the poll before the next
+            if until is not None and longest is not None and started + 2 * longest > until:
+                break  # the rest are read back at the next poll
             # This month's freeze stored (by an earlier run, another instance): nothing to
             # read back; but not for a meter whose own read back came out incomplete,
             # whose month before may be what is missing.
@@ -95,6 +119,8 @@ class FreezeReader:
                 self.acquisition, meter.meter, meter.spec.address, meter.spec.gateway,
                 now=end, zone=self.zone, depth_days=self.readback_days,
             )  # fmt: skip
+            took = self._clock() - started
+            longest = took if longest is None else max(longest, took)
             records += read
             if complete:
                 settling.add(meter_id)

@@ -147,7 +147,11 @@ class Poller:
         self.results: list[LineResult] = []
         """The most recent results, newest last (bounded)."""
         self._freezes = FreezeReader(
-            acquisition, store, zone=self._zone, readback_days=self.settings.freeze_readback_days
+            acquisition,
+            store,
+            zone=self._zone,
+            readback_days=self.settings.freeze_readback_days,
+            clock=self._clock,
         )
         # The lines of the active meters as of the last catalog read (at start and each
         # interval): rebalancing every few seconds must not rebuild a catalog of 100,000.
@@ -292,7 +296,9 @@ class Poller:
             return result
         failures = ReadFailures()
         reads = await self._read_line(meters, end, failures)
-        freezes, settling = await self._freezes.read(meters, end, reads)
+        freezes, settling = await self._freezes.read(
+            meters, end, reads, until=end + self.settings.interval
+        )
         try:
             came_back = await asyncio.to_thread(
                 self._store_line, line, meters, reads, failures, freezes, end, result

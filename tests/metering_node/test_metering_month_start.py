@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
@@ -120,6 +121,38 @@ async def test_last_month_bills_from_the_freezes_read_back(farm: MeterFarm, tmp_
     now = farm.clock.now()
     assert all(month_start_stored(store, m, now, ZONE) for m in dlt645)
     assert not any(month_start_stored(store, m, now, ZONE) for m in others)
+
+
+async def test_read_back_is_spread_over_polls_and_skips_none(tmp_path: Path) -> None:
+    """At 9,600 baud a line's month starts take longer than its interval to read back:
+    they are read back over several polls, and the line polls at every interval end."""
+    farm = MeterFarm(FarmSettings(meters=8, gateways=2, baud=9600, seed=5, start=START))
+    await farm.start()
+    try:
+        poller, store = poller_for(farm, tmp_path / "m.db", readback=62)
+        dlt645 = [s for s in farm.specs if s.model is Model.DLT645]
+        gateway = str(dlt645[0].gateway)
+        assert len(dlt645) == 4 and {str(s.gateway) for s in dlt645} == {gateway}
+
+        def settled() -> int:
+            now = farm.clock.now()
+            return sum(month_start_stored(store, s.meter_id, now, ZONE) for s in dlt645)
+
+        await poller.start()
+        try:
+            await wait_until(
+                lambda: any(r.gateway == gateway for r in poller.results), what="a poll"
+            )
+            after_first = settled()
+            await wait_until(lambda: settled() == len(dlt645), what="every month start")
+        finally:
+            await poller.stop()
+            await poller.acquisition.stop()
+    finally:
+        await farm.stop()
+    assert 0 < after_first < len(dlt645)
+    ends = [r.end for r in poller.results if r.gateway == gateway]
+    assert len(ends) >= 2 and all(b - a == INTERVAL for a, b in itertools.pairwise(ends)), ends
 
 
 async def test_read_back_can_be_switched_off(farm: MeterFarm, tmp_path: Path) -> None:
