@@ -65,7 +65,7 @@ def gap_ends(now: datetime) -> list[datetime]:
 
 def estimates(specs: list[MeterSpec], ends: list[datetime]) -> list[IntervalRecord]:
     """What the poller stored for the gap: the register step spread evenly."""
-    value = [
+    gap = [
         IntervalValue(
             end,
             ESTIMATE_WH,
@@ -75,7 +75,7 @@ def estimates(specs: list[MeterSpec], ends: list[datetime]) -> list[IntervalReco
         )
         for end in ends
     ]
-    return [IntervalRecord(s.meter_id, FORWARD_DELTA_KWH, v) for s in specs for v in value]
+    return [IntervalRecord(s.meter_id, FORWARD_DELTA_KWH, v) for s in specs for v in gap]
 
 
 LineFigures = dict[str, Any]
