@@ -99,7 +99,11 @@ class FreezeReader:
         if self.readback_days <= 0:
             return records, settling
         longest: timedelta | None = None
-        for meter in _answered_dlt645(meters, reads):
+        # Meters whose read back failed before go last: one that keeps timing out must
+        # not take every poll's time from the others.
+        answered = _answered_dlt645(meters, reads)
+        answered.sort(key=lambda m: m.meter.meter_id in self._incomplete)
+        for meter in answered:
             meter_id = meter.meter.meter_id
             if meter_id in self._settled:
                 continue
